@@ -1,0 +1,35 @@
+# Every target installs what it needs into .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+ARGS   ?=
+
+.PHONY: install run test lint infra-up infra-down clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with the engine and its dev tools
+
+run: $(STAMP)  ## the main job: simulate, ingest, summarise (ARGS="--days 30")
+	$(BIN)/amc-learning run $(ARGS)
+
+test: $(STAMP)  ## the whole suite: unit + integration on the embedded broker and PostgreSQL
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+infra-up: $(STAMP)
+	$(BIN)/amc-learning infra up
+
+infra-down: $(STAMP)
+	$(BIN)/amc-learning infra down
+
+clean:  ## remove the environment (keeps .data, the embedded database)
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

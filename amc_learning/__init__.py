@@ -1,0 +1,1 @@
+"""The app shell: settings, embedded infrastructure, the run orchestration and the CLI."""

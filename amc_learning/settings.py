@@ -1,0 +1,73 @@
+"""The one settings object: every LEARNING_* environment variable, frozen, documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Configuration of every process. Unset Kafka/PostgreSQL means: use the embedded ones."""
+
+    model_config = SettingsConfigDict(env_prefix="LEARNING_", frozen=True, extra="ignore")
+
+    kafka_bootstrap: str | None = Field(
+        None, description="Kafka bootstrap servers host:port[,host:port]; unset = embedded Tansu"
+    )
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL (postgresql://...); unset = embedded PostgreSQL"
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism when the protocol is SASL_*"
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle for TLS to Kafka")
+    kafka_ssl_certfile: Path | None = Field(None, description="client certificate for mutual TLS")
+    kafka_ssl_keyfile: Path | None = Field(None, description="client key for mutual TLS")
+    kafka_enable_idempotence: bool = Field(
+        False, description="idempotent producer (real Kafka only; Tansu rejects InitProducerId)"
+    )
+    topic_prefix: str = Field("", description="prefix for every topic name (tenancy, tests)")
+    topic_partitions: int = Field(6, ge=1, description="partitions of the keyed input topics")
+    topic_replication: int = Field(1, ge=1, description="replication factor of created topics")
+    persist_group: str = Field("learning-persist", description="consumer group of persist")
+    batch_max_records: int = Field(5000, ge=1, description="records per stored batch, at most")
+    batch_max_wait_ms: int = Field(200, ge=1, description="wait for a batch to fill, at most")
+    max_event_bytes: int = Field(
+        262_144, ge=1024, description="larger records are dead-lettered without decoding"
+    )
+    publisher_queue_size: int = Field(
+        100_000, ge=1, description="events the publisher buffers before dropping the oldest"
+    )
+    breaker_failure_threshold: int = Field(
+        5, ge=1, description="consecutive send failures that open the publisher's breaker"
+    )
+    breaker_cooldown_s: float = Field(
+        5.0, gt=0, description="seconds an open breaker waits before a half-open trial"
+    )
+    data_dir: Path = Field(
+        PROJECT_ROOT / ".data", description="embedded PostgreSQL data, broker log, process logs"
+    )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields replaced (settings are frozen)."""
+        return self.model_copy(update=changes)
+
+
+def describe_environment() -> str:
+    """The LEARNING_* variables with their meaning, for --help."""
+    lines = ["environment (LEARNING_*):"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "" if default in (None, "") else f" [default: {default}]"
+        lines.append(f"  LEARNING_{name.upper():<28} {field.description}{shown}")
+    return "\n".join(lines)

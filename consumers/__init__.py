@@ -1,0 +1,1 @@
+"""Consumer processes (persist; later outcomes, learner), the shared loop, database access."""

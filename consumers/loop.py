@@ -1,0 +1,187 @@
+"""The one consume -> handle -> store -> commit loop that every consumer process runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from consumers.rows import Record
+from schemas.dlq import DeadLetter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a handler did with a batch: rows inserted per table, and what it rejected."""
+
+    inserted: dict[str, int]
+    dead_letters: list[DeadLetter]
+
+
+#: Synchronous, runs in a worker thread: stores one batch in one database transaction.
+Handler = Callable[[list[Any]], BatchResult]
+
+
+@dataclass
+class LoopStats:
+    consumed: int = 0
+    batches: int = 0
+    inserted: Counter[str] = field(default_factory=Counter)
+    dead_lettered: int = 0
+    retries: int = 0
+    health: Literal["starting", "ready", "degraded", "stopped"] = "starting"
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential back-off with a ceiling, for transient failures."""
+
+    first_s: float = 0.2
+    max_s: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.max_s, self.first_s * 2 ** max(0, attempt - 1))
+
+
+def failure_policy(exc: BaseException) -> Literal["retry", "raise"]:
+    """The one place that decides what a failure means.
+
+    Connectivity and availability problems of PostgreSQL or Kafka are transient: retry
+    the batch (offsets stay uncommitted). Anything else is a bug: raise, so the process
+    exits non-zero and its supervisor restarts it from the committed offsets.
+    Data the database refuses is not a failure here: handlers dead-letter it themselves.
+    """
+    transient = (psycopg.OperationalError, psycopg.InterfaceError, KafkaError, OSError,
+                 asyncio.TimeoutError)
+    return "retry" if isinstance(exc, transient) else "raise"
+
+
+async def consume(
+    consumer: AIOKafkaConsumer,
+    handler: Handler,
+    *,
+    dlq_producer: AIOKafkaProducer,
+    dlq_topic: str,
+    stop: asyncio.Event,
+    batch_max_records: int = 5000,
+    batch_max_wait_ms: int = 200,
+    max_records: int | None = None,
+    idle_exit_s: float | None = None,
+    backoff: Backoff = Backoff(),  # noqa: B008 - frozen
+    stats: LoopStats | None = None,
+) -> LoopStats:
+    """Run until `stop` is set, `max_records` were handled, or nothing came for `idle_exit_s`.
+
+    Checkpoint order for every batch:
+      1. fetch up to `batch_max_records` records;
+      2. `handler` decodes, validates and stores rows *and* dead letters in one database
+         transaction (idempotent: replays insert nothing new);
+      3. the dead letters are published to the DLQ topic and acknowledged;
+      4. the batch's offsets are committed to Kafka.
+    If 2 or 3 fails transiently, 4 is skipped, every partition of the batch is rewound to
+    its first offset and the batch is retried after a back-off: nothing is lost, and the
+    idempotent sink makes the replay harmless. SIGTERM (via `stop`) lets the current batch
+    finish all four steps before the loop returns.
+    """
+    stats = stats or LoopStats()
+    idle_since = time.monotonic()
+    attempt = 0
+    while not stop.is_set():
+        if max_records is not None and stats.consumed >= max_records:
+            break
+        fetched = await consumer.getmany(timeout_ms=batch_max_wait_ms, max_records=batch_max_records)
+        records = [r for batch in fetched.values() for r in batch]
+        if not records:
+            if stats.health == "starting":
+                stats.health = "ready"
+            if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+                break
+            continue
+        idle_since = time.monotonic()
+        try:
+            result = await asyncio.to_thread(handler, records)
+            await _publish_dead_letters(dlq_producer, dlq_topic, result.dead_letters)
+        except Exception as exc:
+            if failure_policy(exc) == "raise":
+                first = records[0]
+                log.exception("unexpected failure at %s[%d]@%d: stopping", first.topic,
+                              first.partition, first.offset)
+                raise
+            attempt += 1
+            stats.retries += 1
+            stats.health = "degraded"
+            stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            delay = backoff.delay(attempt)
+            log.warning("batch of %d failed (%s); retry %d in %.1fs", len(records),
+                        stats.last_error, attempt, delay)
+            _rewind(consumer, records)
+            await _sleep_unless(stop, delay)
+            continue
+        attempt = 0
+        await _commit(consumer, records)
+        stats.health = "ready"
+        stats.batches += 1
+        stats.consumed += len(records)
+        stats.inserted.update(result.inserted)
+        stats.dead_lettered += len(result.dead_letters)
+    return stats
+
+
+async def _publish_dead_letters(
+    producer: AIOKafkaProducer, topic: str, letters: list[DeadLetter]
+) -> None:
+    futures = []
+    for letter in letters:
+        key = letter.key_b64.encode() if letter.key_b64 else None
+        futures.append(await producer.send(topic, letter.model_dump_json().encode(), key=key))
+    if futures:
+        await asyncio.gather(*futures)
+
+
+def _first_offsets(records: list[Record]) -> dict[TopicPartition, int]:
+    first: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        first[tp] = min(first.get(tp, r.offset), r.offset)
+    return first
+
+
+def _rewind(consumer: AIOKafkaConsumer, records: list[Record]) -> None:
+    assigned = consumer.assignment()
+    for tp, offset in _first_offsets(records).items():
+        if tp in assigned:
+            consumer.seek(tp, offset)
+
+
+async def _commit(consumer: AIOKafkaConsumer, records: list[Record]) -> None:
+    ends: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        ends[tp] = max(ends.get(tp, 0), r.offset + 1)
+    assigned = consumer.assignment()
+    owned = {tp: end for tp, end in ends.items() if tp in assigned}
+    try:
+        if owned:
+            await consumer.commit(owned)
+    except CommitFailedError as exc:
+        # A rebalance took the partitions away: the new owner re-reads from the last
+        # committed offset and the idempotent sink ignores what we already stored.
+        log.warning("offset commit lost to a rebalance: %s", exc)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

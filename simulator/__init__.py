@@ -1,0 +1,1 @@
+"""A seeded market and discovery/thesis/trading simulator with planted ground truth."""

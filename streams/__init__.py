@@ -1,0 +1,1 @@
+"""The Kafka edge: topics, client options, the producer SDK and (later) the params reader."""

@@ -1,0 +1,63 @@
+"""Connection options shared by every aiokafka client, built from the settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka.helpers import create_ssl_context
+
+from amc_learning.settings import Settings
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """bootstrap_servers plus security options, ready to splat into any aiokafka client."""
+    if not settings.kafka_bootstrap:
+        raise ValueError("no Kafka bootstrap servers: set LEARNING_KAFKA_BOOTSTRAP")
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = create_ssl_context(
+            cafile=_path(settings.kafka_ssl_cafile),
+            certfile=_path(settings.kafka_ssl_certfile),
+            keyfile=_path(settings.kafka_ssl_keyfile),
+        )
+    if settings.kafka_security_protocol.startswith("SASL"):
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        password = settings.kafka_sasl_password
+        options["sasl_plain_password"] = password.get_secret_value() if password else None
+    return options
+
+
+def consumer_options(settings: Settings, group_id: str) -> dict[str, Any]:
+    """A manually committing group consumer that joins fast (see FACTS: Tansu join timing)."""
+    return {
+        **client_options(settings),
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 1_000,
+        "rebalance_timeout_ms": 10_000,
+        "max_partition_fetch_bytes": max(1_048_576, settings.max_event_bytes * 2),
+        "fetch_max_bytes": 52_428_800,
+    }
+
+
+def producer_options(settings: Settings) -> dict[str, Any]:
+    """acks=all, batched, idempotence only where the broker supports it."""
+    return {
+        **client_options(settings),
+        "acks": "all",
+        "linger_ms": 10,
+        "max_batch_size": 262_144,
+        "max_request_size": max(1_048_576, settings.max_event_bytes * 2),
+        "enable_idempotence": settings.kafka_enable_idempotence,
+        "request_timeout_ms": 10_000,
+    }
+
+
+def _path(value: object) -> str | None:
+    return str(value) if value else None
