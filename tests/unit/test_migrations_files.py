@@ -1,0 +1,18 @@
+"""Migration files are numbered, unique and ordered."""
+
+from __future__ import annotations
+
+import pytest
+
+from consumers.migrations import MigrationError, load_migrations
+
+
+def test_shipped_migrations_are_ordered_from_one():
+    versions = [m.version for m in load_migrations()]
+    assert versions == list(range(1, len(versions) + 1))
+
+
+def test_badly_named_files_are_refused(tmp_path):
+    (tmp_path / "1_init.sql").write_text("SELECT 1")
+    with pytest.raises(MigrationError, match="NNN_lower_name"):
+        load_migrations(tmp_path)
