@@ -163,11 +163,11 @@ def _infra(action: str, settings: Settings) -> int:
     elif action == "down":
         print("stopped" if infra.infra_down(settings) else "nothing was running")
     else:
-        state = infra.read_state(settings)
-        if state is None:
+        running = infra.read_state(settings)
+        if running is None:
             raise UserError("the embedded infrastructure is not running\n"
                             "hint: `amc-learning infra up`")
-        print("\n".join(state.env_lines()))
+        print("\n".join(running.env_lines()))
     return 0
 
 

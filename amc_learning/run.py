@@ -105,7 +105,8 @@ def publish_simulation(
                 publisher.publish(event)
                 if rng.random() < bad_rate:
                     _, raw = corrupt(event, rng)
-                    broken.append((names(TOPIC_OF_EVENT[event.event_type]), event.key.encode(), raw))
+                    topic = names(TOPIC_OF_EVENT[event.event_type])
+                    broken.append((topic, event.key.encode(), raw))
             if not publisher.flush(timeout=120):
                 raise RunError("the broker stopped acknowledging events (waited 120 s)")
             if day % 50 == 0 or day == config.days:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -78,7 +79,7 @@ async def consume(
     batch_max_wait_ms: int = 200,
     max_records: int | None = None,
     idle_exit_s: float | None = None,
-    backoff: Backoff = Backoff(),  # noqa: B008 - frozen
+    backoff: Backoff = Backoff(),
     stats: LoopStats | None = None,
 ) -> LoopStats:
     """Run until `stop` is set, `max_records` were handled, or nothing came for `idle_exit_s`.
@@ -100,7 +101,8 @@ async def consume(
     while not stop.is_set():
         if max_records is not None and stats.consumed >= max_records:
             break
-        fetched = await consumer.getmany(timeout_ms=batch_max_wait_ms, max_records=batch_max_records)
+        fetched = await consumer.getmany(timeout_ms=batch_max_wait_ms,
+                                         max_records=batch_max_records)
         records = [r for batch in fetched.values() for r in batch]
         if not records:
             if stats.health == "starting":
@@ -181,7 +183,5 @@ async def _commit(consumer: AIOKafkaConsumer, records: list[Record]) -> None:
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

@@ -1,4 +1,4 @@
-"""Apply the numbered SQL migrations in order, each in its own transaction, exactly once."""
+"""Apply the numbered SQL migrations in order, atomically (one transaction per run), once."""
 
 from __future__ import annotations
 
@@ -48,26 +48,26 @@ def migrate(database_url: str, migrations: list[Migration] | None = None) -> lis
     """Apply what is missing; return what was applied now. Safe to run twice or concurrently."""
     migrations = load_migrations() if migrations is None else migrations
     applied_now = []
-    with psycopg.connect(database_url, autocommit=False) as conn:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,"
-                " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-            )
-            done = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
-            _check_history(done, migrations)
-            for migration in migrations:
-                if migration.version in done:
-                    continue
-                with conn.transaction():
-                    conn.execute(migration.sql)  # type: ignore[arg-type]  # trusted files of ours
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                        (migration.version, migration.name, migration.checksum),
-                    )
-                applied_now.append(migration)
+    with psycopg.connect(database_url, autocommit=False) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,"
+            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        history = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
+        done: dict[int, str] = dict(history)
+        _check_history(done, migrations)
+        for migration in migrations:
+            if migration.version in done:
+                continue
+            with conn.transaction():
+                conn.execute(migration.sql)  # type: ignore[arg-type]  # trusted files of ours
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, migration.checksum),
+                )
+            applied_now.append(migration)
     return applied_now
 
 

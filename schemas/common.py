@@ -8,8 +8,6 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-SCHEMA_VERSION = 1
-
 #: Exchange tickers (AAPL, BRK.B, RDS-A) and index symbols (^VIX, ^IXIC).
 Symbol = Annotated[str, StringConstraints(pattern=r"^\^?[A-Z][A-Z0-9]{0,5}([.\-][A-Z0-9]{1,3})?$")]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -58,7 +56,7 @@ class Event(Contract):
 
     event_id: UUID
     event_type: str
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     occurred_at: UtcTime
     producer: Identifier
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from schemas import topics
 from schemas.discovery import CandidateScored
@@ -23,7 +23,7 @@ AnyEvent = Annotated[
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 
-EVENT_MODELS = {
+EVENT_MODELS: dict[str, type[BaseModel]] = {
     "candidate_scored": CandidateScored,
     "thesis_decided": ThesisDecided,
     "trade_filled": TradeFilled,
@@ -35,7 +35,7 @@ TOPIC_OF_EVENT = {
     for topic, event_types in topics.EVENT_TYPES_BY_TOPIC.items()
     for event_type in event_types
 }
-MESSAGE_MODELS = {
+MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     **EVENT_MODELS,
     "params_published": ParamsPublished,
     "insight_published": InsightPublished,

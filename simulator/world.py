@@ -236,13 +236,15 @@ class World:
             occurred_at=_at(session, time(14, 35)),
             producer=PRODUCERS["thesis"],
             decision_id=_decision_id(self.cfg.seed, c.symbol, session),
-            symbol=c.symbol, decision_type=decision, decision_source=source,
+            symbol=c.symbol, decision_type=decision,  # type: ignore[arg-type]
+            decision_source=source,  # type: ignore[arg-type]
             confidence_score=round(confidence, 6), entry_price=round(price, 4),
             position_size_pct=size, discovery_run_id=c.run_id,
             discovery_timestamp=c.occurred_at, discovery_scores=c.scores,
             discovery_features=c.features,
             thesis=ThesisExpectation(
-                expected_direction=direction, horizon_days=horizon,
+                expected_direction=direction,  # type: ignore[arg-type]
+                horizon_days=horizon,
                 target_price=round(price * (1 + sign * policy.profit_target), 4) if sign else None,
                 stop_price=round(price * (1 - sign * policy.stop_loss), 4) if sign else None,
                 expected_catalyst=catalyst, catalyst_window_days=5 if catalyst else None,
@@ -292,7 +294,8 @@ class World:
         trend = closes[-1] / closes.mean() - 1.0
         vix = self._vix(t - 1)
         volatility = "high_vol" if vix >= 20 else "low_vol"
-        regime = "sideways" if abs(trend) < 0.01 else f"{'bull' if trend > 0 else 'bear'}_{volatility}"
+        direction = "bull" if trend > 0 else "bear"
+        regime = "sideways" if abs(trend) < 0.01 else f"{direction}_{volatility}"
         return MarketConditions(vix=round(vix, 4), sector="index", regime=regime)  # type: ignore[arg-type]
 
     # -- trading ------------------------------------------------------------------------

@@ -203,7 +203,7 @@ class LearningPublisher:
         return False
 
     def _take_batch(self) -> list[Event]:
-        batch = []
+        batch: list[Event] = []
         while self._queue and len(batch) < self._batch_size:
             self._in_flight += 1  # before the pop, so queue_depth never under-counts
             batch.append(self._queue.popleft())

@@ -24,7 +24,9 @@ def publish(settings: Settings, events: Iterable[Event]) -> LearningPublisher:
     return publisher
 
 
-async def send_raw(settings: Settings, topic: str, values: list[bytes], key: bytes = b"AMC") -> None:
+async def send_raw(
+    settings: Settings, topic: str, values: list[bytes], key: bytes = b"AMC"
+) -> None:
     producer = AIOKafkaProducer(**producer_options(settings))
     await producer.start()
     try:
@@ -34,7 +36,9 @@ async def send_raw(settings: Settings, topic: str, values: list[bytes], key: byt
         await producer.stop()
 
 
-async def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 20) -> list[Any]:
+async def read_topic(
+    settings: Settings, topic: str, expected: int, timeout: float = 20
+) -> list[Any]:
     consumer = AIOKafkaConsumer(settings.topic_prefix + topic, **client_options(settings),
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
