@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import random
 import subprocess
@@ -29,7 +28,6 @@ from streams.kafka import client_options, producer_options
 from streams.publisher import LearningPublisher
 from streams.topics import TopicNames, create_topics
 
-log = logging.getLogger(__name__)
 TABLES = tuple(t.name for t in ALL_TABLES)
 Say = Callable[[str], None]
 

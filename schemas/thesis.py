@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -72,7 +71,3 @@ class ThesisDecided(Event):
         if self.decision_type in ("HOLD", "IGNORE") and self.position_size_pct != 0.0:
             raise ValueError(f"a {self.decision_type} decision cannot size a position")
         return self
-
-    @property
-    def decided_at(self) -> datetime:
-        return self.occurred_at
