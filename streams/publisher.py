@@ -186,8 +186,6 @@ class LearningPublisher:
             results = await asyncio.gather(*futures, return_exceptions=True)
         except Exception as exc:
             results = [exc] * len(batch)
-        finally:
-            self._in_flight = 0
         failed = [event for event, result in zip(batch, results, strict=False)
                   if isinstance(result, BaseException)]
         for result in results:
@@ -195,10 +193,12 @@ class LearningPublisher:
                 self._record_ack(result)
         if not failed:
             self.breaker.record_success()
+            self._in_flight = 0
             return True
         self.stats.failed_sends += len(failed)
         self.breaker.record_failure()
         self._requeue(failed)
+        self._in_flight = 0  # only now: until the requeue, flush() must still see them pending
         log.warning("publisher: %d sends failed; breaker %s", len(failed), self.breaker.state)
         return False
 
