@@ -61,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["create"], help="create every topic (existing: kept)")
 
     p = command("consume", "run one consumer process until SIGTERM")
-    p.add_argument("name", choices=["persist"], help="which consumer")
+    p.add_argument("name", choices=["persist", "outcomes"],
+                   help="persist: every event into PostgreSQL; outcomes: the Faust worker that "
+                        "tracks decisions to their outcomes")
 
     p = command("simulate", "publish N simulated trading days to the input topics")
     _simulation_args(p)
@@ -135,6 +137,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{topic}: {what}")
         return 0
     if args.command == "consume":
+        if args.name == "outcomes":
+            from consumers import outcomes
+
+            return outcomes.main(connected)
         from consumers import persist
 
         return persist.main(connected)

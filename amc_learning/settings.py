@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(6, ge=1, description="partitions of the keyed input topics")
     topic_replication: int = Field(1, ge=1, description="replication factor of created topics")
     persist_group: str = Field("learning-persist", description="consumer group of persist")
+    outcomes_group: str = Field(
+        "learning-outcomes", description="Faust app id (consumer group) of the outcomes worker"
+    )
+    outcome_horizons: str = Field(
+        "1,7,30", pattern=r"^\d+,\d+,\d+$",
+        description="sessions behind return_1d, return_7d, return_30d (three increasing numbers)",
+    )
+    outcomes_producer_batch_bytes: int = Field(
+        1, ge=1, description="outcomes worker produce batch size; 1 = one record per batch, "
+        "which Faust changelog recovery needs on Tansu (raise it on real Kafka)",
+    )
     batch_max_records: int = Field(5000, ge=1, description="records per stored batch, at most")
     batch_max_wait_ms: int = Field(200, ge=1, description="wait for a batch to fill, at most")
     max_event_bytes: int = Field(

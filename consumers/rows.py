@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,9 +13,12 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from consumers.tracking import never_decided_id
 from schemas import topics
+from schemas.catalysts import CatalystObserved
 from schemas.discovery import CandidateScored
 from schemas.dlq import DeadLetter, RejectionReason
+from schemas.outcomes import OutcomeUpdated
 from schemas.prices import PriceBarClosed
 from schemas.registry import decode_event
 from schemas.thesis import ThesisDecided
@@ -38,6 +42,7 @@ class Record(Protocol):
 class Table:
     name: str
     columns: tuple[str, ...]
+    upsert: bool = False
 
 
 @dataclass
@@ -63,7 +68,7 @@ DECISIONS = Table("learning_decisions", (
     "confidence_score", "price_at_decision", "position_size_pct", "market_time", "reasoning",
     "discovery_run_id", "discovery_timestamp", "discovery_scores", "discovery_features",
     "thesis_data", "market_conditions", "decision_data", "decided_at", "producer",
-    "schema_version",
+    "schema_version", "is_synthetic",
 ))
 CANDIDATES = Table("discovery_candidates", (
     "event_id", "run_id", "symbol", "rank", "composite_score", "threshold", "passed",
@@ -78,50 +83,94 @@ TRADES = Table("learning_trades", (
 BARS = Table("price_bars", (
     "event_id", "symbol", "session", "open", "high", "low", "close", "volume", "producer",
 ))
+CATALYSTS = Table("catalyst_events", (
+    "event_id", "symbol", "session", "kind", "headline", "magnitude", "observed_at", "producer",
+))
+#: Upserted, not inserted: one row per decision, the highest revision wins (see store.py).
+OUTCOMES = Table("learning_outcomes", (
+    "decision_key", "symbol", "outcome_type", "is_counterfactual", "tracked_from",
+    "price_at_outcome", "return_pct", "days_held", "return_1d", "return_7d", "return_30d",
+    "max_favorable_excursion", "max_adverse_excursion", "volatility_realized",
+    "position_closed", "exit_price", "exit_reason", "catalyst_materialized",
+    "volume_pattern_accuracy", "thesis_accuracy_score", "sessions_elapsed", "revision",
+    "last_event_id",
+), upsert=True)
+_SYNTHETIC = uuid.UUID("a1d3c0de-5e1f-4c0a-8d1b-6f0c0ffee001")
+
+Rows = list[tuple[Table, tuple[Any, ...]]]
 
 
-def _decision_row(e: ThesisDecided, raw: bytes) -> tuple[Any, ...]:
+def _decision_rows(e: ThesisDecided, raw: bytes) -> Rows:
     scores = e.discovery_scores.model_dump() if e.discovery_scores else None
-    return (
+    return [(DECISIONS, (
         e.event_id, e.decision_id, e.symbol, e.decision_type, e.decision_source,
         e.confidence_score, e.entry_price, e.position_size_pct, e.market_time, e.reasoning,
         e.discovery_run_id, e.discovery_timestamp, None if scores is None else _json(scores),
         _json(e.discovery_features), e.thesis.model_dump_json(),
         e.market_conditions.model_dump_json(), raw.decode(), e.occurred_at, e.producer,
-        e.schema_version,
-    )
+        e.schema_version, False,
+    ))]
 
 
-def _candidate_row(e: CandidateScored, _raw: bytes) -> tuple[Any, ...]:
+def _candidate_rows(e: CandidateScored, raw: bytes) -> Rows:
     s = e.scores
-    return (
+    rows: Rows = [(CANDIDATES, (
         e.event_id, e.run_id, e.symbol, e.rank, e.composite_score, e.threshold, e.passed,
         s.volume_momentum, s.squeeze, s.catalyst, s.options, s.technical, s.sentiment,
         _json(e.features), e.price, e.occurred_at, e.producer, e.schema_version,
-    )
+    ))]
+    if not e.passed:  # never handed to the thesis service: a synthetic IGNORE decision
+        rows.append((DECISIONS, (
+            uuid.uuid5(_SYNTHETIC, str(e.event_id)), never_decided_id(e), e.symbol, "IGNORE",
+            "discovery", e.composite_score, e.price, 0.0, "premarket",
+            f"never decided: composite {e.composite_score:.4f} below threshold {e.threshold}",
+            e.run_id, e.occurred_at, s.model_dump_json(), _json(e.features), "{}", "{}",
+            raw.decode(), e.occurred_at, e.producer, e.schema_version, True,
+        )))
+    return rows
 
 
-def _trade_row(e: TradeFilled, _raw: bytes) -> tuple[Any, ...]:
-    return (
+def _trade_rows(e: TradeFilled, _raw: bytes) -> Rows:
+    return [(TRADES, (
         e.event_id, e.fill_id, e.trade_id, e.decision_id, e.symbol, e.fill_type, e.side,
         e.quantity, e.price, e.position_size_pct, e.exit_reason, e.occurred_at, e.producer,
         e.schema_version,
-    )
+    ))]
 
 
-def _bar_row(e: PriceBarClosed, _raw: bytes) -> tuple[Any, ...]:
-    return (e.event_id, e.symbol, e.session, e.open, e.high, e.low, e.close, e.volume, e.producer)
+def _bar_rows(e: PriceBarClosed, _raw: bytes) -> Rows:
+    return [(BARS, (e.event_id, e.symbol, e.session, e.open, e.high, e.low, e.close, e.volume,
+                    e.producer))]
 
 
-#: event_type -> (table, row builder). The persist consumer stores exactly these.
-PERSISTED: dict[str, tuple[Table, Callable[[Any, bytes], tuple[Any, ...]]]] = {
-    "thesis_decided": (DECISIONS, _decision_row),
-    "candidate_scored": (CANDIDATES, _candidate_row),
-    "trade_filled": (TRADES, _trade_row),
-    "price_bar_closed": (BARS, _bar_row),
+def _catalyst_rows(e: CatalystObserved, _raw: bytes) -> Rows:
+    return [(CATALYSTS, (e.event_id, e.symbol, e.session, e.kind, e.headline, e.magnitude,
+                         e.occurred_at, e.producer))]
+
+
+def _outcome_rows(e: OutcomeUpdated, _raw: bytes) -> Rows:
+    return [(OUTCOMES, (
+        e.decision_id, e.symbol, e.outcome_type, e.is_counterfactual, e.tracked_from,
+        e.price_at_outcome, e.return_pct, e.days_held, e.return_1d, e.return_7d, e.return_30d,
+        e.max_favorable_excursion, e.max_adverse_excursion, e.volatility_realized,
+        e.position_closed, e.exit_price, e.exit_reason, e.catalyst_materialized,
+        e.volume_pattern_accuracy, e.thesis_accuracy_score, e.sessions_elapsed, e.revision,
+        e.event_id,
+    ))]
+
+
+#: event_type -> row builder. The persist consumer stores exactly these.
+PERSISTED: dict[str, Callable[[Any, bytes], Rows]] = {
+    "thesis_decided": _decision_rows,
+    "candidate_scored": _candidate_rows,
+    "trade_filled": _trade_rows,
+    "price_bar_closed": _bar_rows,
+    "catalyst_observed": _catalyst_rows,
+    "outcome_updated": _outcome_rows,
 }
-PERSIST_TOPICS = (topics.DISCOVERY, topics.THESIS, topics.TRADES, topics.PRICES)
-ALL_TABLES = tuple(table for table, _ in PERSISTED.values())
+PERSIST_TOPICS = (topics.DISCOVERY, topics.THESIS, topics.TRADES, topics.PRICES,
+                  topics.CATALYSTS, topics.OUTCOMES)
+ALL_TABLES = (DECISIONS, CANDIDATES, TRADES, BARS, CATALYSTS, OUTCOMES)
 
 
 def plan_batch(
@@ -138,7 +187,9 @@ def plan_batch(
     seen: set[Any] = set()
     for record in records:
         raw = record.value or b""
-        outcome = _accept(record, raw, base_topic(record.topic), max_event_bytes)
+        outcome = accept(record, base_topic(record.topic), max_event_bytes)
+        if not isinstance(outcome, tuple) and outcome.event_type not in PERSISTED:
+            outcome = "wrong_topic", f"{outcome.event_type!r} is not stored by {consumer}"
         if isinstance(outcome, tuple):
             reason, error = outcome
             plan.dead_letters.append(dead_letter(record, consumer, reason, error, failed_at))
@@ -146,15 +197,15 @@ def plan_batch(
         if outcome.event_id in seen:  # a duplicate within the batch: the sink would ignore it
             continue
         seen.add(outcome.event_id)
-        table, build = PERSISTED[outcome.event_type]
-        plan.rows.setdefault(table, []).append(build(outcome, raw))
-        plan.sources.setdefault(table, []).append(record)
+        for table, row in PERSISTED[outcome.event_type](outcome, raw):
+            plan.rows.setdefault(table, []).append(row)
+            plan.sources.setdefault(table, []).append(record)
     return plan
 
 
-def _accept(
-    record: Record, raw: bytes, topic: str, max_event_bytes: int
-) -> Any | tuple[RejectionReason, str]:
+def accept(record: Record, topic: str, max_event_bytes: int) -> Any | tuple[RejectionReason, str]:
+    """The validated event of `record`, or why it must be dead-lettered (reason, error)."""
+    raw = record.value or b""
     if len(raw) > max_event_bytes:
         return "too_large", f"{len(raw)} bytes exceeds the limit of {max_event_bytes}"
     try:
@@ -162,7 +213,7 @@ def _accept(
     except ValidationError as exc:
         return _classify(exc)
     allowed = topics.EVENT_TYPES_BY_TOPIC.get(topic, frozenset())
-    if event.event_type not in allowed or event.event_type not in PERSISTED:
+    if event.event_type not in allowed:
         return "wrong_topic", f"event type {event.event_type!r} does not belong on {topic}"
     return event
 

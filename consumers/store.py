@@ -8,7 +8,63 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from consumers.rows import DEAD_LETTERS, Plan, Table, dead_letter_row
+from consumers.rows import DEAD_LETTERS, DECISIONS, OUTCOMES, Plan, Table, dead_letter_row
+
+#: The outcome columns stored per decision (OUTCOMES minus the decision key).
+_VALUES = OUTCOMES.columns[1:]
+_SET = sql.SQL(", ").join(
+    sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in _VALUES
+)
+_VALUE_LIST = sql.SQL(", ").join(map(sql.Identifier, _VALUES))
+_SOURCE_LIST = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in _VALUES)
+
+
+def _upsert_outcomes(cur: psycopg.Cursor[Any], stage: sql.Identifier) -> int:
+    """Newest revision per decision into learning_outcomes; unknown decisions to the backlog.
+
+    An update replaces the stored row only if its revision is at least the stored one, so a
+    redelivered older update changes nothing.
+    """
+    cur.execute(sql.SQL("""
+        WITH src AS (
+            SELECT DISTINCT ON (decision_key) * FROM {stage}
+            ORDER BY decision_key, revision DESC
+        ), stored AS (
+            INSERT INTO learning_outcomes AS o (decision_id, {values})
+            SELECT d.id, {source} FROM src s JOIN learning_decisions d
+              ON d.decision_id = s.decision_key
+            ON CONFLICT (decision_id) DO UPDATE SET {set}, updated_at = now()
+            WHERE o.revision <= EXCLUDED.revision
+            RETURNING 1
+        ), waiting AS (
+            INSERT INTO outcome_backlog AS b (decision_key, {values})
+            SELECT s.decision_key, {source} FROM src s
+            WHERE NOT EXISTS (SELECT 1 FROM learning_decisions d
+                              WHERE d.decision_id = s.decision_key)
+            ON CONFLICT (decision_key) DO UPDATE SET {set}
+            WHERE b.revision <= EXCLUDED.revision
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM waiting)
+    """).format(stage=stage, values=_VALUE_LIST, source=_SOURCE_LIST, set=_SET))
+    stored, _waiting = cur.fetchone()  # type: ignore[misc]
+    return int(stored)
+
+
+def _resolve_backlog(conn: psycopg.Connection[Any]) -> int:
+    """Move waiting outcomes whose decision row has arrived into learning_outcomes."""
+    cur = conn.execute(sql.SQL("""
+        WITH ready AS (
+            DELETE FROM outcome_backlog b USING learning_decisions d
+            WHERE d.decision_id = b.decision_key
+            RETURNING d.id AS decision_row, b.*
+        )
+        INSERT INTO learning_outcomes AS o (decision_id, {values})
+        SELECT s.decision_row, {source} FROM ready s
+        ON CONFLICT (decision_id) DO UPDATE SET {set}, updated_at = now()
+        WHERE o.revision <= EXCLUDED.revision
+    """).format(values=_VALUE_LIST, source=_SOURCE_LIST, set=_SET))
+    return cur.rowcount
 
 
 class BatchStore:
@@ -31,6 +87,10 @@ class BatchStore:
             with conn.transaction():
                 for table, rows in plan.rows.items():
                     inserted[table.name] = self._insert(conn, table, rows)
+                if OUTCOMES in plan.rows or DECISIONS in plan.rows:
+                    moved = _resolve_backlog(conn)
+                    if moved:
+                        inserted[OUTCOMES.name] = inserted.get(OUTCOMES.name, 0) + moved
                 if plan.dead_letters:
                     rows = [dead_letter_row(d) for d in plan.dead_letters]
                     inserted[DEAD_LETTERS.name] = self._insert(conn, DEAD_LETTERS, rows)
@@ -75,11 +135,14 @@ class BatchStore:
             )) as copy:
                 for row in rows:
                     copy.write_row(row)
-            cur.execute(sql.SQL(
-                "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "
-                "ON CONFLICT DO NOTHING"
-            ).format(table=sql.Identifier(table.name), columns=columns, stage=stage))
-            inserted = cur.rowcount
+            if table.upsert:
+                inserted = _upsert_outcomes(cur, stage)
+            else:
+                cur.execute(sql.SQL(
+                    "INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "
+                    "ON CONFLICT DO NOTHING"
+                ).format(table=sql.Identifier(table.name), columns=columns, stage=stage))
+                inserted = cur.rowcount
             cur.execute(sql.SQL("TRUNCATE {stage}").format(stage=stage))
         return inserted
 

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, TypeAdapter
 
 from schemas import topics
+from schemas.catalysts import CatalystObserved
 from schemas.discovery import CandidateScored
 from schemas.dlq import DeadLetter
 from schemas.outcomes import OutcomeUpdated
@@ -18,7 +19,12 @@ from schemas.thesis import ThesisDecided
 from schemas.trades import TradeFilled
 
 AnyEvent = Annotated[
-    CandidateScored | ThesisDecided | TradeFilled | PriceBarClosed | OutcomeUpdated,
+    CandidateScored
+    | ThesisDecided
+    | TradeFilled
+    | PriceBarClosed
+    | CatalystObserved
+    | OutcomeUpdated,
     Field(discriminator="event_type"),
 ]
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
@@ -28,6 +34,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "thesis_decided": ThesisDecided,
     "trade_filled": TradeFilled,
     "price_bar_closed": PriceBarClosed,
+    "catalyst_observed": CatalystObserved,
     "outcome_updated": OutcomeUpdated,
 }
 TOPIC_OF_EVENT = {

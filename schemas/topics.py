@@ -6,6 +6,7 @@ DISCOVERY = "learning.discovery.v1"
 THESIS = "learning.thesis.v1"
 TRADES = "learning.trades.v1"
 PRICES = "learning.prices.v1"
+CATALYSTS = "learning.catalysts.v1"
 OUTCOMES = "learning.outcomes.v1"
 PARAMS = "learning.params.v1"
 INSIGHTS = "learning.insights.v1"
@@ -17,5 +18,6 @@ EVENT_TYPES_BY_TOPIC: dict[str, frozenset[str]] = {
     THESIS: frozenset({"thesis_decided"}),
     TRADES: frozenset({"trade_filled"}),
     PRICES: frozenset({"price_bar_closed"}),
+    CATALYSTS: frozenset({"catalyst_observed"}),
     OUTCOMES: frozenset({"outcome_updated"}),
 }

@@ -26,6 +26,7 @@ REGISTRY: tuple[TopicSpec, ...] = (
     TopicSpec(names.THESIS, "symbol"),
     TopicSpec(names.TRADES, "symbol"),
     TopicSpec(names.PRICES, "symbol"),
+    TopicSpec(names.CATALYSTS, "symbol"),
     TopicSpec(names.OUTCOMES, "symbol"),
     TopicSpec(
         names.PARAMS, "param-set name", partitions=1,

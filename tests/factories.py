@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+from schemas.catalysts import CatalystObserved
 from schemas.discovery import CandidateScored
 from schemas.prices import PriceBarClosed
 from schemas.thesis import ThesisDecided
@@ -60,3 +61,11 @@ def bar(**overrides: Any) -> PriceBarClosed:
         "high": 5.6, "low": 5.0, "close": 5.4, "volume": 1_250_000.0,
     }
     return PriceBarClosed.model_validate({**fields, **overrides})
+
+
+def catalyst(**overrides: Any) -> CatalystObserved:
+    fields: dict[str, Any] = {
+        **_envelope("news-feed"), "symbol": "AMC", "session": date(2024, 3, 1),
+        "kind": "earnings", "headline": "AMC beats", "magnitude": 0.6,
+    }
+    return CatalystObserved.model_validate({**fields, **overrides})

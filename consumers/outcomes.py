@@ -1,0 +1,179 @@
+"""The outcomes worker: a Faust app that follows every decision to its market outcome.
+
+Per-symbol state (`consumers.tracking.SymbolState`) lives in the Faust table
+`outcome_state`, backed by a changelog topic, so a restarted or moved worker recovers it.
+Input topics are keyed by symbol; the table uses the same key and partitioner, so the
+worker that owns partition p of the inputs owns partition p of the state.
+
+Per batch (at-least-once): decode and validate each record (rejects go to the DLQ),
+apply the facts of each symbol to its state, publish the outcomes worth publishing,
+write the state back. Faust flushes every produced record (outcomes, changelog, dead
+letters) before it commits the input offsets. Facts are idempotent and outcomes are a
+function of the set of facts, so the records replayed after a crash change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from amc_learning.settings import Settings
+from consumers.rows import accept, dead_letter
+from consumers.tracking import Fact, Outcome, SymbolState, TrackerConfig, apply, prune, updates
+from schemas import topics
+from schemas.outcomes import OutcomeUpdated
+from streams.topics import TopicNames
+
+log = logging.getLogger(__name__)
+CONSUMER_NAME = "outcomes"
+PRODUCER = "learning-outcomes"
+INPUT_TOPICS = (topics.DISCOVERY, topics.THESIS, topics.TRADES, topics.PRICES, topics.CATALYSTS)
+_NAMESPACE = uuid.UUID("0b6f4f51-54f1-4c4d-9a55-0a3b0c1f2e7d")
+
+
+def tracker_config(settings: Settings) -> TrackerConfig:
+    short, mid, long = (int(n) for n in settings.outcome_horizons.split(","))
+    return TrackerConfig(horizons=(short, mid, long))
+
+
+def outcome_event(outcome: Outcome) -> OutcomeUpdated:
+    """The published form of an outcome; its event_id is a function of its content."""
+    fields = {k: v for k, v in outcome.items() if k != "final"}
+    fingerprint = "|".join(f"{k}={fields[k]!r}" for k in sorted(fields))
+    return OutcomeUpdated(
+        event_id=uuid.uuid5(_NAMESPACE, fingerprint), occurred_at=datetime.now(UTC),
+        producer=PRODUCER, **fields,
+    )
+
+
+def build_app(settings: Settings) -> faust.App:
+    """The Faust app of the outcomes worker, configured from the settings."""
+    if not settings.kafka_bootstrap:
+        raise ValueError("no Kafka bootstrap servers: set LEARNING_KAFKA_BOOTSTRAP")
+    names = TopicNames(settings.topic_prefix)
+    cfg = tracker_config(settings)
+    app = faust.App(
+        f"{settings.topic_prefix}{settings.outcomes_group}",
+        broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
+        broker_credentials=_credentials(settings),
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        # See FACTS.md: the defaults make every group join wait ~30 s.
+        broker_session_timeout=6,
+        broker_rebalance_timeout=6,
+        broker_heartbeat_interval=1,
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        producer_linger_ms=0,
+        producer_max_batch_size=settings.outcomes_producer_batch_bytes,
+        producer_max_request_size=max(1_048_576, settings.max_event_bytes * 2),
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=0,
+        web_enabled=False,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+           "value_serializer": "raw"}
+    source = app.topic(*(names(t) for t in INPUT_TOPICS), **raw)
+    outcomes_topic = app.topic(names(topics.OUTCOMES), **raw)
+    dlq_topic = app.topic(names(topics.DLQ), **raw)
+    table = app.Table("outcome_state", default=None, partitions=settings.topic_partitions,
+                      use_partitioner=True, key_type=bytes, value_type=bytes)
+    published: dict[str, Outcome] = {}
+
+    @app.agent(source)
+    async def track(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(settings.batch_max_records,
+                                               within=settings.batch_max_wait_ms / 1000):
+            facts, letters = _decode(events, names, settings.max_event_bytes)
+            for letter in letters:
+                await dlq_topic.send(key=letter[0], value=letter[1])
+            for symbol, symbol_facts in facts.items():
+                key = symbol.encode()
+                before = table.get(key)
+                state = SymbolState.loads(before)
+                for fact in symbol_facts:
+                    apply(state, fact)
+                for outcome in updates(state, published, cfg):
+                    event = outcome_event(outcome)
+                    await outcomes_topic.send(key=key, value=event.model_dump_json().encode())
+                for decision_id in prune(state, cfg):
+                    published.pop(decision_id, None)
+                after = state.dumps()
+                if after != before:
+                    table[key] = after
+
+    return app
+
+
+def _decode(
+    events: Any, names: TopicNames, max_event_bytes: int
+) -> tuple[dict[str, list[Fact]], list[tuple[bytes | None, bytes]]]:
+    facts: dict[str, list[Fact]] = defaultdict(list)
+    letters = []
+    now = datetime.now(UTC)
+    for event in events:
+        record = _Record(event)
+        result = accept(record, names.base(record.topic), max_event_bytes)
+        if not isinstance(result, tuple) and record.key != result.symbol.encode():
+            result = "invalid_event", (
+                f"record key {record.key!r} is not the symbol {result.symbol!r}: events must "
+                "be keyed by symbol so that one worker sees all of a symbol's facts"
+            )
+        if isinstance(result, tuple):
+            letter = dead_letter(record, CONSUMER_NAME, result[0], result[1], now)
+            letters.append((record.key, letter.model_dump_json().encode()))
+            continue
+        facts[result.symbol].append(result)
+    return facts, letters
+
+
+class _Record:
+    """A Faust event seen as the consumer-record shape `consumers.rows` expects."""
+
+    def __init__(self, event: EventT) -> None:
+        message = event.message
+        self.topic: str = message.topic
+        self.partition: int = message.partition
+        self.offset: int = message.offset
+        self.key: bytes | None = message.key
+        self.value: bytes | None = message.value
+
+
+def _credentials(settings: Settings) -> Any:
+    protocol = settings.kafka_security_protocol
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        context = create_ssl_context(
+            cafile=settings.kafka_ssl_cafile, certfile=settings.kafka_ssl_certfile,
+            keyfile=settings.kafka_ssl_keyfile,
+        )
+    if protocol.startswith("SASL"):
+        password = settings.kafka_sasl_password
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username or "",
+            password=password.get_secret_value() if password else "",
+            mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def main(settings: Settings) -> int:
+    """Entry of `amc-learning consume outcomes`: run the worker until SIGTERM/SIGINT."""
+    app = build_app(settings)
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,236 @@
+"""Outcome tracking on hand-computed price paths: returns, excursions, volatility, exits,
+thesis scoring, counterfactuals, and the disorder rules."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from consumers.tracking import (
+    SymbolState,
+    TrackerConfig,
+    apply,
+    never_decided_id,
+    outcome,
+    prune,
+    realized_volatility,
+    updates,
+)
+from tests import factories
+
+CFG = TrackerConfig(horizons=(1, 2, 3), max_track_sessions=10, retention_days=30)
+D0 = date(2024, 3, 4)  # a Monday
+#: (open, high, low, close, volume) of three sessions after an entry at 100.
+PATH = [(100, 104, 98, 102, 1000), (102, 103, 95, 96, 2000), (96, 110, 96, 108, 3000)]
+
+
+def session(i: int) -> date:
+    return D0 + timedelta(days=i)
+
+
+def bars(path=PATH, first=0):
+    return [factories.bar(session=session(first + i), open=o, high=h, low=lo, close=c,
+                          volume=v)
+            for i, (o, h, lo, c, v) in enumerate(path)]
+
+
+def decision(decision_type="BUY", **thesis):
+    expectation = {"expected_direction": "UP", "horizon_days": 2, "target_price": None,
+                   "stop_price": None, "expected_catalyst": None, "catalyst_window_days": None,
+                   "expected_volume_ratio": None, **thesis}
+    return factories.thesis(
+        decision_id="dec-1", decision_type=decision_type, entry_price=100.0,
+        position_size_pct=0.0 if decision_type in ("HOLD", "IGNORE") else 2.0,
+        occurred_at=datetime.combine(D0, datetime.min.time(), UTC) + timedelta(hours=14),
+        thesis=expectation,
+    )
+
+
+def track(*facts, cfg=CFG):
+    state = SymbolState()
+    for fact in facts:
+        apply(state, fact)
+    return state
+
+
+def test_buy_returns_excursions_and_volatility_on_a_hand_computed_path():
+    state = track(decision("BUY"), *bars())
+    o = outcome(state, "dec-1", CFG)
+    assert o["return_1d"] == pytest.approx(0.02)
+    assert o["return_7d"] == pytest.approx(-0.04)  # the second configured horizon: 2 sessions
+    assert o["return_30d"] == pytest.approx(0.08)
+    assert o["max_favorable_excursion"] == pytest.approx(0.10)  # high 110
+    assert o["max_adverse_excursion"] == pytest.approx(-0.05)  # low 95
+    logs = [math.log(102 / 100), math.log(96 / 102), math.log(108 / 96)]
+    assert o["volatility_realized"] == pytest.approx(statistics.stdev(logs) * math.sqrt(252))
+    assert o["return_pct"] == pytest.approx(0.08)
+    assert o["sessions_elapsed"] == 3 and o["outcome_type"] == "matured" and o["final"]
+    assert o["is_counterfactual"] is False and o["position_closed"] is False
+
+
+def test_sell_excursions_are_signed_relative_to_the_side():
+    o = outcome(track(decision("SELL"), *bars()), "dec-1", CFG)
+    assert o["max_favorable_excursion"] == pytest.approx(0.05)  # the low of 95 is a gain
+    assert o["max_adverse_excursion"] == pytest.approx(-0.10)  # the high of 110 is a loss
+    assert o["return_30d"] == pytest.approx(0.08)  # returns stay raw market moves
+    assert o["return_pct"] == pytest.approx(-0.08)  # a short lost 8 %
+
+
+def test_exit_fill_closes_the_position_and_bounds_the_holding_window():
+    entry = factories.fill(decision_id="dec-1", fill_id="f-in", price=100.0,
+                           occurred_at=datetime(2024, 3, 4, 14, 40, tzinfo=UTC))
+    exit_ = factories.fill(decision_id="dec-1", fill_id="f-out", fill_type="EXIT", side="SELL",
+                           price=96.0, exit_reason="stop_loss",
+                           occurred_at=datetime(2024, 3, 5, 20, 55, tzinfo=UTC))
+    o = outcome(track(decision("BUY"), entry, exit_, *bars()), "dec-1", CFG)
+    assert o["position_closed"] is True and o["outcome_type"] == "closed"
+    assert (o["exit_price"], o["exit_reason"]) == (96.0, "stop_loss")
+    assert o["return_pct"] == pytest.approx(-0.04) and o["days_held"] == 2
+    assert o["max_favorable_excursion"] == pytest.approx(0.04)  # session 3's 110 is after exit
+    logs = [math.log(102 / 100), math.log(96 / 102)]
+    assert o["volatility_realized"] == pytest.approx(statistics.stdev(logs) * math.sqrt(252))
+    assert o["return_30d"] == pytest.approx(0.08)  # horizons still measure the market
+
+
+def test_open_position_keeps_tracking_past_the_longest_horizon():
+    entry = factories.fill(decision_id="dec-1", fill_id="f-in", price=100.0)
+    state = track(decision("BUY"), entry, *bars(PATH + PATH))
+    o = outcome(state, "dec-1", CFG)
+    assert o["outcome_type"] == "matured" and not o["final"] and o["sessions_elapsed"] == 6
+
+
+def test_thesis_accuracy_direction_target_and_stop():
+    # UP, judged at 2 sessions: close 96 < 100 (direction 0); best high 104 of a 105 target
+    # (0.8 of the way); the 94 stop never touched (1).  (0.5*0 + 0.3*0.8 + 0.2*1) / 1.0
+    d = decision("BUY", target_price=105.0, stop_price=94.0)
+    assert outcome(track(d, *bars()), "dec-1", CFG)["thesis_accuracy_score"] == pytest.approx(0.44)
+    # DOWN with only a direction: right at 2 sessions (96 < 100).
+    d = decision("SELL", expected_direction="DOWN")
+    assert outcome(track(d, *bars()), "dec-1", CFG)["thesis_accuracy_score"] == 1.0
+    # FLAT within the 2 % band fails at -4 %; not judged before the horizon.
+    d = decision("HOLD", expected_direction="FLAT")
+    assert outcome(track(d, *bars()), "dec-1", CFG)["thesis_accuracy_score"] == 0.0
+    assert outcome(track(d, *bars()[:1]), "dec-1", CFG)["thesis_accuracy_score"] is None
+
+
+def test_volume_pattern_accuracy_against_the_pre_decision_baseline():
+    baseline = bars([(100, 100, 100, 100, 1000)] * 5, first=-7)
+    d = decision("BUY", expected_volume_ratio=2.0)
+    # realised: mean(1000, 2000) / 1000 = 1.5 against 2.0 expected -> 1.5 / 2.0
+    o = outcome(track(d, *baseline, *bars()), "dec-1", CFG)
+    assert o["volume_pattern_accuracy"] == pytest.approx(0.75)
+    assert outcome(track(d, *baseline[:4], *bars()), "dec-1", CFG)["volume_pattern_accuracy"] is None
+
+
+def test_catalyst_materialized_only_within_its_window_and_kind():
+    d = decision("BUY", expected_catalyst="earnings", catalyst_window_days=2)
+    in_window = factories.catalyst(session=session(1), kind="earnings")
+    too_late = factories.catalyst(session=session(2), kind="earnings")
+    other_kind = factories.catalyst(session=session(0), kind="guidance")
+    assert outcome(track(d, in_window, *bars()), "dec-1", CFG)["catalyst_materialized"] is True
+    assert outcome(track(d, too_late, other_kind, *bars()), "dec-1",
+                   CFG)["catalyst_materialized"] is False
+    assert outcome(track(d, too_late, *bars()[:1]), "dec-1", CFG)["catalyst_materialized"] is None
+
+
+def test_candidates_below_the_threshold_are_tracked_as_counterfactual_ignores():
+    below = factories.candidate(passed=False, composite_score=0.5, price=100.0,
+                                occurred_at=datetime(2024, 3, 4, 13, 30, tzinfo=UTC))
+    passed = factories.candidate(passed=True, run_id="run-2")
+    state = track(below, passed, *bars())
+    assert list(state.tracked) == [never_decided_id(below)]
+    o = outcome(state, never_decided_id(below), CFG)
+    assert (o["decision_type"], o["tracked_from"], o["is_counterfactual"]) == (
+        "IGNORE", "candidate", True)
+    assert o["return_30d"] == pytest.approx(0.08) and o["thesis_accuracy_score"] is None
+
+
+def test_hold_and_ignore_are_counterfactual_and_measured_as_if_bought():
+    for kind in ("HOLD", "IGNORE"):
+        o = outcome(track(decision(kind), *bars()), "dec-1", CFG)
+        assert o["is_counterfactual"] is True
+        assert o["return_pct"] == pytest.approx(0.08)
+        assert o["max_adverse_excursion"] == pytest.approx(-0.05)
+
+
+def test_afterhours_decision_starts_with_the_next_session():
+    d = factories.thesis(decision_id="dec-1", entry_price=100.0, market_time="afterhours",
+                         occurred_at=datetime(2024, 3, 4, 22, 0, tzinfo=UTC))
+    o = outcome(track(d, *bars()), "dec-1", CFG)
+    assert o["return_1d"] == pytest.approx(-0.04) and o["sessions_elapsed"] == 2
+
+
+def test_any_arrival_order_and_duplicates_give_the_same_outcome():
+    entry = factories.fill(decision_id="dec-1", fill_id="f-in", price=100.0)
+    exit_ = factories.fill(decision_id="dec-1", fill_id="f-out", fill_type="EXIT", side="SELL",
+                           price=108.0, exit_reason="profit_target",
+                           occurred_at=datetime(2024, 3, 6, 20, 0, tzinfo=UTC))
+    facts = [decision("BUY", target_price=105.0), entry, exit_, *bars(), *bars()[:2]]
+    expected = outcome(track(*facts), "dec-1", CFG)
+    rng = random.Random(3)
+    for _ in range(20):
+        shuffled = facts[:]
+        rng.shuffle(shuffled)
+        assert outcome(track(*shuffled), "dec-1", CFG) == expected
+    assert apply(track(*facts), bars()[0]) is False  # a duplicate bar is ignored
+
+
+def test_late_bar_lands_in_its_session_and_raises_the_revision():
+    first, second, third = bars()
+    early = outcome(track(decision("BUY"), first, third), "dec-1", CFG)
+    late = outcome(track(decision("BUY"), first, third, second), "dec-1", CFG)
+    assert early["return_7d"] == pytest.approx(0.08)  # session 3 stood in as the 2nd bar
+    assert late["return_7d"] == pytest.approx(-0.04) and late["revision"] > early["revision"]
+
+
+def test_a_symbol_that_stops_trading_leaves_the_decision_open():
+    state = track(decision("BUY"), *bars()[:1])
+    o = outcome(state, "dec-1", CFG)
+    assert o["outcome_type"] == "open" and o["return_7d"] is None and not o["final"]
+    assert prune(state, CFG) == [] and "dec-1" in state.tracked
+
+
+def test_updates_publish_milestones_then_every_change_once_final():
+    state = track(decision("BUY"))
+    published: dict = {}
+    assert updates(state, published, CFG) == []  # no bar yet: nothing to say
+    apply(state, bars()[0])
+    assert [o["return_1d"] for o in updates(state, published, CFG)] == [pytest.approx(0.02)]
+    assert updates(state, published, CFG) == []  # nothing new
+    for b in bars()[1:]:
+        apply(state, b)
+    final = updates(state, published, CFG)
+    assert len(final) == 1 and final[0]["final"] and final[0]["return_30d"] is not None
+    assert updates(state, {}, CFG)  # a restarted worker (empty memory) repeats what it knows
+
+
+def test_prune_forgets_finished_decisions_after_retention_and_refuses_replays():
+    state = track(decision("BUY"), *bars())
+    late = factories.bar(session=D0 + timedelta(days=60), open=1, high=1, low=1, close=1,
+                         volume=1)
+    apply(state, late)
+    assert prune(state, CFG) == ["dec-1"]
+    assert state.done == {"dec-1": session(2).isoformat()}
+    assert apply(state, decision("BUY")) is False  # a replayed decision is not re-tracked
+    assert sorted(state.bars) == [late.session.isoformat()]
+
+
+def test_state_survives_its_changelog_encoding():
+    state = track(decision("BUY"), *bars(), factories.catalyst())
+    assert SymbolState.loads(state.dumps()) == state
+
+
+def test_realized_volatility_needs_two_returns_and_matches_the_formula():
+    assert realized_volatility([100.0, 101.0]) is None
+    prices = [100.0, 101.0, 99.0, 102.0]
+    logs = [math.log(b / a) for a, b in zip(prices, prices[1:], strict=False)]
+    assert realized_volatility(prices) == pytest.approx(statistics.stdev(logs) * math.sqrt(252))
+
+
+def test_horizons_must_increase():
+    with pytest.raises(ValueError, match="increasing"):
+        TrackerConfig(horizons=(7, 1, 30))
