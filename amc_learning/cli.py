@@ -218,7 +218,15 @@ def _print_summary(summary: dict[str, object]) -> None:
     print(f"rejected to the dead-letter queue: {rejected:,}")
     unaccounted = sum(produced.values()) - sum(stored.values()) - rejected
     print(f"unaccounted events: {unaccounted:,}")
-    print(json.dumps({"produced": produced, "stored": stored, "rejected": rejected}))
+    outcomes: dict[str, int] = summary["outcomes"]  # type: ignore[assignment]
+    print(f"outcomes (all runs): {outcomes['tracked']:,} decisions tracked: "
+          f"{outcomes['open']:,} open, {outcomes['matured']:,} matured, "
+          f"{outcomes['closed']:,} closed; {outcomes['counterfactual']:,} counterfactual, of "
+          f"which {outcomes['never_decided_candidates']:,} candidates never decided on")
+    missing = outcomes["started_without_row"] + outcomes["matured_not_marked"]
+    print(f"decisions with bars but no outcome row, or matured but not marked: {missing:,}")
+    print(json.dumps({"produced": produced, "stored": stored, "rejected": rejected,
+                      "outcomes": outcomes}))
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:

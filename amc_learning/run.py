@@ -19,17 +19,55 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from amc_learning.settings import Settings
 from consumers.migrations import migrate
-from consumers.rows import ALL_TABLES, DEAD_LETTERS
-from consumers.store import count_rows
+from consumers.outcomes import tracker_config
 from schemas.registry import TOPIC_OF_EVENT
+from schemas.topics import OUTCOMES
 from simulator.corrupt import corrupt
 from simulator.world import INDEX_SYMBOL, SimConfig, next_start, simulate
 from streams.kafka import client_options, producer_options
 from streams.publisher import LearningPublisher
 from streams.topics import TopicNames, create_topics
 
-TABLES = tuple(t.name for t in ALL_TABLES)
 Say = Callable[[str], None]
+#: Rows that stand for produced events (synthetic decisions of unpicked candidates excluded).
+STORED_QUERIES = {
+    "learning_decisions": "SELECT count(*) FROM learning_decisions WHERE NOT is_synthetic",
+    "discovery_candidates": "SELECT count(*) FROM discovery_candidates",
+    "learning_trades": "SELECT count(*) FROM learning_trades",
+    "price_bars": "SELECT count(*) FROM price_bars",
+    "catalyst_events": "SELECT count(*) FROM catalyst_events",
+    "dead_letters": "SELECT count(*) FROM dead_letters",
+}
+#: Decisions (real and synthetic) with at least `n` sessions of bars from their start.
+_WITH_SESSIONS = """
+    FROM learning_decisions d
+    WHERE (SELECT count(*) FROM price_bars b WHERE b.symbol = d.symbol
+           AND (b.session > (d.decided_at AT TIME ZONE 'UTC')::date
+                OR (b.session = (d.decided_at AT TIME ZONE 'UTC')::date
+                    AND d.market_time <> 'afterhours'))) >= %(n)s
+"""
+OUTCOME_QUERIES = {
+    "tracked": "SELECT count(*) FROM learning_outcomes",
+    "open": "SELECT count(*) FROM learning_outcomes WHERE outcome_type = 'open'",
+    "matured": "SELECT count(*) FROM learning_outcomes WHERE outcome_type = 'matured'",
+    "closed": "SELECT count(*) FROM learning_outcomes WHERE outcome_type = 'closed'",
+    "counterfactual": "SELECT count(*) FROM learning_outcomes WHERE is_counterfactual",
+    "never_decided_candidates": "SELECT count(*) FROM learning_decisions WHERE is_synthetic",
+    "waiting_for_decision": "SELECT count(*) FROM outcome_backlog",
+    "started_without_row": "SELECT count(*)" + _WITH_SESSIONS + """
+        AND NOT EXISTS (SELECT 1 FROM learning_outcomes o WHERE o.decision_id = d.id)""",
+    "matured_not_marked": "SELECT count(*)" + _WITH_SESSIONS.replace("%(n)s", "%(longest)s")
+    + """ AND NOT EXISTS (SELECT 1 FROM learning_outcomes o WHERE o.decision_id = d.id
+          AND o.outcome_type IN ('matured', 'closed'))""",
+}
+
+
+def counts(database_url: str, queries: dict[str, str], **params: int) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
+        return {
+            name: conn.execute(query, params).fetchone()[0]  # type: ignore[index]
+            for name, query in queries.items()
+        }
 
 
 class RunError(RuntimeError):
@@ -189,15 +227,23 @@ def run(
     assert settings.database_url
     say("applying migrations and creating topics")
     prepare(settings)
-    before = count_rows(settings.database_url, (*TABLES, DEAD_LETTERS.name))
+    before = counts(settings.database_url, STORED_QUERIES)
     start = start or next_start(last_simulated_session(settings.database_url))
     config = SimConfig(seed=seed, symbols=symbols, start=start, days=days)
-    consumers = [spawn_consumer(settings, "persist", settings.data_dir / "logs")]
-    say(f"started consumer processes: persist (pid {consumers[0].pid})")
+    logs = settings.data_dir / "logs"
+    consumers = [spawn_consumer(settings, name, logs) for name in ("persist", "outcomes")]
+    say("started consumer processes: "
+        + ", ".join(f"{n} (pid {p.pid})" for n, p in zip(("persist", "outcomes"), consumers,
+                                                          strict=True)))
     try:
         say(f"simulating {days} sessions of {symbols} symbols from {start} (seed {seed})")
         produced = publish_simulation(settings, config, bad_rate, say)
+        say("waiting for persist and outcomes to consume everything")
         wait_until_consumed(settings, settings.persist_group, produced.targets, consumers, say)
+        outcomes_group = settings.topic_prefix + settings.outcomes_group
+        wait_until_consumed(settings, outcomes_group, produced.targets, consumers, say)
+        outcome_ends = asyncio.run(_end_offsets(settings, settings.topic_prefix + OUTCOMES))
+        wait_until_consumed(settings, settings.persist_group, outcome_ends, consumers, say)
     finally:
         for proc in consumers:
             proc.terminate()
@@ -206,11 +252,26 @@ def run(
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    after = count_rows(settings.database_url, (*TABLES, DEAD_LETTERS.name))
-    stored = {t: after[t] - before[t] for t in TABLES}
+    after = counts(settings.database_url, STORED_QUERIES)
+    tables = [t for t in STORED_QUERIES if t != "dead_letters"]
+    longest = tracker_config(settings).longest
     return {
         "produced": dict(sorted(produced.by_topic.items())),
-        "stored": stored,
-        "rejected": after[DEAD_LETTERS.name] - before[DEAD_LETTERS.name],
-        "totals": {t: after[t] for t in TABLES},
+        "stored": {t: after[t] - before[t] for t in tables},
+        "rejected": after["dead_letters"] - before["dead_letters"],
+        "totals": {t: after[t] for t in tables},
+        "outcomes": counts(settings.database_url, OUTCOME_QUERIES, n=1, longest=longest),
     }
+
+
+async def _end_offsets(settings: Settings, topic: str) -> dict[tuple[str, int], int]:
+    """End offsets of `topic`. Exact on Tansu only because the outcomes worker produces
+    one record per batch (see `outcomes_producer_batch_bytes`)."""
+    consumer = AIOKafkaConsumer(**client_options(settings))
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(partitions)
+        return {(tp.topic, tp.partition): end for tp, end in ends.items() if end}
+    finally:
+        await consumer.stop()

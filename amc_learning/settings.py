@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     breaker_cooldown_s: float = Field(
         5.0, gt=0, description="seconds an open breaker waits before a half-open trial"
     )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "WARNING", description="log level of the consumer processes"
+    )
     data_dir: Path = Field(
         PROJECT_ROOT / ".data", description="embedded PostgreSQL data, broker log, process logs"
     )

@@ -80,8 +80,8 @@ def build_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
-           "value_serializer": "raw"}
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+                           "value_serializer": "raw"}
     source = app.topic(*(names(t) for t in INPUT_TOPICS), **raw)
     outcomes_topic = app.topic(names(topics.OUTCOMES), **raw)
     dlq_topic = app.topic(names(topics.DLQ), **raw)
@@ -90,7 +90,7 @@ def build_app(settings: Settings) -> faust.App:
     published: dict[str, Outcome] = {}
 
     @app.agent(source)
-    async def track(stream: faust.StreamT[bytes]) -> None:
+    async def track(stream: Any) -> None:  # faust's StreamT stub lacks take_events
         async for events in stream.take_events(settings.batch_max_records,
                                                within=settings.batch_max_wait_ms / 1000):
             facts, letters = _decode(events, names, settings.max_event_bytes)
@@ -174,6 +174,6 @@ def _credentials(settings: Settings) -> Any:
 def main(settings: Settings) -> int:
     """Entry of `amc-learning consume outcomes`: run the worker until SIGTERM/SIGINT."""
     app = build_app(settings)
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0

@@ -42,7 +42,8 @@ class Record(Protocol):
 class Table:
     name: str
     columns: tuple[str, ...]
-    upsert: bool = False
+    #: Upserted through `consumers.store` instead of inserted; staged like this table.
+    upsert_staged_like: str | None = None
 
 
 @dataclass
@@ -94,7 +95,7 @@ OUTCOMES = Table("learning_outcomes", (
     "position_closed", "exit_price", "exit_reason", "catalyst_materialized",
     "volume_pattern_accuracy", "thesis_accuracy_score", "sessions_elapsed", "revision",
     "last_event_id",
-), upsert=True)
+), upsert_staged_like="outcome_backlog")
 _SYNTHETIC = uuid.UUID("a1d3c0de-5e1f-4c0a-8d1b-6f0c0ffee001")
 
 Rows = list[tuple[Table, tuple[Any, ...]]]

@@ -127,7 +127,8 @@ class BatchStore:
             conn.execute(sql.SQL(
                 "CREATE TEMP TABLE IF NOT EXISTS {stage} AS "
                 "SELECT {columns} FROM {table} WITH NO DATA"
-            ).format(stage=stage, columns=columns, table=sql.Identifier(table.name)))
+            ).format(stage=stage, columns=columns,
+                     table=sql.Identifier(table.upsert_staged_like or table.name)))
             self._staged.add(table.name)
         with conn.cursor() as cur:
             with cur.copy(sql.SQL("COPY {stage} ({columns}) FROM STDIN").format(
@@ -135,7 +136,7 @@ class BatchStore:
             )) as copy:
                 for row in rows:
                     copy.write_row(row)
-            if table.upsert:
+            if table.upsert_staged_like:
                 inserted = _upsert_outcomes(cur, stage)
             else:
                 cur.execute(sql.SQL(
@@ -145,14 +146,3 @@ class BatchStore:
                 inserted = cur.rowcount
             cur.execute(sql.SQL("TRUNCATE {stage}").format(stage=stage))
         return inserted
-
-
-def count_rows(database_url: str, tables: Sequence[str]) -> dict[str, int]:
-    """Exact row counts of `tables` (for summaries and tests)."""
-    with psycopg.connect(database_url) as conn:
-        return {
-            name: conn.execute(
-                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name))
-            ).fetchone()[0]  # type: ignore[index]
-            for name in tables
-        }

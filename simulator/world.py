@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 
+from schemas.catalysts import CatalystObserved
 from schemas.common import Event
 from schemas.discovery import SCORE_COMPONENTS, CandidateScored, ScoreComponents
 from schemas.prices import PriceBarClosed
@@ -32,7 +33,7 @@ DEFAULT_START = date(2014, 1, 2)
 INDEX_SYMBOL = "^IXIC"
 VIX_SYMBOL = "^VIX"
 PRODUCERS = {"discovery": "sim-discovery", "thesis": "sim-thesis", "trades": "sim-trading",
-             "prices": "sim-market-data"}
+             "prices": "sim-market-data", "news": "sim-news"}
 SECTORS = ("technology", "healthcare", "financials", "energy", "consumer", "industrials",
            "materials", "utilities")
 CATALYSTS = ("earnings", "fda_decision", "contract_award", "product_launch", "guidance")
@@ -104,6 +105,10 @@ class World:
         self.base_volume = np.exp(self.rng.uniform(np.log(2e5), np.log(2e7), n))
         self.close = np.exp(self.rng.uniform(np.log(5.0), np.log(300.0), n))
         self.latent = self.rng.standard_normal((n, len(SCORE_COMPONENTS)))
+        # Catalysts draw from their own stream, so the market above stays as it was.
+        self.catalyst_rng = np.random.default_rng([config.seed, 1])
+        kinds = self.catalyst_rng.integers(0, len(CATALYSTS), n)
+        self.catalyst_kind = [CATALYSTS[k] for k in kinds]
         self.returns: list[np.ndarray] = []
         self.positions: dict[int, _Position] = {}
         self.t = self.hist.index_of(ORIGIN)
@@ -141,10 +146,10 @@ class World:
         manual = self.rng.random(len(self.symbols)) < self.cfg.policy.manual_exit_prob
         confidence_noise = self.rng.normal(0.0, 0.25, len(self.symbols))
         source_draw = self.rng.random(len(self.symbols))
-        catalyst_draw = self.rng.integers(0, len(CATALYSTS), len(self.symbols))
+        draw = self.catalyst_rng.random(len(self.symbols))
+        catalysts = draw < catalyst_probability(scores[:, 2])
         bars = _Bars(open_, high, low, close, volume)
-        day = _Day(t, scores, prev_close, bars, manual, confidence_noise, source_draw,
-                   catalyst_draw)
+        day = _Day(t, scores, prev_close, bars, manual, confidence_noise, source_draw, catalysts)
         events = self._events(day) if emit else []
         self._trade(day, events if emit else None)
         self.close = close
@@ -163,6 +168,16 @@ class World:
             if candidate.passed:
                 events.append(self._decide(day, session, candidate, conditions))
         events.extend(self._bars(day, session))
+        events.extend(
+            CatalystObserved(
+                event_id=_uid(self.cfg.seed, "catalyst", self.symbols[i], session),
+                occurred_at=_at(session, time(12, 0)), producer=PRODUCERS["news"],
+                symbol=self.symbols[i], session=session, kind=self.catalyst_kind[i],  # type: ignore[arg-type]
+                headline=f"{self.symbols[i]}: {self.catalyst_kind[i].replace('_', ' ')}",
+                magnitude=round(float(day.scores[i, 2]), 4),
+            )
+            for i in np.flatnonzero(day.catalysts)
+        )
         return events
 
     def _discovery(self, day: _Day, session: date) -> list[CandidateScored]:
@@ -230,7 +245,7 @@ class World:
             size = round(min(5.0, 1.0 + 8.0 * abs(confidence - 0.5)), 3)
         source_draw = day.source_draw[i]
         source = "thesis" if source_draw < 0.85 else "discovery" if source_draw < 0.95 else "manual"
-        catalyst = CATALYSTS[day.catalyst_draw[i]] if c.scores.catalyst > 0.7 else None
+        catalyst = self.catalyst_kind[i] if c.scores.catalyst > 0.7 else None
         return ThesisDecided(
             event_id=_uid(self.cfg.seed, "decision", c.symbol, session),
             occurred_at=_at(session, time(14, 35)),
@@ -369,7 +384,7 @@ class _Day:
     manual: np.ndarray
     confidence_noise: np.ndarray
     source_draw: np.ndarray
-    catalyst_draw: np.ndarray
+    catalysts: np.ndarray
 
 
 def simulate(config: SimConfig, history: IndexHistory | None = None) -> Iterator[list[Event]]:
@@ -393,6 +408,11 @@ def simulate(config: SimConfig, history: IndexHistory | None = None) -> Iterator
 def next_start(last_session: date | None) -> date:
     """Where a run continues: the session after the last one stored, else DEFAULT_START."""
     return DEFAULT_START if last_session is None else last_session + timedelta(days=1)
+
+
+def catalyst_probability(catalyst_score: np.ndarray) -> np.ndarray:
+    """Chance of a catalyst in one session: the catalyst score is genuinely predictive."""
+    return 0.01 + 0.3 * catalyst_score**2
 
 
 def _decision(confidence: float, policy: TradingPolicy) -> str:

@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,26 +67,55 @@ def unique() -> str:
     return uuid.uuid4().hex[:10]
 
 
-@pytest.fixture
-def database_url(backend: Backend, unique: str) -> Iterator[str]:
-    """A fresh, migrated database for one test."""
-    name = f"test_{unique}"
+def _create_database(backend: Backend, name: str) -> str:
     with psycopg.connect(backend.admin_database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_conninfo(backend.admin_database_url, dbname=name)
     migrate(url)
-    yield url
+    return url
+
+
+def _drop_database(backend: Backend, name: str) -> None:
     with psycopg.connect(backend.admin_database_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _settings(backend: Backend, database_url: str, unique: str, data_dir: Path) -> Settings:
+    s = Settings(
+        kafka_bootstrap=backend.kafka_bootstrap, database_url=database_url,
+        topic_prefix=f"t{unique}.", persist_group=f"persist-{unique}", topic_partitions=3,
+        batch_max_wait_ms=50, data_dir=data_dir, log_level="INFO",
+    )
+    asyncio.run(create_topics(client_options(s), TopicNames(s.topic_prefix), 3, 1))
+    return s
+
+
+@pytest.fixture
+def database_url(backend: Backend, unique: str) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    name = f"test_{unique}"
+    url = _create_database(backend, name)
+    yield url
+    _drop_database(backend, name)
 
 
 @pytest.fixture
 def settings(backend: Backend, database_url: str, unique: str, tmp_path: Path) -> Settings:
     """Settings of one test: its own database, topic prefix and consumer group; topics made."""
-    s = Settings(
-        kafka_bootstrap=backend.kafka_bootstrap, database_url=database_url,
-        topic_prefix=f"t{unique}.", persist_group=f"persist-{unique}", topic_partitions=3,
-        batch_max_wait_ms=50, data_dir=tmp_path,
-    )
-    asyncio.run(create_topics(client_options(s), TopicNames(s.topic_prefix), 3, 1))
-    return s
+    return _settings(backend, database_url, unique, tmp_path)
+
+
+@pytest.fixture
+def more_settings(backend: Backend, tmp_path: Path) -> Iterator[Callable[[], Settings]]:
+    """Makes further isolated settings (database, topics, groups) within one test."""
+    made = []
+
+    def make() -> Settings:
+        unique = uuid.uuid4().hex[:10]
+        made.append(f"test_{unique}")
+        url = _create_database(backend, made[-1])
+        return _settings(backend, url, unique, tmp_path / unique)
+
+    yield make
+    for name in made:
+        _drop_database(backend, name)

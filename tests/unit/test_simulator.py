@@ -68,3 +68,16 @@ def test_every_corruption_is_rejected_by_the_contract(kind):
         with pytest.raises(ValidationError):
             decode_event(broken)
     assert corrupt(day[0], rng)[0] in CORRUPTIONS
+
+
+def test_catalysts_follow_the_catalyst_score_and_match_the_expected_kind():
+    days = list(simulate(SimConfig(symbols=60, days=40)))
+    events = [e for day in days for e in day]
+    catalysts = [e for e in events if e.event_type == "catalyst_observed"]
+    assert catalysts, "the simulator must emit catalyst events"
+    strong = [c.magnitude for c in catalysts]
+    assert np.mean(strong) > 0.6  # catalysts happen mostly where the catalyst score is high
+    kinds = {c.symbol: c.kind for c in catalysts}
+    expected = [e for e in events if e.event_type == "thesis_decided"
+                and e.thesis.expected_catalyst and e.symbol in kinds]
+    assert expected and all(e.thesis.expected_catalyst == kinds[e.symbol] for e in expected)
