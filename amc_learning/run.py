@@ -117,6 +117,17 @@ def spawn_consumer(settings: Settings, name: str, log_dir: Path) -> subprocess.P
     )
 
 
+def stop_processes(*procs: subprocess.Popen[bytes]) -> None:
+    """SIGTERM each (they drain and exit), SIGKILL what is still running 30 s later."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def last_simulated_session(database_url: str) -> date | None:
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -245,13 +256,7 @@ def run(
         outcome_ends = asyncio.run(_end_offsets(settings, settings.topic_prefix + OUTCOMES))
         wait_until_consumed(settings, settings.persist_group, outcome_ends, consumers, say)
     finally:
-        for proc in consumers:
-            proc.terminate()
-        for proc in consumers:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(*consumers)
     after = counts(settings.database_url, STORED_QUERIES)
     tables = [t for t in STORED_QUERIES if t != "dead_letters"]
     longest = tracker_config(settings).longest

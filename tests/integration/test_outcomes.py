@@ -7,7 +7,6 @@ import math
 import os
 import signal
 import statistics
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from amc_learning.run import (
     _end_offsets,
     committed_offsets,
     spawn_consumer,
+    stop_processes,
     wait_until_consumed,
 )
 from amc_learning.settings import Settings
@@ -49,16 +49,6 @@ def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 90) -> N
             return
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def stop(*procs: subprocess.Popen[bytes]) -> None:
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def outcome_rows(settings: Settings) -> list[tuple[object, ...]]:
@@ -118,7 +108,7 @@ def test_scripted_decisions_and_bars_give_exactly_the_expected_rows(settings):
         publish_and_settle(settings, [bars[1], exit_, buy, ignored, bars[0], entry, *bars[2:],
                                       bars[0]], procs)
     finally:
-        stop(*procs)
+        stop_processes(*procs)
     got = {r[0]: dict(zip(["decision_id", *OUTCOME_COLUMNS.split(", ")], r, strict=True))
            for r in outcome_rows(settings)}
     assert set(got) == {"dec-amc", "cand:run-9:GME"}
@@ -156,7 +146,7 @@ def test_outcomes_survive_sigkill_and_match_an_uninterrupted_run(more_settings):
     try:
         publish_and_settle(calm, events, procs)
     finally:
-        stop(*procs)
+        stop_processes(*procs)
     expected = outcome_rows(calm)
     assert len(expected) > 100
 
@@ -180,7 +170,7 @@ def test_outcomes_survive_sigkill_and_match_an_uninterrupted_run(more_settings):
         worker = spawn_consumer(crash, "outcomes", crash.data_dir / "logs")
         settle(crash, targets, [persist, worker])
     finally:
-        stop(persist, worker)
+        stop_processes(persist, worker)
     got = outcome_rows(crash)
     names = ["decision_id", *OUTCOME_COLUMNS.split(", ")]
     diffs = [
