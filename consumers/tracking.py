@@ -193,9 +193,7 @@ def outcome(state: SymbolState, decision_id: str, cfg: TrackerConfig) -> Outcome
     """The current outcome of one tracked decision, from the facts in `state` (see module doc)."""
     spec = state.tracked[decision_id]
     sessions = sorted(state.bars)
-    first = bisect_left(sessions, spec["day"])
-    if spec["after_close"] and first < len(sessions) and sessions[first] == spec["day"]:
-        first += 1
+    first = _first_bar(sessions, spec)
     bars = [_Bar(s, *state.bars[s]) for s in sessions[first:]]
     baseline = [state.bars[s][4] for s in sessions[max(0, first - cfg.baseline_sessions):first]]
     fills = state.fills.get(decision_id, {})
@@ -395,12 +393,18 @@ def prune(state: SymbolState, cfg: TrackerConfig) -> list[str]:
     return dropped
 
 
+def _first_bar(sessions: list[str], spec: dict[str, Any]) -> int:
+    """Index in sorted `sessions` of a decision's first bar (the next one after hours)."""
+    first = bisect_left(sessions, spec["day"])
+    if spec["after_close"] and first < len(sessions) and sessions[first] == spec["day"]:
+        first += 1
+    return first
+
+
 def _end_session(state: SymbolState, decision_id: str, elapsed: int) -> str | None:
-    spec = state.tracked[decision_id]
-    after = [s for s in sorted(state.bars) if s >= spec["day"]]
-    if spec["after_close"] and after and after[0] == spec["day"]:
-        after = after[1:]
-    return after[elapsed - 1] if elapsed else None
+    sessions = sorted(state.bars)
+    first = _first_bar(sessions, state.tracked[decision_id])
+    return sessions[first + elapsed - 1] if elapsed else None
 
 
 def _baseline_start(state: SymbolState, decision_id: str, cfg: TrackerConfig) -> str:
