@@ -14,6 +14,7 @@ function of the set of facts, so the records replayed after a crash change nothi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections import defaultdict
@@ -21,11 +22,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from faust.tables import TableManager
+from faust.tables.recovery import Recovery
 from faust.types import EventT
 
 from amc_learning.settings import Settings
 from consumers.rows import accept, dead_letter
-from consumers.tracking import Fact, Outcome, SymbolState, TrackerConfig, apply, prune, updates
+from consumers.tracking import (
+    Fact,
+    Outcome,
+    SymbolState,
+    TrackerConfig,
+    apply,
+    outcomes,
+    prune,
+    updates,
+)
 from schemas import topics
 from schemas.outcomes import OutcomeUpdated
 from streams.topics import TopicNames
@@ -52,6 +64,57 @@ def outcome_event(outcome: Outcome) -> OutcomeUpdated:
     )
 
 
+class _SeekFirstRecovery(Recovery):
+    """faust's recovery with the stream partitions sought *before* they are resumed.
+
+    faust-streaming 0.15 (`Recovery.on_recovery_completed`) resumes the input partitions
+    and only then seeks them to the committed offsets. Its fetcher is already running
+    (it read the changelog), so records fetched in that window race the seek: some are
+    delivered twice and some never, and because faust commits only contiguous acks the
+    worker stalls behind the hole until restarted (faust-streaming issue #596). Seeking
+    while the partitions are still paused closes the window.
+    """
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        # faust's own method, reordered: seek, then resume (see the class docstring).
+        consumer = self.app.consumer
+        self.log.info("Restore complete!")
+        await self.app.on_rebalance_complete.send()
+        self._set_recovery_ended()
+        callbacks = [
+            asyncio.ensure_future(table.on_recovery_completed(
+                self.actives_for_table[table], self.standbys_for_table[table]))
+            for table in self.tables.values()
+        ]
+        if callbacks:
+            await asyncio.wait(callbacks)
+        if self.app.consumer_generation_id != generation_id:
+            self.log.warning("Recovery rebalancing again")
+            return
+        assignment = consumer.assignment()
+        if assignment:
+            self.log.info("Seek stream partitions to committed offsets.")
+            await self._wait(consumer.perform_seek(),
+                             timeout=self.app.conf.broker_request_timeout)
+        consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+        self.completed.set()
+        self.app.flow_control.resume()
+        consumer.resume_flow()
+        await self.app._fetcher.maybe_start()  # type: ignore[attr-defined]
+        self.tables.on_actives_ready()
+        if not self.app.assignor.assigned_standbys():
+            self.tables.on_standbys_ready()
+
+
+class _TableManager(TableManager):
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = _SeekFirstRecovery(self.app, self, beacon=self.beacon,
+                                                loop=self.loop)
+        return self._recovery
+
+
 def build_app(settings: Settings) -> faust.App:
     """The Faust app of the outcomes worker, configured from the settings."""
     if not settings.kafka_bootstrap:
@@ -63,6 +126,7 @@ def build_app(settings: Settings) -> faust.App:
         broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
         broker_credentials=_credentials(settings),
         store="memory://",
+        datadir=str(settings.data_dir / "faust"),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         # See FACTS.md: the defaults make every group join wait ~30 s.
@@ -77,6 +141,7 @@ def build_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=0,
         web_enabled=False,
+        TableManager=_TableManager,
         key_serializer="raw",
         value_serializer="raw",
     )
@@ -102,10 +167,11 @@ def build_app(settings: Settings) -> faust.App:
                 state = SymbolState.loads(before)
                 for fact in symbol_facts:
                     apply(state, fact)
-                for outcome in updates(state, published, cfg):
-                    event = outcome_event(outcome)
+                current = outcomes(state, cfg)
+                for changed in updates(current, published):
+                    event = outcome_event(changed)
                     await outcomes_topic.send(key=key, value=event.model_dump_json().encode())
-                for decision_id in prune(state, cfg):
+                for decision_id in prune(state, current, cfg):
                     published.pop(decision_id, None)
                 after = state.dumps()
                 if after != before:

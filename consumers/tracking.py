@@ -67,11 +67,6 @@ from schemas.trades import TradeFilled
 Fact = ThesisDecided | CandidateScored | PriceBarClosed | TradeFilled | CatalystObserved
 Outcome = dict[str, Any]
 
-#: Fields whose change is worth publishing before a decision is final ("as horizons mature").
-MILESTONES = (
-    "outcome_type", "return_1d", "return_7d", "return_30d", "position_closed", "exit_price",
-    "exit_reason", "catalyst_materialized", "volume_pattern_accuracy", "thesis_accuracy_score",
-)
 _WEIGHTS = {"direction": 0.5, "target": 0.3, "stop": 0.2}
 _MIN_BASELINE = 5
 
@@ -340,41 +335,42 @@ def thesis_accuracy(thesis: dict[str, Any], path: list[_Bar], entry: float, hori
 # -- what to publish, what to forget ----------------------------------------------------
 
 
-def updates(state: SymbolState, published: dict[str, Outcome], cfg: TrackerConfig) -> list[Outcome]:
-    """Outcomes worth publishing now; `published` is the worker's in-memory record of them.
+def outcomes(state: SymbolState, cfg: TrackerConfig) -> dict[str, Outcome]:
+    """The current outcome of every tracked decision of the symbol."""
+    return {decision_id: outcome(state, decision_id, cfg) for decision_id in sorted(state.tracked)}
 
-    Before a decision is final only milestone changes are published (a horizon matured, a
-    position closed, a thesis was judged); once final, any change is. `published` is not
-    persisted: after a restart every touched decision is published again, which covers
-    updates lost in the crash (the sink keeps the highest revision, so repeats are harmless).
+
+def updates(current: dict[str, Outcome], published: dict[str, Outcome]) -> list[Outcome]:
+    """The outcomes that changed since last published; `published` is the worker's memory.
+
+    Every change is published (once per batch, as the worker calls this once per batch),
+    so the newest published outcome of a decision is always the outcome of all its facts:
+    a pure function of the facts, whatever the batching, crashes or replays. `published`
+    is not persisted: after a restart every touched decision is published again, which
+    covers updates lost in the crash (the sink keeps the highest revision).
     """
     out = []
-    for decision_id in sorted(state.tracked):
-        current = outcome(state, decision_id, cfg)
-        if current["sessions_elapsed"] == 0 and not current["position_closed"]:
+    for decision_id, result in current.items():
+        if result["sessions_elapsed"] == 0 and not result["position_closed"]:
             continue
-        before = published.get(decision_id)
-        if before is None:
-            changed = True
-        elif current["final"]:
-            changed = current != before
-        else:
-            changed = any(current[k] != before[k] for k in MILESTONES)
-        if changed:
-            published[decision_id] = current
-            out.append(current)
+        if published.get(decision_id) != result:
+            published[decision_id] = result
+            out.append(result)
     return out
 
 
-def prune(state: SymbolState, cfg: TrackerConfig) -> list[str]:
-    """Forget what is past retention; return the decisions that stopped being tracked."""
+def prune(state: SymbolState, current: dict[str, Outcome], cfg: TrackerConfig) -> list[str]:
+    """Forget what is past retention; return the decisions that stopped being tracked.
+
+    `current` is `outcomes(state, cfg)`, computed after the last fact was applied.
+    """
     if not state.bars:
         return []
     latest = date.fromisoformat(max(state.bars))
     horizon = (latest - timedelta(days=cfg.retention_days)).isoformat()
     dropped = []
     for decision_id in list(state.tracked):
-        result = outcome(state, decision_id, cfg)
+        result = current[decision_id]
         end = _end_session(state, decision_id, result["sessions_elapsed"])
         if result["final"] and end is not None and end < horizon:
             del state.tracked[decision_id]

@@ -133,10 +133,6 @@ def test_scripted_decisions_and_bars_give_exactly_the_expected_rows(settings):
     assert synthetic == "discovery/IGNORE"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, issue 3 still open: after a SIGKILL and restart some outcome rows stay at "
-    "the revision published right after the restart (e.g. days_held 13 instead of 29); "
-    "suspected: Faust rebalance while take_events holds a buffer"))
 def test_outcomes_survive_sigkill_and_match_an_uninterrupted_run(more_settings):
     events = [e for day in simulate(SimConfig(seed=11, symbols=12, days=45)) for e in day]
     half = len(events) // 2

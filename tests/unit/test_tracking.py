@@ -16,6 +16,7 @@ from consumers.tracking import (
     apply,
     never_decided_id,
     outcome,
+    outcomes,
     prune,
     realized_volatility,
     updates,
@@ -192,21 +193,27 @@ def test_a_symbol_that_stops_trading_leaves_the_decision_open():
     state = track(decision("BUY"), *bars()[:1])
     o = outcome(state, "dec-1", CFG)
     assert o["outcome_type"] == "open" and o["return_7d"] is None and not o["final"]
-    assert prune(state, CFG) == [] and "dec-1" in state.tracked
+    assert prune(state, outcomes(state, CFG), CFG) == [] and "dec-1" in state.tracked
 
 
-def test_updates_publish_milestones_then_every_change_once_final():
+def test_updates_publish_every_change_once_and_repeat_after_a_restart():
     state = track(decision("BUY"))
     published: dict = {}
-    assert updates(state, published, CFG) == []  # no bar yet: nothing to say
+    assert updates(outcomes(state, CFG), published) == []  # no bar yet: nothing to say
     apply(state, bars()[0])
-    assert [o["return_1d"] for o in updates(state, published, CFG)] == [pytest.approx(0.02)]
-    assert updates(state, published, CFG) == []  # nothing new
-    for b in bars()[1:]:
+    [first] = updates(outcomes(state, CFG), published)
+    assert first["return_1d"] == pytest.approx(0.02)
+    assert updates(outcomes(state, CFG), published) == []  # nothing new
+    apply(state, bars()[0])  # a duplicate changes nothing
+    assert updates(outcomes(state, CFG), published) == []
+    apply(state, bars()[1])
+    [second] = updates(outcomes(state, CFG), published)
+    assert second["sessions_elapsed"] == 2 and second["revision"] > 1
+    for b in bars()[2:]:
         apply(state, b)
-    final = updates(state, published, CFG)
-    assert len(final) == 1 and final[0]["final"] and final[0]["return_30d"] is not None
-    assert updates(state, {}, CFG)  # a restarted worker (empty memory) repeats what it knows
+    [final] = updates(outcomes(state, CFG), published)
+    assert final["final"] and final == outcome(state, "dec-1", CFG)
+    assert updates(outcomes(state, CFG), {}) == [final]  # a restarted worker repeats what it knows
 
 
 def test_prune_forgets_finished_decisions_after_retention_and_refuses_replays():
@@ -214,7 +221,7 @@ def test_prune_forgets_finished_decisions_after_retention_and_refuses_replays():
     late = factories.bar(session=D0 + timedelta(days=60), open=1, high=1, low=1, close=1,
                          volume=1)
     apply(state, late)
-    assert prune(state, CFG) == ["dec-1"]
+    assert prune(state, outcomes(state, CFG), CFG) == ["dec-1"]
     assert state.done == {"dec-1": session(2).isoformat()}
     assert apply(state, decision("BUY")) is False  # a replayed decision is not re-tracked
     assert sorted(state.bars) == [late.session.isoformat()]
