@@ -38,10 +38,13 @@ STORED_QUERIES = {
     "catalyst_events": "SELECT count(*) FROM catalyst_events",
     "dead_letters": "SELECT count(*) FROM dead_letters",
 }
-#: Decisions (real and synthetic) with at least `n` sessions of bars from their start.
+#: Decisions (real and synthetic) of this run with at least `n` sessions of bars from their
+#: start. Earlier runs' decisions are left out: the outcomes worker's state lives in the
+#: broker (its changelog), and an embedded broker started by `run` forgets it on exit.
 _WITH_SESSIONS = """
     FROM learning_decisions d
-    WHERE (SELECT count(*) FROM price_bars b WHERE b.symbol = d.symbol
+    WHERE (d.decided_at AT TIME ZONE 'UTC')::date >= %(since)s
+    AND (SELECT count(*) FROM price_bars b WHERE b.symbol = d.symbol
            AND (b.session > (d.decided_at AT TIME ZONE 'UTC')::date
                 OR (b.session = (d.decided_at AT TIME ZONE 'UTC')::date
                     AND d.market_time <> 'afterhours'))) >= %(n)s
@@ -54,6 +57,9 @@ OUTCOME_QUERIES = {
     "counterfactual": "SELECT count(*) FROM learning_outcomes WHERE is_counterfactual",
     "never_decided_candidates": "SELECT count(*) FROM learning_decisions WHERE is_synthetic",
     "waiting_for_decision": "SELECT count(*) FROM outcome_backlog",
+    "earlier_runs_open": """SELECT count(*) FROM learning_outcomes o
+        JOIN learning_decisions d ON d.id = o.decision_id
+        WHERE o.outcome_type = 'open' AND (d.decided_at AT TIME ZONE 'UTC')::date < %(since)s""",
     "started_without_row": "SELECT count(*)" + _WITH_SESSIONS + """
         AND NOT EXISTS (SELECT 1 FROM learning_outcomes o WHERE o.decision_id = d.id)""",
     "matured_not_marked": "SELECT count(*)" + _WITH_SESSIONS.replace("%(n)s", "%(longest)s")
@@ -62,7 +68,7 @@ OUTCOME_QUERIES = {
 }
 
 
-def counts(database_url: str, queries: dict[str, str], **params: int) -> dict[str, int]:
+def counts(database_url: str, queries: dict[str, str], **params: object) -> dict[str, int]:
     with psycopg.connect(database_url) as conn:
         return {
             name: conn.execute(query, params).fetchone()[0]  # type: ignore[index]
@@ -265,7 +271,8 @@ def run(
         "stored": {t: after[t] - before[t] for t in tables},
         "rejected": after["dead_letters"] - before["dead_letters"],
         "totals": {t: after[t] for t in tables},
-        "outcomes": counts(settings.database_url, OUTCOME_QUERIES, n=1, longest=longest),
+        "outcomes": counts(settings.database_url, OUTCOME_QUERIES, n=1, longest=longest,
+                           since=start),
     }
 
 
