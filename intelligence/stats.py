@@ -1,0 +1,92 @@
+"""Small-sample statistics shared by the analyzers.
+
+* `wilson_interval`: the Wilson score interval for a binomial proportion. Unlike the
+  normal (Wald) interval it stays inside [0, 1] and keeps near-nominal coverage at small n
+  and extreme rates, which is exactly where a pattern table lives.
+* `beta_binomial_shrink`: empirical-Bayes shrinkage of many win rates towards their pooled
+  rate. The prior Beta(a, b) is fitted by the method of moments across groups, with the
+  binomial sampling variance removed; a group with few trials is pulled towards the
+  pool, one with many keeps its own rate.
+* `benjamini_hochberg`: q-values controlling the false discovery rate (BH 1995, step-up).
+* `binomial_test_p`: exact two-sided binomial test p-value.
+* `newey_west_t`: t-statistic of a mean with Newey–West (Bartlett kernel) standard errors,
+  for overlapping observations such as 7- or 30-day forward returns sampled daily.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats as sps
+
+
+def wilson_interval(
+    wins: np.ndarray, n: np.ndarray, z: float = 1.96
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval (lower, upper) for wins/n; (0, 1) where n == 0."""
+    wins, n = np.asarray(wins, float), np.asarray(n, float)
+    safe = np.where(n > 0, n, 1.0)
+    p = wins / safe
+    denom = 1.0 + z * z / safe
+    centre = (p + z * z / (2 * safe)) / denom
+    half = z * np.sqrt(p * (1 - p) / safe + z * z / (4 * safe * safe)) / denom
+    return np.where(n > 0, centre - half, 0.0), np.where(n > 0, centre + half, 1.0)
+
+
+def beta_binomial_shrink(wins: np.ndarray, n: np.ndarray, min_strength: float = 2.0) -> np.ndarray:
+    """Posterior mean win rate per group under a Beta prior fitted across the groups."""
+    wins, n = np.asarray(wins, float), np.asarray(n, float)
+    pooled = wins.sum() / max(n.sum(), 1.0)
+    rates = wins / np.where(n > 0, n, 1.0)
+    weights = n / max(n.sum(), 1.0)
+    observed_var = float(np.sum(weights * (rates - pooled) ** 2))
+    sampling_var = float(np.sum(weights * pooled * (1 - pooled) / np.where(n > 0, n, 1.0)))
+    between = observed_var - sampling_var
+    if between <= 1e-12:  # no detectable spread: shrink hard
+        strength = 1e6
+    else:
+        strength = max(pooled * (1 - pooled) / between - 1.0, min_strength)
+    a, b = pooled * strength, (1 - pooled) * strength
+    return (wins + a) / (n + a + b)
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """BH q-values: the smallest FDR at which each hypothesis would be rejected."""
+    p = np.asarray(p, float)
+    m = len(p)
+    if m == 0:
+        return p
+    order = np.argsort(p)
+    ranked = p[order] * m / np.arange(1, m + 1)
+    q = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(q, 1.0)
+    return out
+
+
+def binomial_test_p(wins: np.ndarray, n: np.ndarray, p0: float) -> np.ndarray:
+    """Exact two-sided binomial p-values of wins out of n against rate p0."""
+    return np.array(
+        [
+            sps.binomtest(int(k), int(m), p0).pvalue if m > 0 else 1.0
+            for k, m in zip(wins, n, strict=True)
+        ]
+    )
+
+
+def newey_west_t(x: np.ndarray, lags: int) -> float:
+    """t-statistic of mean(x) with a Newey–West HAC standard error (Bartlett weights)."""
+    x = np.asarray(x, float)
+    x = x[~np.isnan(x)]
+    n = len(x)
+    if n < 3:
+        return math.nan
+    e = x - x.mean()
+    var = float(e @ e) / n
+    for lag in range(1, min(lags, n - 1) + 1):
+        w = 1.0 - lag / (lags + 1.0)
+        var += 2.0 * w * float(e[lag:] @ e[:-lag]) / n
+    if var <= 0:
+        return math.nan
+    return float(x.mean() / math.sqrt(var / n))
