@@ -28,6 +28,7 @@ of any alarm on a stable stream of the given length — including the error of e
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,24 +155,33 @@ def calibrate_cusum(
     direction: int = -1,
     simulations: int = 4000,
     seed: int = 0,
+    null: Callable[[np.random.Generator, tuple[int, int]], np.ndarray] | None = None,
 ) -> CusumDetector:
     """A detector whose chance of any alarm on a stable stream of `length` is the rate.
 
-    Stable streams are simulated as i.i.d. normal with μ, σ estimated from the warm-up, as
-    the detector does; h is the (1 − rate) quantile of the run's maximum statistic.
+    Stable streams are simulated from `null` (default i.i.d. normal; pass e.g. the absolute
+    value of a normal for a stream of absolute returns), standardised with the warm-up's
+    mean and spread, as the detector does; h is the (1 − rate) quantile of the run's
+    maximum statistic.
     """
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((simulations, length))
+    x = null(rng, (simulations, length)) if null else rng.standard_normal((simulations, length))
+    return _calibrated(x, false_alarm_rate, drift, warmup, direction)
+
+
+def _calibrated(
+    x: np.ndarray, rate: float, drift: float, warmup: int, direction: int
+) -> CusumDetector:
     ref = x[:, :warmup]
     z = (
         direction
         * (x[:, warmup:] - ref.mean(axis=1, keepdims=True))
         / ref.std(axis=1, ddof=1, keepdims=True)
     )
-    level = np.zeros(simulations)
-    peak = np.zeros(simulations)
+    level = np.zeros(len(x))
+    peak = np.zeros(len(x))
     for i in range(z.shape[1]):
         level = np.maximum(0.0, level + z[:, i] - drift)
         peak = np.maximum(peak, level)
-    h = float(np.quantile(peak, 1.0 - false_alarm_rate))
+    h = float(np.quantile(peak, 1.0 - rate))
     return CusumDetector(threshold=h, drift=drift, warmup=warmup, direction=direction)

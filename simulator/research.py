@@ -12,7 +12,8 @@ symbols) that would be slow through pydantic events. What is planted is returned
     probability by `overconfidence_margin` above it.
 (c) BUY decisions of bull sessions with `crowding` in its top third lose money
     systematically (`losing_alpha` per session).
-(d) the regime switches from bull to bear at session `switch_session`.
+(d) the regime switches from bull to bear at session `switch_session`: the market's
+    drift turns negative and its volatility rises from `bull_vol` to `bear_vol`.
 
 Features are persistent AR(1) processes (φ = 0.9), so today's value also predicts the
 next days. The strategy is regime-blind (it trades the bull signal), so its hit rate
@@ -57,6 +58,10 @@ class ResearchConfig:
     losing_alpha: float = -0.006
     sigma: float = 0.02
     persistence: float = 0.9
+    bull_drift: float = 0.0004
+    bear_drift: float = -0.0008
+    bull_vol: float = 0.008
+    bear_vol: float = 0.02
     truth: PlantedTruth = field(default_factory=PlantedTruth)
     pure_noise: bool = False
 
@@ -72,8 +77,15 @@ def sessions_calendar(start: date, n: int) -> list[date]:
     return out
 
 
-def simulate_research(cfg: ResearchConfig) -> tuple[pl.DataFrame, PlantedTruth]:
-    """The decision frame of a seeded world and what was planted in it."""
+@dataclass(frozen=True)
+class ResearchWorld:
+    decisions: pl.DataFrame  # one row per (session, symbol) decision
+    index: pl.DataFrame  # session, close: the market the symbols move with
+    truth: PlantedTruth
+
+
+def simulate_research(cfg: ResearchConfig) -> ResearchWorld:
+    """The decision frame and market index of a seeded world, and what was planted."""
     truth = cfg.truth
     rng = np.random.default_rng(cfg.seed)
     t_n, s_n, names = cfg.sessions, cfg.symbols, truth.features
@@ -96,7 +108,9 @@ def simulate_research(cfg: ResearchConfig) -> tuple[pl.DataFrame, PlantedTruth]:
     losing = crowded & (side > 0) & bull[:, None]
     if not cfg.pure_noise:
         alpha = alpha + np.where(losing, cfg.losing_alpha, 0.0)
-    market = np.where(bull, 0.0004, -0.0006)[:, None] + 0.01 * rng.standard_normal((t_n, 1))
+    market_drift = np.where(bull, cfg.bull_drift, cfg.bear_drift)
+    market_vol = np.where(bull, cfg.bull_vol, cfg.bear_vol)
+    market = (market_drift + market_vol * rng.standard_normal(t_n))[:, None]
     # alpha known at the close of t drives the return of t + 1
     daily = np.zeros((t_n, s_n))
     daily[1:] = market[1:] + alpha[:-1] + cfg.sigma * rng.standard_normal((t_n - 1, s_n))
@@ -108,8 +122,8 @@ def simulate_research(cfg: ResearchConfig) -> tuple[pl.DataFrame, PlantedTruth]:
     # what an honest model would say: P(side * 7-day return > 0 | today's information)
     h = 7
     decay = (1 - phi**h) / (1 - phi)
-    drift = np.where(bull, 0.0004, -0.0006)[:, None] * h + alpha * decay
-    spread = math.sqrt(h * (cfg.sigma**2 + 0.01**2))
+    drift = market_drift[:, None] * h + alpha * decay
+    spread = np.sqrt(h * (cfg.sigma**2 + market_vol**2))[:, None]
     p_true = ndtr(side * drift / spread)
     confidence = p_true.copy()
     if not cfg.pure_noise:
@@ -137,4 +151,5 @@ def simulate_research(cfg: ResearchConfig) -> tuple[pl.DataFrame, PlantedTruth]:
             "expected_return_7d": (side * drift).ravel(),  # planted truth, not for the learner
         }
     ).with_columns(pl.col("session").cast(pl.Date), pl.col("^(side_)?return_.*$").fill_nan(None))
-    return frame, truth
+    index = pl.DataFrame({"session": calendar, "close": 1000.0 * np.exp(np.cumsum(market[:, 0]))})
+    return ResearchWorld(frame, index, truth)
