@@ -1,0 +1,72 @@
+"""A learning pass stored in the real PostgreSQL: stamped, complete, reproducible."""
+
+from __future__ import annotations
+
+import itertools
+
+import polars as pl
+import pytest
+
+from consumers.migrations import migrate
+from consumers.results import store_analysis
+from intelligence.analysis import AnalysisConfig, analyze
+from simulator.research import ResearchConfig, simulate_research
+from tests.integration.helpers import rows
+
+pytestmark = pytest.mark.integration
+
+TABLES = (
+    "pattern_performance",
+    "failure_modes",
+    "calibration_snapshots",
+    "feature_importance",
+    "regime_history",
+)
+
+
+def snapshot(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every stored value but the serial ids and the write time."""
+    out = {}
+    for table in TABLES:
+        columns = [
+            c
+            for (c,) in rows(
+                url,
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = %s ORDER BY ordinal_position",
+                table,
+            )
+            if c not in ("id", "last_updated")
+        ]
+        out[table] = sorted(rows(url, f"SELECT {', '.join(columns)} FROM {table}"))
+    return out
+
+
+def test_a_pass_is_stored_with_its_window_and_rerunning_it_changes_nothing(database_url):
+    migrate(database_url)
+    world = simulate_research(ResearchConfig(seed=4, symbols=60, sessions=320))
+    cfg = AnalysisConfig(features=world.truth.features, signature_features=("crowding", "noise_1"))
+    as_of = world.decisions["session"].unique().sort()[-1]
+    first = analyze(world.decisions, world.index, as_of, cfg)
+    written = store_analysis(database_url, first)
+    before = snapshot(database_url)
+    assert all(written[t] == len(before[t]) and written[t] > 0 for t in TABLES), written
+    again = analyze(world.decisions, world.index, as_of, cfg)  # same inputs, a new pass
+    store_analysis(database_url, again)
+    assert snapshot(database_url) == before
+
+    stamps = rows(
+        database_url, "SELECT DISTINCT as_of, window_start, window_end FROM pattern_performance"
+    )
+    assert stamps == [(as_of, *first.window)]
+    [(failures,)] = rows(
+        database_url, "SELECT count(*) FROM pattern_performance WHERE is_failure_mode"
+    )
+    losers = first.failure_modes.filter(pl.col("kind") != "overconfidence")
+    assert failures == losers["signature"].n_unique()
+    [(knots,)] = rows(
+        database_url,
+        "SELECT knots FROM calibration_snapshots"
+        " WHERE grouping = 'decision_source' AND group_value = 'thesis'",
+    )
+    assert all(a[1] <= b[1] for a, b in itertools.pairwise(knots))  # monotone map
