@@ -15,7 +15,13 @@ import psycopg
 
 from intelligence.analysis import Analysis
 
-_TABLES = ("pattern_performance", "failure_modes", "calibration_snapshots", "feature_importance")
+_TABLES = (
+    "pattern_performance",
+    "failure_modes",
+    "calibration_snapshots",
+    "feature_importance",
+    "change_points",
+)
 
 
 def _num(value: Any) -> Any:
@@ -91,6 +97,10 @@ def store_analysis(
         (*stamp, r["feature"], r["regime"], "permutation", _num(r["importance"]), None, None, None)
         for r in analysis.importance.iter_rows(named=True)
     ]
+    changes = [
+        (*stamp, c["stream"], c["every_sessions"], c["threshold"], c["alarm_session"])
+        for c in analysis.change_points.iter_rows(named=True)
+    ]
     regimes = [
         (r["session"], r["trend"], r["volatility"], r["regime"], as_of)
         for r in analysis.regimes.iter_rows(named=True)
@@ -126,6 +136,11 @@ def store_analysis(
             features,
         )
         cur.executemany(
+            "INSERT INTO change_points (as_of, window_start, window_end, stream, every_sessions,"
+            " threshold, alarm_session) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            changes,
+        )
+        cur.executemany(
             "INSERT INTO regime_history (session, trend, volatility, regime, labelled_as_of)"
             " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (session) DO NOTHING",
             regimes,
@@ -135,5 +150,6 @@ def store_analysis(
         "failure_modes": len(failures),
         "calibration_snapshots": len(calibration),
         "feature_importance": len(features),
+        "change_points": len(changes),
         "regime_history": len(regimes),
     }

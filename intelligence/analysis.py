@@ -27,7 +27,7 @@ from intelligence.attribution import (
 )
 from intelligence.calibration import calibration_report
 from intelligence.patterns import identify_failure_modes, learn_bins, pattern_performance
-from intelligence.regimes import label_regimes
+from intelligence.regimes import calibrate_cusum, label_regimes
 
 _RETURN = re.compile(r"^(?:side_)?return_(\d+)d$")
 
@@ -42,6 +42,10 @@ class AnalysisConfig:
     bin_training_share: float = 0.5
     q_max: float = 0.1
     calibration_groups: tuple[str, ...] = ("decision_source", "regime")
+    change_false_alarm_rate: float = 0.05
+    change_warmup: int = 60
+    #: The strategy's daily streams are autocorrelated (positions and signals persist).
+    change_lags: int = 5
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Analysis:
     feature_ic: pl.DataFrame
     importance: pl.DataFrame
     regime_shifts: pl.DataFrame
+    change_points: pl.DataFrame
     regimes: pl.DataFrame
     definitions: dict[str, object] = field(default_factory=dict)
 
@@ -116,12 +121,59 @@ def analyze(
         importance=_stable(_importance(data, cfg)),
         regime_shifts=_stable(detect_regime_shifts(ic, horizon=cfg.horizon, q_max=cfg.q_max)),
         regimes=regimes,
+        change_points=change_points(data, ret, cfg),
         definitions={
             "bins": {k: list(v) for k, v in bins.edges.items()},
             "bins_learned_until": cut.isoformat() if hasattr(cut, "isoformat") else str(cut),
             "horizon": cfg.horizon,
         },
     )
+
+
+def change_points(data: pl.DataFrame, ret: str, cfg: AnalysisConfig) -> pl.DataFrame:
+    """CUSUM on the strategy's daily mean return and hit rate, watching for a drop.
+
+    The detector's calibration assumes independent observations, so the streams use the
+    1-session return where the frame has one (`side_return_1d`), else every `horizon`-th
+    session of `ret` (non-overlapping). The threshold is calibrated for the stream's length
+    at `cfg.change_false_alarm_rate`.
+    """
+    step = 1
+    if "side_return_1d" in data.columns:
+        ret = "side_return_1d"
+    else:
+        sessions = data["session"].unique().sort()
+        data = data.filter(pl.col("session").is_in(sessions.gather_every(cfg.horizon).implode()))
+        step = cfg.horizon
+    daily = (
+        data.drop_nulls(ret)
+        .group_by("session")
+        .agg(pl.col(ret).mean().alias("mean_return"), (pl.col(ret) > 0).mean().alias("hit_rate"))
+        .sort("session")
+    )
+    warmup = cfg.change_warmup
+    rows = []
+    if len(daily) > 2 * warmup:
+        detector = calibrate_cusum(
+            len(daily), cfg.change_false_alarm_rate, warmup=warmup, lags=cfg.change_lags
+        )
+        for stream in ("mean_return", "hit_rate"):
+            alarm = detector.first_alarm(daily[stream].to_numpy())
+            rows.append(
+                {
+                    "stream": stream,
+                    "every_sessions": step,
+                    "threshold": round(detector.threshold, 10),
+                    "alarm_session": daily["session"][alarm] if alarm is not None else None,
+                }
+            )
+    schema = {
+        "stream": pl.String,
+        "every_sessions": pl.Int64,
+        "threshold": pl.Float64,
+        "alarm_session": pl.Date,
+    }
+    return pl.DataFrame(rows, schema=schema)
 
 
 def _importance(data: pl.DataFrame, cfg: AnalysisConfig) -> pl.DataFrame:

@@ -91,8 +91,9 @@ def pattern_performance(
         pl.col(ret).filter(pl.col(ret) > 0).sum().alias("_gains"),
         pl.col(ret).filter(pl.col(ret) < 0).sum().abs().alias("_losses"),
         pl.col("session").n_unique().alias("sessions"),
-        pl.col("confidence").mean().alias("mean_confidence"),
     ]
+    if "confidence" in data.columns:
+        agg.append(pl.col("confidence").mean().alias("mean_confidence"))
     for optional in ("days_held", "max_adverse_excursion"):
         if optional in data.columns:
             agg.append(
@@ -125,6 +126,47 @@ def pattern_performance(
         pl.Series("p_value", p),
         pl.Series("q_value", benjamini_hochberg(p)),
     ).drop("_gains", "_losses")
+
+
+def analyze_discovery_patterns(
+    candidates: pl.DataFrame, bins: Bins, *, ret: str = "return_7d", horizon: int = 7
+) -> pl.DataFrame:
+    """Pattern performance of discovery candidates, acted on or not (no survivorship bias).
+
+    Candidates are measured as if bought (`ret` is the raw forward return); their "decision
+    type" is whether they passed the discovery threshold (PASSED / REJECTED), so a pattern
+    of rejected candidates that beats its passed peers shows up with a low q-value.
+    """
+    data = candidates.with_columns(
+        pl.when(pl.col("passed"))
+        .then(pl.lit("PASSED"))
+        .otherwise(pl.lit("REJECTED"))
+        .alias("decision_type")
+    )
+    return pattern_performance(data, bins, ret=ret, horizon=horizon)
+
+
+def analyze_thesis_accuracy(
+    decisions: pl.DataFrame,
+    by: tuple[str, ...] = ("decision_source", "decision_type", "regime"),
+) -> pl.DataFrame:
+    """Win rate (Wilson interval), mean confidence and their gap per group of decisions,
+    and the mean thesis accuracy score where the frame has one."""
+    agg = [
+        pl.len().alias("n"),
+        pl.col("win").sum().alias("wins"),
+        pl.col("confidence").mean().alias("mean_confidence"),
+    ]
+    if "thesis_accuracy_score" in decisions.columns:
+        agg.append(pl.col("thesis_accuracy_score").mean().alias("mean_thesis_accuracy"))
+    table = decisions.drop_nulls("win").group_by(list(by)).agg(agg).sort(list(by))
+    n, wins = table["n"].to_numpy(), table["wins"].to_numpy()
+    lower, upper = wilson_interval(wins, n)
+    return table.with_columns(
+        pl.Series("win_rate", wins / np.maximum(n, 1)),
+        pl.Series("win_rate_lower", lower),
+        pl.Series("win_rate_upper", upper),
+    ).with_columns((pl.col("mean_confidence") - pl.col("win_rate")).alias("confidence_gap"))
 
 
 def overconfidence(

@@ -22,7 +22,9 @@ mean and spread come from the first `warmup` observations, S_t = max(0, S_{t-1} 
 d·(x_t − μ)/σ − k), alarm when S_t > h. The textbook h ≈ 4–5 alarms on most long stable
 streams; here h is calibrated by Monte Carlo (`calibrate_cusum`) so that the probability
 of any alarm on a stable stream of the given length — including the error of estimating
-μ and σ from the warm-up — equals the stated false-alarm rate.
+μ and σ from the warm-up — equals the stated false-alarm rate. For an autocorrelated
+stream σ is the Newey–West long-run spread (`lags` > 0), so persistence alone does not
+look like a change.
 """
 
 from __future__ import annotations
@@ -127,11 +129,13 @@ class CusumDetector:
     drift: float = 0.5
     warmup: int = 60
     direction: int = -1
+    #: Newey–West lags of the warm-up spread: > 0 for autocorrelated streams.
+    lags: int = 0
 
     def statistic(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, float)
         ref = x[: self.warmup]
-        mu, sd = float(np.mean(ref)), float(np.std(ref, ddof=1)) or 1.0
+        mu, sd = float(np.mean(ref)), float(_long_run_sd(ref[None, :], self.lags)[0, 0]) or 1.0
         z = self.direction * (x[self.warmup :] - mu) / sd
         s = np.zeros(len(z))
         level = 0.0
@@ -153,6 +157,7 @@ def calibrate_cusum(
     drift: float = 0.5,
     warmup: int = 60,
     direction: int = -1,
+    lags: int = 0,
     simulations: int = 4000,
     seed: int = 0,
     null: Callable[[np.random.Generator, tuple[int, int]], np.ndarray] | None = None,
@@ -166,22 +171,28 @@ def calibrate_cusum(
     """
     rng = np.random.default_rng(seed)
     x = null(rng, (simulations, length)) if null else rng.standard_normal((simulations, length))
-    return _calibrated(x, false_alarm_rate, drift, warmup, direction)
+    return _calibrated(x, false_alarm_rate, drift, warmup, direction, lags)
+
+
+def _long_run_sd(ref: np.ndarray, lags: int) -> np.ndarray:
+    """Per row, the Newey–West (Bartlett) long-run standard deviation; lags 0 = plain."""
+    e = ref - ref.mean(axis=1, keepdims=True)
+    n = ref.shape[1]
+    var = (e * e).sum(axis=1) / (n - 1)
+    for lag in range(1, lags + 1):
+        var = var + 2 * (1 - lag / (lags + 1)) * (e[:, lag:] * e[:, :-lag]).sum(axis=1) / (n - 1)
+    return np.sqrt(np.maximum(var, 1e-24))[:, None]
 
 
 def _calibrated(
-    x: np.ndarray, rate: float, drift: float, warmup: int, direction: int
+    x: np.ndarray, rate: float, drift: float, warmup: int, direction: int, lags: int
 ) -> CusumDetector:
     ref = x[:, :warmup]
-    z = (
-        direction
-        * (x[:, warmup:] - ref.mean(axis=1, keepdims=True))
-        / ref.std(axis=1, ddof=1, keepdims=True)
-    )
+    z = direction * (x[:, warmup:] - ref.mean(axis=1, keepdims=True)) / _long_run_sd(ref, lags)
     level = np.zeros(len(x))
     peak = np.zeros(len(x))
     for i in range(z.shape[1]):
         level = np.maximum(0.0, level + z[:, i] - drift)
         peak = np.maximum(peak, level)
     h = float(np.quantile(peak, 1.0 - rate))
-    return CusumDetector(threshold=h, drift=drift, warmup=warmup, direction=direction)
+    return CusumDetector(threshold=h, drift=drift, warmup=warmup, direction=direction, lags=lags)

@@ -61,3 +61,16 @@ CREATE TABLE regime_history (
     regime       TEXT,
     labelled_as_of DATE NOT NULL
 );
+
+-- CUSUM on the strategy's daily streams (mean return, hit rate): the first alarm, if any.
+CREATE TABLE change_points (
+    id             BIGSERIAL PRIMARY KEY,
+    as_of          DATE    NOT NULL,
+    window_start   DATE    NOT NULL,
+    window_end     DATE    NOT NULL,
+    stream         TEXT    NOT NULL,
+    every_sessions INTEGER NOT NULL,
+    threshold      DOUBLE PRECISION NOT NULL,   -- calibrated to the configured false-alarm rate
+    alarm_session  DATE,                        -- null: no alarm in the window
+    UNIQUE (as_of, stream)
+);

@@ -20,6 +20,7 @@ TABLES = (
     "failure_modes",
     "calibration_snapshots",
     "feature_importance",
+    "change_points",
     "regime_history",
 )
 

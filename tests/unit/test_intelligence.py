@@ -17,7 +17,13 @@ from intelligence.attribution import (
     walk_forward_importance,
 )
 from intelligence.calibration import expected_calibration_error, fit_calibration
-from intelligence.patterns import identify_failure_modes, learn_bins, pattern_performance
+from intelligence.patterns import (
+    analyze_discovery_patterns,
+    analyze_thesis_accuracy,
+    identify_failure_modes,
+    learn_bins,
+    pattern_performance,
+)
 from intelligence.regimes import RegimeConfig, calibrate_cusum, label_regimes
 from simulator.market import load_history
 from simulator.research import PlantedTruth, ResearchConfig, simulate_research
@@ -257,3 +263,28 @@ def test_results_as_of_t_do_not_change_when_later_data_arrive(world):
         ):
             assert getattr(now, name).equals(getattr(after, name)), f"{name} as of {t} changed"
         assert now.window[1] < t and now.definitions == after.definitions
+
+
+def test_the_strategy_change_detector_alarms_after_the_switch_not_before(world):
+    cfg = AnalysisConfig(features=world.truth.features, signature_features=tuple(SIGNATURE))
+    result = analyze(world.decisions, world.index, world.decisions["session"].max(), cfg)
+    switch = world.decisions.filter(pl.col("session_index") == world.truth.switch_session)
+    alarm = result.change_points.filter(pl.col("stream") == "mean_return")["alarm_session"][0]
+    sessions = world.decisions["session"].unique().sort().to_list()
+    delay = sessions.index(alarm) - world.truth.switch_session
+    print(f"\nstrategy mean-return CUSUM alarm {delay} sessions after the planted switch")
+    assert alarm >= switch["session"][0] and delay <= 40
+
+
+def test_thesis_accuracy_and_discovery_patterns_in_the_seeds_terms(world):
+    accuracy = analyze_thesis_accuracy(world.decisions)
+    assert set(accuracy["decision_source"]) == {"thesis", "discovery"}
+    assert (accuracy["win_rate_lower"] <= accuracy["win_rate"]).all()
+    assert (accuracy["confidence_gap"] > 0).all()  # the planted overconfidence
+    candidates = world.decisions.with_columns((pl.col("confidence") > 0.6).alias("passed"))
+    bins = learn_bins(candidates.filter(pl.col("session_index") < 150), SIGNATURE)
+    discovery = analyze_discovery_patterns(candidates, bins)
+    kinds = {s.split("|")[-1] for s in discovery["signature"]}
+    assert kinds == {"PASSED", "REJECTED"} and discovery["n"].sum() == len(
+        candidates.drop_nulls("return_7d")
+    )
