@@ -9,6 +9,7 @@ import logging
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from pydantic import ValidationError
@@ -51,6 +52,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bad-rate", type=float, default=0.002,
                    help="share of events also sent as broken copies, to exercise the "
                         "dead-letter path (default: 0.002; 0 disables)")
+
+    p = command("analyze", "one learning pass on the stored decisions and outcomes",
+                "Read every decision with an outcome from PostgreSQL, run the analyzers of\n"
+                "intelligence/ on what was knowable at --as-of (patterns, failure modes,\n"
+                "calibration, feature attribution, regimes, change points), store the\n"
+                "results stamped with the as-of date and window, print a summary.")
+    p.add_argument("--as-of", type=date.fromisoformat, default=None,
+                   help="YYYY-MM-DD (default: the last stored session)")
+    p.add_argument("--signature", default="catalyst_strength,relative_volume",
+                   help="comma-separated discovery features whose tercile bins form pattern "
+                        "signatures (default: catalyst_strength,relative_volume)")
+    p.add_argument("--horizon", type=int, default=7,
+                   help="the outcome horizon judged, in sessions (default: 7)")
 
     p = command("infra", "start/stop the embedded broker and PostgreSQL in the background")
     p.add_argument("action", choices=["up", "down", "env"],
@@ -118,6 +132,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "run":
         return _run(args, settings)
+    if args.command == "analyze":
+        return _analyze(args, settings)
     connected = _connected(settings)
     if args.command == "migrate":
         from consumers.migrations import migrate
@@ -202,6 +218,75 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(str(exc)) from None
     _print_summary(summary)
     return 0
+
+
+_NOT_FEATURES = {"confidence", "days_held", "max_adverse_excursion", "thesis_accuracy_score"}
+
+
+def _analyze(args: argparse.Namespace, settings: Settings) -> int:
+    import polars as pl
+
+    from consumers.frames import decision_frame, index_frame
+    from consumers.migrations import migrate
+    from consumers.results import store_analysis
+    from intelligence.analysis import AnalysisConfig, analyze
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    with infra.provisioned(settings) as ready:
+        url: str = ready.database_url  # type: ignore[assignment]
+        migrate(url)
+        say("reading decisions, outcomes and index bars")
+        decisions, index = decision_frame(url, args.horizon), index_frame(url)
+        if decisions.is_empty():
+            raise UserError("no decisions with outcomes are stored yet\nhint: `make run` first")
+        features = [
+            c for c, t in decisions.schema.items()
+            if t == pl.Float64 and c not in _NOT_FEATURES and "return_" not in c
+        ]
+        signature = [f.strip() for f in args.signature.split(",") if f.strip()]
+        unknown = sorted(set(signature) - set(features))
+        if unknown:
+            raise UserError(f"--signature: no feature named {', '.join(unknown)}\n"
+                            f"hint: the stored features are {', '.join(features)}")
+        as_of: date = args.as_of or decisions["session"].max()  # type: ignore[assignment]
+        cfg = AnalysisConfig(features=tuple(features), signature_features=tuple(signature),
+                             horizon=args.horizon)
+        say(f"analysing {len(decisions):,} decisions as of {as_of}")
+        try:
+            result = analyze(decisions, index, as_of, cfg)
+        except (ValueError, IndexError) as exc:  # too little complete history
+            raise UserError(f"not enough complete outcomes as of {as_of} for a pass ({exc})\n"
+                            f"hint: simulate more days (`make run ARGS=\"--days 60\"`) or pick "
+                            "a later --as-of") from None
+        written = store_analysis(url, result)
+    _print_analysis(result, written)
+    return 0
+
+
+def _print_analysis(result: Any, written: dict[str, int]) -> None:
+    start, end = result.window
+    print(f"as of {result.as_of}: decisions of {start} .. {end} with complete outcomes")
+    print(f"patterns: {len(result.patterns)}; failure modes: {len(result.failure_modes)}")
+    for row in result.failure_modes.head(10).iter_rows(named=True):
+        print(f"  {row['kind']:<17} {row['signature']:<50} n={row['n']:<6} {row['detail']}")
+    for row in result.calibration.iter_rows(named=True):
+        print(f"calibration {row['grouping']}={row['group']}: n={row['n']}, {row['method']}, "
+              f"raw ECE {row['ece_raw']:.3f}")
+    ic = result.feature_ic
+    if len(ic):
+        ic = ic.with_columns(ic["t_nw"].abs().alias("strength"))
+        for row in ic.sort("strength", descending=True, nulls_last=True).head(5).iter_rows(
+            named=True
+        ):
+            print(f"feature {row['feature']} in {row['regime']}: mean IC {row['mean_ic']:+.3f}, "
+                  f"Newey-West t {row['t_nw']:+.1f}")
+    for row in result.change_points.iter_rows(named=True):
+        print(f"change point in {row['stream']}: {row['alarm_session'] or 'none'}")
+    print("stored: " + ", ".join(f"{t} {n}" for t, n in written.items()))
+    print(json.dumps({"as_of": str(result.as_of), "failure_modes": len(result.failure_modes),
+                      "stored": written}))
 
 
 def _print_summary(summary: dict[str, object]) -> None:

@@ -82,3 +82,20 @@ def test_schema_export_writes_files(settings, tmp_path):
     result = cli(settings, "schemas", "export", str(tmp_path / "out"))
     assert result.returncode == 0
     assert (tmp_path / "out" / "thesis_decided.v1.json").exists()
+
+
+def test_analyze_learns_from_what_run_stored_and_rerunning_it_adds_nothing(settings):
+    assert cli(settings, "run", "--days", "25", "--symbols", "20", "--bad-rate", "0").returncode == 0
+    wrong = cli(settings, "analyze", "--signature", "astrology")
+    assert wrong.returncode == 2 and "no feature named astrology" in wrong.stderr
+    assert "Traceback" not in wrong.stderr and "relative_volume" in wrong.stderr
+
+    first = cli(settings, "analyze")
+    assert first.returncode == 0, first.stderr[-2000:]
+    stored = json.loads(first.stdout.strip().splitlines()[-1])["stored"]
+    assert stored["pattern_performance"] > 0 and stored["calibration_snapshots"] > 0
+    assert cli(settings, "analyze").returncode == 0
+    [(patterns, as_of)] = rows(settings.database_url,
+                               "SELECT count(*), max(as_of) FROM pattern_performance")
+    assert patterns == stored["pattern_performance"]
+    assert str(as_of) == json.loads(first.stdout.strip().splitlines()[-1])["as_of"]

@@ -1,0 +1,56 @@
+"""Read what the pipeline stored into the frames the analyzers take (the learner's input).
+
+`decision_frame`: one row per decision with an outcome — real and synthetic (candidates
+never decided on) — with its discovery features spread into columns, the raw returns
+and the side-adjusted ones (HOLD, IGNORE and candidates count as bought, as the outcome
+tracker measures them), and `win` = the side-adjusted return over `horizon` > 0.
+`index_frame`: the index bars (and the VIX close where stored) for the regime detector.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import psycopg
+from psycopg.rows import dict_row
+
+_DECISIONS = """
+SELECT d.decision_id, (d.decided_at AT TIME ZONE 'UTC')::date AS session, d.symbol,
+       d.decision_type, d.recommendation_source AS decision_source,
+       d.confidence_score AS confidence, d.is_synthetic, d.discovery_features AS features,
+       o.return_1d, o.return_7d, o.return_30d, o.days_held, o.max_adverse_excursion,
+       o.thesis_accuracy_score, o.outcome_type
+FROM learning_decisions d JOIN learning_outcomes o ON o.decision_id = d.id
+ORDER BY d.decided_at, d.decision_id
+"""
+
+
+def decision_frame(database_url: str, horizon: int = 7) -> pl.DataFrame:
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        records: list[dict[str, Any]] = conn.execute(_DECISIONS).fetchall()
+    if not records:
+        return pl.DataFrame()
+    frame = pl.DataFrame(records, infer_schema_length=None)
+    features = pl.DataFrame([r["features"] or {} for r in records], infer_schema_length=None)
+    frame = pl.concat([frame.drop("features"), features.select(pl.all().cast(pl.Float64))],
+                      how="horizontal")
+    side = pl.when(pl.col("decision_type") == "SELL").then(-1.0).otherwise(1.0)
+    returns = [c for c in frame.columns if c.startswith("return_")]
+    return frame.with_columns(
+        *[(side * pl.col(c)).alias(f"side_{c}") for c in returns],
+    ).with_columns(
+        pl.when(pl.col(f"side_return_{horizon}d").is_null()).then(None)
+        .otherwise(pl.col(f"side_return_{horizon}d") > 0).alias("win")
+    )
+
+
+def index_frame(database_url: str, index_symbol: str = "^IXIC",
+                vix_symbol: str = "^VIX") -> pl.DataFrame:
+    query = ("SELECT i.session, i.close, v.close AS vix FROM price_bars i"
+             " LEFT JOIN price_bars v ON v.session = i.session AND v.symbol = %s"
+             " WHERE i.symbol = %s ORDER BY i.session")
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        records = conn.execute(query, (vix_symbol, index_symbol)).fetchall()
+    schema = {"session": pl.Date, "close": pl.Float64, "vix": pl.Float64}
+    return pl.DataFrame(records, schema=schema)
