@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,16 @@ def _parser() -> argparse.ArgumentParser:
                         "signatures (default: catalyst_strength,relative_volume)")
     p.add_argument("--horizon", type=int, default=7,
                    help="the outcome horizon judged, in sessions (default: 7)")
+
+    p = command("params", "show what a trading engine's ParamsReader sees now",
+                "Follow the signed params topic like the trading engine does and print the\n"
+                "params it would use, their version and mode, or the fallback and why.\n"
+                "Verifies with LEARNING_PARAMS_KEY.")
+    p.add_argument("--name", default=None, help="param-set name (default: LEARNING_PARAMS_NAME)")
+    p.add_argument("--wait-version", type=int, default=0,
+                   help="wait until at least this version is live (default: just read)")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds to read or wait (default: 10)")
 
     p = command("infra", "start/stop the embedded broker and PostgreSQL in the background")
     p.add_argument("action", choices=["up", "down", "env"],
@@ -162,6 +173,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return persist.main(connected)
     if args.command == "simulate":
         return _simulate(args, connected)
+    if args.command == "params":
+        return _params(args, connected)
     raise UserError(f"unknown command {args.command}")
 
 
@@ -217,6 +230,32 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     except (RunError, ValueError) as exc:
         raise UserError(str(exc)) from None
     _print_summary(summary)
+    return 0
+
+
+def _params(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.params import ParamsReader
+
+    name = args.name or settings.params_name
+    reader = ParamsReader.from_settings(settings).start()
+    try:
+        if args.wait_version:
+            reader.wait_for(lambda r: (r.get(name).version or 0) >= args.wait_version,
+                            args.timeout)
+        else:
+            reader.wait_for(lambda r: r.connected, args.timeout)
+            time.sleep(0.5)  # read what the topic holds
+        view = reader.get(name)
+        status = reader.status()
+    finally:
+        reader.close()
+    print(json.dumps({"name": name, "source": view.source, "version": view.version,
+                      "mode": view.mode, "reason": view.reason,
+                      "params": view.params.model_dump(mode="json"), "reader": status}))
+    if args.wait_version and (view.version or 0) < args.wait_version:
+        print(f"error: version {args.wait_version} not seen within {args.timeout} s",
+              file=sys.stderr)
+        return 1
     return 0
 
 

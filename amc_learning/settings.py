@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     breaker_cooldown_s: float = Field(
         5.0, gt=0, description="seconds an open breaker waits before a half-open trial"
     )
+    params_key: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key that signs (learner) and verifies (reader) params"
+    )
+    params_name: str = Field("default", description="the param set the trading engine reads")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "WARNING", description="log level of the consumer processes"
     )

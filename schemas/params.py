@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -71,3 +74,62 @@ class InsightPublished(Contract):
     kind: Literal["pattern", "calibration", "feature_importance", "regime", "summary"]
     as_of: UtcTime
     body: dict[str, Any]
+
+
+# -- signing, bounds and the safe defaults (the contract both sides share) ------------------
+
+#: The seed's conservative defaults: what the trading engine uses when nothing valid is known.
+FALLBACK_PARAMS = AdaptiveParams(
+    discovery_threshold=0.75,
+    scoring_weights=ScoreComponents(
+        volume_momentum=0.25, squeeze=0.20, catalyst=0.20, options=0.15, technical=0.10,
+        sentiment=0.10,
+    ),
+    buy_threshold=0.65,
+    sell_threshold=0.35,
+    confidence_multiplier=0.8,
+    position_size_limit_pct=2.0,
+)
+
+#: Hard bounds a published version must respect to be used at all (beyond the types).
+HARD_BOUNDS: dict[str, tuple[float, float]] = {
+    "discovery_threshold": (0.40, 0.95),
+    "buy_threshold": (0.50, 0.95),
+    "sell_threshold": (0.05, 0.50),
+    "confidence_multiplier": (0.25, 1.25),
+    "position_size_limit_pct": (0.0, 5.0),
+}
+MAX_WEIGHT = 0.6  # no single scoring component may carry more than this
+
+
+def out_of_bounds(params: AdaptiveParams) -> str | None:
+    """Why `params` must not be used, or None when every value is within the hard bounds."""
+    for name, (low, high) in HARD_BOUNDS.items():
+        value = getattr(params, name)
+        if not low <= value <= high:
+            return f"{name}={value} outside [{low}, {high}]"
+    heaviest = max(params.scoring_weights.model_dump().items(), key=lambda kv: kv[1])
+    if heaviest[1] > MAX_WEIGHT:
+        return f"scoring weight {heaviest[0]}={heaviest[1]} above {MAX_WEIGHT}"
+    if params.sell_threshold >= params.buy_threshold:
+        return "sell_threshold must be below buy_threshold"
+    return None
+
+
+def canonical_payload(message: ParamsPublished) -> bytes:
+    """The bytes that are signed: every field but the signature, as sorted compact JSON."""
+    body = message.model_dump(mode="json", exclude={"signature"})
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign(message: ParamsPublished, key: bytes) -> ParamsPublished:
+    """The message with its HMAC-SHA256 signature over `canonical_payload`."""
+    digest = hmac.new(key, canonical_payload(message), hashlib.sha256).hexdigest()
+    return message.model_copy(update={"signature": digest})
+
+
+def signature_ok(message: ParamsPublished, key: bytes) -> bool:
+    if not message.signature:
+        return False
+    expected = hmac.new(key, canonical_payload(message), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, message.signature)
