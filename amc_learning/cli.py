@@ -77,6 +77,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=10.0,
                    help="seconds to read or wait (default: 10)")
 
+    p = command("experiment", "adaptive params vs static defaults on planted truth",
+                "Two simulated years: learn on the first, judge the second. Every 21 sessions\n"
+                "the learner refits on complete outcomes, signs a version and offers it to a\n"
+                "ParamsReader (the trading engine's validation); the adaptive arm trades what\n"
+                "the reader returns, the static arm the seed's defaults. Prints expectancy per\n"
+                "trade, Sharpe and ECE of both; the last line is JSON. No broker needed.")
+    p.add_argument("--seed", type=int, default=0, help="simulation seed (default: 0)")
+    p.add_argument("--noise-only", action="store_true",
+                   help="no planted effects: adaptive params must not do worse than static")
+
     p = command("infra", "start/stop the embedded broker and PostgreSQL in the background")
     p.add_argument("action", choices=["up", "down", "env"],
                    help="up: start both; down: stop both; env: print LEARNING_* lines to eval")
@@ -145,6 +155,17 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _run(args, settings)
     if args.command == "analyze":
         return _analyze(args, settings)
+    if args.command == "experiment":
+        from amc_learning.experiment import run_experiment
+
+        result = run_experiment(args.seed, args.noise_only,
+                                say=lambda line: print(line, file=sys.stderr, flush=True))
+        for arm in ("adaptive", "static"):
+            m = result[arm]
+            print(f"{arm:<9} trades {result['trades'][arm]:>6,}  expectancy {m['expectancy']}  "
+                  f"sharpe {m['sharpe']}  ece {m['ece']}")
+        print(json.dumps(result))
+        return 0
     connected = _connected(settings)
     if args.command == "migrate":
         from consumers.migrations import migrate

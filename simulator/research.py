@@ -30,6 +30,8 @@ import numpy as np
 import polars as pl
 from scipy.special import ndtr
 
+from schemas.params import AdaptiveParams
+
 HORIZONS = (1, 7, 30)
 
 
@@ -153,3 +155,96 @@ def simulate_research(cfg: ResearchConfig) -> ResearchWorld:
     ).with_columns(pl.col("session").cast(pl.Date), pl.col("^(side_)?return_.*$").fill_nan(None))
     index = pl.DataFrame({"session": calendar, "close": 1000.0 * np.exp(np.cumsum(market[:, 0]))})
     return ResearchWorld(frame, index, truth)
+
+
+# -- the experiment world: discovery scores, thesis confidence, and trading with params -----
+
+COMPONENTS = ("volume_momentum", "squeeze", "catalyst", "options", "technical", "sentiment")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Candidates scored on the six components, with planted alpha and overconfidence."""
+
+    seed: int = 0
+    symbols: int = 200
+    sessions: int = 504  # two years: the first to learn, the second judged
+    #: daily alpha per unit of (score - 0.5); technical hurts, options/sentiment are noise
+    component_alpha: tuple[float, ...] = (0.004, 0.002, 0.006, 0.0, -0.004, 0.0)
+    overconfidence: float = 2.0  # the thesis logit is stretched by this factor
+    sigma: float = 0.02
+    noise_only: bool = False
+
+
+def simulate_candidates(cfg: ExperimentConfig) -> pl.DataFrame:
+    """One row per (session, symbol): six scores, raw thesis confidence P(up), returns."""
+    rng = np.random.default_rng([cfg.seed, 2])
+    t_n, s_n, k = cfg.sessions, cfg.symbols, len(COMPONENTS)
+    phi = 0.9
+    latent = np.empty((t_n, s_n, k))
+    latent[0] = rng.standard_normal((s_n, k))
+    for t in range(1, t_n):
+        latent[t] = phi * latent[t - 1] + math.sqrt(1 - phi * phi) * rng.standard_normal((s_n, k))
+    scores = 1.0 / (1.0 + np.exp(-1.3 * latent))
+    coef = np.zeros(k) if cfg.noise_only else np.array(cfg.component_alpha)
+    alpha = (scores - 0.5) @ coef
+    market = 0.0003 + 0.01 * rng.standard_normal(t_n)
+    daily = np.zeros((t_n, s_n))
+    daily[1:] = market[1:, None] + alpha[:-1] + cfg.sigma * rng.standard_normal((t_n - 1, s_n))
+    cum = np.vstack([np.zeros((1, s_n)), np.cumsum(daily, axis=0)])
+    h = 7
+    fwd = np.full((t_n, s_n), np.nan)
+    fwd[: t_n - h] = cum[1 + h :][: t_n - h] - cum[1 : t_n - h + 1]
+    decay = (1 - phi**h) / (1 - phi)
+    p_up = ndtr((0.0003 * h + alpha * decay) / math.sqrt(h * (cfg.sigma**2 + 0.01**2)))
+    logit = np.log(p_up / (1 - p_up))
+    stretch = 1.0 if cfg.noise_only else cfg.overconfidence
+    noise = rng.normal(0.0, 0.3, (t_n, s_n))
+    confidence = 1.0 / (1.0 + np.exp(-(stretch * logit + noise)))
+    frame = pl.DataFrame(
+        {
+            "session_index": np.repeat(np.arange(t_n), s_n),
+            "session": np.repeat(
+                np.array(sessions_calendar(date(2016, 1, 4), t_n), dtype="datetime64[D]"), s_n
+            ),
+            "symbol": np.tile([f"S{i:04d}" for i in range(s_n)], t_n),
+            **{c: scores[:, :, i].ravel() for i, c in enumerate(COMPONENTS)},
+            "confidence": confidence.ravel(),
+            "return_7d": fwd.ravel(),
+        }
+    ).with_columns(pl.col("session").cast(pl.Date), pl.col("return_7d").fill_nan(None))
+    return frame
+
+
+def trade(candidates: pl.DataFrame, params: AdaptiveParams) -> pl.DataFrame:
+    """What a trading engine does with `params`: the trades, one row each.
+
+    Discovery passes candidates whose weighted composite score clears the threshold; the
+    thesis confidence is mapped through the calibration knots (if any); BUY at or above the
+    buy threshold, SELL at or below the sell threshold; size = the position-size limit
+    times the confidence multiplier.
+    """
+    weights = params.scoring_weights.model_dump()
+    composite = sum(pl.col(c) * w for c, w in weights.items())
+    knots = params.calibration
+    data = candidates.drop_nulls("return_7d").with_columns(composite.alias("composite"))
+    data = data.filter(pl.col("composite") >= params.discovery_threshold)
+    raw = data["confidence"].to_numpy()
+    used = np.interp(raw, [k.raw for k in knots], [k.calibrated for k in knots]) if knots else raw
+    data = data.with_columns(pl.Series("used_confidence", used))
+    side = (
+        pl.when(pl.col("used_confidence") >= params.buy_threshold)
+        .then(1.0)
+        .when(pl.col("used_confidence") <= params.sell_threshold)
+        .then(-1.0)
+        .otherwise(0.0)
+    )
+    size = params.position_size_limit_pct * params.confidence_multiplier
+    return (
+        data.with_columns(side.alias("side"))
+        .filter(pl.col("side") != 0)
+        .with_columns(
+            (pl.col("side") * pl.col("return_7d")).alias("trade_return"),
+            pl.lit(size).alias("size_pct"),
+        )
+    )
