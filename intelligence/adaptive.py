@@ -100,7 +100,8 @@ def _guard(name: str, current: float, fitted: float, n: int, g: Guardrails, step
     return float(min(max(moved, low), high))
 
 
-def composite(frame: pl.DataFrame, weights: dict[str, float]) -> pl.Expr:
+def composite(weights: dict[str, float]) -> pl.Expr:
+    """The weighted discovery score of each row."""
     return sum((pl.col(c) * w for c, w in weights.items()), pl.lit(0.0))
 
 
@@ -203,7 +204,7 @@ def _ic_gain(
     train: pl.DataFrame, old: dict[str, float], new: dict[str, float], g: Guardrails
 ) -> tuple[float | None, float | None]:
     data = train.drop_nulls("return_7d").with_columns(
-        composite(train, old).alias("old"), composite(train, new).alias("new")
+        composite(old).alias("old"), composite(new).alias("new")
     )
     ic = daily_ic(data.select("session", "old", "new", "return_7d"), ["old", "new"], "return_7d")
     wide = ic.pivot(on="feature", index="session", values="ic").drop_nulls().sort("session")
@@ -222,7 +223,7 @@ def _ic_gain(
 def fit_discovery_threshold(
     train: pl.DataFrame, weights: dict[str, float], current: float, g: Guardrails
 ) -> tuple[float, Suggestion]:
-    data = train.drop_nulls("return_7d").with_columns(composite(train, weights).alias("c"))
+    data = train.drop_nulls("return_7d").with_columns(composite(weights).alias("c"))
     scores, returns = data["c"].to_numpy(), data["return_7d"].to_numpy()
     n = len(data)
     best, best_lb, best_mean = current, -math.inf, math.nan
@@ -385,10 +386,11 @@ def get_optimized_discovery_params(
     return {"scoring_weights": weights, "discovery_threshold": threshold}, [w_note, t_note]
 
 
-def get_confidence_adjustments(train: pl.DataFrame) -> tuple[dict[str, Any], list[Suggestion]]:
+def get_confidence_adjustments(
+    train: pl.DataFrame, g: Guardrails | None = None
+) -> tuple[dict[str, Any], list[Suggestion]]:
     knots, multiplier, note = fit_confidence(train)
-    g = Guardrails()
-    low, high = g.bounds["confidence_multiplier"]
+    low, high = (g or Guardrails()).bounds["confidence_multiplier"]
     return {
         "calibration": knots,
         "confidence_multiplier": round(min(max(multiplier, low), high), 4),
@@ -421,7 +423,7 @@ def adapt(
     """All adaptive parameters from `train`, guarded, with the evidence for each."""
     g = g or Guardrails()
     discovery, notes = get_optimized_discovery_params(train, current, regime, g)
-    confidence, c_notes = get_confidence_adjustments(train)
+    confidence, c_notes = get_confidence_adjustments(train, g)
     thresholds, t_notes = suggest_threshold_changes(train, current, confidence["calibration"], g)
     params = {**current, **discovery, **confidence, **thresholds}
     return params, [asdict(n) for n in (*notes, *c_notes, *t_notes)]
