@@ -424,6 +424,10 @@ def adapt(
     g = g or Guardrails()
     discovery, notes = get_optimized_discovery_params(train, current, regime, g)
     confidence, c_notes = get_confidence_adjustments(train, g)
-    thresholds, t_notes = suggest_threshold_changes(train, current, confidence["calibration"], g)
+    # trading sees only what passes discovery: judge its thresholds on those candidates
+    passed = train.filter(
+        composite(discovery["scoring_weights"]) >= discovery["discovery_threshold"]
+    )
+    thresholds, t_notes = suggest_threshold_changes(passed, current, confidence["calibration"], g)
     params = {**current, **discovery, **confidence, **thresholds}
     return params, [asdict(n) for n in (*notes, *c_notes, *t_notes)]
