@@ -40,8 +40,8 @@ def store_analysis(
         (
             p["signature"],
             pattern_type,
-            p["signature"].split("|")[-1],
-            p["signature"].split("|")[-2],
+            p["decision_type"],
+            p["regime"],
             *stamp,
             p["n"],
             p["wins"],

@@ -42,7 +42,7 @@ import polars as pl
 from scipy.stats import t as student_t
 
 from intelligence.attribution import daily_ic
-from intelligence.calibration import fit_calibration
+from intelligence.calibration import apply_map, fit_calibration
 from intelligence.stats import newey_west_t
 
 COMPONENTS = ("volume_momentum", "squeeze", "catalyst", "options", "technical", "sentiment")
@@ -285,11 +285,15 @@ def fit_confidence(train: pl.DataFrame) -> tuple[list[list[float]], float, Sugge
     )
 
 
+def _calibrated(data: pl.DataFrame, knots: list[list[float]]) -> np.ndarray:
+    return apply_map([k[0] for k in knots], [k[1] for k in knots], data["confidence"].to_numpy())
+
+
 def fit_trade_thresholds(
     train: pl.DataFrame, knots: list[list[float]], current: tuple[float, float], g: Guardrails
 ) -> tuple[tuple[float, float], list[Suggestion]]:
     data = train.drop_nulls("return_7d")
-    c = np.interp(data["confidence"].to_numpy(), [k[0] for k in knots], [k[1] for k in knots])
+    c = _calibrated(data, knots)
     r = data["return_7d"].to_numpy()
     n = len(data)
     out, notes = [], []
@@ -340,7 +344,7 @@ def kelly_limit(
     g: Guardrails,
 ) -> tuple[float, Suggestion]:
     data = train.drop_nulls("return_7d")
-    c = np.interp(data["confidence"].to_numpy(), [k[0] for k in knots], [k[1] for k in knots])
+    c = _calibrated(data, knots)
     r = data["return_7d"].to_numpy()
     side = np.where(c >= thresholds[0], 1.0, np.where(c <= thresholds[1], -1.0, 0.0))
     trades = (side * r)[side != 0]

@@ -124,7 +124,7 @@ def analyze(
         change_points=change_points(data, ret, cfg),
         definitions={
             "bins": {k: list(v) for k, v in bins.edges.items()},
-            "bins_learned_until": cut.isoformat() if hasattr(cut, "isoformat") else str(cut),
+            "bins_learned_until": str(cut),
             "horizon": cfg.horizon,
         },
     )

@@ -39,7 +39,7 @@ def daily_ic(frame: pl.DataFrame, features: list[str], ret: str) -> pl.DataFrame
     return wide.unpivot(index=keys, on=features, variable_name="feature", value_name="ic")
 
 
-def _mean_se(x: np.ndarray, lags: int) -> tuple[float, float]:
+def _mean_nw_se(x: np.ndarray, lags: int) -> tuple[float, float]:
     x = x[~np.isnan(x)]
     if len(x) < 3:
         return math.nan, math.nan
@@ -144,8 +144,8 @@ def detect_regime_shifts(
         if len(groups) != 2:
             continue
         (a_key, a), (b_key, b) = sorted(groups.items(), key=lambda kv: str(kv[0]))
-        ma, sa = _mean_se(a["ic"].drop_nulls().to_numpy(), horizon)
-        mb, sb = _mean_se(b["ic"].drop_nulls().to_numpy(), horizon)
+        ma, sa = _mean_nw_se(a["ic"].drop_nulls().to_numpy(), horizon)
+        mb, sb = _mean_nw_se(b["ic"].drop_nulls().to_numpy(), horizon)
         z = (ma - mb) / math.sqrt(sa**2 + sb**2) if sa and sb else math.nan
         rows.append(
             {

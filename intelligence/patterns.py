@@ -83,6 +83,8 @@ def pattern_performance(
         (pl.col(ret) - pl.col(ret).mean().over("session", "decision_type")).alias("_excess")
     )
     agg = [
+        pl.col("regime").first(),
+        pl.col("decision_type").first(),
         pl.len().alias("n"),
         (pl.col(ret) > 0).sum().alias("wins"),
         pl.col(ret).mean().alias("expectancy"),
@@ -245,12 +247,11 @@ def identify_failure_modes(
             pl.col("win_rate").round(3),
         ).alias("detail"),
     )
-    split = patterns.with_columns(pl.col("signature").str.split("|").list.get(-1).alias("_type"))
-    earns = split.group_by("_type").agg(
+    earns = patterns.group_by("decision_type").agg(
         ((pl.col("expectancy") > 0) & (pl.col("q_value") < q_max)).any().alias("_earns")
     )
     mismatch = (
-        split.join(earns, on="_type")
+        patterns.join(earns, on="decision_type")
         .filter(pl.col("_earns") & (pl.col("q_value") < q_max) & (pl.col("expectancy") < 0))
         .select(
             "signature",
