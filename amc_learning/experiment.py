@@ -1,16 +1,18 @@
 """The planted-truth experiment: does trading with adaptive params beat static defaults?
 
-Two years of simulated candidates (`simulator.research.simulate_candidates`). The first
-year is only learned from; the second is judged. Every 21 sessions of the judged year
-the learner refits on every decision whose 7-session outcome was complete by then (a
-purge of the horizon: no outcome leaks into the fit that is judged on it), signs the
-new version and offers it to a `ParamsReader` — the same validation a trading engine
-applies (signature, bounds, versions). The adaptive arm trades the next 21 sessions with
-what the reader returns; the static arm always trades the seed's defaults.
+Two years of simulated candidates (`simulator.research.simulate_candidates`). The
+learner runs all along: every 21 sessions from a quarter in, it refits on every decision
+whose 7-session outcome was complete by then (a purge of the horizon: no outcome leaks
+into the fit that is judged on it), signs the new version and offers it to a
+`ParamsReader` — the same validation a trading engine applies (signature, bounds,
+versions). Only the second year is judged: there the adaptive arm trades each 21
+sessions with what the reader returns; the static arm always trades the seed's defaults.
 
 Measured on the judged year: expectancy per trade, an annualised Sharpe ratio of the
 per-session P&L (positions sized by each arm's own limit), and the ECE of the
-confidence each arm acted on, against whether the price went up.
+confidence each arm acted on, against whether the price went up. `pnl_gap` is the
+adaptive arm's mean per-session P&L minus the static arm's, with its standard error: on
+pure noise it must not be negative by more than noise.
 """
 
 from __future__ import annotations
@@ -42,15 +44,20 @@ def _as_params(values: dict[str, Any]) -> AdaptiveParams:
     return AdaptiveParams.model_validate({**values, "calibration": calibration})
 
 
-def _metrics(trades: pl.DataFrame, sessions: list[int]) -> dict[str, Any]:
-    """expectancy, sharpe, ece and trades; None where there were no trades to measure."""
-    if trades.is_empty():
-        return {"trades": 0, "expectancy": None, "sharpe": None, "ece": None}
+def _pnl(trades: pl.DataFrame, sessions: list[int]) -> np.ndarray:
+    """P&L per judged session, positions sized by the arm's own limit (0 without trades)."""
     pnl = trades.group_by("session_index").agg(
         (pl.col("trade_return") * pl.col("size_pct") / 100).sum().alias("pnl")
     )
     daily = dict(zip(pnl["session_index"], pnl["pnl"], strict=True))
-    series = np.array([daily.get(s, 0.0) for s in sessions])
+    return np.array([daily.get(s, 0.0) for s in sessions])
+
+
+def _metrics(trades: pl.DataFrame, sessions: list[int]) -> dict[str, Any]:
+    """expectancy, sharpe, ece and trades; None where there were no trades to measure."""
+    if trades.is_empty():
+        return {"trades": 0, "expectancy": None, "sharpe": None, "ece": None}
+    series = _pnl(trades, sessions)
     sd = series.std(ddof=1)
     up = (trades["return_7d"].to_numpy() > 0).astype(float)
     return {
@@ -58,6 +65,16 @@ def _metrics(trades: pl.DataFrame, sessions: list[int]) -> dict[str, Any]:
         "expectancy": round(float(trades["trade_return"].mean()), 6),  # type: ignore[arg-type]
         "sharpe": round(float(series.mean() / sd * math.sqrt(252)), 4) if sd > 0 else None,
         "ece": round(expected_calibration_error(trades["used_confidence"].to_numpy(), up), 6),
+    }
+
+
+def _gap(adaptive: pl.DataFrame, static: pl.DataFrame, sessions: list[int]) -> dict[str, float]:
+    """Mean per-session P&L of adaptive minus static, with its standard error from every
+    HORIZON-th session (their 7-session outcomes do not overlap)."""
+    diff = (_pnl(adaptive, sessions) - _pnl(static, sessions))[::HORIZON]
+    return {
+        "mean": round(float(diff.mean()), 8),
+        "se": round(float(diff.std(ddof=1) / math.sqrt(len(diff))), 8),
     }
 
 
@@ -72,7 +89,9 @@ def run_experiment(
     current = FALLBACK_PARAMS.model_dump()
     current["calibration"] = []
     adaptive_trades, static_trades, versions, rejected = [], [], 0, []
-    refits = list(range(start, cfg.sessions - HORIZON, REFIT_EVERY))
+    # the learner runs all along (from a quarter in, when there is something to learn
+    # from); only the second year is judged
+    refits = list(range(start % REFIT_EVERY + 3 * REFIT_EVERY, cfg.sessions - HORIZON, REFIT_EVERY))
     for i, t in enumerate(refits):
         train = frame.filter(pl.col("session_index") <= t - 1 - HORIZON)
         fitted, _evidence = adapt(train, current)
@@ -99,7 +118,7 @@ def run_experiment(
         view = reader.get()
         current = view.params.model_dump()
         end = refits[i + 1] if i + 1 < len(refits) else cfg.sessions
-        judged = frame.filter(pl.col("session_index").is_between(t, end - 1))
+        judged = frame.filter(pl.col("session_index").is_between(max(t, start), end - 1))
         adaptive_trades.append(trade(judged, view.params))
         static_trades.append(trade(judged, FALLBACK_PARAMS))
         say(
@@ -110,15 +129,14 @@ def run_experiment(
             f" ({view.source} v{view.version})"
         )
     sessions = list(range(start, cfg.sessions - HORIZON))
-    arms = {
-        "adaptive": _metrics(pl.concat(adaptive_trades), sessions),
-        "static": _metrics(pl.concat(static_trades), sessions),
-    }
+    adaptive, static = pl.concat(adaptive_trades), pl.concat(static_trades)
+    arms = {"adaptive": _metrics(adaptive, sessions), "static": _metrics(static, sessions)}
     return {
         **{arm: {k: m[k] for k in ("expectancy", "sharpe", "ece")} for arm, m in arms.items()},
         "seed": seed,
         "noise_only": noise_only,
         "trades": {arm: m["trades"] for arm, m in arms.items()},
+        "pnl_gap": _gap(adaptive, static, sessions),
         "versions": versions,
         "rejected": rejected,
     }

@@ -1,40 +1,44 @@
 """Adaptive parameters: what the data support changing, by how much, and the evidence.
 
 Everything is fitted on decisions whose outcome is complete (`analysis.known_by` is the
-caller's gate: a decision's horizon outcome never leaks into the fit that judges it) and
-then passed through guardrails before it may become a parameter:
+caller's gate: a decision's horizon outcome never leaks into the fit that judges it).
+Within that window every choice is made on the first two thirds of the sessions and
+judged on the rest, after a purge of the horizon (`split_for_validation`): nothing is
+judged on the data it was fitted on. Then guardrails:
 
 * minimum sample: below `min_samples` decisions a parameter keeps its current value;
+* evidence: a fitted value replaces the current one only when its out-of-sample gain
+  exceeds `min_z` standard errors (a one-sided Student t on sessions whose outcomes do
+  not overlap), so noise does not move parameters;
 * shrinkage toward the current value: new = current + λ·(fitted − current) with
   λ = n / (n + prior_strength), so a small sample moves a parameter a little;
 * a maximum change per cycle, and hard bounds (at least as tight as the reader's);
 * a floor on the share of candidates that still pass discovery: a threshold that filters
-  out everything is a failure, not caution;
-* evidence: a fitted value replaces the current one only when its improvement on the fit
-  window exceeds `min_z` standard errors, so noise does not move parameters.
+  out everything is a failure, not caution.
 
 Methods:
 
+* calibration first (the thresholds act on calibrated confidence): an isotonic/Platt map
+  (`calibration.fit_calibration`), and a multiplier = mean calibrated / mean raw
+  confidence, for consumers that only scale.
 * scoring weights ∝ max(t, 0) of each component's daily rank IC with the forward return
   (Newey–West t, lags = horizon): a component earns weight only for evidence, in
-  proportion to it; with no positive evidence the weights stay.
-* discovery threshold: the grid value maximising the lower bound (mean − 1 se) of the
-  forward return of the candidates that pass, among thresholds passing at least the floor.
-* confidence: an isotonic/Platt calibration map (`calibration.fit_calibration`), and a
-  multiplier = mean calibrated / mean raw confidence, for consumers that only scale.
-* buy/sell thresholds on calibrated confidence: the grid value maximising the lower
-  bound of the side-adjusted return of the trades it admits.
+  proportion to it; judged by the gain in daily IC of the composite.
+* discovery, buy and sell thresholds, one at a time with the others held: the grid value
+  whose per-session P&L under the trading rule has the best Sharpe ratio (`Book`),
+  judged by the gain in per-session P&L. One objective for all three, and it is what
+  trading earns: a per-trade criterion would trade diversification for a higher mean.
 * position-size limit: fractional Kelly f = k·(p − (1 − p)/b) from the calibrated win rate
   p and payoff ratio b of the admitted trades, capped.
 
-Every suggestion carries its evidence: sample size, expected improvement over the
-current value on the fit window, and its uncertainty (one standard error).
+Every suggestion carries its evidence: sample size, the out-of-sample gain over the
+current value, and its uncertainty (the scaled standard error of that gain).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,7 +46,7 @@ import polars as pl
 from scipy.stats import t as student_t
 
 from intelligence.attribution import daily_ic
-from intelligence.calibration import apply_map, fit_calibration
+from intelligence.calibration import apply_map, brier_score, fit_calibration
 from intelligence.stats import newey_west_t
 
 COMPONENTS = ("volume_momentum", "squeeze", "catalyst", "options", "technical", "sentiment")
@@ -208,57 +212,144 @@ def _ic_gain(
     )
     ic = daily_ic(data.select("session", "old", "new", "return_7d"), ["old", "new"], "return_7d")
     wide = ic.pivot(on="feature", index="session", values="ic").drop_nulls().sort("session")
-    # every horizon-th session: non-overlapping outcomes, so the errors are independent
-    # enough for a plain standard error (Newey-West is unreliable on so few sessions)
-    diff = (wide["new"] - wide["old"]).to_numpy()[:: g.horizon]
+    return _paired_gain((wide["new"] - wide["old"]).to_numpy(), g)
+
+
+def _paired_gain(diff: np.ndarray, g: Guardrails) -> tuple[float | None, float | None]:
+    """Mean of a per-session difference (new - current) and a standard error scaled so that
+    "gain > min_z * se" is a one-sided Student-t test at the level min_z has for a normal
+    (2 -> 2.3 %). Only every horizon-th session is used: their outcomes do not overlap, so
+    the errors are independent enough for a plain standard error (Newey-West is unreliable
+    on so few sessions)."""
+    diff = diff[:: g.horizon]
     if len(diff) < 4:
         return None, None
     mean, se = _mean_se(diff)
-    # report a standard error scaled so that "gain > min_z * se" is a one-sided Student-t
-    # test at the level min_z has for a normal (2 -> 2.3 %), on len(diff) - 1 degrees
     level = float(student_t.sf(g.min_z, df=10_000))
     return mean, se * float(student_t.isf(level, df=len(diff) - 1)) / g.min_z
 
 
-def fit_discovery_threshold(
-    train: pl.DataFrame, weights: dict[str, float], current: float, g: Guardrails
+@dataclass(frozen=True)
+class Book:
+    """The candidates trading would see, as arrays, so that the per-session P&L of any
+    choice of (discovery threshold, buy, sell) is one `bincount` away."""
+
+    session: np.ndarray  # the row's session, as 0..sessions-1 in time order
+    sessions: int
+    score: np.ndarray  # weighted composite discovery score
+    confidence: np.ndarray  # calibrated thesis confidence
+    ret: np.ndarray  # forward return over the horizon
+
+    @classmethod
+    def of(cls, data: pl.DataFrame, weights: dict[str, float], knots: list[list[float]]) -> Book:
+        data = data.drop_nulls("return_7d").sort("session")
+        codes = data["session"].rank("dense").cast(pl.Int64).to_numpy() - 1
+        return cls(
+            session=codes,
+            sessions=int(codes.max()) + 1 if len(codes) else 0,
+            score=data.select(composite(weights)).to_series().to_numpy(),
+            confidence=_calibrated(data, knots),
+            ret=data["return_7d"].to_numpy(),
+        )
+
+    def side(self, rule: Rule) -> np.ndarray:
+        """+1 buy, -1 sell, 0 no trade for each row under `rule`."""
+        passed = self.score >= rule.discovery_threshold
+        buy = self.confidence >= rule.buy_threshold
+        sell = self.confidence <= rule.sell_threshold
+        return (buy.astype(float) - sell.astype(float)) * passed
+
+    def pnl(self, rule: Rule) -> np.ndarray:
+        """What trading earns per session (sessions without a trade earn 0)."""
+        side = self.side(rule)
+        earned = np.bincount(self.session, weights=side * self.ret, minlength=self.sessions)
+        trades = np.bincount(self.session, weights=np.abs(side), minlength=self.sessions)
+        return earned / np.maximum(trades, 1.0)
+
+
+@dataclass(frozen=True)
+class Rule:
+    discovery_threshold: float
+    buy_threshold: float
+    sell_threshold: float
+
+
+def _sharpe(pnl: np.ndarray) -> float:
+    sd = float(np.std(pnl, ddof=1)) if len(pnl) > 1 else 0.0
+    return float(np.mean(pnl)) / sd if sd > 0 else -math.inf
+
+
+def fit_rule_value(
+    name: str,
+    train: pl.DataFrame,
+    weights: dict[str, float],
+    knots: list[list[float]],
+    rule: Rule,
+    grid: np.ndarray,
+    g: Guardrails,
 ) -> tuple[float, Suggestion]:
-    data = train.drop_nulls("return_7d").with_columns(composite(weights).alias("c"))
-    scores, returns = data["c"].to_numpy(), data["return_7d"].to_numpy()
-    n = len(data)
-    best, best_lb, best_mean = current, -math.inf, math.nan
-    for threshold in np.arange(0.40, 0.951, 0.01):
-        passed = returns[scores >= threshold]
-        if len(passed) < max(g.min_samples // 5, 30) or len(passed) < g.min_pass_share * n:
+    """One threshold of the trading rule, the others held: the grid value whose per-session
+    P&L has the best Sharpe ratio on the first part of the window, adopted only when it
+    earns more than the current value on the later, purged part (`split_for_validation`),
+    then guarded (shrinkage, step, bounds). For the discovery threshold, only values that
+    pass at least `min_pass_share` of the candidates are considered."""
+    current = getattr(rule, name)
+    n = len(train)
+    fit_part, validate_part = split_for_validation(train, g)
+    fit, validate = Book.of(fit_part, weights, knots), Book.of(validate_part, weights, knots)
+    best, best_sharpe = current, -math.inf
+    min_trades = max(g.min_samples // 5, 30)
+    for value in grid:
+        candidate = replace(rule, **{name: float(value)})
+        if np.count_nonzero(fit.side(candidate)) < min_trades:
             continue
-        mean, se = _mean_se(passed)
-        if mean - se > best_lb:
-            best, best_lb, best_mean = float(threshold), mean - se, mean
-    floor = float(np.quantile(scores, 1 - g.min_pass_share)) if n else current
-    now = returns[scores >= current]
-    now_mean, now_se = _mean_se(now) if len(now) > 1 else (math.nan, math.inf)
-    best_se = best_mean - best_lb if not math.isinf(best_lb) else math.inf
-    supported = (
-        not math.isnan(now_mean)
-        and not math.isinf(best_lb)
-        and best_mean - now_mean > g.min_z * math.hypot(now_se, best_se)
+        if name == "discovery_threshold" and np.mean(fit.score >= value) < g.min_pass_share:
+            continue
+        sharpe = _sharpe(fit.pnl(candidate))
+        if sharpe > best_sharpe:
+            best, best_sharpe = float(value), sharpe
+    gain, se = (None, None)
+    if best != current and validate.sessions:
+        gain, se = _paired_gain(validate.pnl(replace(rule, **{name: best})) - validate.pnl(rule), g)
+    supported = gain is not None and se is not None and gain > g.min_z * se
+    target = best if supported else current
+    guarded = round(_guard(name, current, target, n, g, g.max_threshold_step), 4)
+    reason = (
+        f"best in-sample Sharpe at {best:.2f}; "
+        + ("it earns more out of sample" if supported else "kept: not better out of sample")
     )
-    target = best if supported or math.isnan(now_mean) else current
-    guarded = _guard("discovery_threshold", current, target, n, g, g.max_threshold_step)
-    guarded = round(min(guarded, floor), 4)  # never filter out (nearly) everything
-    return guarded, Suggestion(
-        "discovery_threshold",
-        current,
-        guarded,
-        n,
-        None if math.isnan(best_mean) or math.isnan(now_mean) else best_mean - now_mean,
-        None if math.isinf(best_lb) else best_mean - best_lb,
-        f"best lower bound at {best:.2f}; pass-share floor {g.min_pass_share:.0%} caps it at "
-        f"{floor:.3f}",
+    return guarded, Suggestion(name, current, guarded, n, gain, se, reason)
+
+
+def fit_discovery_threshold(
+    train: pl.DataFrame,
+    weights: dict[str, float],
+    knots: list[list[float]],
+    rule: Rule,
+    g: Guardrails,
+) -> tuple[float, Suggestion]:
+    """`fit_rule_value` on the discovery threshold, then capped by the pass-share floor:
+    whatever the evidence, at least `min_pass_share` of the candidates still pass."""
+    guarded, note = fit_rule_value(
+        "discovery_threshold", train, weights, knots, rule, np.arange(0.40, 0.951, 0.01), g
+    )
+    scores = train.select(composite(weights)).to_series().to_numpy()
+    floor = float(np.quantile(scores, 1 - g.min_pass_share)) if len(scores) else guarded
+    if guarded <= floor:
+        return guarded, note
+    capped = round(floor, 4)
+    return capped, replace(
+        note,
+        suggested=capped,
+        reason=f"{note.reason}; lowered to {capped:.3f} so that {g.min_pass_share:.0%} still pass",
     )
 
 
-def fit_confidence(train: pl.DataFrame) -> tuple[list[list[float]], float, Suggestion]:
+def fit_confidence(
+    train: pl.DataFrame, g: Guardrails
+) -> tuple[list[list[float]], float, Suggestion]:
+    """The calibration map on the whole window; its evidence is the Brier-score gain of a
+    map fitted on the first part of the window, measured on the later, purged part."""
     data = train.drop_nulls("return_7d")
     raw = data["confidence"].to_numpy()
     up = (data["return_7d"].to_numpy() > 0).astype(float)
@@ -266,10 +357,17 @@ def fit_confidence(train: pl.DataFrame) -> tuple[list[list[float]], float, Sugge
     knots = [
         [round(x, 6), round(y, 6)] for x, y in zip(fitted.knots_x, fitted.knots_y, strict=True)
     ]
-    calibrated = fitted.apply(raw)
-    multiplier = float(np.mean(calibrated) / max(np.mean(raw), 1e-9))
-    gap_before = float(np.mean(np.abs(raw - up)))
-    gap_after = float(np.mean(np.abs(calibrated - up)))
+    multiplier = float(np.mean(fitted.apply(raw)) / max(np.mean(raw), 1e-9))
+    gain = None
+    fit_part, validate = (p.drop_nulls("return_7d") for p in split_for_validation(data, g))
+    if len(fit_part) >= 30 and len(validate) >= 30:
+        early = fit_calibration(
+            fit_part["confidence"].to_numpy(),
+            (fit_part["return_7d"].to_numpy() > 0).astype(float),
+        )
+        v_raw = validate["confidence"].to_numpy()
+        v_up = (validate["return_7d"].to_numpy() > 0).astype(float)
+        gain = brier_score(v_raw, v_up) - brier_score(early.apply(v_raw), v_up)
     return (
         knots,
         multiplier,
@@ -278,62 +376,16 @@ def fit_confidence(train: pl.DataFrame) -> tuple[list[list[float]], float, Sugge
             None,
             f"{fitted.method}, {len(knots)} knots",
             len(data),
-            gap_before - gap_after,
+            gain,
             None,
-            "P(up over the horizon) as a function of raw confidence",
+            "P(up over the horizon) as a function of raw confidence; the gain is the"
+            " out-of-sample Brier-score improvement",
         ),
     )
 
 
 def _calibrated(data: pl.DataFrame, knots: list[list[float]]) -> np.ndarray:
     return apply_map([k[0] for k in knots], [k[1] for k in knots], data["confidence"].to_numpy())
-
-
-def fit_trade_thresholds(
-    train: pl.DataFrame, knots: list[list[float]], current: tuple[float, float], g: Guardrails
-) -> tuple[tuple[float, float], list[Suggestion]]:
-    data = train.drop_nulls("return_7d")
-    c = _calibrated(data, knots)
-    r = data["return_7d"].to_numpy()
-    n = len(data)
-    out, notes = [], []
-    for name, now, grid, side in (
-        ("buy_threshold", current[0], np.arange(0.50, 0.91, 0.01), 1),
-        ("sell_threshold", current[1], np.arange(0.50, 0.09, -0.01), -1),
-    ):
-        best, best_lb, best_mean = now, -math.inf, math.nan
-        for th in grid:
-            admitted = side * r[(c >= th) if side > 0 else (c <= th)]
-            if len(admitted) < max(g.min_samples // 5, 30):
-                continue
-            mean, se = _mean_se(admitted)
-            if mean - se > best_lb:
-                best, best_lb, best_mean = float(th), mean - se, mean
-        current_trades = side * r[(c >= now) if side > 0 else (c <= now)]
-        now_mean, now_se = _mean_se(current_trades)
-        supported = (
-            not math.isinf(best_lb)
-            and not math.isnan(now_mean)
-            and best_mean - now_mean > g.min_z * math.hypot(now_se, best_mean - best_lb)
-        )
-        target = best if supported else now
-        guarded = round(_guard(name, now, target, n, g, g.max_threshold_step), 4)
-        out.append(guarded)
-        notes.append(
-            Suggestion(
-                name,
-                now,
-                guarded,
-                n,
-                None if math.isnan(best_mean) else best_mean,
-                None if math.isinf(best_lb) else best_mean - best_lb,
-                f"best lower bound of the admitted trades' return at {best:.2f}",
-            )
-        )
-    buy, sell = out
-    if sell >= buy:
-        buy, sell = current
-    return (buy, sell), notes
 
 
 def kelly_limit(
@@ -374,27 +426,36 @@ def kelly_limit(
     )
 
 
+def _rule(values: dict[str, Any]) -> Rule:
+    return Rule(values["discovery_threshold"], values["buy_threshold"], values["sell_threshold"])
+
+
 def get_optimized_discovery_params(
     train: pl.DataFrame,
     current: dict[str, Any],
     regime: str | None = None,
     g: Guardrails | None = None,
 ) -> tuple[dict[str, Any], list[Suggestion]]:
-    """Scoring weights and discovery threshold, on the regime's decisions when enough."""
+    """Scoring weights and discovery threshold, on the regime's decisions when enough.
+    The threshold is judged by what trading would earn under the current buy/sell
+    thresholds and calibration (`current["calibration"]`)."""
     g = g or Guardrails()
     if regime is not None and "regime" in train.columns:
         part = train.filter(pl.col("regime") == regime)
         train = part if len(part) >= g.min_samples else train
     weights, w_note = fit_weights(train, current["scoring_weights"], g)
-    threshold, t_note = fit_discovery_threshold(train, weights, current["discovery_threshold"], g)
+    threshold, t_note = fit_discovery_threshold(
+        train, weights, current.get("calibration", []), _rule(current), g
+    )
     return {"scoring_weights": weights, "discovery_threshold": threshold}, [w_note, t_note]
 
 
 def get_confidence_adjustments(
     train: pl.DataFrame, g: Guardrails | None = None
 ) -> tuple[dict[str, Any], list[Suggestion]]:
-    knots, multiplier, note = fit_confidence(train)
-    low, high = (g or Guardrails()).bounds["confidence_multiplier"]
+    g = g or Guardrails()
+    knots, multiplier, note = fit_confidence(train, g)
+    low, high = g.bounds["confidence_multiplier"]
     return {
         "calibration": knots,
         "confidence_multiplier": round(min(max(multiplier, low), high), 4),
@@ -402,18 +463,27 @@ def get_confidence_adjustments(
 
 
 def suggest_threshold_changes(
-    train: pl.DataFrame,
-    current: dict[str, Any],
-    knots: list[list[float]],
-    g: Guardrails | None = None,
+    train: pl.DataFrame, current: dict[str, Any], g: Guardrails | None = None
 ) -> tuple[dict[str, Any], list[Suggestion]]:
+    """Buy and sell thresholds on calibrated confidence (`current["calibration"]`), each
+    judged by what trading would earn with the others held, then the position-size limit."""
     g = g or Guardrails()
-    (buy, sell), notes = fit_trade_thresholds(
-        train, knots, (current["buy_threshold"], current["sell_threshold"]), g
+    weights, knots = current["scoring_weights"], current.get("calibration", [])
+    rule = _rule(current)
+    buy, b_note = fit_rule_value(
+        "buy_threshold", train, weights, knots, rule, np.arange(0.50, 0.901, 0.01), g
     )
-    limit, k_note = kelly_limit(train, knots, (buy, sell), current["position_size_limit_pct"], g)
+    rule = replace(rule, buy_threshold=buy)
+    sell, s_note = fit_rule_value(
+        "sell_threshold", train, weights, knots, rule, np.arange(0.10, 0.501, 0.01), g
+    )
+    if sell >= buy:
+        buy, sell = current["buy_threshold"], current["sell_threshold"]
+    passed = train.filter(composite(weights) >= rule.discovery_threshold)
+    limit, k_note = kelly_limit(passed, knots, (buy, sell), current["position_size_limit_pct"], g)
     return {"buy_threshold": buy, "sell_threshold": sell, "position_size_limit_pct": limit}, [
-        *notes,
+        b_note,
+        s_note,
         k_note,
     ]
 
@@ -424,14 +494,19 @@ def adapt(
     regime: str | None = None,
     g: Guardrails | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """All adaptive parameters from `train`, guarded, with the evidence for each."""
+    """All adaptive parameters from `train`, guarded, with the evidence for each: the
+    calibration first (thresholds act on calibrated confidence), then the weights and
+    discovery threshold, then buy/sell thresholds and the size limit given those."""
     g = g or Guardrails()
-    discovery, notes = get_optimized_discovery_params(train, current, regime, g)
     confidence, c_notes = get_confidence_adjustments(train, g)
-    # trading sees only what passes discovery: judge its thresholds on those candidates
-    passed = train.filter(
-        composite(discovery["scoring_weights"]) >= discovery["discovery_threshold"]
-    )
-    thresholds, t_notes = suggest_threshold_changes(passed, current, confidence["calibration"], g)
-    params = {**current, **discovery, **confidence, **thresholds}
-    return params, [asdict(n) for n in (*notes, *c_notes, *t_notes)]
+    params = {**current, **confidence}
+    discovery, d_notes = get_optimized_discovery_params(train, params, regime, g)
+    params = {**params, **discovery}
+    # trading reads the confidence of what passes discovery only: calibrate on that
+    passed = train.filter(composite(params["scoring_weights"]) >= params["discovery_threshold"])
+    if passed.drop_nulls("return_7d").height >= g.min_samples:
+        confidence, c_notes = get_confidence_adjustments(passed, g)
+        params = {**params, **confidence}
+    thresholds, t_notes = suggest_threshold_changes(train, params, g)
+    params = {**params, **thresholds}
+    return params, [asdict(n) for n in (*d_notes, *c_notes, *t_notes)]

@@ -69,6 +69,7 @@ def test_the_experiment_adaptive_beats_static_on_planted_truth_and_noise_costs_n
     print(f"noise:   {noise['adaptive']} vs static {noise['static']} trades {noise['trades']}")
     a, s = planted["adaptive"], planted["static"]
     assert a["expectancy"] > s["expectancy"] and a["sharpe"] > s["sharpe"] and a["ece"] < s["ece"]
-    assert planted["rejected"] == [] and planted["versions"] == 12
-    # on noise the guardrails keep adaptive from trading more than static: no worse than it
-    assert noise["trades"]["adaptive"] <= noise["trades"]["static"]
+    assert planted["rejected"] == [] and planted["versions"] == 21
+    # on noise the guardrails hold: adaptive earns no less than static, beyond noise
+    gap = noise["pnl_gap"]
+    assert gap["mean"] > -2 * gap["se"], gap
