@@ -385,7 +385,9 @@ def fit_confidence(
 
 
 def _calibrated(data: pl.DataFrame, knots: list[list[float]]) -> np.ndarray:
-    return apply_map([k[0] for k in knots], [k[1] for k in knots], data["confidence"].to_numpy())
+    """Confidence through the calibration knots; raw where there is no map yet."""
+    raw = data["confidence"].to_numpy()
+    return apply_map([k[0] for k in knots], [k[1] for k in knots], raw) if knots else raw
 
 
 def kelly_limit(

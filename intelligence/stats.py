@@ -11,6 +11,9 @@
 * `binomial_test_p`: exact two-sided binomial test p-value.
 * `newey_west_t`: t-statistic of a mean with Newey–West (Bartlett kernel) standard errors,
   for overlapping observations such as 7- or 30-day forward returns sampled daily.
+* `bootstrap_sharpe_gain`: a paired moving-block bootstrap of the difference of two
+  Sharpe ratios (Politis–Romano style blocks, so overlapping returns keep their
+  dependence), for judging one rule against another on the same sessions.
 """
 
 from __future__ import annotations
@@ -90,3 +93,32 @@ def newey_west_t(x: np.ndarray, lags: int) -> float:
     if var <= 0:
         return math.nan
     return float(x.mean() / math.sqrt(var / n))
+
+
+
+def bootstrap_sharpe_gain(
+    a: np.ndarray, b: np.ndarray, block: int, draws: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """(Sharpe(a) − Sharpe(b), share of bootstrap draws in which a's Sharpe is not above b's).
+
+    `a` and `b` are paired per-session series (two rules on the same sessions). Sessions are
+    resampled in moving blocks of `block` (the outcome horizon: overlapping returns keep
+    their dependence inside a block), the same blocks for both, so their correlation is
+    kept. Sharpe = mean / sd per session, 0 for a series that never moves.
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    n = len(a)
+    if n < 2 * block:
+        return math.nan, math.nan
+    gain = float(_sharpe(a) - _sharpe(b))
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n - block + 1, size=(draws, math.ceil(n / block)))
+    rows = (starts[:, :, None] + np.arange(block)).reshape(draws, -1)[:, :n]
+    diff = _sharpe(a[rows]) - _sharpe(b[rows])
+    return gain, float(np.mean(diff <= 0))
+
+
+def _sharpe(x: np.ndarray) -> np.ndarray | float:
+    sd = x.std(axis=-1, ddof=1)
+    mean = x.mean(axis=-1)
+    return np.where(sd > 0, mean / np.where(sd > 0, sd, 1.0), 0.0)

@@ -174,6 +174,9 @@ class ExperimentConfig:
     overconfidence: float = 2.0  # the thesis logit is stretched by this factor
     sigma: float = 0.02
     noise_only: bool = False
+    #: from this session on the components' alpha turns against them, while the thesis
+    #: service keeps its beliefs: a strategy that goes bad (for rollback tests)
+    flip_session: int | None = None
 
 
 def simulate_candidates(cfg: ExperimentConfig) -> pl.DataFrame:
@@ -187,10 +190,13 @@ def simulate_candidates(cfg: ExperimentConfig) -> pl.DataFrame:
         latent[t] = phi * latent[t - 1] + math.sqrt(1 - phi * phi) * rng.standard_normal((s_n, k))
     scores = 1.0 / (1.0 + np.exp(-1.3 * latent))
     coef = np.zeros(k) if cfg.noise_only else np.array(cfg.component_alpha)
-    alpha = (scores - 0.5) @ coef
+    alpha = (scores - 0.5) @ coef  # what the thesis service believes
+    realised = alpha.copy()
+    if cfg.flip_session is not None:
+        realised[cfg.flip_session :] *= -1.0
     market = 0.0003 + 0.01 * rng.standard_normal(t_n)
     daily = np.zeros((t_n, s_n))
-    daily[1:] = market[1:, None] + alpha[:-1] + cfg.sigma * rng.standard_normal((t_n - 1, s_n))
+    daily[1:] = market[1:, None] + realised[:-1] + cfg.sigma * rng.standard_normal((t_n - 1, s_n))
     cum = np.vstack([np.zeros((1, s_n)), np.cumsum(daily, axis=0)])
     h = 7
     fwd = np.full((t_n, s_n), np.nan)

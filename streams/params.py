@@ -6,7 +6,8 @@
   background thread replaces whole (no lock is taken on the read path).
 * It only ever returns parameters that were signed with the shared key (HMAC-SHA256 over
   the canonical payload), that are within the hard bounds of `schemas.params`, newer than
-  what it holds, and not expired; otherwise the seed's conservative `FALLBACK_PARAMS`,
+  what it holds (a higher version, or the same version promoted to a higher mode), and not
+  expired; otherwise the seed's conservative `FALLBACK_PARAMS`,
   saying `source="fallback"` and why.
 * A broker outage changes nothing it holds: the last valid params stay until they expire.
   Connection attempts go through a circuit breaker, so a dead broker costs a retry per
@@ -60,12 +61,26 @@ class ParamsView:
     mode: str | None = None  # "live" | "canary" for published params
 
 
+#: A version moves shadow -> canary -> live under the same number; each step is a new
+#: message that the reader accepts because its mode ranks higher.
+MODE_RANK = {"shadow": 0, "canary": 1, "live": 2}
+
+
 @dataclass(frozen=True)
 class _Held:
     """An immutable snapshot: per param-set name and mode, the newest accepted version."""
 
     versions: dict[str, dict[str, ParamsPublished]] = field(default_factory=dict)
-    newest: dict[str, int] = field(default_factory=dict)
+    #: per name, the newest (version, mode rank) accepted
+    newest: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def message_key(name: str, mode: str) -> bytes:
+    """The Kafka key: one per set *and mode*, so compaction keeps the newest live, canary
+    and shadow message of each set (with one key per set, a shadow version published
+    after the live one would compact the live one away for every reader that starts
+    later)."""
+    return f"{name}:{mode}".encode()
 
 
 def canary_bucket(decision_key: str) -> float:
@@ -165,16 +180,19 @@ class ParamsReader:
         if bounds:
             return f"out_of_bounds: version {message.version}: {bounds}"
         held = self._held
-        newest = held.newest.get(message.name, 0)
-        if message.version <= newest:
-            return f"stale: version {message.version} is not newer than {newest}"
+        newest = held.newest.get(message.name, (0, 0))
+        if (message.version, MODE_RANK[message.mode]) <= newest:
+            held_mode = next(m for m, r in MODE_RANK.items() if r == newest[1])
+            return (f"stale: version {message.version} ({message.mode}) is not newer than "
+                    f"version {newest[0]} ({held_mode})")
         if message.valid_until <= self._clock():
             return f"expired: version {message.version} valid until {message.valid_until}"
         versions = {k: dict(v) for k, v in held.versions.items()}
         versions.setdefault(message.name, {})[message.mode] = message
         if message.mode == "live":  # a new live version ends any canary before it
             versions[message.name].pop("canary", None)
-        self._held = _Held(versions, {**held.newest, message.name: message.version})
+        self._held = _Held(versions, {**held.newest,
+                                      message.name: (message.version, MODE_RANK[message.mode])})
         return None
 
     def status(self) -> dict[str, Any]:
@@ -258,7 +276,7 @@ async def publish_params(settings: Settings, message: ParamsPublished) -> Params
     try:
         await producer.send_and_wait(settings.topic_prefix + topics.PARAMS,
                                      signed.model_dump_json().encode(),
-                                     key=signed.name.encode())
+                                     key=message_key(signed.name, signed.mode))
     finally:
         await producer.stop()
     return signed
