@@ -96,9 +96,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["create"], help="create every topic (existing: kept)")
 
     p = command("consume", "run one consumer process until SIGTERM")
-    p.add_argument("name", choices=["persist", "outcomes"],
+    p.add_argument("name", choices=["persist", "outcomes", "learner"],
                    help="persist: every event into PostgreSQL; outcomes: the Faust worker that "
-                        "tracks decisions to their outcomes")
+                        "tracks decisions to their outcomes; learner: a daily learning cycle "
+                        "per new session (and a weekly one per new week)")
+
+    p = command("cycle", "run one learning cycle now and print what it changed",
+                "daily: analyse, judge the param versions in flight (promote, reject, roll\n"
+                "back), and when none is in flight fit a new candidate and publish it in\n"
+                "shadow. weekly: the analysis and the judgement, no new candidate.\n"
+                "Idempotent: a second run for the same --as-of changes nothing.\n"
+                "Needs LEARNING_PARAMS_KEY (params are signed).")
+    p.add_argument("kind", choices=["daily", "weekly"], help="which cycle")
+    p.add_argument("--as-of", type=date.fromisoformat, default=None,
+                   help="YYYY-MM-DD (default: the last stored session)")
 
     p = command("simulate", "publish N simulated trading days to the input topics")
     _simulation_args(p)
@@ -184,7 +195,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         for topic, what in sorted(status.items()):
             print(f"{topic}: {what}")
         return 0
+    if args.command == "cycle":
+        return _cycle(args, connected)
     if args.command == "consume":
+        if args.name == "learner":
+            from consumers import learner
+
+            return learner.main(connected)
         if args.name == "outcomes":
             from consumers import outcomes
 
@@ -254,6 +271,25 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cycle(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.learner import run_cycle
+    from consumers.migrations import migrate
+
+    if settings.params_key is None:
+        raise UserError("no LEARNING_PARAMS_KEY: the learner signs every params version\n"
+                        "hint: export LEARNING_PARAMS_KEY=<a shared secret>")
+    migrate(settings.database_url)  # type: ignore[arg-type]
+    summary = run_cycle(settings, args.kind, args.as_of)
+    if not summary.get("ran"):
+        print(f"{args.kind} cycle as of {summary.get('as_of')}: nothing to do "
+              f"({summary.get('reason')})", file=sys.stderr)
+    for change in summary.get("changes", []):
+        print(f"version {change['version']} -> {change['mode']}"
+              + (" (published)" if change["publish"] else ""), file=sys.stderr)
+    print(json.dumps(summary, default=str))
+    return 0
+
+
 def _params(args: argparse.Namespace, settings: Settings) -> int:
     from streams.params import ParamsReader
 
@@ -304,6 +340,7 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
         features = [
             c for c, t in decisions.schema.items()
             if t == pl.Float64 and c not in _NOT_FEATURES and "return_" not in c
+            and not c.startswith("score_")
         ]
         signature = [f.strip() for f in args.signature.split(",") if f.strip()]
         unknown = sorted(set(signature) - set(features))
@@ -376,19 +413,30 @@ def _print_summary(summary: dict[str, object]) -> None:
               "advance only while one broker keeps the tracker's state: keep "
               "`amc-learning infra up` running between runs; a broker `run` starts itself "
               "forgets it)")
+    params: dict[str, Any] = summary["params"]  # type: ignore[assignment]
+    print(f"params versions published or changed during the run: {len(params['versions'])}")
+    for v in params["versions"]:
+        canary = f" {v['canary_pct']:g}%" if v["mode"] == "canary" else ""
+        sent = "published" if v["published"] else "recorded"
+        print(f"  as of {v['as_of']}: version {v['version']:>3} -> {v['mode']}{canary} ({sent})")
+    print("decisions by the params the simulated trading engine read:")
+    for arm, n in sorted(params["decisions_by_params"].items()):
+        print(f"  {arm:<28} {n:>10,}")
     print(json.dumps({"produced": produced, "stored": stored, "rejected": rejected,
-                      "outcomes": outcomes}))
+                      "outcomes": outcomes, "params": params}))
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from amc_learning.run import last_simulated_session, prepare, publish_simulation
+    from amc_learning.run import prepare, publish_simulation, with_params_key
+    from consumers.frames import last_session
     from simulator.world import SimConfig, next_start
 
     _check_simulation_args(args)
     prepare(settings)
-    start = args.start or next_start(last_simulated_session(settings.database_url))  # type: ignore[arg-type]
+    start = args.start or next_start(last_session(settings.database_url))  # type: ignore[arg-type]
     config = SimConfig(seed=args.seed, symbols=args.symbols, start=start, days=args.days)
-    produced = publish_simulation(settings, config, 0.0, lambda s: print(s, file=sys.stderr))
+    produced = publish_simulation(with_params_key(settings), config, 0.0,
+                                  lambda s: print(s, file=sys.stderr))
     print(json.dumps({"produced": dict(sorted(produced.by_topic.items()))}))
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import secrets
 import subprocess
 import sys
 import time
@@ -16,15 +17,19 @@ from pathlib import Path
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import SecretStr
 
 from amc_learning.settings import Settings
+from consumers.frames import last_session
+from consumers.learner import history, run_cycle
 from consumers.migrations import migrate
 from consumers.outcomes import tracker_config
 from schemas.registry import TOPIC_OF_EVENT
 from schemas.topics import OUTCOMES
 from simulator.corrupt import corrupt
-from simulator.world import INDEX_SYMBOL, SimConfig, next_start, simulate
+from simulator.world import SimConfig, World, next_start, simulate
 from streams.kafka import client_options, producer_options
+from streams.params import ParamsReader
 from streams.publisher import LearningPublisher
 from streams.topics import TopicNames, create_topics
 
@@ -85,6 +90,8 @@ class Produced:
     by_topic: Counter[str] = field(default_factory=Counter)
     #: (full topic, partition) -> end offset the consumers must reach.
     targets: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: decisions per params version the simulated trading engine read ("fallback" if none)
+    params_used: Counter[str] = field(default_factory=Counter)
 
     def merge_targets(self, ends: dict[tuple[str, int], int]) -> None:
         for key, end in ends.items():
@@ -134,14 +141,6 @@ def stop_processes(*procs: subprocess.Popen[bytes]) -> None:
             proc.kill()
 
 
-def last_simulated_session(database_url: str) -> date | None:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT max(session) FROM price_bars WHERE symbol = %s", (INDEX_SYMBOL,)
-        ).fetchone()
-    return row[0] if row else None
-
-
 def publish_simulation(
     settings: Settings, config: SimConfig, bad_rate: float, say: Say
 ) -> Produced:
@@ -152,8 +151,10 @@ def publish_simulation(
     broken: list[tuple[str, bytes, bytes]] = []
     names = TopicNames(settings.topic_prefix)
     publisher = LearningPublisher.from_settings(settings).start()
+    reader = ParamsReader.from_settings(settings).start()
+    world = World(config, params=reader, params_name=settings.params_name)
     try:
-        for day, events in enumerate(simulate(config), start=1):
+        for day, events in enumerate(simulate(config, world=world), start=1):
             for event in events:
                 publisher.publish(event)
                 if rng.random() < bad_rate:
@@ -166,6 +167,10 @@ def publish_simulation(
                 say(f"  simulated {day}/{config.days} sessions, {publisher.stats.sent} events sent")
     finally:
         publisher.close()
+        reader.close()
+    produced.params_used = Counter(
+        {f"{source} v{version} {mode}" if version else source: n
+         for (source, version, mode), n in world.params_used.items()})
     if publisher.stats.dropped or publisher.stats.invalid:
         raise RunError(f"publisher lost events: {publisher.stats}")
     produced.by_topic.update(publisher.stats.sent_by_topic)
@@ -245,13 +250,17 @@ def run(
     say("applying migrations and creating topics")
     prepare(settings)
     before = counts(settings.database_url, STORED_QUERIES)
-    start = start or next_start(last_simulated_session(settings.database_url))
+    start = start or next_start(last_session(settings.database_url))
     config = SimConfig(seed=seed, symbols=symbols, start=start, days=days)
     logs = settings.data_dir / "logs"
-    consumers = [spawn_consumer(settings, name, logs) for name in ("persist", "outcomes")]
+    settings = with_params_key(settings)
+    assert settings.database_url
+    known_versions = {(r["version"], r["mode"]) for r in history(settings.database_url,
+                                                                  settings.params_name)}
+    names = ("persist", "outcomes", "learner")
+    consumers = [spawn_consumer(settings, name, logs) for name in names]
     say("started consumer processes: "
-        + ", ".join(f"{n} (pid {p.pid})" for n, p in zip(("persist", "outcomes"), consumers,
-                                                          strict=True)))
+        + ", ".join(f"{n} (pid {p.pid})" for n, p in zip(names, consumers, strict=True)))
     try:
         say(f"simulating {days} sessions of {symbols} symbols from {start} (seed {seed})")
         produced = publish_simulation(settings, config, bad_rate, say)
@@ -261,8 +270,16 @@ def run(
         wait_until_consumed(settings, outcomes_group, produced.targets, consumers, say)
         outcome_ends = asyncio.run(_end_offsets(settings, settings.topic_prefix + OUTCOMES))
         wait_until_consumed(settings, settings.persist_group, outcome_ends, consumers, say)
+        say("learner: daily cycle on the last session")
+        run_cycle(settings, "daily")
     finally:
         stop_processes(*consumers)
+    versions = [
+        {"version": r["version"], "mode": r["mode"], "as_of": str(r["as_of"]),
+         "published": r["published"], "canary_pct": r["canary_pct"]}
+        for r in history(settings.database_url, settings.params_name)
+        if (r["version"], r["mode"]) not in known_versions
+    ]
     after = counts(settings.database_url, STORED_QUERIES)
     tables = [t for t in STORED_QUERIES if t != "dead_letters"]
     longest = tracker_config(settings).longest
@@ -273,7 +290,21 @@ def run(
         "totals": {t: after[t] for t in tables},
         "outcomes": counts(settings.database_url, OUTCOME_QUERIES, n=1, longest=longest,
                            since=start),
+        "params": {"versions": versions, "decisions_by_params": dict(produced.params_used)},
     }
+
+
+def with_params_key(settings: Settings) -> Settings:
+    """Settings with a params signing key: LEARNING_PARAMS_KEY, else a key generated once
+    into the data dir (embedded setups, so `make run` needs no configuration)."""
+    if settings.params_key is not None:
+        return settings
+    path = settings.data_dir / "params.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return settings.with_overrides(params_key=SecretStr(path.read_text().strip()))
 
 
 async def _end_offsets(settings: Settings, topic: str) -> dict[tuple[str, int], int]:

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         None, description="HMAC-SHA256 key that signs (learner) and verifies (reader) params"
     )
     params_name: str = Field("default", description="the param set the trading engine reads")
+    params_ttl_days: float = Field(
+        14.0, gt=0, description="how long a published params version stays valid (days)"
+    )
+    learner_poll_s: float = Field(
+        2.0, gt=0, description="how often the learner process looks for a new session"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "WARNING", description="log level of the consumer processes"
     )

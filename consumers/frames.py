@@ -1,7 +1,8 @@
 """Read what the pipeline stored into the frames the analyzers take (the learner's input).
 
 `decision_frame`: one row per decision with an outcome — real and synthetic (candidates
-never decided on) — with its discovery features spread into columns, the raw returns
+never decided on) — with its discovery features spread into columns (and the six
+discovery score components as `score_<component>`), the raw returns
 and the side-adjusted ones (HOLD, IGNORE and candidates count as bought, as the outcome
 tracker measures them), and `win` = the side-adjusted return over `horizon` > 0.
 `index_frame`: the index bars (and the VIX close where stored) for the regime detector.
@@ -9,6 +10,7 @@ tracker measures them), and `win` = the side-adjusted return over `horizon` > 0.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -19,6 +21,7 @@ _DECISIONS = """
 SELECT d.decision_id, (d.decided_at AT TIME ZONE 'UTC')::date AS session, d.symbol,
        d.decision_type, d.recommendation_source AS decision_source,
        d.confidence_score AS confidence, d.is_synthetic, d.discovery_features AS features,
+       d.discovery_scores AS scores,
        o.return_1d, o.return_7d, o.return_30d, o.days_held, o.max_adverse_excursion,
        o.thesis_accuracy_score, o.outcome_type
 FROM learning_decisions d JOIN learning_outcomes o ON o.decision_id = d.id
@@ -33,7 +36,10 @@ def decision_frame(database_url: str, horizon: int = 7) -> pl.DataFrame:
         return pl.DataFrame()
     frame = pl.DataFrame(records, infer_schema_length=None)
     features = pl.DataFrame([r["features"] or {} for r in records], infer_schema_length=None)
-    frame = pl.concat([frame.drop("features"), features.select(pl.all().cast(pl.Float64))],
+    scores = pl.DataFrame([r["scores"] or {} for r in records], infer_schema_length=None)
+    frame = pl.concat([frame.drop("features", "scores"),
+                       features.select(pl.all().cast(pl.Float64)),
+                       scores.select(pl.all().cast(pl.Float64).name.prefix("score_"))],
                       how="horizontal")
     side = pl.when(pl.col("decision_type") == "SELL").then(-1.0).otherwise(1.0)
     returns = [c for c in frame.columns if c.startswith("return_")]
@@ -54,3 +60,11 @@ def index_frame(database_url: str, index_symbol: str = "^IXIC",
         records = conn.execute(query, (vix_symbol, index_symbol)).fetchall()
     schema = {"session": pl.Date, "close": pl.Float64, "vix": pl.Float64}
     return pl.DataFrame(records, schema=schema)
+
+
+def last_session(database_url: str, index_symbol: str = "^IXIC") -> date | None:
+    """The newest session with an index bar: the learning clock."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT max(session) FROM price_bars WHERE symbol = %s",
+                           (index_symbol,)).fetchone()
+    return row[0] if row else None

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
@@ -27,6 +28,7 @@ from schemas.prices import PriceBarClosed
 from schemas.thesis import MarketConditions, ThesisDecided, ThesisExpectation
 from schemas.trades import TradeFilled
 from simulator.market import IndexHistory, load_history
+from streams.params import ParamsReader
 
 ORIGIN = date(2013, 1, 2)
 DEFAULT_START = date(2014, 1, 2)
@@ -93,8 +95,14 @@ class _Position:
 class World:
     """The state of the simulated market, advanced one session at a time."""
 
-    def __init__(self, config: SimConfig, history: IndexHistory | None = None) -> None:
+    def __init__(
+        self, config: SimConfig, history: IndexHistory | None = None,
+        params: ParamsReader | None = None, params_name: str = "default",
+    ) -> None:
         self.cfg = config
+        #: with a reader, trading reads its parameters exactly as a trading engine would
+        self.params, self.params_name = params, params_name
+        self.params_used: Counter[tuple[str, int | None, str | None]] = Counter()
         self.hist = history or load_history()
         self.rng = np.random.default_rng(config.seed)
         n = config.symbols
@@ -182,7 +190,12 @@ class World:
 
     def _discovery(self, day: _Day, session: date) -> list[CandidateScored]:
         policy = self.cfg.policy
-        composite = day.scores @ np.array(policy.discovery_weights)
+        weights, threshold = np.array(policy.discovery_weights), policy.discovery_threshold
+        if self.params is not None:
+            live = self.params.get(self.params_name).params
+            weights = np.array([getattr(live.scoring_weights, c) for c in SCORE_COMPONENTS])
+            threshold = live.discovery_threshold
+        composite = day.scores @ weights
         order = np.argsort(-composite)[: policy.candidates_per_run]
         run_id = f"disc-{self.cfg.seed}-{session.isoformat()}"
         features = self._features(day)
@@ -195,8 +208,8 @@ class World:
                 producer=PRODUCERS["discovery"],
                 run_id=run_id, symbol=symbol, rank=rank,
                 composite_score=round(float(composite[i]), 6),
-                threshold=policy.discovery_threshold,
-                passed=bool(composite[i] >= policy.discovery_threshold),
+                threshold=threshold,
+                passed=bool(composite[i] >= threshold),
                 scores=ScoreComponents(**{
                     c: round(float(day.scores[i, k]), 6) for k, c in enumerate(SCORE_COMPONENTS)
                 }),
@@ -236,13 +249,26 @@ class World:
         p_true = _normal_cdf(drift / (self.sigma[i] * math.sqrt(horizon)))
         logit = math.log(max(p_true, 1e-6) / max(1 - p_true, 1e-6))
         confidence = _sigmoid(self.cfg.effects.overconfidence * logit + day.confidence_noise[i])
-        decision = _decision(confidence, policy)
+        decision_id = _decision_id(self.cfg.seed, c.symbol, session)
+        used, limit, note = confidence, 5.0, ""
+        if self.params is not None:  # the same decision key always lands in the same arm
+            view = self.params.get(self.params_name, decision_id)
+            self.params_used[(view.source, view.version, view.mode)] += 1
+            knots = view.params.calibration
+            if knots:
+                used = float(np.interp(confidence, [k.raw for k in knots],
+                                       [k.calibrated for k in knots]))
+            policy = replace(policy, buy_confidence=view.params.buy_threshold,
+                             sell_confidence=view.params.sell_threshold)
+            limit = view.params.position_size_limit_pct
+            note = f"; params {view.source} v{view.version} {view.mode or ''}".rstrip()
+        decision = _decision(used, policy)
         price = float(day.bars.open[i])
         direction = {"BUY": "UP", "SELL": "DOWN"}.get(decision, "FLAT")
         sign = {"UP": 1.0, "DOWN": -1.0}.get(direction, 0.0)
         size = 0.0
         if decision in ("BUY", "SELL"):
-            size = round(min(5.0, 1.0 + 8.0 * abs(confidence - 0.5)), 3)
+            size = round(min(limit, 1.0 + 8.0 * abs(used - 0.5)), 3)
         source_draw = day.source_draw[i]
         source = "thesis" if source_draw < 0.85 else "discovery" if source_draw < 0.95 else "manual"
         catalyst = self.catalyst_kind[i] if c.scores.catalyst > 0.7 else None
@@ -250,7 +276,7 @@ class World:
             event_id=_uid(self.cfg.seed, "decision", c.symbol, session),
             occurred_at=_at(session, time(14, 35)),
             producer=PRODUCERS["thesis"],
-            decision_id=_decision_id(self.cfg.seed, c.symbol, session),
+            decision_id=decision_id,
             symbol=c.symbol, decision_type=decision,  # type: ignore[arg-type]
             decision_source=source,  # type: ignore[arg-type]
             confidence_score=round(confidence, 6), entry_price=round(price, 4),
@@ -267,7 +293,7 @@ class World:
                 rationale=f"composite {c.composite_score:.3f}, rank {c.rank}",
             ),
             market_conditions=conditions.model_copy(update={"sector": self.sectors[i]}),
-            reasoning=f"simulated thesis: p_true={p_true:.3f}",
+            reasoning=f"simulated thesis: p_true={p_true:.3f}{note}",
         )
 
     def _bars(self, day: _Day, session: date) -> list[PriceBarClosed]:
@@ -387,9 +413,11 @@ class _Day:
     catalysts: np.ndarray
 
 
-def simulate(config: SimConfig, history: IndexHistory | None = None) -> Iterator[list[Event]]:
+def simulate(
+    config: SimConfig, history: IndexHistory | None = None, world: World | None = None
+) -> Iterator[list[Event]]:
     """Yield the events of each session from `config.start`, one list per session."""
-    world = World(config, history)
+    world = world or World(config, history)
     first = world.hist.index_of(config.start)
     if first - world.t < 30:
         raise ValueError(f"start must be at least 30 sessions after {ORIGIN}")

@@ -1,0 +1,289 @@
+"""The learner: daily and weekly cycles that turn outcomes into published parameters.
+
+A cycle for an as-of session (`run_cycle`), idempotent per (kind, as-of, param set):
+
+1. read the decisions whose horizon outcome was complete at the as-of date (`known_by`);
+2. run the analyzers and store their results (`intelligence.analysis`, `store_analysis`);
+3. judge the versions in flight and the live one (`intelligence.rollout.decide`):
+   promotions, rejections and rollbacks;
+4. daily, when nothing is in flight: fit a candidate version against the incumbent
+   (`intelligence.adaptive.adapt`) and issue it in shadow;
+5. publish what changed (signed, `streams.params.publish_params`) and an insight with the
+   cycle's summary, then record the history rows and the cycle in one transaction.
+
+Publishing comes before the record, so a crash in between makes the rerun publish the
+same version numbers again, which every reader drops as not newer: at most once in effect.
+
+`main` is the `learner` process: it runs the daily cycle for the newest stored session
+whenever one appears (and the weekly one when a new ISO week starts), until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import threading
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, get_args
+
+import polars as pl
+import psycopg
+from aiokafka import AIOKafkaProducer
+from psycopg.rows import dict_row
+
+from amc_learning.settings import Settings
+from consumers.frames import decision_frame, index_frame, last_session
+from consumers.results import store_analysis
+from intelligence.adaptive import COMPONENTS, adapt
+from intelligence.analysis import AnalysisConfig, analyze, known_by
+from intelligence.rollout import IN_FLIGHT, Action, RolloutPolicy, Version, decide
+from schemas import topics
+from schemas.common import Regime
+from schemas.params import FALLBACK_PARAMS, AdaptiveParams, InsightPublished, ParamsPublished
+from streams.kafka import producer_options
+from streams.params import publish_params
+
+log = logging.getLogger(__name__)
+
+HORIZON = 7
+SIGNATURE = ("catalyst_strength", "relative_volume")
+_NOT_FEATURES = {"confidence", "days_held", "max_adverse_excursion", "thesis_accuracy_score"}
+
+
+def fallback() -> dict[str, Any]:
+    return FALLBACK_PARAMS.model_dump(mode="json")
+
+
+def learning_frame(decisions: pl.DataFrame) -> pl.DataFrame:
+    """What the adaptive engine reads: session, the six components, confidence, return."""
+    columns = [f"score_{c}" for c in COMPONENTS]
+    if decisions.is_empty() or any(c not in decisions.columns for c in columns):
+        return pl.DataFrame()
+    return decisions.select(
+        "session",
+        "regime" if "regime" in decisions.columns else pl.lit("unknown").alias("regime"),
+        *[pl.col(f"score_{c}").alias(c) for c in COMPONENTS],
+        "confidence",
+        "return_7d",
+    ).drop_nulls()
+
+
+def load_versions(conn: psycopg.Connection[Any], name: str) -> list[Version]:
+    """Each version's current mode, from the newest row of its history."""
+    rows = conn.execute(
+        "SELECT version, mode, as_of, parent_version, params FROM params_history"
+        " WHERE name = %s ORDER BY version, recorded_at, as_of", (name,),
+    ).fetchall()
+    first: dict[int, date] = {}
+    latest: dict[int, Any] = {}
+    for version, mode, as_of, parent, params in rows:
+        first.setdefault(version, as_of)
+        latest[version] = (mode, as_of, parent, params)
+    return [
+        Version(v, mode, params, parent, first[v] + timedelta(days=1), as_of + timedelta(days=1))
+        for v, (mode, as_of, parent, params) in sorted(latest.items())
+    ]
+
+
+def _history_row(name: str, version: int, mode: str, as_of: date, parent: int | None,
+                 params: dict[str, Any], provenance: dict[str, Any], evidence: dict[str, Any],
+                 published: bool, canary_pct: float = 0.0) -> tuple[Any, ...]:
+    return (name, version, mode, canary_pct, as_of, parent, json.dumps(params),
+            json.dumps(provenance, default=str), json.dumps(evidence, default=str), published)
+
+
+def _message(name: str, version: int, mode: str, params: dict[str, Any], as_of: date,
+             provenance: dict[str, Any], settings: Settings, canary_pct: float = 0.0,
+             regime: str = "unknown") -> ParamsPublished:
+    now = datetime.now(UTC)
+    return ParamsPublished(
+        name=name, version=version, issued_at=now,
+        valid_until=now + timedelta(days=settings.params_ttl_days), mode=mode,  # type: ignore[arg-type]
+        canary_pct=canary_pct, regime=regime if regime in get_args(Regime) else "unknown",  # type: ignore[arg-type]
+        params=AdaptiveParams.model_validate(params),
+        provenance={**provenance, "as_of": str(as_of)},
+    )
+
+
+def plan(
+    versions: list[Version], frame: pl.DataFrame, as_of: date, kind: str,
+    policy: RolloutPolicy, regime: str = "unknown",
+) -> tuple[list[dict[str, Any]], list[Action], dict[str, Any]]:
+    """The changes a cycle makes (pure but for the clock-free inputs): a list of history
+    entries (version, mode, params, parent, provenance, evidence, publish, canary_pct)."""
+    by_number = {v.version: v for v in versions}
+    live = next((v for v in versions if v.mode == "live"), None)
+    trials = sum(1 for v in versions if v.mode != "superseded" or v.parent is not None) + 1
+    actions = decide(versions, frame, fallback(), trials, policy)
+    next_version = max(by_number, default=0) + 1
+    entries: list[dict[str, Any]] = []
+
+    def entry(version: int, mode: str, params: dict[str, Any], parent: int | None,
+              provenance: dict[str, Any], evidence: dict[str, Any], publish: bool,
+              canary_pct: float = 0.0) -> None:
+        entries.append(dict(version=version, mode=mode, params=params, parent=parent,
+                            provenance=provenance, evidence=evidence, publish=publish,
+                            canary_pct=canary_pct))
+
+    def restore(restored: int | None, why: dict[str, Any]) -> None:
+        nonlocal next_version
+        params = by_number[restored].params if restored is not None else fallback()
+        entry(next_version, "live", params, restored,
+              {"restores": restored if restored is not None else "fallback", **why}, why, True)
+        next_version += 1
+
+    for action in actions:
+        v = by_number[action.version]
+        if action.to_mode == "canary":
+            entry(v.version, "canary", v.params, v.parent, {}, action.evidence, True,
+                  policy.canary_pct)
+        elif action.to_mode == "live":
+            entry(v.version, "live", v.params, v.parent, {}, action.evidence, True)
+            if live is not None:
+                entry(live.version, "superseded", live.params, live.parent, {},
+                      {"by": v.version}, False)
+        elif action.to_mode == "rejected":
+            entry(v.version, "rejected", v.params, v.parent, {}, action.evidence, False)
+            if v.mode == "canary":  # end the canary arm: the incumbent again for everyone
+                restore(action.restore, {"ends_canary_of": v.version})
+        elif action.to_mode == "rolled_back":
+            entry(v.version, "rolled_back", v.params, v.parent, {}, action.evidence, False)
+            restore(action.restore, {"rollback_of": v.version})
+    in_flight = any(v.mode in IN_FLIGHT for v in versions) and not any(
+        a.to_mode in ("rejected", "live") for a in actions
+    )
+    fitted: dict[str, Any] = {"candidate": None}
+    if kind == "daily" and not in_flight and not entries and len(frame) > 0:
+        incumbent = live.params if live else fallback()
+        current = {**incumbent, "calibration": [
+            [k["raw"], k["calibrated"]] for k in incumbent.get("calibration", [])]}
+        params, evidence = adapt(frame, current, regime)
+        params = {**params, "calibration": [
+            {"raw": x, "calibrated": y} for x, y in params["calibration"]]}
+        params = AdaptiveParams.model_validate(params).model_dump(mode="json")
+        changed = {k for k in params if k != "calibration" and params[k] != incumbent.get(k)}
+        fitted = {"candidate": None, "changed": sorted(changed)}
+        if changed:
+            sessions = frame["session"]
+            provenance = {
+                "window": [str(sessions.min()), str(sessions.max())],
+                "decisions": len(frame), "sessions": sessions.n_unique(),
+                "parent": live.version if live else "fallback", "regime": regime,
+                "fit": evidence,
+            }
+            entry(next_version, "shadow", params, live.version if live else None,
+                  provenance, {"changed": sorted(changed)}, True)
+            fitted["candidate"] = next_version
+    return entries, actions, fitted
+
+
+def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
+              policy: RolloutPolicy | None = None) -> dict[str, Any]:
+    """One daily or weekly cycle; returns its summary (the stored one on a rerun)."""
+    url: str = settings.database_url  # type: ignore[assignment]
+    name = settings.params_name
+    policy = policy or RolloutPolicy()
+    as_of = as_of or last_session(url)
+    if as_of is None:
+        return {"kind": kind, "as_of": None, "ran": False, "reason": "no sessions stored yet"}
+    with psycopg.connect(url) as conn:
+        done = conn.execute("SELECT summary FROM learning_cycles WHERE kind = %s AND as_of = %s"
+                            " AND name = %s", (kind, as_of, name)).fetchone()
+        if done:
+            return {**done[0], "ran": False, "reason": "already ran for this as-of date"}
+        versions = load_versions(conn, name)
+    decisions = decision_frame(url, HORIZON)
+    index = index_frame(url)
+    summary: dict[str, Any] = {"kind": kind, "as_of": str(as_of), "name": name}
+    analysis = None
+    if not decisions.is_empty():
+        features = tuple(
+            c for c, t in decisions.schema.items()
+            if t == pl.Float64 and c not in _NOT_FEATURES and "return_" not in c
+            and not c.startswith("score_")
+        )
+        try:
+            analysis = analyze(decisions, index, as_of,
+                               AnalysisConfig(features=features, signature_features=SIGNATURE))
+        except (ValueError, IndexError) as exc:  # too little complete history yet
+            summary["analysis"] = f"skipped: {exc}"
+    if analysis is not None:
+        summary["analysis"] = store_analysis(url, analysis)
+    labels = analysis.regimes["regime"].drop_nulls() if analysis is not None else pl.Series([])
+    regime = str(labels[-1]) if len(labels) else "unknown"
+    known = known_by(decisions, as_of, HORIZON) if not decisions.is_empty() else decisions
+    frame = learning_frame(known)
+    entries, actions, fitted = plan(versions, frame, as_of, kind, policy, regime)
+    summary.update(decisions=len(frame), fitted=fitted,
+                   actions=[asdict(a) for a in actions],
+                   changes=[{k: e[k] for k in ("version", "mode", "publish")} for e in entries])
+    for e in entries:
+        if e["publish"]:
+            message = _message(name, e["version"], e["mode"], e["params"], as_of,
+                               {**e["provenance"], "parent": e["parent"],
+                                "evidence": e["evidence"]},
+                               settings, e["canary_pct"], regime)
+            asyncio.run(publish_params(settings, message))
+    asyncio.run(_publish_insight(settings, as_of, summary))
+    with psycopg.connect(url) as conn, conn.transaction():
+        conn.cursor().executemany(
+            "INSERT INTO params_history (name, version, mode, canary_pct, as_of, parent_version,"
+            " params, provenance, evidence, published) VALUES"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [_history_row(name, e["version"], e["mode"], as_of, e["parent"], e["params"],
+                          e["provenance"], e["evidence"], e["publish"], e["canary_pct"])
+             for e in entries],
+        )
+        conn.execute("INSERT INTO learning_cycles (kind, as_of, name, summary)"
+                     " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                     (kind, as_of, name, json.dumps(summary, default=str)))
+    return {**summary, "ran": True}
+
+
+async def _publish_insight(settings: Settings, as_of: date, summary: dict[str, Any]) -> None:
+    insight = InsightPublished(kind="summary",
+                               as_of=datetime.combine(as_of, datetime.min.time(), UTC),
+                               body=json.loads(json.dumps(summary, default=str)))
+    producer = AIOKafkaProducer(**producer_options(settings))
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic_prefix + topics.INSIGHTS,
+                                     insight.model_dump_json().encode(),
+                                     key=f"summary:{as_of}".encode())
+    finally:
+        await producer.stop()
+
+
+def history(database_url: str, name: str) -> list[dict[str, Any]]:
+    """The params history of a set, oldest first."""
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        return conn.execute(
+            "SELECT version, mode, canary_pct, as_of, parent_version, published, provenance,"
+            " evidence FROM params_history WHERE name = %s ORDER BY recorded_at, version",
+            (name,),
+        ).fetchall()
+
+
+def main(settings: Settings) -> int:
+    """Entry of `amc-learning consume learner`: a daily cycle per new session, until SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    url: str = settings.database_url  # type: ignore[assignment]
+    last: date | None = None
+    while not stop.is_set():
+        try:
+            newest = last_session(url)
+            if newest is not None and newest != last:
+                if last is not None and newest.isocalendar()[:2] != last.isocalendar()[:2]:
+                    run_cycle(settings, "weekly", last)
+                summary = run_cycle(settings, "daily", newest)
+                log.warning("learner: daily cycle %s: %s", newest, summary.get("changes"))
+                last = newest
+        except Exception:  # the learner never dies of one bad cycle; it retries next poll
+            log.exception("learner: cycle failed")
+        stop.wait(settings.learner_poll_s)
+    return 0
