@@ -42,7 +42,13 @@ def _plausible_utc(value: datetime) -> datetime:
     return value
 
 
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
 UtcTime = Annotated[AwareDatetime, AfterValidator(_plausible_utc)]
+#: An instant that may lie in the future (an expiry): timezone-aware, normalised to UTC.
+UtcDeadline = Annotated[AwareDatetime, AfterValidator(_utc)]
 
 
 class Contract(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from schemas.common import Contract, Identifier, Percent, Probability, Regime, UtcTime
+from schemas.common import Contract, Identifier, Percent, Probability, Regime, UtcDeadline, UtcTime
 from schemas.discovery import ScoreComponents
 
 
@@ -51,7 +51,7 @@ class ParamsPublished(Contract):
     name: Identifier
     version: int = Field(ge=1)
     issued_at: UtcTime
-    valid_until: UtcTime
+    valid_until: UtcDeadline
     mode: Literal["shadow", "canary", "live"]
     canary_pct: Percent = 0.0
     regime: Regime

@@ -429,6 +429,7 @@ def simulate(
         )
     while world.t < first:
         world.step(emit=False)
+    world.params_used.clear()  # count only the decisions of emitted sessions
     for _ in range(config.days):
         yield world.step(emit=True)
 

@@ -28,7 +28,9 @@ def test_run_accounts_for_every_event_and_a_second_run_adds_to_the_first(setting
     first = cli(settings, "run", "--days", "3", "--symbols", "15", "--bad-rate", "0.05")
     assert first.returncode == 0, first.stderr[-2000:]
     summary = json.loads(first.stdout.strip().splitlines()[-1])
-    assert set(summary) == {"produced", "stored", "rejected", "outcomes"}
+    assert set(summary) == {"produced", "stored", "rejected", "outcomes", "params"}
+    assert sum(summary["params"]["decisions_by_params"].values()) == summary["stored"][
+        "learning_decisions"]
     outcomes = summary["outcomes"]
     assert outcomes["tracked"] > 0 and outcomes["waiting_for_decision"] == 0
     assert outcomes["started_without_row"] == 0 and outcomes["matured_not_marked"] == 0
