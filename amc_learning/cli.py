@@ -316,13 +316,9 @@ def _params(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-_NOT_FEATURES = {"confidence", "days_held", "max_adverse_excursion", "thesis_accuracy_score"}
-
-
 def _analyze(args: argparse.Namespace, settings: Settings) -> int:
-    import polars as pl
 
-    from consumers.frames import decision_frame, index_frame
+    from consumers.frames import decision_frame, feature_columns, index_frame
     from consumers.migrations import migrate
     from consumers.results import store_analysis
     from intelligence.analysis import AnalysisConfig, analyze
@@ -337,11 +333,7 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
         decisions, index = decision_frame(url, args.horizon), index_frame(url)
         if decisions.is_empty():
             raise UserError("no decisions with outcomes are stored yet\nhint: `make run` first")
-        features = [
-            c for c, t in decisions.schema.items()
-            if t == pl.Float64 and c not in _NOT_FEATURES and "return_" not in c
-            and not c.startswith("score_")
-        ]
+        features = feature_columns(decisions)
         signature = [f.strip() for f in args.signature.split(",") if f.strip()]
         unknown = sorted(set(signature) - set(features))
         if unknown:

@@ -68,3 +68,16 @@ def last_session(database_url: str, index_symbol: str = "^IXIC") -> date | None:
         row = conn.execute("SELECT max(session) FROM price_bars WHERE symbol = %s",
                            (index_symbol,)).fetchone()
     return row[0] if row else None
+
+
+_NOT_FEATURES = {"confidence", "days_held", "max_adverse_excursion", "thesis_accuracy_score"}
+
+
+def feature_columns(decisions: pl.DataFrame) -> list[str]:
+    """The discovery features of a `decision_frame` the analyzers study (not the outcome
+    columns, not the six score components)."""
+    return [
+        c for c, t in decisions.schema.items()
+        if t == pl.Float64 and c not in _NOT_FEATURES and "return_" not in c
+        and not c.startswith("score_")
+    ]

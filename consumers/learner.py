@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaProducer
 from psycopg.rows import dict_row
 
 from amc_learning.settings import Settings
-from consumers.frames import decision_frame, index_frame, last_session
+from consumers.frames import decision_frame, feature_columns, index_frame, last_session
 from consumers.results import store_analysis
 from intelligence.adaptive import COMPONENTS, adapt
 from intelligence.analysis import AnalysisConfig, analyze, known_by
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 
 HORIZON = 7
 SIGNATURE = ("catalyst_strength", "relative_volume")
-_NOT_FEATURES = {"confidence", "days_held", "max_adverse_excursion", "thesis_accuracy_score"}
 
 
 def fallback() -> dict[str, Any]:
@@ -200,11 +199,7 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
     summary: dict[str, Any] = {"kind": kind, "as_of": str(as_of), "name": name}
     analysis = None
     if not decisions.is_empty():
-        features = tuple(
-            c for c, t in decisions.schema.items()
-            if t == pl.Float64 and c not in _NOT_FEATURES and "return_" not in c
-            and not c.startswith("score_")
-        )
+        features = tuple(feature_columns(decisions))
         try:
             analysis = analyze(decisions, index, as_of,
                                AnalysisConfig(features=features, signature_features=SIGNATURE))
