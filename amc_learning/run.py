@@ -270,10 +270,10 @@ def run(
         wait_until_consumed(settings, outcomes_group, produced.targets, consumers, say)
         outcome_ends = asyncio.run(_end_offsets(settings, settings.topic_prefix + OUTCOMES))
         wait_until_consumed(settings, settings.persist_group, outcome_ends, consumers, say)
-        say("learner: daily cycle on the last session")
-        run_cycle(settings, "daily")
     finally:
         stop_processes(*consumers)
+    say("learner: daily cycle on the last session")  # the learner process has stopped:
+    run_cycle(settings, "daily")  # never two cycles of one as-of at once
     versions = [
         {"version": r["version"], "mode": r["mode"], "as_of": str(r["as_of"]),
          "published": r["published"], "canary_pct": r["canary_pct"]}
