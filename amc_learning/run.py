@@ -273,7 +273,11 @@ def run(
     finally:
         stop_processes(*consumers)
     say("learner: daily cycle on the last session")  # the learner process has stopped:
-    run_cycle(settings, "daily")  # never two cycles of one as-of at once
+    try:  # never two cycles of one as-of at once
+        run_cycle(settings, "daily")
+    except Exception as exc:  # learning never fails the run: the data are stored
+        say(f"learner: the final cycle failed ({type(exc).__name__}: {exc}); "
+            f"see `amc-learning cycle daily`")
     versions = [
         {"version": r["version"], "mode": r["mode"], "as_of": str(r["as_of"]),
          "published": r["published"], "canary_pct": r["canary_pct"]}

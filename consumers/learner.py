@@ -203,7 +203,7 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
         try:
             analysis = analyze(decisions, index, as_of,
                                AnalysisConfig(features=features, signature_features=SIGNATURE))
-        except (ValueError, IndexError) as exc:  # too little complete history yet
+        except (ValueError, IndexError, pl.exceptions.PolarsError) as exc:  # too little history
             summary["analysis"] = f"skipped: {exc}"
     if analysis is not None:
         summary["analysis"] = store_analysis(url, analysis)
