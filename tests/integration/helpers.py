@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from amc_learning.run import _end_offsets, wait_until_consumed
 from amc_learning.settings import Settings
+from schemas import topics
 from schemas.common import Event
 from streams.kafka import client_options, producer_options
 from streams.publisher import LearningPublisher
@@ -57,3 +61,62 @@ async def read_topic(
 def rows(database_url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(database_url) as conn:
         return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+
+
+OUTCOME_COLUMNS = (
+    "outcome_type, is_counterfactual, tracked_from, price_at_outcome, return_pct, days_held,"
+    " return_1d, return_7d, return_30d, max_favorable_excursion, max_adverse_excursion,"
+    " volatility_realized, position_closed, exit_price, exit_reason, catalyst_materialized,"
+    " volume_pattern_accuracy, thesis_accuracy_score, sessions_elapsed, revision, last_event_id"
+)
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def outcome_rows(settings: Settings) -> list[tuple[object, ...]]:
+    return rows(settings.database_url,
+                f"SELECT d.decision_id, {OUTCOME_COLUMNS} FROM learning_outcomes o"
+                " JOIN learning_decisions d ON d.id = o.decision_id ORDER BY d.decision_id")
+
+
+def publish_and_settle(settings: Settings, events: list, procs: list) -> None:
+    """Publish, then wait until persist and outcomes consumed it and persist stored outcomes."""
+    publisher = LearningPublisher.from_settings(settings).start()
+    for event in events:
+        assert publisher.publish(event)
+    assert publisher.flush(timeout=60), publisher.stats
+    publisher.close()
+    settle(settings, dict(publisher.stats.acked_end_offsets), procs)
+
+
+def settle(settings: Settings, targets: dict, procs: list, timeout_s: float = 120) -> None:
+    """Wait until persist and outcomes committed `targets` and persist stored the outcomes."""
+    def say(_: str) -> None:
+        return None
+
+    wait_until_consumed(settings, settings.persist_group, targets, procs, say, timeout_s)
+    group = settings.topic_prefix + settings.outcomes_group
+    wait_until_consumed(settings, group, targets, procs, say, timeout_s)
+    ends = asyncio.run(_end_offsets(settings, settings.topic_prefix + topics.OUTCOMES))
+    wait_until_consumed(settings, settings.persist_group, ends, procs, say, timeout_s)
+
+
+#: Every stored row that stands for a produced event, by its event id.
+_STORED_EVENT_IDS = " UNION ALL ".join(
+    f"SELECT event_id::text FROM {table}" + (" WHERE NOT is_synthetic" if synthetic else "")
+    for table, synthetic in (("learning_decisions", True), ("discovery_candidates", False),
+                             ("learning_trades", False), ("price_bars", False),
+                             ("catalyst_events", False))
+)
+
+
+def stored_event_ids(database_url: str) -> Counter[str]:
+    """How many times each event id is stored (a count above one would be a duplicate)."""
+    return Counter(r[0] for r in rows(database_url, _STORED_EVENT_IDS))

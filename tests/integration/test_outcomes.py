@@ -7,75 +7,34 @@ import math
 import os
 import signal
 import statistics
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from amc_learning.run import (
-    _end_offsets,
     committed_offsets,
     spawn_consumer,
     stop_processes,
-    wait_until_consumed,
 )
-from amc_learning.settings import Settings
 from consumers.loop import LoopStats
 from consumers.persist import run_persist
-from schemas import topics
 from schemas.outcomes import OutcomeUpdated
 from simulator.world import SimConfig, simulate
-from streams.publisher import LearningPublisher
 from tests import factories
-from tests.integration.helpers import publish, rows
+from tests.integration.helpers import (
+    OUTCOME_COLUMNS,
+    outcome_rows,
+    publish,
+    publish_and_settle,
+    rows,
+    settle,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
-OUTCOME_COLUMNS = (
-    "outcome_type, is_counterfactual, tracked_from, price_at_outcome, return_pct, days_held,"
-    " return_1d, return_7d, return_30d, max_favorable_excursion, max_adverse_excursion,"
-    " volatility_realized, position_closed, exit_price, exit_reason, catalyst_materialized,"
-    " volume_pattern_accuracy, thesis_accuracy_score, sessions_elapsed, revision, last_event_id"
-)
 D0 = date(2024, 3, 4)
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def outcome_rows(settings: Settings) -> list[tuple[object, ...]]:
-    return rows(settings.database_url,
-                f"SELECT d.decision_id, {OUTCOME_COLUMNS} FROM learning_outcomes o"
-                " JOIN learning_decisions d ON d.id = o.decision_id ORDER BY d.decision_id")
-
-
-def publish_and_settle(settings: Settings, events: list, procs: list) -> None:
-    """Publish, then wait until persist and outcomes consumed it and persist stored outcomes."""
-    publisher = LearningPublisher.from_settings(settings).start()
-    for event in events:
-        assert publisher.publish(event)
-    assert publisher.flush(timeout=60), publisher.stats
-    publisher.close()
-    settle(settings, dict(publisher.stats.acked_end_offsets), procs)
-
-
-def settle(settings: Settings, targets: dict, procs: list) -> None:
-    def say(_: str) -> None:
-        return None
-
-    wait_until_consumed(settings, settings.persist_group, targets, procs, say, timeout_s=120)
-    group = settings.topic_prefix + settings.outcomes_group
-    wait_until_consumed(settings, group, targets, procs, say, timeout_s=120)
-    ends = asyncio.run(_end_offsets(settings, settings.topic_prefix + topics.OUTCOMES))
-    wait_until_consumed(settings, settings.persist_group, ends, procs, say, timeout_s=120)
 
 
 def session_time(i: int, hour: int) -> datetime:

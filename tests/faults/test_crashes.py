@@ -1,0 +1,106 @@
+"""SIGKILL the persist and the outcomes workers at random points of a ~50k-event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import time
+
+import pytest
+
+from amc_learning.settings import Settings
+from schemas import topics
+from tests.faults.conftest import LONG, Reference, Tally
+from tests.faults.pipeline import Feeder, Pipeline
+from tests.integration.helpers import (
+    OUTCOME_COLUMNS,
+    outcome_rows,
+    read_topic,
+    rows,
+    settle,
+    stored_event_ids,
+)
+
+pytestmark = pytest.mark.integration
+
+KILLS = 5 if not LONG else 12
+SEED = 20261124
+
+
+def kill_plan(rng: random.Random, n: int) -> list[float]:
+    """`n` points of the stream, as shares of it, at least 5 % apart."""
+    while True:
+        points = sorted(rng.uniform(0.03, 0.97) for _ in range(n))
+        if all(b - a >= 0.05 for a, b in itertools.pairwise(points)):
+            return points
+
+
+def diff_rows(got: list, expected: list) -> list:
+    names = ["decision_id", *OUTCOME_COLUMNS.split(", ")]
+    return [(a[0], {n: (x, y) for n, x, y in zip(names, a, b, strict=True) if x != y})
+            for a, b in zip(got, expected, strict=False) if a != b]
+
+
+def diagnose(settings: Settings, got: list, expected: list) -> str:
+    """Where the missing outcomes went: never published, or published and not stored."""
+    missing = {r[0] for r in expected} - {r[0] for r in got}
+    records = asyncio.run(read_topic(settings, topics.OUTCOMES, expected=10**9, timeout=10))
+    published = {json.loads(r.value)["decision_id"] for r in records}
+    backlog = rows(settings.database_url, "SELECT count(*) FROM outcome_backlog")[0][0]
+    return (f"{len(missing)} outcomes missing, {len(missing & published)} of them published; "
+            f"{backlog} waiting in the backlog; e.g. {sorted(missing)[:3]}")
+
+
+def explain(settings: Settings, diffs: list) -> str:
+    """The outcome messages behind the first differing row, for whoever must debug it."""
+    first = diffs[0][0]
+    records = asyncio.run(read_topic(settings, topics.OUTCOMES, expected=10**9, timeout=10))
+    mine = [json.loads(r.value) for r in records if json.loads(r.value)["decision_id"] == first]
+    keys = ("revision", "outcome_type", "sessions_elapsed", "price_at_outcome", "return_pct")
+    seen = [{k: m.get(k) for k in keys} for m in mine]
+    return f"{len(diffs)} rows differ; first {diffs[0]}; its messages: {seen}"
+
+
+def test_sigkill_persist_and_outcomes_at_random_points(
+    more_settings, reference: Reference, tally: Tally
+):
+    rng = random.Random(SEED)
+    crash = more_settings()
+    total = len(reference.events)
+    plan = {name: kill_plan(rng, KILLS) for name in ("persist", "outcomes")}
+    pipeline = Pipeline(crash).start()
+    feeder = Feeder(crash, reference.events)
+    feeder.start()
+    last_kill = {"persist": -1, "outcomes": -1}
+    try:
+        deadline = time.monotonic() + 600
+        while any(plan.values()):
+            assert time.monotonic() < deadline, f"kills left undone: {plan}"
+            for name, points in plan.items():
+                # the next point, once the restarted worker has made progress of its own
+                at = max(points[0] * total, last_kill[name] + 1) if points else None
+                if at is not None and (done := pipeline.consumed(name)) >= at:
+                    pipeline.kill(name)
+                    last_kill[name] = done
+                    points.pop(0)
+            time.sleep(0.1)
+        settle(crash, feeder.targets(), pipeline.list, timeout_s=600)
+        alive = pipeline.alive()
+    finally:
+        pipeline.stop()
+
+    stored = stored_event_ids(crash.database_url)
+    sent = {str(e.event_id) for e in reference.events}
+    tally.sent, tally.stored = total, sum(stored.values())
+    tally.duplicated = sum(n - 1 for n in stored.values())
+    tally.lost = len(sent - set(stored))
+    tally.note = f"kills {pipeline.kills}, seed {SEED}"
+    got = outcome_rows(crash)
+    diffs = diff_rows(got, reference.outcomes)
+    assert pipeline.kills == {"persist": KILLS, "outcomes": KILLS}
+    assert all(alive.values()), alive
+    assert tally.lost == 0 and tally.duplicated == 0 and tally.stored == total
+    assert len(got) == len(reference.outcomes), diagnose(crash, got, reference.outcomes)
+    assert not diffs, explain(crash, diffs)
