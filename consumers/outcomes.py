@@ -24,7 +24,7 @@ from typing import Any
 import faust
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
-from faust.types import EventT
+from faust.types import TP, EventT
 
 from amc_learning.settings import Settings
 from consumers.rows import accept, dead_letter
@@ -34,6 +34,8 @@ from consumers.tracking import (
     SymbolState,
     TrackerConfig,
     apply,
+    fact_day,
+    low_watermark,
     outcomes,
     prune,
     updates,
@@ -153,12 +155,16 @@ def build_app(settings: Settings) -> faust.App:
     table = app.Table("outcome_state", default=None, partitions=settings.topic_partitions,
                       use_partitioner=True, key_type=bytes, value_type=bytes)
     published: dict[str, Outcome] = {}
+    #: input partition -> [newest day read, next offset to read]
+    progress: dict[TP, list[Any]] = {}
+    inputs = {names(t) for t in INPUT_TOPICS}
 
     @app.agent(source)
     async def track(stream: Any) -> None:  # faust's StreamT stub lacks take_events
         async for events in stream.take_events(settings.batch_max_records,
                                                within=settings.batch_max_wait_ms / 1000):
-            facts, letters = _decode(events, names, settings.max_event_bytes)
+            facts, letters = _decode(events, names, settings.max_event_bytes, progress)
+            watermark = _watermark(app, progress, inputs)
             for letter in letters:
                 await dlq_topic.send(key=letter[0], value=letter[1])
             for symbol, symbol_facts in facts.items():
@@ -171,7 +177,7 @@ def build_app(settings: Settings) -> faust.App:
                 for changed in updates(current, published):
                     event = outcome_event(changed)
                     await outcomes_topic.send(key=key, value=event.model_dump_json().encode())
-                for decision_id in prune(state, current, cfg):
+                for decision_id in prune(state, current, cfg, watermark):
                     published.pop(decision_id, None)
                 after = state.dumps()
                 if after != before:
@@ -180,14 +186,36 @@ def build_app(settings: Settings) -> faust.App:
     return app
 
 
+def _watermark(app: faust.App, progress: dict[TP, list[Any]], inputs: set[str]) -> str | None:
+    """`tracking.low_watermark` over the assigned input partitions; "" (forget nothing)
+    when the consumer cannot tell where it stands."""
+    consumer = app.consumer
+    try:
+        committed = consumer._committed_offset  # type: ignore[attr-defined]  # faust: recovered
+        rows = []
+        for tp in consumer.assignment():
+            if tp.topic not in inputs:
+                continue
+            newest, position = progress.get(tp, (None, None))
+            rows.append((newest, position if position is not None else committed.get(tp),
+                         consumer.highwater(tp)))
+        return low_watermark(rows)
+    except Exception:  # pragma: no cover - a faust internal moved: keep everything
+        log.warning("outcomes: cannot tell the input positions; retention paused",
+                    exc_info=True)
+        return ""
+
+
 def _decode(
-    events: Any, names: TopicNames, max_event_bytes: int
+    events: Any, names: TopicNames, max_event_bytes: int, progress: dict[TP, list[Any]]
 ) -> tuple[dict[str, list[Fact]], list[tuple[bytes | None, bytes]]]:
     facts: dict[str, list[Fact]] = defaultdict(list)
     letters = []
     now = datetime.now(UTC)
     for event in events:
         record = _Record(event)
+        seen = progress.setdefault(event.message.tp, [None, None])
+        seen[1] = max(seen[1] or 0, record.offset + 1)
         result = accept(record, names.base(record.topic), max_event_bytes)
         if not isinstance(result, tuple) and record.key != result.symbol.encode():
             result = "invalid_event", (
@@ -199,6 +227,8 @@ def _decode(
             letters.append((record.key, letter.model_dump_json().encode()))
             continue
         facts[result.symbol].append(result)
+        day = fact_day(result)
+        seen[0] = day if seen[0] is None else max(seen[0], day)
     return facts, letters
 
 

@@ -53,6 +53,7 @@ from __future__ import annotations
 import json
 import math
 from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import pairwise
@@ -359,14 +360,49 @@ def updates(current: dict[str, Outcome], published: dict[str, Outcome]) -> list[
     return out
 
 
-def prune(state: SymbolState, current: dict[str, Outcome], cfg: TrackerConfig) -> list[str]:
+def fact_day(fact: Fact) -> str:
+    """The market day a fact belongs to (ISO date)."""
+    if isinstance(fact, PriceBarClosed | CatalystObserved):
+        return fact.session.isoformat()
+    return fact.occurred_at.date().isoformat()
+
+
+def low_watermark(partitions: Iterable[tuple[str | None, int | None, int | None]]) -> str | None:
+    """The newest day retention may count from, given every input partition's
+    (newest day read, next offset to read, high watermark).
+
+    Input topics are read at different speeds: with a backlog, the bars of one partition
+    can run months ahead of the candidates of another. Retention measured from the newest
+    bar would then forget bars and decisions that facts still in the backlog need, and
+    the outcome would depend on the reading speeds instead of the facts. So retention
+    counts from the newest day of the slowest partition that still has a backlog.
+    Caught-up partitions do not hold it back (what arrives there later is new); a backlog
+    of unknown content holds everything (""). None: nothing holds retention back.
+    """
+    days = []
+    for newest, position, high in partitions:
+        if position is not None and high is not None and position >= high:
+            continue
+        if newest is None:
+            return ""
+        days.append(newest)
+    return min(days) if days else None
+
+
+def prune(
+    state: SymbolState, current: dict[str, Outcome], cfg: TrackerConfig,
+    watermark: str | None = None,
+) -> list[str]:
     """Forget what is past retention; return the decisions that stopped being tracked.
 
     `current` is `outcomes(state, cfg)`, computed after the last fact was applied.
+    Retention counts from the newest bar, or from `watermark` (see `low_watermark`) when
+    that is older; an empty watermark forgets nothing.
     """
-    if not state.bars:
+    if not state.bars or watermark == "":
         return []
-    latest = date.fromisoformat(max(state.bars))
+    newest = max(state.bars)
+    latest = date.fromisoformat(min(newest, watermark) if watermark else newest)
     horizon = (latest - timedelta(days=cfg.retention_days)).isoformat()
     dropped = []
     for decision_id in list(state.tracked):

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 
 from amc_learning.run import committed_offsets, spawn_consumer, stop_processes
@@ -73,10 +74,11 @@ class Feeder(threading.Thread):
     """Publishes events in the background in chunks, the way the services would."""
 
     def __init__(self, settings: Settings, events: list[Event] | tuple[Event, ...],
-                 chunk: int = 2000) -> None:
+                 chunk: int = 2000, pause_s: float = 0.0,
+                 publisher: LearningPublisher | None = None) -> None:
         super().__init__(name="feeder", daemon=True)
-        self.events, self.chunk = events, chunk
-        self.publisher = LearningPublisher.from_settings(settings)
+        self.events, self.chunk, self.pause_s = events, chunk, pause_s
+        self.publisher = publisher or LearningPublisher.from_settings(settings)
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -89,6 +91,7 @@ class Feeder(threading.Thread):
                 if not self.publisher.flush(timeout=120):
                     raise AssertionError(f"the broker stopped acknowledging: "
                                          f"{self.publisher.stats}")
+                time.sleep(self.pause_s)
         except BaseException as exc:
             self.error = exc
         finally:

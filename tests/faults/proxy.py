@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from amc_learning.infra import free_port
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: the proxy keeps a set of live links
 class _Link:
     writers: list[asyncio.StreamWriter]
     tainted: bool = False  # bytes were swallowed: the stream is broken beyond repair

@@ -14,6 +14,7 @@ from consumers.tracking import (
     SymbolState,
     TrackerConfig,
     apply,
+    low_watermark,
     never_decided_id,
     outcome,
     outcomes,
@@ -225,6 +226,24 @@ def test_prune_forgets_finished_decisions_after_retention_and_refuses_replays():
     assert state.done == {"dec-1": session(2).isoformat()}
     assert apply(state, decision("BUY")) is False  # a replayed decision is not re-tracked
     assert sorted(state.bars) == [late.session.isoformat()]
+
+
+def test_retention_waits_for_the_slowest_partition_with_a_backlog():
+    # bars ran 60 days ahead while the candidates' partition is still at D0
+    state = track(decision("BUY"), *bars())
+    apply(state, factories.bar(session=D0 + timedelta(days=60), open=1, high=1, low=1,
+                               close=1, volume=1))
+    lagging = low_watermark([(session(0).isoformat(), 10, 500),  # a backlog at D0
+                             (session(60).isoformat(), 900, 900)])  # caught up
+    assert lagging == session(0).isoformat()
+    assert prune(state, outcomes(state, CFG), CFG, lagging) == []
+    assert "dec-1" in state.tracked and len(state.bars) == 4
+    # a partition never read, with a backlog of unknown content, holds everything
+    assert low_watermark([(None, None, 40), (session(5).isoformat(), 3, 3)]) == ""
+    assert prune(state, outcomes(state, CFG), CFG, "") == []
+    # once every partition has caught up, retention counts from the newest bar again
+    assert low_watermark([(session(0).isoformat(), 500, 500), (None, 7, 7)]) is None
+    assert prune(state, outcomes(state, CFG), CFG, None) == ["dec-1"]
 
 
 def test_state_survives_its_changelog_encoding():

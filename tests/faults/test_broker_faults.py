@@ -1,0 +1,184 @@
+"""The broker behind a fault proxy: dropped connections, latency, a blackhole, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import SecretStr
+
+from amc_learning.run import committed_offsets
+from consumers.loop import LoopStats
+from consumers.persist import run_persist
+from schemas.params import FALLBACK_PARAMS, ParamsPublished
+from streams.breaker import CircuitBreaker
+from streams.kafka import producer_options
+from streams.params import ParamsReader, publish_params
+from streams.publisher import LearningPublisher
+from streams.topics import TopicNames
+from tests.faults.conftest import ProxiedBroker, Tally
+from tests.faults.pipeline import Feeder, stream
+from tests.integration.helpers import stored_event_ids
+
+pytestmark = pytest.mark.integration
+
+#: Any call into trading-side code slower than this would be blocking on the network
+#: (the clients' request timeout here is 2 s): a behaviour check, not a speed target.
+BLOCKED_S = 0.1
+
+
+def tolerant_publisher(settings) -> LearningPublisher:  # type: ignore[no-untyped-def]
+    return LearningPublisher(
+        {**producer_options(settings), "request_timeout_ms": 2000},
+        topic_names=TopicNames(settings.topic_prefix),
+        breaker=CircuitBreaker(failure_threshold=2, cooldown_s=1.0),
+    )
+
+
+def test_publisher_never_blocks_and_its_breaker_opens_then_closes(
+    proxied, proxied_broker: ProxiedBroker, tally: Tally
+):
+    proxy = proxied_broker.proxy
+    events = stream(41, 30, 40)
+    publisher = tolerant_publisher(proxied).start()
+    slowest = 0.0
+
+    def publish_some(batch) -> None:  # type: ignore[no-untyped-def]
+        nonlocal slowest
+        for event in batch:
+            t0 = time.perf_counter()
+            assert publisher.publish(event)
+            slowest = max(slowest, time.perf_counter() - t0)
+
+    n = len(events) // 4
+    try:
+        publish_some(events[:n])
+        assert publisher.flush(30), publisher.stats
+        proxy.blackhole()
+        publish_some(events[n:2 * n])
+        deadline = time.monotonic() + 30
+        while publisher.breaker.times_opened == 0 and time.monotonic() < deadline:
+            publish_some([])
+            time.sleep(0.05)
+        opened = publisher.breaker.times_opened
+        proxy.refuse()
+        publish_some(events[2 * n:3 * n])
+        time.sleep(2)
+        proxy.heal()
+        proxy.latency(0.05)
+        publish_some(events[3 * n:])
+        assert publisher.flush(60), publisher.stats
+        state = publisher.breaker.state
+    finally:
+        publisher.close(timeout=5)
+    asyncio.run(run_persist(proxied, idle_exit_s=5.0))  # store what reached the topics
+    stored = stored_event_ids(proxied.database_url)
+    tally.sent, tally.stored = len(events), sum(stored.values())
+    tally.duplicated = sum(n - 1 for n in stored.values())
+    tally.lost = len({str(e.event_id) for e in events} - set(stored))
+    tally.note = (f"slowest publish() {slowest * 1e3:.2f} ms, breaker opened "
+                  f"{publisher.breaker.times_opened}x, {publisher.stats.failed_sends} "
+                  f"failed sends retried")
+    assert slowest < BLOCKED_S
+    assert opened >= 1 and state == "closed"
+    assert publisher.stats.sent == publisher.stats.accepted == len(events)
+    assert publisher.stats.dropped == 0
+    assert tally.lost == 0 and tally.duplicated == 0
+
+
+def signed(settings, version: int, valid_s: float, threshold: float) -> ParamsPublished:  # type: ignore[no-untyped-def]
+    now = datetime.now(UTC)
+    message = ParamsPublished(
+        name="default", version=version, issued_at=now,
+        valid_until=now + timedelta(seconds=valid_s), mode="live", regime="unknown",
+        params=FALLBACK_PARAMS.model_copy(update={"discovery_threshold": threshold}),
+        provenance={"test": "broker faults"},
+    )
+    return asyncio.run(publish_params(settings, message))
+
+
+def test_the_params_reader_holds_on_then_falls_back_on_expiry_then_resumes(
+    proxied, proxied_broker: ProxiedBroker, tally: Tally
+):
+    proxy = proxied_broker.proxy
+    keyed = proxied.with_overrides(params_key=SecretStr("fault-key"))
+    signed(keyed, 1, valid_s=8, threshold=0.7)
+    reader = ParamsReader.from_settings(keyed, connect_timeout_s=1.0).start()
+    views, slowest = [], 0.0
+
+    def get():  # type: ignore[no-untyped-def]
+        nonlocal slowest
+        t0 = time.perf_counter()
+        view = reader.get()
+        slowest = max(slowest, time.perf_counter() - t0)
+        views.append((view.source, view.version))
+        return view
+
+    try:
+        assert reader.wait_for(lambda r: r.get().version == 1, 30), reader.status()
+        for fault in (proxy.blackhole, proxy.refuse, proxy.drop):
+            fault()
+            for _ in range(10):
+                assert (get().source, get().version) == ("published", 1)
+                time.sleep(0.1)
+        proxy.blackhole()
+        deadline = time.monotonic() + 15
+        while get().source == "published" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        expired = get()
+        proxy.heal()
+        signed(keyed, 2, valid_s=3600, threshold=0.72)
+        assert reader.wait_for(lambda r: r.get().version == 2, 60), reader.status()
+        resumed = get()
+    finally:
+        reader.close()
+    tally.sent, tally.stored = 2, 2
+    tally.note = f"{len(views)} get() calls, slowest {slowest * 1e6:.0f} µs"
+    assert expired.source == "fallback" and "expired" in expired.reason
+    assert expired.params == FALLBACK_PARAMS
+    assert (resumed.source, resumed.version) == ("published", 2)
+    assert resumed.params.discovery_threshold == 0.72
+    assert slowest < BLOCKED_S
+    # never a version it should not have had: 1 until it expired, the fallback, then 2
+    assert [v for _, v in views] == sorted([v for _, v in views],
+                                           key=lambda v: {1: 0, None: 1, 2: 2}[v])
+
+
+async def test_persist_resumes_from_its_committed_offsets(
+    proxied, proxied_broker: ProxiedBroker, tally: Tally
+):
+    proxy = proxied_broker.proxy
+    events = stream(43, 60, 100)
+    feeder = Feeder(proxied, events, chunk=500, pause_s=0.2,
+                    publisher=tolerant_publisher(proxied))
+    stats, stop = LoopStats(), asyncio.Event()
+    task = asyncio.create_task(run_persist(proxied, stop=stop, stats=stats))
+    feeder.start()
+    try:
+        schedule = [(proxy.latency, (0.2,)), (proxy.drop, ()), (proxy.blackhole, ()),
+                    (proxy.heal, ()), (proxy.refuse, ()), (proxy.heal, ())]
+        for fault, args in schedule:
+            await asyncio.sleep(3)
+            fault(*args)
+        targets = await asyncio.to_thread(feeder.targets)
+        partitions = sorted(targets)
+        deadline = time.monotonic() + 120
+        while True:
+            got = await committed_offsets(proxied, proxied.persist_group, partitions)
+            if all(got[k] >= end for k, end in targets.items()):
+                break
+            assert time.monotonic() < deadline, (got, targets, stats)
+            await asyncio.sleep(0.5)
+    finally:
+        stop.set()
+        await task
+    stored = stored_event_ids(proxied.database_url)
+    tally.sent, tally.stored = len(events), sum(stored.values())
+    tally.duplicated = sum(n - 1 for n in stored.values())
+    tally.lost = len({str(e.event_id) for e in events} - set(stored))
+    tally.note = (f"{stats.consumed - len(events)} records redelivered after reconnects, "
+                  f"{stats.retries} batch retries, proxy dropped {proxy.stats.dropped} links")
+    assert tally.lost == 0 and tally.duplicated == 0
+    assert stats.consumed >= len(events)
