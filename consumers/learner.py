@@ -8,11 +8,14 @@ A cycle for an as-of session (`run_cycle`), idempotent per (kind, as-of, param s
    promotions, rejections and rollbacks;
 4. daily, when nothing is in flight: fit a candidate version against the incumbent
    (`intelligence.adaptive.adapt`) and issue it in shadow;
-5. publish what changed (signed, `streams.params.publish_params`) and an insight with the
-   cycle's summary, then record the history rows and the cycle in one transaction.
+5. record the history rows, each published one with its exact message, and the cycle in
+   one transaction; then send the messages (signed, `streams.params.publish_params`),
+   stamping each as sent, and an insight with the cycle's summary.
 
-Publishing comes before the record, so a crash in between makes the rerun publish the
-same version numbers again, which every reader drops as not newer: at most once in effect.
+The history is the outbox of the params topic (migration 005): a failure before the
+record leaves no trace anywhere; a crash after it leaves unsent rows that the next cycle
+sends first, exactly as recorded. So the topic never carries a version the history does
+not, nor another content under the same number.
 
 `main` is the `learner` process: it runs the daily cycle for the newest stored session
 whenever one appears (and the weekly one when a new ISO week starts), until SIGTERM.
@@ -188,6 +191,7 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
     as_of = as_of or last_session(url)
     if as_of is None:
         return {"kind": kind, "as_of": None, "ran": False, "reason": "no sessions stored yet"}
+    send_unsent(settings)  # what an interrupted cycle recorded goes out before anything new
     with psycopg.connect(url) as conn:
         done = conn.execute("SELECT summary FROM learning_cycles WHERE kind = %s AND as_of = %s"
                             " AND name = %s", (kind, as_of, name)).fetchone()
@@ -215,27 +219,53 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
     summary.update(decisions=len(frame), fitted=fitted,
                    actions=[asdict(a) for a in actions],
                    changes=[{k: e[k] for k in ("version", "mode", "publish")} for e in entries])
-    for e in entries:
-        if e["publish"]:
-            message = _message(name, e["version"], e["mode"], e["params"], as_of,
-                               {**e["provenance"], "parent": e["parent"],
-                                "evidence": e["evidence"]},
-                               settings, e["canary_pct"], regime)
-            asyncio.run(publish_params(settings, message))
-    asyncio.run(_publish_insight(settings, as_of, summary))
+    messages = {
+        (e["version"], e["mode"]): _message(
+            name, e["version"], e["mode"], e["params"], as_of,
+            {**e["provenance"], "parent": e["parent"], "evidence": e["evidence"]},
+            settings, e["canary_pct"], regime)
+        for e in entries if e["publish"]
+    }
     with psycopg.connect(url) as conn, conn.transaction():
         conn.cursor().executemany(
             "INSERT INTO params_history (name, version, mode, canary_pct, as_of, parent_version,"
-            " params, provenance, evidence, published) VALUES"
-            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [_history_row(name, e["version"], e["mode"], as_of, e["parent"], e["params"],
-                          e["provenance"], e["evidence"], e["publish"], e["canary_pct"])
+            " params, provenance, evidence, published, message) VALUES"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(*_history_row(name, e["version"], e["mode"], as_of, e["parent"], e["params"],
+                            e["provenance"], e["evidence"], e["publish"], e["canary_pct"]),
+              m.model_dump_json() if (m := messages.get((e["version"], e["mode"]))) else None)
              for e in entries],
         )
         conn.execute("INSERT INTO learning_cycles (kind, as_of, name, summary)"
                      " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                      (kind, as_of, name, json.dumps(summary, default=str)))
+    send_unsent(settings)
+    try:
+        asyncio.run(_publish_insight(settings, as_of, summary))
+    except Exception as exc:  # an insight is information, not state: the cycle stands
+        log.warning("learner: the cycle's insight was not published: %s", exc)
     return {**summary, "ran": True}
+
+
+def send_unsent(settings: Settings) -> int:
+    """Send the recorded messages not yet sent, oldest first, and stamp each; return how many.
+
+    A crash between a send and its stamp sends that message again, identical: readers take
+    it as the message they hold, not as news.
+    """
+    url: str = settings.database_url  # type: ignore[assignment]
+    with psycopg.connect(url, autocommit=True) as conn:
+        unsent = conn.execute(
+            "SELECT version, mode, message FROM params_history WHERE name = %s AND published"
+            " AND sent_at IS NULL AND message IS NOT NULL ORDER BY recorded_at, version",
+            (settings.params_name,)).fetchall()
+        for version, mode, message in unsent:
+            asyncio.run(publish_params(
+                settings, ParamsPublished.model_validate_json(json.dumps(message))))
+            conn.execute("UPDATE params_history SET sent_at = now() WHERE name = %s"
+                         " AND version = %s AND mode = %s",
+                         (settings.params_name, version, mode))
+    return len(unsent)
 
 
 async def _publish_insight(settings: Settings, as_of: date, summary: dict[str, Any]) -> None:

@@ -250,6 +250,7 @@ def dead_letter(
         raw_b64=base64.b64encode(raw[:DEAD_LETTER_RAW_CAP]).decode(),
         raw_size=len(raw),
         raw_truncated=len(raw) > DEAD_LETTER_RAW_CAP,
+        raw_sha256=hashlib.sha256(raw).hexdigest(),
         failed_at=failed_at,
     )
 
@@ -264,5 +265,7 @@ def dead_letter_row(d: DeadLetter) -> tuple[Any, ...]:
     raw = base64.b64decode(d.raw_b64)
     return (
         d.consumer, d.source_topic, d.source_partition, d.source_offset, d.reason, d.error, raw,
-        d.raw_size, d.raw_truncated, hashlib.sha256(raw).digest(), d.failed_at,
+        d.raw_size, d.raw_truncated,
+        bytes.fromhex(d.raw_sha256) if d.raw_sha256 else hashlib.sha256(raw).digest(),
+        d.failed_at,
     )

@@ -27,4 +27,6 @@ class DeadLetter(Contract):
     raw_b64: str
     raw_size: int = Field(ge=0)
     raw_truncated: bool
+    #: SHA-256 of the whole original value, so truncated payloads stay distinguishable.
+    raw_sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
     failed_at: UtcTime

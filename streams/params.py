@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import Counter
 from pydantic import ValidationError
 
 from amc_learning.settings import Settings
@@ -47,6 +48,12 @@ from streams.breaker import CircuitBreaker
 from streams.kafka import client_options, producer_options
 
 log = logging.getLogger(__name__)
+
+#: In the embedding process's default registry, so the trading engine's /metrics shows them.
+REJECTED = Counter("learning_params_rejected_total",
+                   "Params messages the reader refused, by reason", ["reason"])
+ACCEPTED = Counter("learning_params_accepted_total",
+                   "Params versions the reader took, by mode", ["mode"])
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,7 @@ class ParamsReader:
             kind = reason.split(":")[0]
             self.rejections[kind] = self.rejections.get(kind, 0) + 1
             self.last_rejection = reason
+            REJECTED.labels(kind).inc()
             log.warning("params rejected: %s", reason)
         return reason
 
@@ -180,6 +188,9 @@ class ParamsReader:
         if bounds:
             return f"out_of_bounds: version {message.version}: {bounds}"
         held = self._held
+        holding = held.versions.get(message.name, {}).get(message.mode)
+        if holding is not None and holding.signature == message.signature:
+            return None  # the very message we hold, delivered again (a republish): no news
         newest = held.newest.get(message.name, (0, 0))
         if (message.version, MODE_RANK[message.mode]) <= newest:
             held_mode = next(m for m, r in MODE_RANK.items() if r == newest[1])
@@ -193,6 +204,7 @@ class ParamsReader:
             versions[message.name].pop("canary", None)
         self._held = _Held(versions, {**held.newest,
                                       message.name: (message.version, MODE_RANK[message.mode])})
+        ACCEPTED.labels(message.mode).inc()
         return None
 
     def status(self) -> dict[str, Any]:

@@ -56,13 +56,14 @@ def test_a_signed_version_is_used_and_bad_ones_leave_it_in_place(reader):
         "bad_signature": [tampered, message(3, key=b"another-key")],
         "unsigned": [message(4, key=None)],
         "out_of_bounds": [message(5, discovery_threshold=0.99), message(6, sell_threshold=0.7)],
-        "stale": [message(1)],
+        "stale": [message(1, discovery_threshold=0.71)],  # same number, other content
         "invalid": [b"{not json", None, message(7).replace(b'"version":7', b'"version":-7')],
     }
     for kind, payloads in bad.items():
         for payload in payloads:
             reason = reader.offer(payload)
             assert reason is not None and reason.startswith(kind), (kind, reason)
+    assert reader.offer(message(1)) is None  # the held message again (a republish): no news
     view = reader.get()
     assert (view.source, view.version, view.params.discovery_threshold) == ("published", 1, 0.7)
     assert reader.status()["rejections"] == {"bad_signature": 2, "unsigned": 1,

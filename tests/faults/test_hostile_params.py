@@ -1,0 +1,105 @@
+"""Someone who is not the learner writes to the params topic."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prometheus_client import REGISTRY
+from pydantic import SecretStr
+
+from schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
+from streams.params import ParamsReader, message_key, publish_params
+from tests.faults.conftest import Tally
+
+pytestmark = pytest.mark.integration
+
+KEY = "the-learners-key"
+
+
+def version(n: int, issued: datetime | None = None, ttl: timedelta = timedelta(hours=1),
+            **params) -> ParamsPublished:  # type: ignore[no-untyped-def]
+    issued = issued or datetime.now(UTC)
+    return ParamsPublished(
+        name="default", version=n, issued_at=issued, valid_until=issued + ttl, mode="live",
+        regime="unknown", params=FALLBACK_PARAMS.model_copy(update=params),
+        provenance={"by": "test"},
+    )
+
+
+def rejected(reason: str) -> float:
+    return REGISTRY.get_sample_value("learning_params_rejected_total", {"reason": reason}) or 0.0
+
+
+def test_the_reader_refuses_everything_a_stranger_writes(settings, tally: Tally):
+    keyed = settings.with_overrides(params_key=SecretStr(KEY))
+    v1 = asyncio.run(publish_params(keyed, version(1, discovery_threshold=0.70)))
+    asyncio.run(publish_params(keyed, version(2, discovery_threshold=0.72)))
+    key = KEY.encode()
+    valid_json = sign(version(9), key).model_dump_json()
+    hostile: dict[str, list[bytes | None]] = {
+        "unsigned": [version(3).model_dump_json().encode(),
+                     version(999).model_dump_json().encode()],  # would outrank everything
+        "bad_signature": [
+            sign(version(4), b"guessed-key").model_dump_json().encode(),
+            valid_json.replace('"discovery_threshold":0.75', '"discovery_threshold":0.45')
+            .encode(),  # a signed message, edited
+        ],
+        "stale": [v1.model_dump_json().encode()],  # the learner's own v1, replayed after v2
+        "out_of_bounds": [  # absurd, yet signed with the real key (a learner bug)
+            sign(version(5, position_size_limit_pct=50.0), key).model_dump_json().encode(),
+            sign(version(6, sell_threshold=0.45, buy_threshold=0.4), key)
+            .model_dump_json().encode(),
+        ],
+        "expired": [sign(version(7, issued=datetime.now(UTC) - timedelta(hours=2)), key)
+                    .model_dump_json().encode()],
+        "invalid": [
+            b"\xff\xfe not even utf-8",
+            b'{"message_type": "params_published", "version": "two"}',
+            valid_json.replace('"version":9', '"version":0').encode(),
+            valid_json.replace('"discovery_threshold":0.75', '"discovery_threshold":NaN')
+            .encode(),
+            valid_json.replace('"volume_momentum":0.25', '"volume_momentum":2.25').encode(),
+            b"[" * 5000 + b"]" * 5000,
+            b'{"name": "' + b"x" * 2_000_000 + b'"}',
+            None,  # a tombstone
+        ],
+    }
+    before = {reason: rejected(reason) for reason in hostile}
+    for payloads in hostile.values():
+        asyncio.run(_send(keyed, payloads))
+    reader = ParamsReader.from_settings(keyed).start()
+    total = sum(len(p) for p in hostile.values())
+    try:
+        assert reader.wait_for(lambda r: sum(r.rejections.values()) >= total, 60), \
+            reader.status()
+        held = reader.get()
+        # the learner goes on: its next version is taken, whatever a stranger claimed
+        asyncio.run(publish_params(keyed, version(3, discovery_threshold=0.74)))
+        assert reader.wait_for(lambda r: r.get().version == 3, 30), reader.status()
+        after = reader.get()
+    finally:
+        reader.close()
+    counted = {reason: rejected(reason) - before[reason] for reason in hostile}
+    tally.sent, tally.stored, tally.rejected = total + 3, 3, sum(reader.rejections.values())
+    tally.note = f"rejections by reason {reader.rejections}"
+    assert (held.source, held.version, held.params.discovery_threshold) == ("published", 2, 0.72)
+    assert (after.version, after.params.discovery_threshold) == (3, 0.74)
+    assert reader.rejections == {reason: len(p) for reason, p in hostile.items()}
+    assert counted == {reason: float(len(p)) for reason, p in hostile.items()}
+
+
+async def _send(settings, payloads: list[bytes | None]) -> None:  # type: ignore[no-untyped-def]
+    from aiokafka import AIOKafkaProducer
+
+    from streams.kafka import producer_options
+
+    producer = AIOKafkaProducer(**{**producer_options(settings), "max_request_size": 4_000_000})
+    await producer.start()
+    try:
+        for value in payloads:
+            await producer.send_and_wait(settings.topic_prefix + "learning.params.v1", value,
+                                         key=message_key("default", "live"))
+    finally:
+        await producer.stop()
