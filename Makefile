@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: install run test lint bench-analysis infra-up infra-down clean
+.PHONY: install run test lint bench-analysis faults infra-up infra-down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,3 +36,6 @@ infra-down: $(STAMP)
 
 clean:  ## remove the environment (keeps .data, the embedded database)
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+faults: $(STAMP)  ## the fault suite alone, longer variants: 30 s outage, 12 kills, bigger stream
+	LEARNING_FAULTS_LONG=1 $(BIN)/python -m pytest tests/faults --timeout 1800 $(ARGS)

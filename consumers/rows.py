@@ -87,7 +87,12 @@ BARS = Table("price_bars", (
 CATALYSTS = Table("catalyst_events", (
     "event_id", "symbol", "session", "kind", "headline", "magnitude", "observed_at", "producer",
 ))
-#: Upserted, not inserted: one row per decision, the highest revision wins (see store.py).
+#: Upserted, not inserted: one row per decision, the last one on the outcomes topic wins.
+#: The worker publishes a decision's outcomes in causal order on its symbol's partition
+#: (its newest always reflects every fact it has seen), and a replay re-reads them in that
+#: order, so the last is the newest. `revision` (facts counted) is not monotone under
+#: disorder — a bar that arrives late can move a matured outcome's window and drop a
+#: catalyst from it — so it must not decide (the fault suite's disorder test caught that).
 OUTCOMES = Table("learning_outcomes", (
     "decision_key", "symbol", "outcome_type", "is_counterfactual", "tracked_from",
     "price_at_outcome", "return_pct", "days_held", "return_1d", "return_7d", "return_30d",
@@ -201,7 +206,17 @@ def plan_batch(
         for table, row in PERSISTED[outcome.event_type](outcome, raw):
             plan.rows.setdefault(table, []).append(row)
             plan.sources.setdefault(table, []).append(record)
+    if OUTCOMES in plan.rows:
+        _keep_last_outcome(plan)
     return plan
+
+
+def _keep_last_outcome(plan: Plan) -> None:
+    """One outcome per decision: the last one on the topic (see `OUTCOMES`)."""
+    last = {row[0]: i for i, row in enumerate(plan.rows[OUTCOMES])}
+    keep = sorted(last.values())
+    plan.rows[OUTCOMES] = [plan.rows[OUTCOMES][i] for i in keep]
+    plan.sources[OUTCOMES] = [plan.sources[OUTCOMES][i] for i in keep]
 
 
 def accept(record: Record, topic: str, max_event_bytes: int) -> Any | tuple[RejectionReason, str]:

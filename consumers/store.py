@@ -20,21 +20,16 @@ _SOURCE_LIST = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for 
 
 
 def _upsert_outcomes(cur: psycopg.Cursor[Any], stage: sql.Identifier) -> int:
-    """Newest revision per decision into learning_outcomes; unknown decisions to the backlog.
-
-    An update replaces the stored row only if its revision is at least the stored one, so a
-    redelivered older update changes nothing.
-    """
+    """The batch's outcome per decision (its last, see `rows.OUTCOMES`) into
+    learning_outcomes; outcomes of decisions not stored yet wait in the backlog."""
     cur.execute(sql.SQL("""
         WITH src AS (
-            SELECT DISTINCT ON (decision_key) * FROM {stage}
-            ORDER BY decision_key, revision DESC
+            SELECT * FROM {stage}
         ), stored AS (
             INSERT INTO learning_outcomes AS o (decision_id, {values})
             SELECT d.id, {source} FROM src s JOIN learning_decisions d
               ON d.decision_id = s.decision_key
             ON CONFLICT (decision_id) DO UPDATE SET {set}, updated_at = now()
-            WHERE o.revision <= EXCLUDED.revision
             RETURNING 1
         ), waiting AS (
             INSERT INTO outcome_backlog AS b (decision_key, {values})
@@ -42,7 +37,6 @@ def _upsert_outcomes(cur: psycopg.Cursor[Any], stage: sql.Identifier) -> int:
             WHERE NOT EXISTS (SELECT 1 FROM learning_decisions d
                               WHERE d.decision_id = s.decision_key)
             ON CONFLICT (decision_key) DO UPDATE SET {set}
-            WHERE b.revision <= EXCLUDED.revision
             RETURNING 1
         )
         SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM waiting)
@@ -62,7 +56,6 @@ def _resolve_backlog(conn: psycopg.Connection[Any]) -> int:
         INSERT INTO learning_outcomes AS o (decision_id, {values})
         SELECT s.decision_row, {source} FROM ready s
         ON CONFLICT (decision_id) DO UPDATE SET {set}, updated_at = now()
-        WHERE o.revision <= EXCLUDED.revision
     """).format(values=_VALUE_LIST, source=_SOURCE_LIST, set=_SET))
     return cur.rowcount
 

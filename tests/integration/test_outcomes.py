@@ -135,7 +135,9 @@ def test_outcomes_survive_sigkill_and_match_an_uninterrupted_run(more_settings):
     assert len(got) == len(expected) and not diffs, diffs[:5]
 
 
-async def test_persist_keeps_the_newest_revision_and_waits_for_late_decisions(settings):
+async def test_persist_keeps_the_last_outcome_on_the_topic_and_waits_for_late_decisions(
+    settings,
+):
     decision = factories.thesis(decision_id="dec-late")
 
     def update(revision: int, ret: float) -> OutcomeUpdated:
@@ -145,16 +147,18 @@ async def test_persist_keeps_the_newest_revision_and_waits_for_late_decisions(se
             entry_price=5.25, revision=revision, sessions_elapsed=revision, return_1d=ret,
         )
 
-    newer, older, newest = update(5, 0.05), update(3, 0.03), update(7, 0.07)
-    publish(settings, [newer])  # before its decision: waits in the backlog
+    # the worker publishes a decision's outcomes in causal order: the last one is the newest,
+    # whatever its revision (a late bar can lower it, see rows.OUTCOMES)
+    first, second, third = update(5, 0.05), update(3, 0.03), update(7, 0.07)
+    publish(settings, [first])  # before its decision: waits in the backlog
     await run_persist(settings, max_records=1, idle_exit_s=15, stats=LoopStats())
     assert rows(settings.database_url, "SELECT revision FROM outcome_backlog") == [(5,)]
-    publish(settings, [decision, older])
+    publish(settings, [decision, second])
     await run_persist(settings, max_records=2, idle_exit_s=15)
     assert rows(settings.database_url, "SELECT revision, return_1d FROM learning_outcomes") == [
-        (5, 0.05)]
+        (3, 0.03)]
     assert rows(settings.database_url, "SELECT count(*) FROM outcome_backlog") == [(0,)]
-    publish(settings, [newest, older, newer])
-    await run_persist(settings, max_records=3, idle_exit_s=15)
+    publish(settings, [first, third])  # several in one batch: the last of them
+    await run_persist(settings, max_records=2, idle_exit_s=15)
     assert rows(settings.database_url, "SELECT revision, return_1d FROM learning_outcomes") == [
         (7, 0.07)]
