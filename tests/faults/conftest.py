@@ -19,7 +19,9 @@ from amc_learning.settings import Settings
 from consumers.migrations import migrate
 from streams.kafka import client_options
 from streams.topics import TopicNames, create_topics
+from tests.faults.pipeline import Pipeline, stream
 from tests.faults.proxy import FaultProxy
+from tests.integration.helpers import outcome_rows, publish, settle, stored_event_ids
 
 #: `make faults` sets this: longer outages, more kills, bigger streams.
 LONG = os.environ.get("LEARNING_FAULTS_LONG") == "1"
@@ -141,9 +143,6 @@ class Reference:
 
 @pytest.fixture(scope="session")
 def reference(session_settings) -> Reference:  # type: ignore[no-untyped-def]
-    from tests.faults.pipeline import Pipeline, stream
-    from tests.integration.helpers import outcome_rows, publish, settle, stored_event_ids
-
     events = stream(*STREAM)
     calm = session_settings()
     pipeline = Pipeline(calm).start()
