@@ -31,6 +31,12 @@ def _upsert_outcomes(cur: psycopg.Cursor[Any], stage: sql.Identifier) -> int:
               ON d.decision_id = s.decision_key
             ON CONFLICT (decision_id) DO UPDATE SET {set}, updated_at = now()
             RETURNING 1
+        ), superseded AS (
+            -- an outcome waiting for its decision is older than this batch's: drop it, or
+            -- the backlog resolution after this statement would overwrite the newer one
+            DELETE FROM outcome_backlog b USING src s JOIN learning_decisions d
+              ON d.decision_id = s.decision_key
+            WHERE b.decision_key = s.decision_key
         ), waiting AS (
             INSERT INTO outcome_backlog AS b (decision_key, {values})
             SELECT s.decision_key, {source} FROM src s
