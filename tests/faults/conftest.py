@@ -19,9 +19,9 @@ from amc_learning.settings import Settings
 from consumers.migrations import migrate
 from streams.kafka import client_options
 from streams.topics import TopicNames, create_topics
-from tests.faults.pipeline import Pipeline, stream
+from tests.faults.pipeline import run_calm, stream
 from tests.faults.proxy import FaultProxy
-from tests.integration.helpers import outcome_rows, publish, settle, stored_event_ids
+from tests.integration.helpers import outcome_rows, stored_event_ids
 
 #: `make faults` sets this: longer outages, more kills, bigger streams.
 LONG = os.environ.get("LEARNING_FAULTS_LONG") == "1"
@@ -145,12 +145,7 @@ class Reference:
 def reference(session_settings) -> Reference:  # type: ignore[no-untyped-def]
     events = stream(*STREAM)
     calm = session_settings()
-    pipeline = Pipeline(calm).start()
-    try:
-        publisher = publish(calm, events)
-        settle(calm, dict(publisher.stats.acked_end_offsets), pipeline.list, timeout_s=600)
-    finally:
-        pipeline.stop()
+    run_calm(calm, events)
     stored = stored_event_ids(calm.database_url)
     assert sum(stored.values()) == len(events) == len(stored), "the calm run lost events"
     return Reference(events, outcome_rows(calm), len(stored))

@@ -70,6 +70,18 @@ class Pipeline:
         return list(self.procs.values())
 
 
+def run_calm(settings: Settings, events, timeout_s: float = 600) -> None:  # type: ignore[no-untyped-def]
+    """persist and outcomes over `events`, uninterrupted, until everything is stored."""
+    from tests.integration.helpers import publish, settle
+
+    pipeline = Pipeline(settings).start()
+    try:
+        publisher = publish(settings, events)
+        settle(settings, dict(publisher.stats.acked_end_offsets), pipeline.list, timeout_s)
+    finally:
+        pipeline.stop()
+
+
 class Feeder(threading.Thread):
     """Publishes events in the background in chunks, the way the services would."""
 

@@ -8,8 +8,8 @@ from collections import defaultdict
 import pytest
 
 from tests.faults.conftest import Tally
-from tests.faults.pipeline import Pipeline, stream
-from tests.integration.helpers import outcome_rows, publish, settle, stored_event_ids
+from tests.faults.pipeline import run_calm, stream
+from tests.integration.helpers import outcome_rows, stored_event_ids
 
 pytestmark = pytest.mark.integration
 
@@ -43,12 +43,7 @@ def test_each_event_twice_and_out_of_order_is_stored_once_with_the_same_outcomes
     results = {}
     for name, feed in (("calm", events), ("hostile", hostile)):
         s = more_settings()
-        pipeline = Pipeline(s).start()
-        try:
-            publisher = publish(s, feed)
-            settle(s, dict(publisher.stats.acked_end_offsets), pipeline.list, timeout_s=300)
-        finally:
-            pipeline.stop()
+        run_calm(s, feed, timeout_s=300)
         results[name] = (stored_event_ids(s.database_url), outcome_rows(s))
     (calm_stored, calm_outcomes), (stored, got) = results["calm"], results["hostile"]
     tally.sent, tally.stored = len(hostile), sum(stored.values())
