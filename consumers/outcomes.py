@@ -10,12 +10,21 @@ apply the facts of each symbol to its state, publish the outcomes worth publishi
 write the state back. Faust flushes every produced record (outcomes, changelog, dead
 letters) before it commits the input offsets. Facts are idempotent and outcomes are a
 function of the set of facts, so the records replayed after a crash change nothing.
+
+Continuity: faust-streaming 0.15 can, after a restart or rebalance, deliver a stream
+partition from past its committed offset, and its gap handling (meant for compacted
+topics) then commits over the records it never delivered: they would be lost for good.
+Our input topics have no gaps, so the worker checks that every partition continues where
+it must (`Continuity`) and, on a skip, restarts itself in place from the committed offsets
+before anything past the hole is acknowledged (`restart_in_place`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -66,6 +75,49 @@ def outcome_event(outcome: Outcome) -> OutcomeUpdated:
     )
 
 
+#: Restarts in place in a row before the worker gives up and exits for its supervisor.
+MAX_RESTARTS = 10
+_RESTARTS_ENV = "LEARNING_OUTCOMES_RESTARTS"
+
+
+class Continuity:
+    """Where each input partition must continue: a record past that point means faust
+    skipped records (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.expected: dict[TP, int] = {}
+
+    def reset(self, starts: dict[TP, int]) -> None:
+        """After a rebalance: the partitions resume from these offsets (committed, or the
+        earliest when nothing was committed)."""
+        self.expected = dict(starts)
+
+    def skipped(self, tp: TP, offset: int) -> int | None:
+        """Record a delivered offset; return the first skipped offset if records were skipped.
+        Offsets below the expected one are redeliveries (harmless: facts are idempotent)."""
+        expected = self.expected.get(tp)
+        if expected is not None and offset > expected:
+            return expected
+        self.expected[tp] = max(expected or 0, offset + 1)
+        return None
+
+
+_CONTINUITY: dict[str, Continuity] = {}
+
+
+def restart_in_place(reason: str) -> None:
+    """Replace this process by a fresh worker (same pid, arguments and environment): no
+    commit, no flush, as after a SIGKILL, which the worker is built to survive."""
+    restarts = int(os.environ.get(_RESTARTS_ENV, "0")) + 1
+    if restarts > MAX_RESTARTS:
+        log.critical("outcomes: %s; %d restarts in a row, giving up", reason, restarts - 1)
+        os._exit(70)
+    log.error("outcomes: %s; restarting from the committed offsets (%d)", reason, restarts)
+    logging.shutdown()
+    os.environ[_RESTARTS_ENV] = str(restarts)
+    os.execv(sys.executable, [sys.executable, "-m", "amc_learning.cli", "consume", CONSUMER_NAME])
+
+
 class _SeekFirstRecovery(Recovery):
     """faust's recovery with the stream partitions sought *before* they are resumed.
 
@@ -94,11 +146,13 @@ class _SeekFirstRecovery(Recovery):
             self.log.warning("Recovery rebalancing again")
             return
         assignment = consumer.assignment()
+        streams = {tp for tp in assignment if not self._is_changelog_tp(tp)}
         if assignment:
             self.log.info("Seek stream partitions to committed offsets.")
             await self._wait(consumer.perform_seek(),
                              timeout=self.app.conf.broker_request_timeout)
-        consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+        await self._expect_from(streams)
+        consumer.resume_partitions(streams)
         self.completed.set()
         self.app.flow_control.resume()
         consumer.resume_flow()
@@ -106,6 +160,18 @@ class _SeekFirstRecovery(Recovery):
         self.tables.on_actives_ready()
         if not self.app.assignor.assigned_standbys():
             self.tables.on_standbys_ready()
+
+
+    async def _expect_from(self, streams: set[TP]) -> None:
+        """Tell `Continuity` where the stream partitions resume (they are still paused)."""
+        consumer = self.app.consumer
+        committed = consumer._committed_offset  # type: ignore[attr-defined]  # perform_seek's
+        starts = {tp: committed.get(tp) for tp in streams}
+        fresh = [tp for tp, offset in starts.items() if offset is None]
+        if fresh:
+            starts.update(await consumer.earliest_offsets(*fresh))
+        _CONTINUITY.setdefault(self.app.conf.id, Continuity()).reset(
+            {tp: offset for tp, offset in starts.items() if offset is not None})
 
 
 class _TableManager(TableManager):
@@ -154,6 +220,7 @@ def build_app(settings: Settings) -> faust.App:
     dlq_topic = app.topic(names(topics.DLQ), **raw)
     table = app.Table("outcome_state", default=None, partitions=settings.topic_partitions,
                       use_partitioner=True, key_type=bytes, value_type=bytes)
+    continuity = _CONTINUITY.setdefault(app.conf.id, Continuity())
     published: dict[str, Outcome] = {}
     #: input partition -> [newest day read, next offset to read]
     progress: dict[TP, list[Any]] = {}
@@ -163,6 +230,11 @@ def build_app(settings: Settings) -> faust.App:
     async def track(stream: Any) -> None:  # faust's StreamT stub lacks take_events
         async for events in stream.take_events(settings.batch_max_records,
                                                within=settings.batch_max_wait_ms / 1000):
+            for event in events:
+                tp, offset = event.message.tp, event.message.offset
+                if (hole := continuity.skipped(tp, offset)) is not None:
+                    restart_in_place(f"{tp.topic}[{tp.partition}] jumped from offset {hole} "
+                                     f"to {offset}")
             facts, letters = _decode(events, names, settings.max_event_bytes, progress)
             watermark = _watermark(app, progress, inputs)
             for letter in letters:
@@ -182,6 +254,7 @@ def build_app(settings: Settings) -> faust.App:
                 after = state.dumps()
                 if after != before:
                     table[key] = after
+            os.environ.pop(_RESTARTS_ENV, None)  # a batch went through: no longer "in a row"
 
     return app
 

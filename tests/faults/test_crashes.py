@@ -50,7 +50,22 @@ def diagnose(settings: Settings, got: list, expected: list) -> str:
     published = {json.loads(r.value)["decision_id"] for r in records}
     backlog = rows(settings.database_url, "SELECT count(*) FROM outcome_backlog")[0][0]
     return (f"{len(missing)} outcomes missing, {len(missing & published)} of them published; "
-            f"{backlog} waiting in the backlog; e.g. {sorted(missing)[:3]}")
+            f"{backlog} waiting in the backlog; e.g. {sorted(missing)[:3]}; "
+            f"{in_state(settings, sorted(missing)[:3])}")
+
+
+def in_state(settings: Settings, decisions: list[str]) -> str:
+    """What the tracker's changelog says of some decisions: in how many state versions of
+    their symbol each was tracked, and in how many it was already done."""
+    changelog = f"{settings.outcomes_group}-outcome_state-changelog"
+    records = asyncio.run(read_topic(settings, changelog, expected=10**9, timeout=10))
+    seen = {d: [0, 0] for d in decisions}
+    for record in records:
+        state = json.loads(record.value) if record.value else {}
+        for d in decisions:
+            seen[d][0] += d in state.get("tracked", {})
+            seen[d][1] += d in state.get("done", {})
+    return f"changelog versions (tracked, done) of {len(records)}: {seen}"
 
 
 def explain(settings: Settings, diffs: list) -> str:
@@ -60,7 +75,8 @@ def explain(settings: Settings, diffs: list) -> str:
     mine = [json.loads(r.value) for r in records if json.loads(r.value)["decision_id"] == first]
     keys = ("revision", "outcome_type", "sessions_elapsed", "price_at_outcome", "return_pct")
     seen = [{k: m.get(k) for k in keys} for m in mine]
-    return f"{len(diffs)} rows differ; first {diffs[0]}; its messages: {seen}"
+    return (f"{len(diffs)} rows differ; first {diffs[0]}; its messages: {seen}; "
+            f"{in_state(settings, [first])}")
 
 
 def test_sigkill_persist_and_outcomes_at_random_points(
@@ -102,10 +118,10 @@ def test_sigkill_persist_and_outcomes_at_random_points(
     assert pipeline.kills == {"persist": KILLS, "outcomes": KILLS}
     assert all(alive.values()), alive
     assert tally.lost == 0 and tally.duplicated == 0 and tally.stored == total
-    if len(got) != len(reference.outcomes) or diffs:
-        # OPEN (issue 6): about one run in three, some thesis decisions that the first
-        # workers read before being killed never get an outcome (never published). The
-        # storage promises above hold; this one does not yet. Reported, not hidden.
-        why = (diagnose(crash, got, reference.outcomes) if len(got) != len(reference.outcomes)
-               else explain(crash, diffs))
-        pytest.xfail(f"known open defect, outcomes after SIGKILL differ: {why}"[:2000])
+    restarts = sum(log.read_text().count("restarting from the committed offsets")
+                   for log in crash.data_dir.glob("logs/outcomes.log"))
+    tally.note += f", outcomes restarted itself {restarts}x on a skip"
+    why = ("" if len(got) == len(reference.outcomes) and not diffs
+           else diagnose(crash, got, reference.outcomes) if len(got) != len(reference.outcomes)
+           else explain(crash, diffs))
+    assert not why, f"outcomes after SIGKILL differ from the calm run's: {why}"

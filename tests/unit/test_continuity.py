@@ -1,0 +1,41 @@
+"""The outcomes worker's continuity guard: a partition must continue where it resumed."""
+
+from __future__ import annotations
+
+from faust.types import TP
+
+from consumers.outcomes import Continuity
+
+A, B = TP("learning.thesis.v1", 0), TP("learning.thesis.v1", 1)
+
+
+def test_contiguous_offsets_and_redeliveries_pass():
+    c = Continuity()
+    c.reset({A: 142})
+    assert [c.skipped(A, o) for o in (142, 143, 144)] == [None, None, None]
+    assert c.skipped(A, 140) is None, "a redelivery below the expected offset is harmless"
+    assert c.skipped(A, 145) is None, "a redelivery does not move the expectation back"
+
+
+def test_a_jump_past_the_resume_point_is_a_skip():
+    c = Continuity()
+    c.reset({A: 142, B: 0})
+    assert c.skipped(A, 1846) == 142
+    assert c.skipped(A, 1846) == 142, "the hole stays reported until it is filled"
+    assert c.skipped(B, 1074) == 0, "a never-committed partition resumes at its earliest offset"
+
+
+def test_a_rebalance_resets_the_expectations():
+    c = Continuity()
+    c.reset({A: 10})
+    assert c.skipped(A, 10) is None
+    c.reset({A: 500})  # another worker committed up to 500 while the partition was away
+    assert c.skipped(A, 500) is None
+    assert c.skipped(A, 502) == 501
+
+
+def test_a_partition_without_a_known_start_is_taken_as_it_comes():
+    c = Continuity()
+    assert c.skipped(A, 77) is None
+    assert c.skipped(A, 78) is None
+    assert c.skipped(A, 80) == 79
