@@ -80,6 +80,26 @@ class _Held:
     versions: dict[str, dict[str, ParamsPublished]] = field(default_factory=dict)
     #: per name, the newest (version, mode rank) accepted
     newest: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: per name, the live view ready to hand out and its expiry (POSIX seconds): `get()`'s
+    #: fast path, a dict lookup and a clock read
+    live: dict[str, tuple[ParamsView, float]] = field(default_factory=dict)
+    #: the names that have a canary (their decisions may need the slow path)
+    canaries: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, versions: dict[str, dict[str, ParamsPublished]],
+           newest: dict[str, tuple[int, int]]) -> _Held:
+        live = {
+            name: (ParamsView(m.params, "published", "live", name, m.version, "live"),
+                   m.valid_until.timestamp())
+            for name, modes in versions.items() if (m := modes.get("live")) is not None
+        }
+        canaries = frozenset(name for name, modes in versions.items() if "canary" in modes)
+        return cls(versions, newest, live, canaries)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def message_key(name: str, mode: str) -> bytes:
@@ -106,15 +126,19 @@ class ParamsReader:
         key: bytes | None,
         *,
         breaker: CircuitBreaker | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = _utc_now,
         connect_timeout_s: float = 5.0,
+        fetch_wait_ms: int = 50,
     ) -> None:
         self._client = client
         self._topic = topic
         self._key = key
         self._clock = clock
+        self._now: Callable[[], float] = (
+            time.time if clock is _utc_now else lambda: clock().timestamp())
         self._breaker = breaker or CircuitBreaker(failure_threshold=3, cooldown_s=5.0)
         self._connect_timeout_s = connect_timeout_s
+        self._fetch_wait_ms = fetch_wait_ms
         self._held = _Held()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -133,7 +157,12 @@ class ParamsReader:
     def get(self, name: str = "default", decision_key: str | None = None) -> ParamsView:
         """The params to trade with now. Never blocks, never raises."""
         try:
-            return self._view(self._held, name, decision_key)
+            held = self._held
+            fast = held.live.get(name)
+            if (fast is not None and (decision_key is None or name not in held.canaries)
+                    and self._now() < fast[1]):
+                return fast[0]
+            return self._view(held, name, decision_key)
         except Exception as exc:  # pragma: no cover - the promise is "never raises"
             return ParamsView(FALLBACK_PARAMS, "fallback", f"reader error: {exc!r}", name)
 
@@ -202,8 +231,8 @@ class ParamsReader:
         versions.setdefault(message.name, {})[message.mode] = message
         if message.mode == "live":  # a new live version ends any canary before it
             versions[message.name].pop("canary", None)
-        self._held = _Held(versions, {**held.newest,
-                                      message.name: (message.version, MODE_RANK[message.mode])})
+        self._held = _Held.of(versions, {**held.newest,
+                                         message.name: (message.version, MODE_RANK[message.mode])})
         ACCEPTED.labels(message.mode).inc()
         return None
 
@@ -252,7 +281,11 @@ class ParamsReader:
             if not self._breaker.allow():
                 await asyncio.sleep(0.1)
                 continue
+            # A fetch that finds nothing waits `fetch_wait_ms` on the broker (Tansu answers
+            # at the end of the wait even when a record arrives sooner): it bounds how long a
+            # new version takes to show, at the price of that many idle fetches per second.
             consumer = AIOKafkaConsumer(**self._client, enable_auto_commit=False,
+                                        fetch_max_wait_ms=self._fetch_wait_ms,
                                         request_timeout_ms=int(self._connect_timeout_s * 1000))
             try:
                 await asyncio.wait_for(consumer.start(), self._connect_timeout_s)
