@@ -5,12 +5,19 @@ in-memory queue and returns. A background thread with its own event loop seriali
 and sends in batches through aiokafka. When the queue is full the oldest event is
 dropped and counted; when the broker fails a circuit breaker stops the attempts and
 later tries again. Nothing in here raises into the caller or waits on the broker.
+
+The sender thread is Python code and holds the GIL while it works; CPython hands the GIL
+to a waiting thread only every `sys.getswitchinterval()` (5 ms by default), so a caller
+could wait that long behind it. `start()` therefore lowers the interval to
+`switch_interval_s` (0.2 ms; never raises it; None leaves it alone), which bounds how long
+any thread of the trading process waits behind the sender (see BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -59,12 +66,14 @@ class LearningPublisher:
         queue_size: int = 100_000,
         breaker: CircuitBreaker | None = None,
         batch_size: int = 2_000,
+        switch_interval_s: float | None = 0.0002,
     ) -> None:
         self._options = options
         self._names = topic_names
         self._queue: deque[Event] = deque(maxlen=queue_size)
         self._in_flight = 0
         self._batch_size = batch_size
+        self._switch_interval_s = switch_interval_s
         self.breaker = breaker or CircuitBreaker()
         self.stats = PublisherStats()
         self._closing = threading.Event()
@@ -109,6 +118,9 @@ class LearningPublisher:
 
     def start(self) -> LearningPublisher:
         """Start the background sender; returns at once even if the broker is down."""
+        wanted = self._switch_interval_s
+        if wanted is not None and sys.getswitchinterval() > wanted:
+            sys.setswitchinterval(wanted)
         if self._thread is None:
             self._thread = threading.Thread(
                 target=asyncio.run, args=(self._send_forever(),), name="learning-publisher",
