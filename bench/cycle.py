@@ -1,0 +1,168 @@
+"""The learner's full daily cycle (`consumers.learner.run_cycle`) on 100k and 1M decisions.
+
+The decisions and their outcomes come from the research world (`simulator.research`:
+planted patterns, regimes and a miscalibrated confidence), written once into a database
+of their own (`amc_bench_cycle_<n>`) and reused by later runs while the generator is the
+same. Each cycle runs in a fresh process (`python -m bench.cycle RUN ...`) so that its
+peak RSS is its own; a new params name per run keeps the cycles independent.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date
+from typing import Any
+
+import numpy as np
+import polars as pl
+import psycopg
+from psycopg.conninfo import make_conninfo
+from pydantic import SecretStr
+
+from amc_learning.run import settings_env
+from amc_learning.settings import Settings
+from consumers.migrations import migrate
+from intelligence.adaptive import COMPONENTS
+from simulator.research import ResearchConfig, simulate_research
+
+#: Bump when the generated data change, so cached databases are rebuilt.
+GENERATOR = 1
+SYMBOLS = 200
+
+_STAGE = """
+CREATE UNLOGGED TABLE bench_stage (
+    id bigint, session date, symbol text, decision_type text, source text,
+    confidence float8, features jsonb, scores jsonb,
+    return_1d float8, return_7d float8, return_30d float8)
+"""
+_DECISIONS = """
+INSERT INTO learning_decisions (id, event_id, decision_id, symbol, decision_type,
+    recommendation_source, confidence_score, price_at_decision, market_time,
+    discovery_scores, discovery_features, decided_at, producer, schema_version)
+SELECT id, gen_random_uuid(), 'bench-' || id, symbol, decision_type, source, confidence,
+       100.0, 'regular', scores, features, session + time '15:00' AT TIME ZONE 'UTC',
+       'bench', 1
+FROM bench_stage
+"""
+_OUTCOMES = """
+INSERT INTO learning_outcomes (decision_id, symbol, outcome_type, return_pct, days_held,
+    return_1d, return_7d, return_30d, max_adverse_excursion, sessions_elapsed)
+SELECT id, symbol, CASE WHEN return_30d IS NULL THEN 'open' ELSE 'matured' END,
+       coalesce(return_30d, return_7d, return_1d), 30, return_1d, return_7d, return_30d,
+       least(0.0, coalesce(return_1d, 0.0)), 30
+FROM bench_stage
+"""
+
+
+def database(admin_url: str, decisions: int, say: Any = print) -> str:
+    """The URL of a database holding `decisions` decisions with outcomes (built if missing)."""
+    name = f"amc_bench_cycle_{decisions}"
+    url = make_conninfo(admin_url, dbname=name)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    if exists and _generator(url) == GENERATOR:
+        return url
+    say(f"  building {decisions:,} decisions with outcomes into {name} (once; cached)")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    migrate(url)
+    _fill(url, decisions)
+    return url
+
+
+def _generator(url: str) -> int | None:
+    try:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT generator FROM bench_generated").fetchone()
+            return int(row[0]) if row else None
+    except psycopg.Error:
+        return None
+
+
+def _fill(url: str, decisions: int) -> None:
+    world = simulate_research(ResearchConfig(seed=5, symbols=SYMBOLS,
+                                             sessions=max(60, decisions // SYMBOLS)))
+    frame = world.decisions.head(decisions)
+    features = [*world.truth.bull_features, *world.truth.bear_features,
+                *world.truth.noise_features, world.truth.losing_feature]
+    rng = np.random.default_rng(5)
+    scores = pl.DataFrame({c: rng.uniform(0, 1, len(frame)) for c in COMPONENTS})
+    stage = pl.DataFrame({
+        "id": np.arange(1, len(frame) + 1),
+        "session": frame["session"],
+        "symbol": frame["symbol"],
+        "decision_type": frame["decision_type"],
+        "source": frame["decision_source"],
+        "confidence": frame["confidence"].clip(0.0, 1.0),
+        "features": frame.select(pl.struct(features).struct.json_encode())[:, 0],
+        "scores": scores.select(pl.struct(COMPONENTS).struct.json_encode())[:, 0],
+        "return_1d": frame["return_1d"], "return_7d": frame["return_7d"],
+        "return_30d": frame["return_30d"],
+    })
+    index = world.index.with_columns(pl.col("session").cast(pl.Date))
+    with psycopg.connect(url) as conn, conn.transaction():
+        conn.execute(_STAGE)
+        _copy(conn, "bench_stage", stage)
+        conn.execute(_DECISIONS)
+        conn.execute(_OUTCOMES)
+        conn.execute("SELECT setval('learning_decisions_id_seq', %s)", (len(frame),))
+        conn.execute("CREATE TEMP TABLE bench_index (session date, close float8)")
+        _copy(conn, "bench_index", index.select("session", "close"))
+        conn.execute("INSERT INTO price_bars (event_id, symbol, session, open, high, low, close,"
+                     " volume, producer) SELECT gen_random_uuid(), '^IXIC', session, close,"
+                     " close, close, close, 0, 'bench' FROM bench_index")
+        conn.execute("DROP TABLE bench_stage")
+        conn.execute("CREATE TABLE bench_generated (generator int, decisions bigint)")
+        conn.execute("INSERT INTO bench_generated VALUES (%s, %s)", (GENERATOR, len(frame)))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def _copy(conn: psycopg.Connection[Any], table: str, frame: pl.DataFrame) -> None:
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_header=False, null_value="")
+    with conn.cursor().copy(f"COPY {table} FROM STDIN (FORMAT csv)") as copy:
+        copy.write(buffer.getvalue())
+
+
+def timed_cycle(settings: Settings, database_url: str) -> dict[str, float]:
+    """One daily cycle in a fresh process: wall seconds of the cycle and the peak RSS."""
+    run = settings.with_overrides(database_url=database_url,
+                                  params_name=f"bench-{uuid.uuid4().hex[:8]}",
+                                  params_key=SecretStr("bench-cycle-key"))
+    out = subprocess.run([sys.executable, "-m", "bench.cycle", "RUN"], env=settings_env(run),
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"the cycle failed:\n{out.stderr[-3000:]}")
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _run() -> None:
+    from consumers.frames import last_session
+    from consumers.learner import run_cycle
+
+    settings = Settings()
+    as_of: date | None = last_session(settings.database_url or "")
+    started = time.perf_counter()
+    summary = run_cycle(settings, "daily", as_of)
+    seconds = time.perf_counter() - started
+    if not summary.get("ran"):
+        raise SystemExit(f"the cycle did not run: {summary.get('reason')}")
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "rss_mb": rss_mb,
+                      "decisions": summary.get("decisions")}))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["RUN"]:
+        _run()
+    else:
+        raise SystemExit("python -m bench.cycle RUN is run by `make bench` (see bench/__main__.py)")

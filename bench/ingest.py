@@ -1,0 +1,163 @@
+"""Ingest, end to end, beside the two raw limits of the same machine and the same data.
+
+* `end_to_end`: the persist consumer (`consumers.persist.run_persist`, the code the
+  process runs) started cold on a new consumer group, until every event is stored.
+* `raw_consume`: a bare aiokafka consumer that fetches every record and `json.loads` it.
+* `raw_copy`: a bare psycopg COPY of the very rows persist writes, into tables shaped like
+  the real ones but without their indexes and conflict checks.
+* `scale`: 1, 2, 3 persist processes in one group, from spawn until every offset is
+  committed (the process start-up is part of the figure, as it is in production).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from psycopg import sql
+
+from amc_learning.run import committed_offsets, spawn_consumer, stop_processes
+from amc_learning.settings import Settings
+from bench.workload import Record
+from consumers.persist import run_persist
+from consumers.rows import ALL_TABLES, plan_batch
+from streams.kafka import client_options, producer_options
+
+
+@dataclass
+class _Consumed:
+    """The shape `consumers.rows.plan_batch` reads (an aiokafka ConsumerRecord's fields)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+async def publish(settings: Settings, records: list[Record]) -> dict[tuple[str, int], int]:
+    """Send `records` (setup, not measured); return the end offset of every partition."""
+    producer = AIOKafkaProducer(**{**producer_options(settings), "linger_ms": 10,
+                                   "max_batch_size": 256 * 1024})
+    await producer.start()
+    ends: dict[tuple[str, int], int] = {}
+    try:
+        futures = [await producer.send(settings.topic_prefix + r.topic, r.value, key=r.key)
+                   for r in records]
+        for meta in await asyncio.gather(*futures):
+            key = (meta.topic, meta.partition)
+            ends[key] = max(ends.get(key, 0), meta.offset + 1)
+    finally:
+        await producer.stop()
+    return ends
+
+
+def raw_consume(settings: Settings, ends: dict[tuple[str, int], int]) -> float:
+    """Seconds for a bare consumer to fetch and json-decode every record up to `ends`."""
+    import json
+
+    async def go() -> float:
+        consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False,
+                                    max_partition_fetch_bytes=4 * 1024 * 1024)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(t, p) for t, p in ends]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning()
+            left = sum(ends.values())
+            started = time.perf_counter()
+            while left > 0:
+                batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+                for rows in batch.values():
+                    for r in rows:
+                        json.loads(r.value)
+                    left -= len(rows)
+            return time.perf_counter() - started
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(go())
+
+
+def rows_of(records: list[Record], prefix: str) -> dict[Any, list[tuple[Any, ...]]]:
+    """The table rows persist makes of `records` (its own `plan_batch`)."""
+    consumed = [_Consumed(prefix + r.topic, 0, i, r.key, r.value) for i, r in enumerate(records)]
+    plan = plan_batch(consumed, consumer="bench", base_topic=lambda t: t.removeprefix(prefix),
+                      max_event_bytes=1 << 20)
+    assert not plan.dead_letters, plan.dead_letters[:1]
+    return plan.rows
+
+
+def raw_copy(database_url: str, rows: dict[Any, list[tuple[Any, ...]]]) -> float:
+    """Seconds to COPY `rows` into index-free copies of their tables (made and dropped here)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        names = {t: sql.Identifier(f"bench_copy_{t.name}") for t in rows}
+        for table, name in names.items():
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(name))
+            conn.execute(sql.SQL("CREATE TABLE {} AS SELECT {} FROM {} WITH NO DATA").format(
+                name, sql.SQL(", ").join(map(sql.Identifier, table.columns)),
+                sql.Identifier(table.name)))
+        started = time.perf_counter()
+        for table, batch in rows.items():
+            for chunk in _chunks(batch, 5000):
+                with conn.transaction(), conn.cursor().copy(
+                    sql.SQL("COPY {} ({}) FROM STDIN").format(
+                        names[table], sql.SQL(", ").join(map(sql.Identifier, table.columns)))
+                ) as copy:
+                    for row in chunk:
+                        copy.write_row(row)
+        elapsed = time.perf_counter() - started
+        for name in names.values():
+            conn.execute(sql.SQL("DROP TABLE {}").format(name))
+    return elapsed
+
+
+def truncate(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE " + ", ".join(t.name for t in ALL_TABLES) + ", dead_letters,"
+                     " outcome_backlog")
+
+
+def end_to_end(settings: Settings, total: int) -> float:
+    """Seconds from a cold persist consumer (new group) to every event stored."""
+    truncate(settings.database_url or "")
+    cold = settings.with_overrides(persist_group=f"bench-{uuid.uuid4().hex[:8]}")
+    started = time.perf_counter()
+    stats = asyncio.run(run_persist(cold, max_records=total))
+    elapsed = time.perf_counter() - started
+    if stats.consumed != total or stats.dead_lettered:
+        raise RuntimeError(f"persist consumed {stats.consumed} of {total} events, "
+                           f"dead-lettered {stats.dead_lettered}")
+    return elapsed
+
+
+def scale(settings: Settings, ends: dict[tuple[str, int], int], workers: int) -> float:
+    """Seconds from spawning `workers` persist processes (one new group) to all committed."""
+    truncate(settings.database_url or "")
+    group = f"bench-{uuid.uuid4().hex[:8]}"
+    cold = settings.with_overrides(persist_group=group)
+    started = time.perf_counter()
+    procs = [spawn_consumer(cold, "persist", settings.data_dir / "logs")
+             for _ in range(workers)]
+    try:
+        while True:
+            done = asyncio.run(committed_offsets(cold, group, sorted(ends)))
+            if all(done[k] >= end for k, end in ends.items()):
+                return time.perf_counter() - started
+            dead = [p.returncode for p in procs if p.poll() is not None]
+            if dead:
+                raise RuntimeError(f"a persist worker exited ({dead}); see {cold.data_dir}/logs")
+            time.sleep(0.05)
+    finally:
+        stop_processes(*procs)
+
+
+def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
