@@ -108,8 +108,10 @@ def run_ingest(base: Settings, sizes: dict[str, Any], runs: int, results: Result
         consume = _repeat(runs, "raw consume", lambda: n / ingest.raw_consume(base, ends))
         copy = _repeat(runs, "raw COPY", lambda: n / ingest.raw_copy(base.database_url or "",
                                                                        rows))
-        e2e = _repeat(runs, "persist end to end", lambda: n / ingest.end_to_end(base, n))
+        runs_e2e = _repeat(runs, "persist end to end", lambda: ingest.end_to_end(base, n))
+        e2e = [n / r.seconds for r in runs_e2e]
         results.add("ingest.events_per_s", e2e)
+        results.add("ingest.steady_per_s", [r.steady_per_s for r in runs_e2e])
         results.add("ingest.raw_consume_per_s", consume)
         results.add("ingest.raw_copy_per_s", copy)
         results.add("ingest.ratio", [e / min(c, p) for e, c, p in zip(e2e, consume, copy,
@@ -126,7 +128,7 @@ def run_publish(base: Settings, sizes: dict[str, Any], runs: int, results: Resul
         say(f"publish: {sizes['calls']:,} calls, broker {'up' if up else 'unreachable'}")
         got = _repeat(runs, "publish()", functools.partial(publish.hot_path, base,
                                                             sizes["calls"], up))
-        for name in ("median_us", "p99_us", "max_us"):
+        for name in ("median_us", "p99_us", "max_us", "over_1ms"):
             results.add(prefix + name, [g[name] for g in got])
 
 

@@ -25,6 +25,7 @@ from psycopg import sql
 from amc_learning.run import committed_offsets, spawn_consumer, stop_processes
 from amc_learning.settings import Settings
 from bench.workload import Record
+from consumers.loop import LoopStats
 from consumers.persist import run_persist
 from consumers.rows import ALL_TABLES, plan_batch
 from streams.kafka import client_options, producer_options
@@ -124,17 +125,37 @@ def truncate(database_url: str) -> None:
                      " outcome_backlog")
 
 
-def end_to_end(settings: Settings, total: int) -> float:
-    """Seconds from a cold persist consumer (new group) to every event stored."""
+@dataclass(frozen=True)
+class EndToEnd:
+    seconds: float  # cold start (group join included) to every event stored
+    steady_per_s: float  # from the first stored batch on
+
+
+def end_to_end(settings: Settings, total: int) -> EndToEnd:
+    """A cold persist consumer (new group) until every event is stored."""
     truncate(settings.database_url or "")
     cold = settings.with_overrides(persist_group=f"bench-{uuid.uuid4().hex[:8]}")
+    stats = LoopStats()
+    first: list[tuple[float, int]] = []
+
+    async def go() -> None:
+        async def watch() -> None:
+            while not stats.consumed:
+                await asyncio.sleep(0.002)
+            first.append((time.perf_counter(), stats.consumed))
+
+        watcher = asyncio.create_task(watch())
+        await run_persist(cold, max_records=total, stats=stats)
+        await watcher
+
     started = time.perf_counter()
-    stats = asyncio.run(run_persist(cold, max_records=total))
-    elapsed = time.perf_counter() - started
+    asyncio.run(go())
+    ended = time.perf_counter()
     if stats.consumed != total or stats.dead_lettered:
         raise RuntimeError(f"persist consumed {stats.consumed} of {total} events, "
                            f"dead-lettered {stats.dead_lettered}")
-    return elapsed
+    at, done = first[0]
+    return EndToEnd(ended - started, (total - done) / max(ended - at, 1e-9))
 
 
 def scale(settings: Settings, ends: dict[tuple[str, int], int], workers: int) -> float:

@@ -29,8 +29,17 @@ class BatchResult:
     dead_letters: list[DeadLetter]
 
 
-#: Synchronous, runs in a worker thread: stores one batch in one database transaction.
-Handler = Callable[[list[Any]], BatchResult]
+@dataclass(frozen=True)
+class Handler:
+    """What a consumer does with a batch, in two steps that the loop overlaps.
+
+    `prepare` (pure CPU: decode, validate, map to rows) runs on the loop for batch k+1
+    while `store` (one database transaction, in a worker thread, mostly waiting on the
+    server) runs for batch k. Batches are stored and committed strictly in order.
+    """
+
+    prepare: Callable[[list[Any]], Any]
+    store: Callable[[Any], BatchResult]
 
 
 @dataclass
@@ -85,59 +94,85 @@ async def consume(
     """Run until `stop` is set, `max_records` were handled, or nothing came for `idle_exit_s`.
 
     Checkpoint order for every batch:
-      1. fetch up to `batch_max_records` records;
-      2. `handler` decodes, validates and stores rows *and* dead letters in one database
-         transaction (idempotent: replays insert nothing new);
+      1. fetch up to `batch_max_records` records, and `prepare` them;
+      2. `store` writes the rows *and* dead letters in one database transaction
+         (idempotent: replays insert nothing new);
       3. the dead letters are published to the DLQ topic and acknowledged;
       4. the batch's offsets are committed to Kafka.
-    If 2 or 3 fails transiently, 4 is skipped, every partition of the batch is rewound to
-    its first offset and the batch is retried after a back-off: nothing is lost, and the
-    idempotent sink makes the replay harmless. SIGTERM (via `stop`) lets the current batch
-    finish all four steps before the loop returns.
+    While batch k is in step 2, batch k+1 is fetched and prepared (one batch ahead, no
+    more). If 2 or 3 fails transiently, 4 is skipped, every partition of both batches is
+    rewound to its first offset, the batch ahead is dropped and the work is retried after
+    a back-off: nothing is lost, and the idempotent sink makes the replay harmless.
+    SIGTERM (via `stop`) lets the batch in hand finish all four steps before the loop returns.
     """
     stats = stats or LoopStats()
     idle_since = time.monotonic()
     attempt = 0
-    while not stop.is_set():
-        if max_records is not None and stats.consumed >= max_records:
-            break
-        fetched = await consumer.getmany(timeout_ms=batch_max_wait_ms,
-                                         max_records=batch_max_records)
-        records = [r for batch in fetched.values() for r in batch]
-        if not records:
-            if stats.health == "starting":
-                stats.health = "ready"
-            if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
-                break
-            continue
-        idle_since = time.monotonic()
+    pending: tuple[list[Any], asyncio.Task[BatchResult]] | None = None
+    while True:
+        ahead = len(pending[0]) if pending else 0
+        records: list[Any] = []
+        if not stop.is_set() and (max_records is None or stats.consumed + ahead < max_records):
+            fetched = await consumer.getmany(timeout_ms=0 if pending else batch_max_wait_ms,
+                                             max_records=batch_max_records)
+            records = [r for batch in fetched.values() for r in batch]
         try:
-            result = await asyncio.to_thread(handler, records)
-            await _publish_dead_letters(dlq_producer, dlq_topic, result.dead_letters)
-        except Exception as exc:
-            if failure_policy(exc) == "raise":
-                first = records[0]
-                log.exception("unexpected failure at %s[%d]@%d: stopping", first.topic,
-                              first.partition, first.offset)
-                raise
-            attempt += 1
-            stats.retries += 1
-            stats.health = "degraded"
-            stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
-            delay = backoff.delay(attempt)
-            log.warning("batch of %d failed (%s); retry %d in %.1fs", len(records),
-                        stats.last_error, attempt, delay)
-            _rewind(consumer, records)
-            await _sleep_unless(stop, delay)
+            prepared = handler.prepare(records) if records else None
+        except Exception:
+            first = records[0]
+            log.exception("unexpected failure preparing %s[%d]@%d: stopping", first.topic,
+                          first.partition, first.offset)
+            raise
+        if pending is not None:
+            done, pending = pending, None
+            if not await _finish(consumer, done, dlq_producer, dlq_topic, stats):
+                attempt += 1
+                _rewind(consumer, done[0] + records)
+                delay = backoff.delay(attempt)
+                log.warning("batch of %d failed (%s); retry %d in %.1fs", len(done[0]),
+                            stats.last_error, attempt, delay)
+                await _sleep_unless(stop, delay)
+                continue
+            attempt = 0
+        if records:
+            idle_since = time.monotonic()
+            pending = (records, asyncio.create_task(asyncio.to_thread(handler.store, prepared)))
             continue
-        attempt = 0
-        await _commit(consumer, records)
-        stats.health = "ready"
-        stats.batches += 1
-        stats.consumed += len(records)
-        stats.inserted.update(result.inserted)
-        stats.dead_lettered += len(result.dead_letters)
+        if stop.is_set() or (max_records is not None and stats.consumed >= max_records):
+            break
+        if stats.health == "starting":
+            stats.health = "ready"
+        if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+            break
     return stats
+
+
+async def _finish(
+    consumer: AIOKafkaConsumer, batch: tuple[list[Any], asyncio.Task[BatchResult]],
+    dlq_producer: AIOKafkaProducer, dlq_topic: str, stats: LoopStats,
+) -> bool:
+    """Steps 2-4 of a batch whose store is under way; False on a transient failure."""
+    records, storing = batch
+    try:
+        result = await storing
+        await _publish_dead_letters(dlq_producer, dlq_topic, result.dead_letters)
+    except Exception as exc:
+        if failure_policy(exc) == "raise":
+            first = records[0]
+            log.exception("unexpected failure at %s[%d]@%d: stopping", first.topic,
+                          first.partition, first.offset)
+            raise
+        stats.retries += 1
+        stats.health = "degraded"
+        stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        return False
+    await _commit(consumer, records)
+    stats.health = "ready"
+    stats.batches += 1
+    stats.consumed += len(records)
+    stats.inserted.update(result.inserted)
+    stats.dead_lettered += len(result.dead_letters)
+    return True
 
 
 async def _publish_dead_letters(

@@ -28,16 +28,18 @@ _ROW_REFUSED = (psycopg.DataError, psycopg.IntegrityError)
 def persist_handler(store: BatchStore, names: TopicNames, max_event_bytes: int) -> Handler:
     """decode -> validate -> store; rows the database refuses are dead-lettered one by one."""
 
-    def handle(records: list[Any]) -> BatchResult:
-        plan = plan_batch(records, consumer=CONSUMER_NAME, base_topic=names.base,
+    def prepare(records: list[Any]) -> Plan:
+        return plan_batch(records, consumer=CONSUMER_NAME, base_topic=names.base,
                           max_event_bytes=max_event_bytes)
+
+    def write(plan: Plan) -> BatchResult:
         try:
             return BatchResult(store.write(plan), plan.dead_letters)
         except _ROW_REFUSED:
             log.warning("batch refused by the database: isolating the offending rows")
             return _write_row_by_row(store, plan)
 
-    return handle
+    return Handler(prepare, write)
 
 
 def _write_row_by_row(store: BatchStore, plan: Plan) -> BatchResult:

@@ -32,13 +32,16 @@ def client_options(settings: Settings) -> dict[str, Any]:
 
 
 def consumer_options(settings: Settings, group_id: str) -> dict[str, Any]:
-    """A manually committing group consumer that joins fast (see FACTS: Tansu join timing)."""
+    """A manually committing group consumer that joins fast.
+
+    Tansu holds a join for about half the session timeout (measured: 10 s -> 5 s, 6 s ->
+    3 s); 6 s is the smallest Kafka accepts by default (group.min.session.timeout.ms)."""
     return {
         **client_options(settings),
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
-        "session_timeout_ms": 10_000,
+        "session_timeout_ms": 6_000,
         "heartbeat_interval_ms": 1_000,
         "rebalance_timeout_ms": 10_000,
         "max_partition_fetch_bytes": max(1_048_576, settings.max_event_bytes * 2),
