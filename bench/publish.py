@@ -18,6 +18,8 @@ from bench.workload import records
 from schemas.registry import EVENT_ADAPTER
 from streams.publisher import LearningPublisher
 
+_NOISY = ("streams.publisher", "aiokafka")
+
 
 def _percentile(values: list[int], q: float) -> float:
     ordered = sorted(values)
@@ -28,7 +30,8 @@ def hot_path(settings: Settings, calls: int, broker_up: bool) -> dict[str, Any]:
     """Median, p99 and max of `calls` publish() calls, in microseconds."""
     if not broker_up:  # nobody listens there; the publisher's warnings say so, expectedly
         settings = settings.with_overrides(kafka_bootstrap=f"127.0.0.1:{infra.free_port()}")
-        logging.getLogger("streams.publisher").setLevel(logging.CRITICAL)
+        for name in _NOISY:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     events = [EVENT_ADAPTER.validate_json(r.value) for r in records(calls)]
     publisher = LearningPublisher.from_settings(settings).start()
     took: list[int] = []
@@ -43,7 +46,8 @@ def hot_path(settings: Settings, calls: int, broker_up: bool) -> dict[str, Any]:
             raise RuntimeError(f"the publisher did not drain: {publisher.stats}")
     finally:
         publisher.close(timeout=0.1 if not broker_up else 10)
-        logging.getLogger("streams.publisher").setLevel(logging.NOTSET)
+        for name in _NOISY:
+            logging.getLogger(name).setLevel(logging.NOTSET)
     if broker_up and publisher.stats.dropped:
         raise RuntimeError(f"the publisher dropped events with the broker up: {publisher.stats}")
     return {
