@@ -10,8 +10,8 @@ tracker measures them), and `win` = the side-adjusted return over `horizon` > 0.
 
 from __future__ import annotations
 
+import io
 from datetime import date
-from typing import Any
 
 import polars as pl
 import psycopg
@@ -27,16 +27,34 @@ SELECT d.decision_id, (d.decided_at AT TIME ZONE 'UTC')::date AS session, d.symb
 FROM learning_decisions d JOIN learning_outcomes o ON o.decision_id = d.id
 ORDER BY d.decided_at, d.decision_id
 """
+_SCHEMA = {
+    "decision_id": pl.Utf8, "session": pl.Date, "symbol": pl.Utf8, "decision_type": pl.Utf8,
+    "decision_source": pl.Utf8, "confidence": pl.Float64, "is_synthetic": pl.Utf8,
+    "features": pl.Utf8, "scores": pl.Utf8, "return_1d": pl.Float64, "return_7d": pl.Float64,
+    "return_30d": pl.Float64, "days_held": pl.Int64, "max_adverse_excursion": pl.Float64,
+    "thesis_accuracy_score": pl.Float64, "outcome_type": pl.Utf8,
+}
 
 
 def decision_frame(database_url: str, horizon: int = 7) -> pl.DataFrame:
-    with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        records: list[dict[str, Any]] = conn.execute(_DECISIONS).fetchall()
-    if not records:
+    """Streams the rows as CSV (COPY) into polars, which also parses the JSON columns: on
+    a million decisions this takes a fraction of the memory of Python rows (the learning
+    cycle's peak RSS went from 6.9 GB to the figure in BENCHMARKS.md)."""
+    buffer = io.BytesIO()
+    with psycopg.connect(database_url) as conn, conn.cursor().copy(
+        f"COPY ({_DECISIONS}) TO STDOUT (FORMAT csv, HEADER)"
+    ) as copy:
+        for chunk in copy:
+            buffer.write(chunk)
+    if buffer.tell() == 0:
         return pl.DataFrame()
-    frame = pl.DataFrame(records, infer_schema_length=None)
-    features = pl.DataFrame([r["features"] or {} for r in records], infer_schema_length=None)
-    scores = pl.DataFrame([r["scores"] or {} for r in records], infer_schema_length=None)
+    buffer.seek(0)
+    frame = pl.read_csv(buffer, schema=_SCHEMA)
+    if frame.is_empty():
+        return pl.DataFrame()
+    frame = frame.with_columns(pl.col("is_synthetic") == "t")
+    features = _spread(frame["features"])
+    scores = _spread(frame["scores"])
     frame = pl.concat([frame.drop("features", "scores"),
                        features.select(pl.all().cast(pl.Float64)),
                        scores.select(pl.all().cast(pl.Float64).name.prefix("score_"))],
@@ -49,6 +67,14 @@ def decision_frame(database_url: str, horizon: int = 7) -> pl.DataFrame:
         pl.when(pl.col(f"side_return_{horizon}d").is_null()).then(None)
         .otherwise(pl.col(f"side_return_{horizon}d") > 0).alias("win")
     )
+
+
+def _spread(column: pl.Series) -> pl.DataFrame:
+    """A column of JSON objects as one column per key (null where a row lacks it)."""
+    objects = column.fill_null("{}")
+    if (objects == "{}").all():
+        return pl.DataFrame()
+    return objects.str.json_decode(infer_schema_length=None).struct.unnest()
 
 
 def index_frame(database_url: str, index_symbol: str = "^IXIC",
