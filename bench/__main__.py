@@ -95,7 +95,7 @@ def _repeat(runs: int, what: str, once: Callable[[], Any]) -> list[Any]:
 
 
 def run_ingest(base: Settings, sizes: dict[str, Any], runs: int, results: Results,
-               stages: set[str]) -> None:
+               stages: set[str], profile: Path | None = None) -> None:
     n = sizes["events"]
     say(f"ingest: generating {n:,} events")
     records = workload.records(n)
@@ -116,6 +116,9 @@ def run_ingest(base: Settings, sizes: dict[str, Any], runs: int, results: Result
         results.add("ingest.raw_copy_per_s", copy)
         results.add("ingest.ratio", [e / min(c, p) for e, c, p in zip(e2e, consume, copy,
                                                                           strict=True)])
+        if profile is not None:
+            say("  profiling one more end-to-end run with py-spy")
+            say(f"  flame graph: {ingest.profile_end_to_end(base, n, profile)}")
     if "scale" in stages:
         for workers in (1, 2, 3):
             seconds = _repeat(runs, f"{workers} persist worker(s)",
@@ -157,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(STAGES),
                         help=f"comma-separated stages among {', '.join(STAGES)}")
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile one ingest run with py-spy (bench/profile-ingest.svg)")
     args = parser.parse_args(argv)
     stages = set(args.only.split(","))
     unknown = stages - set(STAGES)
@@ -164,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown stages {sorted(unknown)}" if unknown
                      else "--runs must be at least 3 (a spread needs three runs)")
     sizes = QUICK if args.quick else FULL
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     root = Settings().data_dir / "bench"
     started = time.perf_counter()
     pid, bootstrap = infra.start_broker(root / "broker.log")
@@ -181,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(create_topics(client_options(base), TopicNames(base.topic_prefix),
                                   base.topic_partitions, 1))
         if stages & {"ingest", "scale"}:
-            run_ingest(base, sizes, args.runs, results, stages)
+            run_ingest(base, sizes, args.runs, results, stages,
+                       args.out.with_name("profile-ingest.svg") if args.profile else None)
         if "publish" in stages:
             run_publish(base, sizes, args.runs, results)
         if "params" in stages:

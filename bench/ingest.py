@@ -12,10 +12,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -156,6 +161,26 @@ def end_to_end(settings: Settings, total: int) -> EndToEnd:
                            f"dead-lettered {stats.dead_lettered}")
     at, done = first[0]
     return EndToEnd(ended - started, (total - done) / max(ended - at, 1e-9))
+
+
+def profile_end_to_end(settings: Settings, total: int, out: Path) -> Path:
+    """One more end-to-end run with py-spy sampling this process (every thread, idle time
+    included: a thread waiting on PostgreSQL shows as `Connection.wait`); a flame graph."""
+    spy = subprocess.Popen(
+        [str(Path(sys.executable).with_name("py-spy")), "record", "--output", str(out),
+         "--format", "flamegraph", "--rate", "200", "--threads", "--idle",
+         "--pid", str(os.getpid())],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    time.sleep(1.0)  # let it attach
+    try:
+        end_to_end(settings, total)
+    finally:
+        spy.send_signal(signal.SIGINT)
+        _, err = spy.communicate(timeout=60)
+    if spy.returncode not in (0, -signal.SIGINT) or not out.exists():
+        raise RuntimeError(f"py-spy failed (it needs ptrace rights): {err.decode()[-500:]}")
+    return out
 
 
 def scale(settings: Settings, ends: dict[tuple[str, int], int], workers: int) -> float:
