@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: install run test lint bench bench-analysis faults infra-up infra-down clean
+.PHONY: install run test lint bench faults infra-up infra-down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,6 @@ test: $(STAMP)  ## the whole suite: unit + integration on the embedded broker an
 
 bench: $(STAMP)  ## measure against the raw limits of this machine (QUICK=1: reduced, < 3 min)
 	$(BIN)/python -m bench $(if $(QUICK),--quick) $(ARGS)
-
-bench-analysis: $(STAMP)  ## time a full learning pass on 1M decisions (target: < 60 s)
-	$(BIN)/python -m bench.analysis $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
