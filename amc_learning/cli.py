@@ -134,6 +134,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-mb", type=float, default=256,
                    help="memory the rows in flight may take (default: 256)")
 
+    p = command("replay", "re-read topics into a database (backfill), idempotently",
+                "Read the chosen topics from the broker without a consumer group, keep the\n"
+                "records whose timestamp lies in [--from, --to), and store them through the\n"
+                "persist consumer's own handler into the learning database or --into URL\n"
+                "(migrated first). Replaying twice changes nothing. Exact time bounds on any\n"
+                "broker (a wrong time index is detected and the partition scanned).\n"
+                "--recompute then reruns the analysis of the learning cycles, as of each\n"
+                "week's last session in the window (params are never republished).")
+    p.add_argument("--topic", action="append", required=True, metavar="T",
+                   help="a topic to replay, full (learning.thesis.v1) or short (thesis); "
+                        "repeatable; `all` for every stored topic")
+    p.add_argument("--from", dest="since", type=_instant, default=None, metavar="TIME",
+                   help="records published at or after TIME (YYYY-MM-DD or ISO time, UTC)")
+    p.add_argument("--to", dest="until", type=_instant, default=None, metavar="TIME",
+                   help="records published before TIME")
+    p.add_argument("--into", default=None, metavar="URL",
+                   help="target database (default: the learning database)")
+    p.add_argument("--recompute", action="store_true",
+                   help="rerun the analysis pass for the replayed period afterwards")
+
     p = command("backup", "dump the learning database into a directory, with a manifest",
                 "pg_dump (custom format) into OUT/dump.pgc and OUT/manifest.json: the schema\n"
                 "version, rows and an md5 of every table, the dump's sha256. Uses a pg_dump\n"
@@ -226,6 +246,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command in ("export", "backup", "restore"):
         return _archive(args, settings)
     connected = _connected(settings)
+    if args.command == "replay":
+        return _replay(args, connected)
     if args.command == "migrate":
         from consumers.migrations import migrate
 
@@ -326,6 +348,50 @@ def _archive(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(str(exc)) from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.progress import Progress
+    from consumers.migrations import migrate
+    from consumers.replay import recompute, replay
+    from consumers.rows import PERSIST_TOPICS
+
+    short = {t.split(".")[1]: t for t in PERSIST_TOPICS}
+    topics: list[str] = []
+    for name in args.topic:
+        chosen = list(PERSIST_TOPICS) if name == "all" else [short.get(name, name)]
+        unknown = [t for t in chosen if t not in PERSIST_TOPICS]
+        if unknown:
+            raise UserError(f"cannot replay {name!r}: choose from all, "
+                            f"{', '.join(short)} (or their full names)")
+        topics += [t for t in chosen if t not in topics]
+    if args.since and args.until and args.since >= args.until:
+        raise UserError("--from must be before --to")
+    into: str = args.into or settings.database_url or ""
+    migrate(into)
+    bar = Progress("replay")
+
+    def show(stats: Any) -> None:
+        bar.total = stats.total or None
+        bar.update(stats.read)
+
+    try:
+        stats = asyncio.run(replay(settings, topics, into, since=args.since, until=args.until,
+                                   progress=show))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    bar.finish()
+    summary: dict[str, Any] = {"topics": topics, "read": stats.read,
+                               "in_window": stats.in_window, "stored": stats.stored,
+                               "dead_lettered": stats.dead_lettered,
+                               "partitions_scanned": stats.scanned_partitions}
+    if args.recompute:
+        summary["recomputed_as_of"] = [str(d) for d in recompute(
+            into, args.since.date() if args.since else None,
+            args.until.date() if args.until else None,
+            say=lambda line: print(line, file=sys.stderr, flush=True))]
+    print(json.dumps(summary))
+    return 0
 
 
 def _infra(action: str, settings: Settings) -> int:
