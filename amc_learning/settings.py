@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         "1,7,30", pattern=r"^\d+,\d+,\d+$",
         description="sessions behind return_1d, return_7d, return_30d (three increasing numbers)",
     )
+    outcomes_stall_s: float = Field(
+        30.0, gt=0, description="outcomes worker: restart itself when nothing moved for this "
+        "long while input records wait (a faust-streaming stall after recovery)")
     outcomes_producer_batch_bytes: int = Field(
         1, ge=1, description="outcomes worker produce batch size; 1 = one record per batch, "
         "which Faust changelog recovery needs on Tansu (raise it on real Kafka)",

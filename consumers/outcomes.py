@@ -22,9 +22,11 @@ before anything past the hole is acknowledged (`restart_in_place`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
+import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -51,6 +53,7 @@ from consumers.tracking import (
 )
 from schemas import topics
 from schemas.outcomes import OutcomeUpdated
+from streams.kafka import client_options
 from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -84,22 +87,82 @@ class Continuity:
     """Where each input partition must continue: a record past that point means faust
     skipped records (see the module docstring)."""
 
-    def __init__(self) -> None:
-        self.expected: dict[TP, int] = {}
+    #: A never-committed partition: it must start at its first offset (usually 0).
+    BEGINNING = -1
 
-    def reset(self, starts: dict[TP, int]) -> None:
-        """After a rebalance: the partitions resume from these offsets (committed, or the
-        earliest when nothing was committed)."""
-        self.expected = dict(starts)
+    def __init__(self, client: dict[str, Any] | None = None) -> None:
+        self.expected: dict[TP, int] = {}
+        self._client = client
+        #: when the worker last made progress (a batch, or the end of a recovery)
+        self.progressed = time.monotonic()
+
+    def reset(self, starts: dict[TP, int | None]) -> None:
+        """After a rebalance: where the partitions resume (their committed offsets; None:
+        never committed, so from the beginning)."""
+        self.expected = {tp: self.BEGINNING if o is None else o for tp, o in starts.items()}
+
+    def unconfirmed(self, tp: TP, offset: int) -> bool:
+        """A never-committed partition whose first record is not offset 0: only the
+        broker can say whether that is its beginning (see `confirm`)."""
+        return self.expected.get(tp) == self.BEGINNING and offset != 0
+
+    def confirm(self, tp: TP, earliest: int | None) -> None:
+        if earliest is None:
+            self.expected.pop(tp, None)  # the broker did not say: unguarded until a rebalance
+        else:
+            self.expected[tp] = earliest
 
     def skipped(self, tp: TP, offset: int) -> int | None:
         """Record a delivered offset; return the first skipped offset if records were skipped.
         Offsets below the expected one are redeliveries (harmless: facts are idempotent)."""
         expected = self.expected.get(tp)
+        if expected == self.BEGINNING:
+            expected = 0
         if expected is not None and offset > expected:
             return expected
         self.expected[tp] = max(expected or 0, offset + 1)
         return None
+
+    async def ends(self, partitions: list[TP]) -> dict[TP, int]:
+        """End offsets through a client of our own; {} when the broker does not answer.
+        (On Tansu an end offset can lag the true end, never lead it: lag seen is real.)"""
+        if self._client is None or not partitions:
+            return {}
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(**self._client, enable_auto_commit=False)
+        try:
+            await asyncio.wait_for(consumer.start(), 15)
+            found = await asyncio.wait_for(consumer.end_offsets(
+                [TopicPartition(tp.topic, tp.partition) for tp in partitions]), 15)
+            return {TP(tp.topic, tp.partition): int(end) for tp, end in found.items()}
+        except Exception as exc:
+            log.warning("outcomes: watchdog cannot read end offsets (%s)", exc)
+            return {}
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), 5)
+
+    async def earliest(self, tp: TP) -> int | None:
+        """The first offset of a partition, asked through a client of our own (not faust's
+        consumer thread); None when the broker does not answer in time."""
+        if self._client is None:
+            return None
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(**self._client, enable_auto_commit=False)
+        try:
+            await asyncio.wait_for(consumer.start(), 15)
+            plain = TopicPartition(tp.topic, tp.partition)
+            found = await asyncio.wait_for(consumer.beginning_offsets([plain]), 15)
+            return int(found[plain])
+        except Exception as exc:
+            log.warning("outcomes: cannot ask where %s begins (%s); unguarded until the next"
+                        " rebalance", tp, exc)
+            return None
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), 5)
 
 
 _CONTINUITY: dict[str, Continuity] = {}
@@ -151,7 +214,7 @@ class _SeekFirstRecovery(Recovery):
             self.log.info("Seek stream partitions to committed offsets.")
             await self._wait(consumer.perform_seek(),
                              timeout=self.app.conf.broker_request_timeout)
-        await self._expect_from(streams)
+        self._expect_from(streams)
         consumer.resume_partitions(streams)
         self.completed.set()
         self.app.flow_control.resume()
@@ -160,18 +223,19 @@ class _SeekFirstRecovery(Recovery):
         self.tables.on_actives_ready()
         if not self.app.assignor.assigned_standbys():
             self.tables.on_standbys_ready()
+        self.app.on_rebalance_end()
+        self.log.info("Worker ready")
 
 
-    async def _expect_from(self, streams: set[TP]) -> None:
-        """Tell `Continuity` where the stream partitions resume (they are still paused)."""
-        consumer = self.app.consumer
-        committed = consumer._committed_offset  # type: ignore[attr-defined]  # perform_seek's
-        starts = {tp: committed.get(tp) for tp in streams}
-        fresh = [tp for tp, offset in starts.items() if offset is None]
-        if fresh:
-            starts.update(await consumer.earliest_offsets(*fresh))
-        _CONTINUITY.setdefault(self.app.conf.id, Continuity()).reset(
-            {tp: offset for tp, offset in starts.items() if offset is not None})
+    def _expect_from(self, streams: set[TP]) -> None:
+        """Tell `Continuity` where the stream partitions resume (they are still paused).
+        Synchronous on purpose: a wait here (asking the broker for the beginnings of
+        never-committed partitions) was seen to leave the partitions never delivering; the
+        agent asks instead, when such a partition's first record is not offset 0."""
+        committed = self.app.consumer._committed_offset  # type: ignore[attr-defined]
+        continuity = _CONTINUITY.setdefault(self.app.conf.id, Continuity())
+        continuity.reset({tp: committed.get(tp) for tp in streams})
+        continuity.progressed = time.monotonic()
 
 
 class _TableManager(TableManager):
@@ -220,7 +284,7 @@ def build_app(settings: Settings) -> faust.App:
     dlq_topic = app.topic(names(topics.DLQ), **raw)
     table = app.Table("outcome_state", default=None, partitions=settings.topic_partitions,
                       use_partitioner=True, key_type=bytes, value_type=bytes)
-    continuity = _CONTINUITY.setdefault(app.conf.id, Continuity())
+    continuity = _CONTINUITY.setdefault(app.conf.id, Continuity(client_options(settings)))
     published: dict[str, Outcome] = {}
     #: input partition -> [newest day read, next offset to read]
     progress: dict[TP, list[Any]] = {}
@@ -232,6 +296,8 @@ def build_app(settings: Settings) -> faust.App:
                                                within=settings.batch_max_wait_ms / 1000):
             for event in events:
                 tp, offset = event.message.tp, event.message.offset
+                if continuity.unconfirmed(tp, offset):
+                    continuity.confirm(tp, await continuity.earliest(tp))
                 if (hole := continuity.skipped(tp, offset)) is not None:
                     restart_in_place(f"{tp.topic}[{tp.partition}] jumped from offset {hole} "
                                      f"to {offset}")
@@ -255,6 +321,25 @@ def build_app(settings: Settings) -> faust.App:
                 if after != before:
                     table[key] = after
             os.environ.pop(_RESTARTS_ENV, None)  # a batch went through: no longer "in a row"
+            continuity.progressed = time.monotonic()
+
+    @app.timer(interval=max(1.0, settings.outcomes_stall_s / 3))
+    async def watchdog() -> None:
+        """faust-streaming was seen (1 run in 4 of a restarted worker) to finish recovery and
+        then never deliver a record, with input waiting. Nothing moves for
+        `outcomes_stall_s` while the inputs hold records past the committed offsets: restart
+        in place, from those offsets."""
+        quiet = time.monotonic() - continuity.progressed
+        if quiet < settings.outcomes_stall_s or app.rebalancing:
+            return
+        committed = app.consumer._committed_offset  # type: ignore[attr-defined]
+        inputs_now = [tp for tp in app.consumer.assignment() if tp.topic in inputs]
+        waiting = sum(max(0, end - (committed.get(tp) or 0))
+                      for tp, end in (await continuity.ends(inputs_now)).items())
+        if waiting:
+            restart_in_place(f"no progress for {quiet:.0f} s while {waiting} input records "
+                             "wait past the committed offsets")
+        continuity.progressed = time.monotonic()  # idle and caught up: look again later
 
     return app
 

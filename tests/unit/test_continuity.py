@@ -22,7 +22,22 @@ def test_a_jump_past_the_resume_point_is_a_skip():
     c.reset({A: 142, B: 0})
     assert c.skipped(A, 1846) == 142
     assert c.skipped(A, 1846) == 142, "the hole stays reported until it is filled"
-    assert c.skipped(B, 1074) == 0, "a never-committed partition resumes at its earliest offset"
+    assert c.skipped(B, 1074) == 0
+
+
+def test_a_never_committed_partition_must_start_at_its_beginning():
+    c = Continuity()
+    c.reset({A: None, B: None})
+    assert not c.unconfirmed(A, 0) and c.skipped(A, 0) is None and c.skipped(A, 1) is None
+    assert c.unconfirmed(B, 1074), "only the broker can say where B begins"
+    c.confirm(B, 0)  # it begins at 0: records 0..1073 were skipped
+    assert c.skipped(B, 1074) == 0
+    c.reset({B: None})
+    c.confirm(B, 1074)  # retention removed 0..1073: nothing was skipped
+    assert c.skipped(B, 1074) is None and c.skipped(B, 1075) is None
+    c.reset({B: None})
+    c.confirm(B, None)  # the broker did not answer: unguarded, never a false alarm
+    assert c.skipped(B, 5000) is None
 
 
 def test_a_rebalance_resets_the_expectations():
