@@ -124,42 +124,31 @@ class Continuity:
         return None
 
     async def ends(self, partitions: list[TP]) -> dict[TP, int]:
-        """End offsets through a client of our own; {} when the broker does not answer.
-        (On Tansu an end offset can lag the true end, never lead it: lag seen is real.)"""
-        if self._client is None or not partitions:
-            return {}
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        consumer = AIOKafkaConsumer(**self._client, enable_auto_commit=False)
-        try:
-            await asyncio.wait_for(consumer.start(), 15)
-            found = await asyncio.wait_for(consumer.end_offsets(
-                [TopicPartition(tp.topic, tp.partition) for tp in partitions]), 15)
-            return {TP(tp.topic, tp.partition): int(end) for tp, end in found.items()}
-        except Exception as exc:
-            log.warning("outcomes: watchdog cannot read end offsets (%s)", exc)
-            return {}
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(consumer.stop(), 5)
+        """End offsets; {} when the broker does not answer. (On Tansu an end offset can
+        lag the true end, never lead it: lag seen is real.)"""
+        return await self._ask("end_offsets", partitions) if partitions else {}
 
     async def earliest(self, tp: TP) -> int | None:
-        """The first offset of a partition, asked through a client of our own (not faust's
-        consumer thread); None when the broker does not answer in time."""
+        """The first offset of a partition; None when the broker does not answer."""
+        return (await self._ask("beginning_offsets", [tp])).get(tp)
+
+    async def _ask(self, question: str, partitions: list[TP]) -> dict[TP, int]:
+        """Offsets through a client of our own (faust's consumer thread is not asked: it
+        was seen to never answer in the middle of a recovery); {} on any failure."""
         if self._client is None:
-            return None
+            return {}
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         consumer = AIOKafkaConsumer(**self._client, enable_auto_commit=False)
         try:
             await asyncio.wait_for(consumer.start(), 15)
-            plain = TopicPartition(tp.topic, tp.partition)
-            found = await asyncio.wait_for(consumer.beginning_offsets([plain]), 15)
-            return int(found[plain])
+            found = await asyncio.wait_for(getattr(consumer, question)(
+                [TopicPartition(tp.topic, tp.partition) for tp in partitions]), 15)
+            return {TP(tp.topic, tp.partition): int(offset) for tp, offset in found.items()}
         except Exception as exc:
-            log.warning("outcomes: cannot ask where %s begins (%s); unguarded until the next"
-                        " rebalance", tp, exc)
-            return None
+            log.warning("outcomes: no answer to %s for %d partition(s) (%s)", question,
+                        len(partitions), exc)
+            return {}
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(consumer.stop(), 5)

@@ -137,3 +137,20 @@ def more_settings(backend: Backend, tmp_path: Path) -> Iterator[Callable[[], Set
     yield make
     for name in made:
         _drop_database(backend, name)
+
+
+@pytest.fixture
+def empty_database(backend: Backend) -> Iterator[Callable[[str], str]]:
+    """Makes empty databases (no schema) under a unique name; drops them afterwards."""
+    made = []
+
+    def make(label: str) -> str:
+        name = f"test_{label}_{uuid.uuid4().hex[:6]}"
+        with psycopg.connect(backend.admin_database_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return make_conninfo(backend.admin_database_url, dbname=name)
+
+    yield make
+    for name in made:
+        _drop_database(backend, name)

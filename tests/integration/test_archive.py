@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from amc_learning.backup import MANIFEST, BackupError, backup, restore, table_digests
 from amc_learning.export import TABLES, export_table
@@ -119,39 +118,34 @@ def test_an_export_of_a_table_larger_than_the_memory_cap_stays_within_it(databas
         pl.len()).collect().item() == 60000
 
 
-def test_backup_then_restore_into_a_fresh_database_is_identical(filled, backend, tmp_path):
+def test_backup_then_restore_into_a_fresh_database_is_identical(filled, empty_database,
+                                                                 tmp_path):
     before = table_digests(filled.database_url)
     manifest = backup(filled.database_url, tmp_path / "b")
     assert manifest.tables == before and manifest.schema_version >= 5
     assert before["learning_decisions"]["rows"] == 9  # 6 thesis + 3 never-decided candidates
-    target = _fresh_database(backend, "restore_target")
-    try:
+    target = empty_database("restore")
+    restore(tmp_path / "b", target)
+    assert table_digests(target) == before
+    with pytest.raises(BackupError, match="not empty"):
         restore(tmp_path / "b", target)
-        assert table_digests(target) == before
-        with pytest.raises(BackupError, match="not empty"):
-            restore(tmp_path / "b", target)
-        restore(tmp_path / "b", target, clean=True)  # replacing is allowed when asked
-        assert table_digests(target) == before
-    finally:
-        _drop_database(backend, "restore_target")
+    restore(tmp_path / "b", target, clean=True)  # replacing is allowed when asked
+    assert table_digests(target) == before
 
 
-def test_restore_refuses_a_newer_schema_and_a_tampered_dump(filled, backend, tmp_path):
+def test_restore_refuses_a_newer_schema_and_a_tampered_dump(filled, empty_database, tmp_path):
     backup(filled.database_url, tmp_path / "b")
     with pytest.raises(BackupError, match="already holds a backup"):
         backup(filled.database_url, tmp_path / "b")
     manifest = json.loads((tmp_path / "b" / MANIFEST).read_text())
-    target = _fresh_database(backend, "restore_refused")
-    try:
-        (tmp_path / "b" / MANIFEST).write_text(json.dumps({**manifest, "schema_version": 999}))
-        with pytest.raises(BackupError, match="newer than this code"):
-            restore(tmp_path / "b", target)
-        (tmp_path / "b" / MANIFEST).write_text(json.dumps({**manifest, "dump_sha256": "0" * 64}))
-        with pytest.raises(BackupError, match="does not match its manifest"):
-            restore(tmp_path / "b", target)
-        assert table_digests(target) == {}, "a refused restore writes nothing"
-    finally:
-        _drop_database(backend, "restore_refused")
+    target = empty_database("refused")
+    (tmp_path / "b" / MANIFEST).write_text(json.dumps({**manifest, "schema_version": 999}))
+    with pytest.raises(BackupError, match="newer than this code"):
+        restore(tmp_path / "b", target)
+    (tmp_path / "b" / MANIFEST).write_text(json.dumps({**manifest, "dump_sha256": "0" * 64}))
+    with pytest.raises(BackupError, match="does not match its manifest"):
+        restore(tmp_path / "b", target)
+    assert table_digests(target) == {}, "a refused restore writes nothing"
 
 
 def test_cli_mistakes_get_one_line_and_a_hint(filled, tmp_path):
@@ -170,16 +164,3 @@ def test_cli_mistakes_get_one_line_and_a_hint(filled, tmp_path):
     assert ok.returncode == 0, ok.stderr
     # days 2..5: four thesis decisions and the never-decided candidates of days 3 and 5
     assert json.loads(ok.stdout.splitlines()[-1])["rows"] == 6
-
-
-def _fresh_database(backend, name: str) -> str:  # type: ignore[no-untyped-def]
-    with psycopg.connect(backend.admin_database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_conninfo(backend.admin_database_url, dbname=name)
-
-
-def _drop_database(backend, name: str) -> None:  # type: ignore[no-untyped-def]
-    with psycopg.connect(backend.admin_database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-

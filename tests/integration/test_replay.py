@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from aiokafka import AIOKafkaProducer
-from psycopg.conninfo import make_conninfo
 
 from amc_learning.run import settings_env
 from consumers.migrations import migrate
@@ -46,22 +45,15 @@ def content(url: str) -> dict[str, list[tuple]]:
 
 
 @pytest.fixture
-def fresh(backend):  # type: ignore[no-untyped-def]
-    made = []
+def fresh(empty_database):  # type: ignore[no-untyped-def]
+    """A new database with the schema and nothing in it."""
 
-    def make(name: str) -> str:
-        with psycopg.connect(backend.admin_database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        url = make_conninfo(backend.admin_database_url, dbname=name)
+    def make(label: str) -> str:
+        url = empty_database(label)
         migrate(url)
         return url
 
-    yield make
-    with psycopg.connect(backend.admin_database_url, autocommit=True) as conn:
-        for name in made:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return make
 
 
 def test_replay_into_a_fresh_database_reproduces_the_live_rows_and_twice_changes_nothing(
