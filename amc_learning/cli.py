@@ -127,10 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["parquet", "csv"], default="parquet",
                    help="default: parquet")
     p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--from", dest="since", type=_instant, default=None, metavar="TIME",
-                   help="YYYY-MM-DD or an ISO time (UTC unless it says otherwise)")
-    p.add_argument("--to", dest="until", type=_instant, default=None, metavar="TIME",
-                   help="YYYY-MM-DD or an ISO time, exclusive")
+    _window_args(p, "rows whose time column is")
     p.add_argument("--memory-mb", type=float, default=256,
                    help="memory the rows in flight may take (default: 256)")
 
@@ -145,10 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", action="append", required=True, metavar="T",
                    help="a topic to replay, full (learning.thesis.v1) or short (thesis); "
                         "repeatable; `all` for every stored topic")
-    p.add_argument("--from", dest="since", type=_instant, default=None, metavar="TIME",
-                   help="records published at or after TIME (YYYY-MM-DD or ISO time, UTC)")
-    p.add_argument("--to", dest="until", type=_instant, default=None, metavar="TIME",
-                   help="records published before TIME")
+    _window_args(p, "records published")
     p.add_argument("--into", default=None, metavar="URL",
                    help="target database (default: the learning database)")
     p.add_argument("--recompute", action="store_true",
@@ -182,6 +176,15 @@ def _simulation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--symbols", type=int, default=200, help="universe size (default: 200)")
     p.add_argument("--start", type=date.fromisoformat, default=None,
                    help="first session, YYYY-MM-DD (default: after the last stored one)")
+
+
+def _window_args(p: argparse.ArgumentParser, what: str) -> None:
+    """--from/--to: a half-open time window [from, to)."""
+    p.add_argument("--from", dest="since", type=_instant, default=None, metavar="TIME",
+                   help=f"{what} at or after TIME (YYYY-MM-DD or an ISO time; UTC unless "
+                        "it says otherwise)")
+    p.add_argument("--to", dest="until", type=_instant, default=None, metavar="TIME",
+                   help=f"{what} before TIME (exclusive)")
 
 
 def _instant(text: str) -> datetime:

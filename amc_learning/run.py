@@ -175,15 +175,16 @@ def publish_simulation(
         raise RunError(f"publisher lost events: {publisher.stats}")
     produced.by_topic.update(publisher.stats.sent_by_topic)
     produced.merge_targets(publisher.stats.acked_end_offsets)
-    produced.merge_targets(asyncio.run(_send_raw(settings, broken)))
+    produced.merge_targets(asyncio.run(send_records(settings, broken)))
     for topic, _, _ in broken:
         produced.by_topic[names.base(topic)] += 1
     return produced
 
 
-async def _send_raw(
+async def send_records(
     settings: Settings, records: list[tuple[str, bytes, bytes]]
 ) -> dict[tuple[str, int], int]:
+    """Send (full topic, key, value) records as they are; the end offset of each partition."""
     ends: dict[tuple[str, int], int] = {}
     if not records:
         return ends

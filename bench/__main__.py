@@ -101,7 +101,7 @@ def run_ingest(base: Settings, sizes: dict[str, Any], runs: int, results: Result
     records = workload.records(n)
     say(f"  {sum(len(r.value) for r in records) / n:.0f} bytes per event on average; publishing")
     started = time.perf_counter()
-    ends = asyncio.run(ingest.publish(base, records))
+    ends = ingest.publish(base, records)
     say(f"  published in {time.perf_counter() - started:.1f} s (setup, not a figure)")
     if "ingest" in stages:
         rows = ingest.rows_of(records, base.topic_prefix)

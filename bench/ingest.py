@@ -24,16 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from psycopg import sql
 
-from amc_learning.run import committed_offsets, spawn_consumer, stop_processes
+from amc_learning.run import committed_offsets, send_records, spawn_consumer, stop_processes
 from amc_learning.settings import Settings
 from bench.workload import Record
 from consumers.loop import LoopStats
 from consumers.persist import run_persist
 from consumers.rows import ALL_TABLES, plan_batch
-from streams.kafka import client_options, producer_options
+from streams.kafka import client_options
 
 
 @dataclass
@@ -47,21 +47,10 @@ class _Consumed:
     value: bytes | None
 
 
-async def publish(settings: Settings, records: list[Record]) -> dict[tuple[str, int], int]:
+def publish(settings: Settings, records: list[Record]) -> dict[tuple[str, int], int]:
     """Send `records` (setup, not measured); return the end offset of every partition."""
-    producer = AIOKafkaProducer(**{**producer_options(settings), "linger_ms": 10,
-                                   "max_batch_size": 256 * 1024})
-    await producer.start()
-    ends: dict[tuple[str, int], int] = {}
-    try:
-        futures = [await producer.send(settings.topic_prefix + r.topic, r.value, key=r.key)
-                   for r in records]
-        for meta in await asyncio.gather(*futures):
-            key = (meta.topic, meta.partition)
-            ends[key] = max(ends.get(key, 0), meta.offset + 1)
-    finally:
-        await producer.stop()
-    return ends
+    return asyncio.run(send_records(
+        settings, [(settings.topic_prefix + r.topic, r.key, r.value) for r in records]))
 
 
 def raw_consume(settings: Settings, ends: dict[tuple[str, int], int]) -> float:
