@@ -64,13 +64,18 @@ class Analysis:
 
 
 def known_by(frame: pl.DataFrame, as_of: date, horizon: int) -> pl.DataFrame:
-    """Rows whose `horizon` outcome was complete at `as_of`; later returns blanked."""
+    """Rows whose `horizon` outcome was complete at `as_of`; later returns blanked.
+
+    A row old enough whose `horizon` return is still missing (its tracking stopped, e.g.
+    the tracker's state was lost) is left out: it has no outcome to learn from."""
     sessions = frame.filter(pl.col("session") <= as_of)["session"].unique().sort()
     if len(sessions) <= horizon:
         return frame.clear()
     position = {s: i for i, s in enumerate(sessions.to_list())}
     last = len(sessions) - 1
     data = frame.filter(pl.col("session") <= sessions[last - horizon])
+    if f"return_{horizon}d" in data.columns:
+        data = data.filter(pl.col(f"return_{horizon}d").is_not_null())
     age = last - data["session"].replace_strict(position, return_dtype=pl.Int64)
     blanks = []
     for name in data.columns:

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from intelligence.analysis import AnalysisConfig, analyze
+from intelligence.analysis import AnalysisConfig, analyze, known_by
 from intelligence.attribution import (
     daily_ic,
     detect_regime_shifts,
@@ -263,6 +263,21 @@ def test_results_as_of_t_do_not_change_when_later_data_arrive(world):
         ):
             assert getattr(now, name).equals(getattr(after, name)), f"{name} as of {t} changed"
         assert now.window[1] < t and now.definitions == after.definitions
+
+
+def test_decisions_whose_tracking_stopped_are_left_out_not_fatal(world):
+    """An old decision with no horizon return (its tracking stopped) has no outcome to learn
+    from: the pass leaves it out instead of failing on a missing label."""
+    cfg = AnalysisConfig(features=world.truth.features, signature_features=tuple(SIGNATURE))
+    t = world.decisions["session"].unique().sort()[300]
+    stalled = world.decisions.with_columns(
+        *[pl.when(pl.int_range(pl.len()) % 10 == 0).then(None).otherwise(pl.col(c)).alias(c)
+          for c in world.decisions.columns if c.endswith("return_7d") or c == "win"])
+    kept = known_by(stalled, t, cfg.horizon)
+    assert len(kept) and kept["return_7d"].null_count() == 0 and kept["win"].null_count() == 0
+    assert len(kept) < len(known_by(world.decisions, t, cfg.horizon))
+    result = analyze(stalled, world.index, t, cfg)
+    assert result.calibration["n"].sum() == len(kept) * len(cfg.calibration_groups)
 
 
 def test_the_strategy_change_detector_alarms_after_the_switch_not_before(world):
