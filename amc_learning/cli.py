@@ -164,6 +164,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--clean", action="store_true",
                    help="drop what the target holds before restoring")
 
+    p = command("report", "write the intelligence report: one self-contained HTML page",
+                "Read the learning database as of a session and write one HTML file that\n"
+                "opens offline: reliability diagram (raw vs calibrated, out of sample where\n"
+                "possible), sortable pattern table with intervals, q-values and failure\n"
+                "modes, feature IC and importance, regime timeline over the index,\n"
+                "params history with modes and rollbacks, data-collection health.\n"
+                "The learner also writes one after every daily cycle, into\n"
+                "LEARNING_DATA_DIR/reports/ (report-<as-of>.html and latest.html).")
+    p.add_argument("--as-of", type=date.fromisoformat, default=None,
+                   help="YYYY-MM-DD (default: the last stored session)")
+    p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+
     p = command("schemas", "the event contract")
     p.add_argument("action", choices=["export"], help="write one JSON Schema per event")
     p.add_argument("dir", type=Path, help="output directory")
@@ -284,6 +296,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return persist.main(connected)
     if args.command == "simulate":
         return _simulate(args, connected)
+    if args.command == "report":
+        return _report(args, connected)
     if args.command == "params":
         return _params(args, connected)
     raise UserError(f"unknown command {args.command}")
@@ -456,6 +470,18 @@ def _cycle(args: argparse.Namespace, settings: Settings) -> int:
         print(f"version {change['version']} -> {change['mode']}"
               + (" (published)" if change["publish"] else ""), file=sys.stderr)
     print(json.dumps(summary, default=str))
+    return 0
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.report import write_report
+
+    if args.out.is_dir():
+        raise UserError(f"--out {args.out} is a directory\nhint: name the file, e.g. "
+                        f"--out {args.out / 'report.html'}")
+    out = write_report(settings.database_url, args.out, args.as_of,  # type: ignore[arg-type]
+                       settings.params_name)
+    print(f"wrote {out} ({out.stat().st_size / 1024:,.0f} KiB)")
     return 0
 
 

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     learner_poll_s: float = Field(
         2.0, gt=0, description="how often the learner process looks for a new session"
     )
+    learner_settle_s: float = Field(
+        5.0, ge=0, description="the learner runs a session's cycle once its bars and the "
+        "outcomes they moved have been quiet this long (they land after the session's bars)"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "WARNING", description="log level of the consumer processes"
     )

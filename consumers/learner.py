@@ -10,7 +10,8 @@ A cycle for an as-of session (`run_cycle`), idempotent per (kind, as-of, param s
    (`intelligence.adaptive.adapt`) and issue it in shadow;
 5. record the history rows, each published one with its exact message, and the cycle in
    one transaction; then send the messages (signed, `streams.params.publish_params`),
-   stamping each as sent, and an insight with the cycle's summary.
+   stamping each as sent, and an insight with the cycle's summary;
+6. daily: write the intelligence report (`consumers.report`).
 
 The history is the outbox of the params topic (migration 005): a failure before the
 record leaves no trace anywhere; a crash after it leaves unsent rows that the next cycle
@@ -18,7 +19,8 @@ sends first, exactly as recorded. So the topic never carries a version the histo
 not, nor another content under the same number.
 
 `main` is the `learner` process: it runs the daily cycle for the newest stored session
-whenever one appears (and the weekly one when a new ISO week starts), until SIGTERM.
+once that session's data have settled (and the weekly one when a new ISO week starts),
+until SIGTERM.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import shutil
 import signal
 import threading
 from dataclasses import asdict
@@ -39,6 +43,7 @@ from psycopg.rows import dict_row
 
 from amc_learning.settings import Settings
 from consumers.frames import decision_frame, feature_columns, index_frame, last_session
+from consumers.report import write_report
 from consumers.results import store_analysis
 from intelligence.adaptive import COMPONENTS, adapt
 from intelligence.analysis import AnalysisConfig, analyze, known_by
@@ -244,7 +249,21 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
         asyncio.run(_publish_insight(settings, as_of, summary))
     except Exception as exc:  # an insight is information, not state: the cycle stands
         log.warning("learner: the cycle's insight was not published: %s", exc)
+    if kind == "daily":
+        _write_report(settings, as_of, decisions)
     return {**summary, "ran": True}
+
+
+def _write_report(settings: Settings, as_of: date, decisions: pl.DataFrame) -> None:
+    """The day's report into LEARNING_DATA_DIR/reports (report-<as-of>.html, latest.html)."""
+    folder = settings.data_dir / "reports"
+    try:
+        page = write_report(settings.database_url, folder / f"report-{as_of}.html",  # type: ignore[arg-type]
+                            as_of, settings.params_name, decisions)
+        shutil.copyfile(page, folder / ".latest.html.partial")
+        os.replace(folder / ".latest.html.partial", folder / "latest.html")
+    except Exception as exc:  # a report is for people: the cycle stands without it
+        log.warning("learner: the report as of %s was not written: %s", as_of, exc)
 
 
 def send_unsent(settings: Settings) -> int:
@@ -292,6 +311,20 @@ def history(database_url: str, name: str) -> list[dict[str, Any]]:
         ).fetchall()
 
 
+def _settled(database_url: str, session: date, quiet_s: float) -> bool:
+    """True once nothing landed for `quiet_s`: neither a bar of `session` nor an outcome.
+
+    A session's outcomes are computed from its bars, so they land after them; a cycle run
+    on the bars alone would judge the day without its outcomes, and a cycle runs once per
+    as-of date."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT greatest((SELECT max(created_at) FROM price_bars WHERE session = %s),"
+            " (SELECT max(updated_at) FROM learning_outcomes)) < now() - %s * interval '1 s'",
+            (session, quiet_s)).fetchone()
+    return bool(row and row[0])
+
+
 def main(settings: Settings) -> int:
     """Entry of `amc-learning consume learner`: a daily cycle per new session, until SIGTERM."""
     stop = threading.Event()
@@ -302,7 +335,8 @@ def main(settings: Settings) -> int:
     while not stop.is_set():
         try:
             newest = last_session(url)
-            if newest is not None and newest != last:
+            if newest is not None and newest != last and _settled(url, newest,
+                                                                  settings.learner_settle_s):
                 if last is not None and newest.isocalendar()[:2] != last.isocalendar()[:2]:
                     run_cycle(settings, "weekly", last)
                 summary = run_cycle(settings, "daily", newest)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -102,3 +104,45 @@ def test_analyze_learns_from_what_run_stored_and_rerunning_it_adds_nothing(setti
                                "SELECT count(*), max(as_of) FROM pattern_performance")
     assert patterns == stored["pattern_performance"]
     assert str(as_of) == json.loads(first.stdout.strip().splitlines()[-1])["as_of"]
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_the_report_of_a_run_opens_in_headless_chromium(settings, tmp_path):
+    ran = cli(settings, "run", "--days", "40", "--symbols", "20", "--bad-rate", "0.01")
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    [(as_of, analysis)] = rows(settings.database_url,
+                               "SELECT as_of, summary->'analysis' FROM learning_cycles"
+                               " WHERE kind = 'daily' ORDER BY as_of DESC LIMIT 1")
+    assert isinstance(analysis, dict) and analysis["pattern_performance"] > 0, analysis
+    daily = settings.data_dir / "reports"
+    assert (daily / f"report-{as_of}.html").read_text() == (daily / "latest.html").read_text()
+
+    out = tmp_path / "report.html"
+    made = cli(settings, "report", "--out", str(out))
+    assert made.returncode == 0, made.stderr[-2000:]
+    page = out.read_text()
+    assert f"Learning intelligence report · {as_of}" in page
+    assert page.count("<svg") == 6 and ("Out of sample" in page or "In-sample" in page)
+    wrong = cli(settings, "report", "--out", str(tmp_path))
+    assert wrong.returncode == 2 and "is a directory" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed: `apt-get install chromium` to render the "
+                    "report headless (its HTML was checked above)")
+    shot = tmp_path / "report.png"
+    browser = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'chromium'}", "--enable-logging=stderr",
+         "--v=0", "--window-size=1200,4000", f"--screenshot={shot}", out.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert browser.returncode == 0, browser.stderr[-2000:]
+    console = [line for line in browser.stderr.splitlines() if ":CONSOLE" in line]
+    assert not console, console  # no script error, no failed load
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == (1200, 4000) and len(png) > 100_000  # a page, not a blank
