@@ -176,6 +176,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="YYYY-MM-DD (default: the last stored session)")
     p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
 
+    command("status", "one screen: every process, its lag and rates, the broker, the "
+            "database, live params, cycles, collection success",
+            "Find the running processes (LEARNING_DATA_DIR/processes, and\n"
+            "LEARNING_METRICS_TARGETS for others), read their /healthz and scrape their\n"
+            "/metrics twice a second apart for rates; probe Kafka and PostgreSQL; read the\n"
+            "live params version, the last cycles and the collection success rate of the\n"
+            "last hour and day from the database. Exit code 1 when anything is down.")
+
     p = command("schemas", "the event contract")
     p.add_argument("action", choices=["export"], help="write one JSON Schema per event")
     p.add_argument("dir", type=Path, help="output directory")
@@ -258,6 +266,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                   f"sharpe {m['sharpe']}  ece {m['ece']}")
         print(json.dumps(result))
         return 0
+    if args.command == "status":
+        return _status(settings)
     if args.command in ("export", "backup", "restore"):
         return _archive(args, settings)
     connected = _connected(settings)
@@ -471,6 +481,22 @@ def _cycle(args: argparse.Namespace, settings: Settings) -> int:
               + (" (published)" if change["publish"] else ""), file=sys.stderr)
     print(json.dumps(summary, default=str))
     return 0
+
+
+def _status(settings: Settings) -> int:
+    """Never refuses to run: what cannot be reached is shown as down."""
+    from amc_learning import ops
+    from amc_learning.status import status
+
+    state = infra.read_state(settings)
+    known = [e for e in ops.registered(settings.data_dir) if e["alive"]]
+    bootstrap = (settings.kafka_bootstrap or (state and state.kafka_bootstrap)
+                 or next((e["kafka_bootstrap"] for e in known if e.get("kafka_bootstrap")), None))
+    database = (settings.database_url or (state and state.database_url)
+                or next((e["database_url"] for e in known if e.get("database_url")), None))
+    screen = status(settings.with_overrides(kafka_bootstrap=bootstrap, database_url=database))
+    print(screen)
+    return 1 if "DOWN" in screen else 0
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:

@@ -82,6 +82,17 @@ class Settings(BaseSettings):
         5.0, ge=0, description="the learner runs a session's cycle once its bars and the "
         "outcomes they moved have been quiet this long (they land after the session's bars)"
     )
+    metrics_host: str = Field(
+        "127.0.0.1", description="address of every process's /metrics and /healthz "
+        "(0.0.0.0 in containers)"
+    )
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="port of /metrics and /healthz; 0 = any free port "
+        "(processes register under LEARNING_DATA_DIR/processes for `amc-learning status`)"
+    )
+    metrics_targets: str = Field(
+        "", description="`status`: further processes to scrape, host:port, comma-separated"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "WARNING", description="log level of the consumer processes"
     )

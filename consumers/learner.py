@@ -41,12 +41,22 @@ import psycopg
 from aiokafka import AIOKafkaProducer
 from psycopg.rows import dict_row
 
+from amc_learning import ops
 from amc_learning.settings import Settings
 from consumers.frames import decision_frame, feature_columns, index_frame, last_session
+from consumers.metrics import (
+    CYCLE_FAILURES,
+    CYCLE_LAST_SUCCESS,
+    CYCLE_SECONDS,
+    LIVE_ECE,
+    LIVE_HIT_RATE,
+    LIVE_VERSION,
+)
 from consumers.report import write_report
 from consumers.results import store_analysis
 from intelligence.adaptive import COMPONENTS, adapt
 from intelligence.analysis import AnalysisConfig, analyze, known_by
+from intelligence.calibration import apply_map, expected_calibration_error
 from intelligence.rollout import IN_FLIGHT, Action, RolloutPolicy, Version, decide
 from schemas import topics
 from schemas.common import Regime
@@ -221,6 +231,7 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
     known = known_by(decisions, as_of, HORIZON) if not decisions.is_empty() else decisions
     frame = learning_frame(known)
     entries, actions, fitted = plan(versions, frame, as_of, kind, policy, regime)
+    summary["live_quality"] = live_quality(known, versions)
     summary.update(decisions=len(frame), fitted=fitted,
                    actions=[asdict(a) for a in actions],
                    changes=[{k: e[k] for k in ("version", "mode", "publish")} for e in entries])
@@ -311,6 +322,30 @@ def history(database_url: str, name: str) -> list[dict[str, Any]]:
         ).fetchall()
 
 
+def live_quality(known: pl.DataFrame, versions: list[Version],
+                 sessions: int = 20) -> dict[str, Any]:
+    """How the live version reads on the last `sessions` sessions of complete outcomes: the
+    ECE of its calibration map applied to the confidence, and the hit rate of the real
+    BUY/SELL decisions (none: the figures are None)."""
+    live = next((v for v in reversed(versions) if v.mode == "live"), None)
+    quality: dict[str, Any] = {"version": live.version if live else None, "ece": None,
+                               "hit_rate": None}
+    if known.is_empty():
+        return quality
+    recent = known.filter(pl.col("session") >= known["session"].unique().sort()[-sessions:][0])
+    knots = (live.params.get("calibration") or []) if live else []
+    confidence = recent["confidence"].to_numpy()
+    if knots:
+        confidence = apply_map([k["raw"] for k in knots], [k["calibrated"] for k in knots],
+                               confidence)
+    quality["ece"] = expected_calibration_error(confidence, recent["win"].cast(pl.Float64)
+                                                .to_numpy())
+    acted = recent.filter(pl.col("decision_type").is_in(["BUY", "SELL"]) & ~pl.col("is_synthetic"))
+    quality["hit_rate"] = float(acted["win"].mean()) if len(acted) else None  # type: ignore[arg-type]
+    quality["n"] = len(recent)
+    return quality
+
+
 def _settled(database_url: str, session: date, quiet_s: float) -> bool:
     """True once nothing landed for `quiet_s`: neither a bar of `session` nor an outcome.
 
@@ -332,17 +367,38 @@ def main(settings: Settings) -> int:
         signal.signal(sig, lambda *_: stop.set())
     url: str = settings.database_url  # type: ignore[assignment]
     last: date | None = None
+    state: dict[str, str] = {"status": "ready", "why": "waiting for a settled session"}
+    ops.serve(settings, "learner", lambda: (state["status"], state["why"]))  # type: ignore[arg-type,return-value]
     while not stop.is_set():
         try:
             newest = last_session(url)
             if newest is not None and newest != last and _settled(url, newest,
                                                                   settings.learner_settle_s):
                 if last is not None and newest.isocalendar()[:2] != last.isocalendar()[:2]:
-                    run_cycle(settings, "weekly", last)
-                summary = run_cycle(settings, "daily", newest)
+                    timed_cycle(settings, "weekly", last)
+                summary = timed_cycle(settings, "daily", newest)
                 log.warning("learner: daily cycle %s: %s", newest, summary.get("changes"))
                 last = newest
-        except Exception:  # the learner never dies of one bad cycle; it retries next poll
+                state.update(status="ready", why=f"last daily cycle as of {newest}")
+        except Exception as exc:  # the learner never dies of one bad cycle; it retries next poll
             log.exception("learner: cycle failed")
+            state.update(status="degraded", why=f"last cycle failed: {type(exc).__name__}: {exc}")
         stop.wait(settings.learner_poll_s)
     return 0
+
+
+def timed_cycle(settings: Settings, kind: str, as_of: date | None = None) -> dict[str, Any]:
+    """`run_cycle` with its metrics: duration, failures, last success, live params quality."""
+    try:
+        with CYCLE_SECONDS.labels(kind).time():
+            summary = run_cycle(settings, kind, as_of)
+    except Exception:
+        CYCLE_FAILURES.labels(kind).inc()
+        raise
+    CYCLE_LAST_SUCCESS.labels(kind).set_to_current_time()
+    quality = summary.get("live_quality") or {}
+    LIVE_VERSION.set(quality.get("version") or 0)
+    for gauge, key in ((LIVE_ECE, "ece"), (LIVE_HIT_RATE, "hit_rate")):
+        if quality.get(key) is not None:
+            gauge.set(quality[key])
+    return summary

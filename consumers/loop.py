@@ -12,9 +12,22 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import psycopg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from amc_learning import ops
+from amc_learning.ops import UP
+from consumers.metrics import (
+    BATCH,
+    CONSUMED,
+    INSERTED,
+    LAG,
+    LATENCY,
+    REJECTED,
+    RETRIED,
+    STORE,
+    STORED,
+)
 from consumers.rows import Record
 from schemas.dlq import DeadLetter
 
@@ -44,6 +57,7 @@ class Handler:
 
 @dataclass
 class LoopStats:
+    name: str = "consumer"  # the `consumer` label of the metrics
     consumed: int = 0
     batches: int = 0
     inserted: Counter[str] = field(default_factory=Counter)
@@ -51,6 +65,17 @@ class LoopStats:
     retries: int = 0
     health: Literal["starting", "ready", "degraded", "stopped"] = "starting"
     last_error: str = ""
+
+
+def loop_health(stats: LoopStats) -> tuple[ops.Status, str]:
+    """/healthz of a consumer process from its loop's state."""
+    if stats.health == "ready":
+        return "ready", f"{stats.consumed:,} records handled"
+    if stats.health == "degraded":
+        return "degraded", f"retrying a batch: {stats.last_error}"
+    if stats.health == "starting":
+        return "down", "starting: joining the group, no batch handled yet"
+    return "down", "stopped"
 
 
 @dataclass(frozen=True)
@@ -136,7 +161,8 @@ async def consume(
             attempt = 0
         if records:
             idle_since = time.monotonic()
-            pending = (records, asyncio.create_task(asyncio.to_thread(handler.store, prepared)))
+            pending = (records, asyncio.create_task(asyncio.to_thread(
+                _timed, handler.store, prepared, STORE.labels(stats.name))))
             continue
         if stop.is_set() or (max_records is not None and stats.consumed >= max_records):
             break
@@ -165,6 +191,8 @@ async def _finish(
         stats.retries += 1
         stats.health = "degraded"
         stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        RETRIED.labels(stats.name).inc()
+        UP.labels("kafka" if isinstance(exc, KafkaError) else "postgresql").set(0)
         return False
     await _commit(consumer, records)
     stats.health = "ready"
@@ -172,7 +200,42 @@ async def _finish(
     stats.consumed += len(records)
     stats.inserted.update(result.inserted)
     stats.dead_lettered += len(result.dead_letters)
+    _observe(consumer, stats.name, records, result)
     return True
+
+
+def _timed(store: Callable[[Any], BatchResult], prepared: Any, clock: Any) -> BatchResult:
+    with clock.time():
+        return store(prepared)
+
+
+def _observe(consumer: AIOKafkaConsumer, name: str, records: list[ConsumerRecord[Any, Any]],
+             result: BatchResult) -> None:
+    """The metrics of a committed batch: a few dict operations per batch, not per record."""
+    UP.labels("postgresql").set(1)
+    UP.labels("kafka").set(1)
+    BATCH.labels(name).observe(len(records))
+    per_topic = Counter(r.topic for r in records)
+    rejected = Counter((d.source_topic, d.reason) for d in result.dead_letters)
+    for (topic, reason), n in rejected.items():
+        REJECTED.labels(name, topic, reason).inc(n)
+    refused = Counter(d.source_topic for d in result.dead_letters)
+    for topic, n in per_topic.items():
+        CONSUMED.labels(name, topic).inc(n)
+        STORED.labels(name, topic).inc(n - refused[topic])
+    for table, n in result.inserted.items():
+        INSERTED.labels(name, table).inc(n)
+    oldest: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        oldest[tp] = min(oldest.get(tp, r.timestamp), r.timestamp)
+    now_ms = time.time() * 1000
+    for tp, stamp in oldest.items():
+        LATENCY.labels(name, tp.topic).observe(max(now_ms - stamp, 0.0) / 1000)
+    for tp, committed in _ends(records).items():
+        end = consumer.highwater(tp)
+        if end is not None:
+            LAG.labels(name, tp.topic, str(tp.partition)).set(max(end - committed, 0))
 
 
 async def _publish_dead_letters(
@@ -201,13 +264,18 @@ def _rewind(consumer: AIOKafkaConsumer, records: list[Record]) -> None:
             consumer.seek(tp, offset)
 
 
-async def _commit(consumer: AIOKafkaConsumer, records: list[Record]) -> None:
+def _ends(records: list[Record]) -> dict[TopicPartition, int]:
+    """The offset after each partition's last record: what a commit of `records` says."""
     ends: dict[TopicPartition, int] = {}
     for r in records:
         tp = TopicPartition(r.topic, r.partition)
         ends[tp] = max(ends.get(tp, 0), r.offset + 1)
+    return ends
+
+
+async def _commit(consumer: AIOKafkaConsumer, records: list[Record]) -> None:
     assigned = consumer.assignment()
-    owned = {tp: end for tp, end in ends.items() if tp in assigned}
+    owned = {tp: end for tp, end in _ends(records).items() if tp in assigned}
     try:
         if owned:
             await consumer.commit(owned)

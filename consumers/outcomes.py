@@ -28,7 +28,7 @@ import os
 import sys
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,7 +37,9 @@ from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP, EventT
 
+from amc_learning import ops
 from amc_learning.settings import Settings
+from consumers.metrics import CONSUMED, LAG, OUTCOMES_PUBLISHED, OUTCOMES_RESTARTS, REJECTED
 from consumers.rows import accept, dead_letter
 from consumers.tracking import (
     Fact,
@@ -52,6 +54,7 @@ from consumers.tracking import (
     updates,
 )
 from schemas import topics
+from schemas.dlq import DeadLetter
 from schemas.outcomes import OutcomeUpdated
 from streams.kafka import client_options
 from streams.topics import TopicNames
@@ -294,6 +297,10 @@ def build_app(settings: Settings) -> faust.App:
             watermark = _watermark(app, progress, inputs)
             for letter in letters:
                 await dlq_topic.send(key=letter[0], value=letter[1])
+                rejected = DeadLetter.model_validate_json(letter[1])
+                REJECTED.labels("outcomes", rejected.source_topic, rejected.reason).inc()
+            for topic, n in Counter(e.message.tp.topic for e in events).items():
+                CONSUMED.labels("outcomes", topic).inc(n)
             for symbol, symbol_facts in facts.items():
                 key = symbol.encode()
                 before = table.get(key)
@@ -304,12 +311,14 @@ def build_app(settings: Settings) -> faust.App:
                 for changed in updates(current, published):
                     event = outcome_event(changed)
                     await outcomes_topic.send(key=key, value=event.model_dump_json().encode())
+                    OUTCOMES_PUBLISHED.inc()
                 for decision_id in prune(state, current, cfg, watermark):
                     published.pop(decision_id, None)
                 after = state.dumps()
                 if after != before:
                     table[key] = after
             os.environ.pop(_RESTARTS_ENV, None)  # a batch went through: no longer "in a row"
+            OUTCOMES_RESTARTS.set(0)
             continuity.progressed = time.monotonic()
 
     @app.timer(interval=max(1.0, settings.outcomes_stall_s / 3))
@@ -318,13 +327,18 @@ def build_app(settings: Settings) -> faust.App:
         then never deliver a record, with input waiting. Nothing moves for
         `outcomes_stall_s` while the inputs hold records past the committed offsets: restart
         in place, from those offsets."""
-        quiet = time.monotonic() - continuity.progressed
-        if quiet < settings.outcomes_stall_s or app.rebalancing:
+        if app.rebalancing:
             return
         committed = app.consumer._committed_offset  # type: ignore[attr-defined]
         inputs_now = [tp for tp in app.consumer.assignment() if tp.topic in inputs]
-        waiting = sum(max(0, end - (committed.get(tp) or 0))
-                      for tp, end in (await continuity.ends(inputs_now)).items())
+        behind = {tp: max(0, end - (committed.get(tp) or 0))
+                  for tp, end in (await continuity.ends(inputs_now)).items()}
+        for tp, n in behind.items():
+            LAG.labels("outcomes", tp.topic, str(tp.partition)).set(n)
+        waiting = sum(behind.values())
+        quiet = time.monotonic() - continuity.progressed
+        if quiet < settings.outcomes_stall_s:
+            return
         if waiting:
             restart_in_place(f"no progress for {quiet:.0f} s while {waiting} input records "
                              "wait past the committed offsets")
@@ -417,6 +431,16 @@ def _credentials(settings: Settings) -> Any:
 def main(settings: Settings) -> int:
     """Entry of `amc-learning consume outcomes`: run the worker until SIGTERM/SIGINT."""
     app = build_app(settings)
+    OUTCOMES_RESTARTS.set(int(os.environ.get(_RESTARTS_ENV, "0")))
+
+    def health() -> tuple[ops.Status, str]:
+        if not app.consumer_generation_id:
+            return "down", "starting: joining the group"
+        if app.rebalancing:
+            return "degraded", "rebalancing or recovering the state table"
+        return "ready", f"{int(os.environ.get(_RESTARTS_ENV, '0'))} restarts in a row"
+
+    ops.serve(settings, "outcomes", health)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0

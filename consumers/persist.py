@@ -11,8 +11,9 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from amc_learning import ops
 from amc_learning.settings import Settings
-from consumers.loop import BatchResult, Handler, LoopStats, consume
+from consumers.loop import BatchResult, Handler, LoopStats, consume, loop_health
 from consumers.rows import PERSIST_TOPICS, Plan, dead_letter, plan_batch
 from consumers.store import BatchStore
 from schemas import topics
@@ -77,6 +78,8 @@ async def run_persist(
     )
     producer = AIOKafkaProducer(**producer_options(settings))
     store = BatchStore(settings.database_url)
+    stats = stats or LoopStats()
+    stats.name = CONSUMER_NAME
     await producer.start()
     await consumer.start()
     try:
@@ -101,14 +104,17 @@ async def run_persist(
 def main(settings: Settings) -> int:
     """Entry of `amc-learning consume persist`: run until SIGTERM/SIGINT, then drain and exit."""
 
+    stats = LoopStats(name=CONSUMER_NAME)
+    ops.serve(settings, CONSUMER_NAME, lambda: loop_health(stats))
+
     async def _run() -> LoopStats:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        return await run_persist(settings, stop=stop)
+        return await run_persist(settings, stop=stop, stats=stats)
 
-    stats = asyncio.run(_run())
+    asyncio.run(_run())
     log.info("persist stopped: consumed=%d inserted=%s dead_lettered=%d retries=%d",
              stats.consumed, dict(stats.inserted), stats.dead_lettered, stats.retries)
     return 0

@@ -46,6 +46,7 @@ from schemas.params import (
 )
 from streams.breaker import CircuitBreaker
 from streams.kafka import client_options, producer_options
+from streams.metrics import track_reader
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ class ParamsReader:
         self._fetch_wait_ms = fetch_wait_ms
         self._held = _Held()
         self._stop = threading.Event()
+        track_reader(self)
         self._thread: threading.Thread | None = None
         self.rejections: dict[str, int] = {}
         self.last_rejection: str | None = None
@@ -235,6 +237,15 @@ class ParamsReader:
                                          message.name: (message.version, MODE_RANK[message.mode])})
         ACCEPTED.labels(message.mode).inc()
         return None
+
+    def names(self) -> list[str]:
+        """The param sets held (["default"] before any)."""
+        return sorted(self._held.versions) or ["default"]
+
+    def issued_at(self, name: str) -> datetime | None:
+        """When the live version of `name` held now was issued (None: no live version)."""
+        live = self._held.versions.get(name, {}).get("live")
+        return live.issued_at if live is not None else None
 
     def status(self) -> dict[str, Any]:
         held = self._held

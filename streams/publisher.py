@@ -33,6 +33,7 @@ from schemas.common import Event
 from schemas.registry import EVENT_ADAPTER, TOPIC_OF_EVENT
 from streams.breaker import CircuitBreaker
 from streams.kafka import producer_options
+from streams.metrics import track_publisher
 from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class LearningPublisher:
         self.stats = PublisherStats()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
+        track_publisher(self)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LearningPublisher:

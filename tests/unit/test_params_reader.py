@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
+from streams.metrics import COLLECTOR
 from streams.params import ParamsReader, canary_bucket
 
 KEY = b"test-key"
@@ -104,3 +107,24 @@ def test_canary_arms_are_deterministic_and_shadow_is_never_traded(reader):
     assert reader.get().version == 1  # no decision key: live
     reader.offer(message(4))  # a new live version ends the canary
     assert {reader.get(decision_key=k).version for k in keys[:200]} == {4}
+
+
+def _samples(name):
+    text = generate_latest(REGISTRY).decode()
+    return [s for f in text_string_to_metric_families(text) for s in f.samples
+            if s.name == name]
+
+
+def test_the_reader_shows_its_version_age_and_fallback_in_the_default_registry(reader, clock):
+    def mine(name):
+        return {s.labels.get("name"): s.value for s in _samples(name)
+                if s.labels["reader"] == number}
+
+    number = next(n for n, r in COLLECTOR.readers.items() if r is reader)
+    assert mine("learning_params_fallback") == {"default": 1.0}
+    assert mine("learning_params_version") == {"default": 0.0}
+    assert reader.offer(message(3)) is None
+    assert mine("learning_params_fallback") == {"default": 0.0}
+    assert mine("learning_params_version") == {"default": 3.0}
+    [age] = mine("learning_params_age_seconds").values()
+    assert age >= 0

@@ -40,3 +40,30 @@ def test_close_without_a_broker_counts_unsent_events_as_dropped():
     publisher.close(timeout=0.1)
     assert publisher.stats.dropped == 1
     assert publisher.stats.sent == 0
+
+
+def test_its_counters_and_breaker_are_in_the_default_registry_at_no_cost_to_publish():
+    from prometheus_client import REGISTRY, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from streams.metrics import COLLECTOR
+
+    publisher = unstarted(queue_size=2)
+    number = next(n for n, p in COLLECTOR.publishers.items() if p is publisher)
+    for _ in range(3):
+        assert publisher.publish(factories.bar())
+    assert not publisher.publish({"event_type": "nonsense"})
+
+    def mine():
+        text = generate_latest(REGISTRY).decode()
+        return {(s.name, s.labels.get("state")): s.value
+                for f in text_string_to_metric_families(text) for s in f.samples
+                if s.labels.get("publisher") == number}
+
+    seen = mine()
+    assert seen[("learning_publisher_accepted_total", None)] == 3
+    assert seen[("learning_publisher_dropped_total", None)] == 1
+    assert seen[("learning_publisher_invalid_total", None)] == 1
+    assert seen[("learning_publisher_queue_depth", None)] == 2
+    assert seen[("learning_publisher_circuit_state", "closed")] == 1
+    assert seen[("learning_publisher_circuit_state", "open")] == 0
