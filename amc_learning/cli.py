@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bad-rate", type=float, default=0.002,
                    help="share of events also sent as broken copies, to exercise the "
                         "dead-letter path (default: 0.002; 0 disables)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="persist and outcomes processes each, in one consumer group per "
+                        "kind: the partitions are shared, keyed by symbol (default: 1)")
 
     p = command("analyze", "one learning pass on the stored decisions and outcomes",
                 "Read every decision with an outcome from PostgreSQL, run the analyzers of\n"
@@ -444,6 +447,9 @@ def _check_simulation_args(args: argparse.Namespace) -> None:
         raise UserError("--symbols must be between 1 and 5000")
     if not 0.0 <= getattr(args, "bad_rate", 0.0) <= 0.5:
         raise UserError("--bad-rate must be between 0 and 0.5")
+    if not 1 <= getattr(args, "workers", 1) <= 32:
+        raise UserError("--workers must be between 1 and 32 (and at most the partitions "
+                        "per topic, LEARNING_TOPIC_PARTITIONS, to give each a share)")
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -457,7 +463,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with infra.provisioned(settings) as ready:
             summary = run(ready, days=args.days, seed=args.seed, symbols=args.symbols,
-                          bad_rate=args.bad_rate, start=args.start, say=say)
+                          bad_rate=args.bad_rate, start=args.start, say=say,
+                          workers=args.workers)
     except (RunError, ValueError) as exc:
         raise UserError(str(exc)) from None
     _print_summary(summary)

@@ -120,9 +120,10 @@ def prepare(settings: Settings) -> dict[str, str]:
     ))
 
 
-def spawn_consumer(settings: Settings, name: str, log_dir: Path) -> subprocess.Popen[bytes]:
+def spawn_consumer(settings: Settings, name: str, log_dir: Path,
+                   log_name: str | None = None) -> subprocess.Popen[bytes]:
     log_dir.mkdir(parents=True, exist_ok=True)
-    out = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+    out = open(log_dir / f"{log_name or name}.log", "ab")  # noqa: SIM115 - owned by the child
     return subprocess.Popen(
         [sys.executable, "-m", "amc_learning.cli", "consume", name],
         env={**os.environ, **settings_env(settings)}, stdout=out, stderr=subprocess.STDOUT,
@@ -244,7 +245,7 @@ def wait_until_consumed(
 
 def run(
     settings: Settings, *, days: int, seed: int, symbols: int, bad_rate: float,
-    start: date | None, say: Say,
+    start: date | None, say: Say, workers: int = 1,
 ) -> dict[str, object]:
     """The whole job against provisioned settings; returns the machine-readable summary."""
     assert settings.database_url
@@ -258,10 +259,12 @@ def run(
     assert settings.database_url
     known_versions = {(r["version"], r["mode"]) for r in history(settings.database_url,
                                                                   settings.params_name)}
-    names = ("persist", "outcomes", "learner")
-    consumers = [spawn_consumer(settings, name, logs) for name in names]
+    names = [f"{kind}-{i}" if workers > 1 else kind for kind in ("persist", "outcomes")
+             for i in range(1, workers + 1)] + ["learner"]
+    consumers = [spawn_consumer(settings, name.split("-")[0], logs, name) for name in names]
     say("started consumer processes: "
-        + ", ".join(f"{n} (pid {p.pid})" for n, p in zip(names, consumers, strict=True)))
+        + ", ".join(f"{n} (pid {p.pid})" for n, p in zip(names, consumers, strict=True))
+        + f"; `amc-learning status` shows them (data dir {settings.data_dir})")
     try:
         say(f"simulating {days} sessions of {symbols} symbols from {start} (seed {seed})")
         produced = publish_simulation(settings, config, bad_rate, say)

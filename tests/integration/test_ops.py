@@ -91,8 +91,16 @@ def test_metrics_of_a_running_persist_consumer_count_what_was_produced_and_store
                             lambda _: None, 120)
         final = scrape(url)
         health = healthz(url)
+        screen = subprocess.run([sys.executable, "-m", "amc_learning.cli", "status"],
+                                env={**os.environ, **settings_env(settings)},
+                                capture_output=True, text=True, timeout=60, check=False)
     finally:
         stop(proc)
+    consumed = f"consumed {sum(produced.by_topic.values()):,} "
+    row = next(line for line in screen.stdout.splitlines() if line.strip().startswith("persist"))
+    assert f"pid {proc.pid}" in row and " up " in row and consumed in row, screen.stdout
+    assert "lag 0" in row and "Kafka       up" in screen.stdout
+    assert "PostgreSQL  up" in screen.stdout and screen.returncode == 0, screen.stdout
     assert health["code"] == 200 and health["status"] == "ready", health
     assert during == sorted(during) and len(during) >= 2  # counters only grow, live
     prefix = settings.topic_prefix
