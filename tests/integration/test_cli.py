@@ -50,6 +50,21 @@ def test_run_accounts_for_every_event_and_a_second_run_adds_to_the_first(setting
     assert sessions == 5
 
 
+def test_run_with_two_workers_of_each_consumer_accounts_for_every_event(settings):
+    ran = cli(settings, "run", "--days", "12", "--symbols", "30", "--workers", "2")
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stderr.count("persist-") == 2 and ran.stderr.count("outcomes-") == 2
+    summary = json.loads(ran.stdout.strip().splitlines()[-1])
+    produced = sum(summary["produced"].values())
+    assert produced == sum(summary["stored"].values()) + summary["rejected"]
+    outcomes = summary["outcomes"]
+    assert outcomes["tracked"] > 0 and outcomes["waiting_for_decision"] == 0
+    assert outcomes["started_without_row"] == 0 and outcomes["matured_not_marked"] == 0
+    logs = settings.data_dir / "logs"
+    assert all((logs / f"{kind}-{i}.log").exists() for kind in ("persist", "outcomes")
+               for i in (1, 2))
+
+
 def test_consume_drains_and_exits_cleanly_on_sigterm(settings):
     env = {**os.environ, **settings_env(settings)}
     proc = subprocess.Popen([sys.executable, "-m", "amc_learning.cli", "consume", "persist"],
