@@ -62,8 +62,7 @@ def _parser() -> argparse.ArgumentParser:
                 "intelligence/ on what was knowable at --as-of (patterns, failure modes,\n"
                 "calibration, feature attribution, regimes, change points), store the\n"
                 "results stamped with the as-of date and window, print a summary.")
-    p.add_argument("--as-of", type=date.fromisoformat, default=None,
-                   help="YYYY-MM-DD (default: the last stored session)")
+    _as_of_arg(p)
     p.add_argument("--signature", default="catalyst_strength,relative_volume",
                    help="comma-separated discovery features whose tercile bins form pattern "
                         "signatures (default: catalyst_strength,relative_volume)")
@@ -111,8 +110,7 @@ def _parser() -> argparse.ArgumentParser:
                 "Idempotent: a second run for the same --as-of changes nothing.\n"
                 "Needs LEARNING_PARAMS_KEY (params are signed).")
     p.add_argument("kind", choices=["daily", "weekly"], help="which cycle")
-    p.add_argument("--as-of", type=date.fromisoformat, default=None,
-                   help="YYYY-MM-DD (default: the last stored session)")
+    _as_of_arg(p)
 
     p = command("simulate", "publish N simulated trading days to the input topics")
     _simulation_args(p)
@@ -175,8 +173,7 @@ def _parser() -> argparse.ArgumentParser:
                 "params history with modes and rollbacks, data-collection health.\n"
                 "The learner also writes one after every daily cycle, into\n"
                 "LEARNING_DATA_DIR/reports/ (report-<as-of>.html and latest.html).")
-    p.add_argument("--as-of", type=date.fromisoformat, default=None,
-                   help="YYYY-MM-DD (default: the last stored session)")
+    _as_of_arg(p)
     p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
 
     command("status", "one screen: every process, its lag and rates, the broker, the "
@@ -199,6 +196,11 @@ def _simulation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--symbols", type=int, default=200, help="universe size (default: 200)")
     p.add_argument("--start", type=date.fromisoformat, default=None,
                    help="first session, YYYY-MM-DD (default: after the last stored one)")
+
+
+def _as_of_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--as-of", type=date.fromisoformat, default=None,
+                   help="YYYY-MM-DD (default: the last stored session)")
 
 
 def _window_args(p: argparse.ArgumentParser, what: str) -> None:

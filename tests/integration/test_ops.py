@@ -16,7 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from amc_learning.run import Produced, publish_simulation, settings_env, wait_until_consumed
+from amc_learning.run import (
+    Produced,
+    publish_simulation,
+    settings_env,
+    stop_processes,
+    wait_until_consumed,
+)
 from amc_learning.settings import Settings
 from amc_learning.status import scrape, total
 from simulator.world import SimConfig
@@ -63,17 +69,6 @@ def burst(settings: Settings, days: int, symbols: int, bad_rate: float) -> tuple
     return thread, out
 
 
-def stop(*procs: subprocess.Popen[bytes]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def test_metrics_of_a_running_persist_consumer_count_what_was_produced_and_stored(
         settings, tmp_path):
     proc, url = start(settings, "persist", tmp_path / "persist.log")
@@ -95,7 +90,7 @@ def test_metrics_of_a_running_persist_consumer_count_what_was_produced_and_store
                                 env={**os.environ, **settings_env(settings)},
                                 capture_output=True, text=True, timeout=60, check=False)
     finally:
-        stop(proc)
+        stop_processes(proc)
     consumed = f"consumed {sum(produced.by_topic.values()):,} "
     row = next(line for line in screen.stdout.splitlines() if line.strip().startswith("persist"))
     assert f"pid {proc.pid}" in row and " up " in row and consumed in row, screen.stdout
@@ -146,7 +141,7 @@ def test_three_persist_workers_share_the_partitions_and_a_killed_one_loses_nothi
                             [p for p, _ in survivors], lambda _: None, 180)
         shares = [total(scrape(url), CONSUMED) for _, url in survivors]
     finally:
-        stop(*procs)
+        stop_processes(*procs)
     assert before_kill > 0, "the victim never got a partition"
     assert mid_stream, "the stream ended before the kill: make it longer"
     assert all(share > 0 for share in shares), shares  # every worker had partitions
