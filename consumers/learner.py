@@ -42,6 +42,7 @@ from aiokafka import AIOKafkaProducer
 from psycopg.rows import dict_row
 
 from amc_learning import ops
+from amc_learning.ops import UP
 from amc_learning.settings import Settings
 from consumers.frames import decision_frame, feature_columns, index_frame, last_session
 from consumers.metrics import (
@@ -371,7 +372,12 @@ def main(settings: Settings) -> int:
     ops.serve(settings, "learner", lambda: (state["status"], state["why"]))  # type: ignore[arg-type,return-value]
     while not stop.is_set():
         try:
-            newest = last_session(url)
+            try:
+                newest = last_session(url)
+            except psycopg.OperationalError:
+                UP.labels("postgresql").set(0)
+                raise
+            UP.labels("postgresql").set(1)
             if newest is not None and newest != last and _settled(url, newest,
                                                                   settings.learner_settle_s):
                 if last is not None and newest.isocalendar()[:2] != last.isocalendar()[:2]:

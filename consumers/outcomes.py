@@ -434,10 +434,10 @@ def main(settings: Settings) -> int:
     OUTCOMES_RESTARTS.set(int(os.environ.get(_RESTARTS_ENV, "0")))
 
     def health() -> tuple[ops.Status, str]:
-        if not app.consumer_generation_id:
-            return "down", "starting: joining the group"
         if app.rebalancing:
             return "degraded", "rebalancing or recovering the state table"
+        if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+            return "down", "starting: joining the group and recovering the state table"
         return "ready", f"{int(os.environ.get(_RESTARTS_ENV, '0'))} restarts in a row"
 
     ops.serve(settings, "outcomes", health)

@@ -150,3 +150,22 @@ def test_three_persist_workers_share_the_partitions_and_a_killed_one_loses_nothi
     assert len(ids) == sum(produced.by_topic.values())  # every event stored ...
     assert set(ids.values()) == {1}  # ... exactly once
     assert rows(settings.database_url, "SELECT count(*) FROM dead_letters") == [(0,)]
+
+
+def test_the_outcomes_worker_and_the_learner_serve_metrics_and_health(settings, tmp_path):
+    from amc_learning.run import with_params_key
+
+    keyed = with_params_key(settings)
+    procs = [start(keyed, name, tmp_path / f"{name}.log") for name in ("outcomes", "learner")]
+    try:
+        (_, outcomes_url), (_, learner_url) = procs
+        wait_for(lambda: healthz(outcomes_url)["status"] == "ready", "outcomes ready", 90)
+        learner = healthz(learner_url)
+        outcomes, cycles = scrape(outcomes_url), scrape(learner_url)
+    finally:
+        stop_processes(*(p for p, _ in procs))
+    assert learner["code"] == 200 and learner["status"] == "ready", learner
+    assert "learning_outcomes_restarts" in outcomes
+    assert total(outcomes, "learning_outcomes_published_total") == 0  # nothing published yet
+    assert "learning_params_live_version" in cycles and "learning_dependency_up" in cycles
+    assert total(cycles, "learning_process_start_time_seconds", process="learner") > 0
