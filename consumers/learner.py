@@ -368,8 +368,8 @@ def main(settings: Settings) -> int:
         signal.signal(sig, lambda *_: stop.set())
     url: str = settings.database_url  # type: ignore[assignment]
     last: date | None = None
-    state: dict[str, str] = {"status": "ready", "why": "waiting for a settled session"}
-    ops.serve(settings, "learner", lambda: (state["status"], state["why"]))  # type: ignore[arg-type,return-value]
+    health: list[tuple[ops.Status, str]] = [("ready", "waiting for a settled session")]
+    ops.serve(settings, "learner", lambda: health[0])
     while not stop.is_set():
         try:
             try:
@@ -385,10 +385,10 @@ def main(settings: Settings) -> int:
                 summary = timed_cycle(settings, "daily", newest)
                 log.warning("learner: daily cycle %s: %s", newest, summary.get("changes"))
                 last = newest
-                state.update(status="ready", why=f"last daily cycle as of {newest}")
+                health[0] = ("ready", f"last daily cycle as of {newest}")
         except Exception as exc:  # the learner never dies of one bad cycle; it retries next poll
             log.exception("learner: cycle failed")
-            state.update(status="degraded", why=f"last cycle failed: {type(exc).__name__}: {exc}")
+            health[0] = ("degraded", f"last cycle failed: {type(exc).__name__}: {exc}")
         stop.wait(settings.learner_poll_s)
     return 0
 

@@ -295,10 +295,9 @@ def build_app(settings: Settings) -> faust.App:
                                      f"to {offset}")
             facts, letters = _decode(events, names, settings.max_event_bytes, progress)
             watermark = _watermark(app, progress, inputs)
-            for letter in letters:
-                await dlq_topic.send(key=letter[0], value=letter[1])
-                rejected = DeadLetter.model_validate_json(letter[1])
-                REJECTED.labels("outcomes", rejected.source_topic, rejected.reason).inc()
+            for key, letter in letters:
+                await dlq_topic.send(key=key, value=letter.model_dump_json().encode())
+                REJECTED.labels("outcomes", letter.source_topic, letter.reason).inc()
             for topic, n in Counter(e.message.tp.topic for e in events).items():
                 CONSUMED.labels("outcomes", topic).inc(n)
             for symbol, symbol_facts in facts.items():
@@ -369,7 +368,7 @@ def _watermark(app: faust.App, progress: dict[TP, list[Any]], inputs: set[str]) 
 
 def _decode(
     events: Any, names: TopicNames, max_event_bytes: int, progress: dict[TP, list[Any]]
-) -> tuple[dict[str, list[Fact]], list[tuple[bytes | None, bytes]]]:
+) -> tuple[dict[str, list[Fact]], list[tuple[bytes | None, DeadLetter]]]:
     facts: dict[str, list[Fact]] = defaultdict(list)
     letters = []
     now = datetime.now(UTC)
@@ -385,7 +384,7 @@ def _decode(
             )
         if isinstance(result, tuple):
             letter = dead_letter(record, CONSUMER_NAME, result[0], result[1], now)
-            letters.append((record.key, letter.model_dump_json().encode()))
+            letters.append((record.key, letter))
             continue
         facts[result.symbol].append(result)
         day = fact_day(result)
