@@ -35,6 +35,7 @@ from typing import Any
 import faust
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
 from faust.types import TP, EventT
 
 from amc_learning import ops
@@ -173,6 +174,28 @@ def restart_in_place(reason: str) -> None:
     os.execv(sys.executable, [sys.executable, "-m", "amc_learning.cli", "consume", CONSUMER_NAME])
 
 
+class _SnapshotConsumer(AIOKafkaDriverConsumer):
+    """faust's aiokafka consumer, handing the consumer thread a snapshot of the active
+    partitions instead of the live set.
+
+    faust-streaming 0.15 passes its own mutable set of active partitions to the thread
+    that runs aiokafka, and aiokafka's `Fetcher.fetched_records` re-reads it at every
+    wake-up, treating an *empty* set as "every partition". When a recovery ends, faust
+    pauses the changelog partitions and the set is empty for a moment: a fetch waiting
+    in the thread then drained the stream partitions just sought to their committed
+    offsets, moved their positions to the end, and faust dropped the records because
+    those partitions were not active. Nothing was delivered, nothing acknowledged, the
+    commit stayed behind and the worker never read those partitions again (seen as a
+    worker that recovered, logged Ready and stalled; about one restart in seven, traced
+    on 2026-11-24). With a snapshot the thread drains only what was active when it was
+    asked.
+    """
+
+    async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:
+        snapshot = None if active_partitions is None else set(active_partitions)
+        return await super()._getmany(snapshot, timeout)
+
+
 class _SeekFirstRecovery(Recovery):
     """faust's recovery with the stream partitions sought *before* they are resumed.
 
@@ -276,6 +299,7 @@ def build_app(settings: Settings) -> faust.App:
     dlq_topic = app.topic(names(topics.DLQ), **raw)
     table = app.Table("outcome_state", default=None, partitions=settings.topic_partitions,
                       use_partitioner=True, key_type=bytes, value_type=bytes)
+    app.transport.Consumer = _SnapshotConsumer  # type: ignore[misc]  # before it is made
     continuity = _CONTINUITY.setdefault(app.conf.id, Continuity(client_options(settings)))
     published: dict[str, Outcome] = {}
     #: input partition -> [newest day read, next offset to read]

@@ -54,3 +54,29 @@ def test_a_partition_without_a_known_start_is_taken_as_it_comes():
     assert c.skipped(A, 77) is None
     assert c.skipped(A, 78) is None
     assert c.skipped(A, 80) == 79
+
+
+def test_the_consumer_thread_gets_a_snapshot_of_the_active_partitions():
+    """faust passed its live set to the aiokafka thread, which treats an empty set as
+    "every partition": emptied while the thread waited (end of a recovery), the thread
+    drained partitions faust then dropped as inactive, and the worker stalled."""
+    import asyncio
+
+    from consumers.outcomes import _SnapshotConsumer
+
+    live = {A, B}
+
+    class Thread:
+        seen: set | None = None
+
+        async def getmany(self, partitions, timeout):
+            live.clear()  # faust's main thread pauses them while this one waits
+            self.seen = partitions
+            return {}
+
+    consumer = object.__new__(_SnapshotConsumer)
+    consumer._thread = thread = Thread()
+    asyncio.run(consumer._getmany(live, 1.0))
+    assert thread.seen == {A, B} and thread.seen is not live
+    asyncio.run(consumer._getmany(None, 1.0))
+    assert thread.seen is None  # client-only mode: "every partition" stays explicit
