@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     )
     outcomes_stall_s: float = Field(
         30.0, gt=0, description="outcomes worker: restart itself when nothing moved for this "
-        "long while input records wait (a faust-streaming stall after recovery)")
+        "long while input records wait (a safety net against faust-streaming stalls)")
     outcomes_producer_batch_bytes: int = Field(
         1, ge=1, description="outcomes worker produce batch size; 1 = one record per batch, "
         "which Faust changelog recovery needs on Tansu (raise it on real Kafka)",

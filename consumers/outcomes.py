@@ -346,10 +346,10 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.timer(interval=max(1.0, settings.outcomes_stall_s / 3))
     async def watchdog() -> None:
-        """faust-streaming was seen (1 run in 4 of a restarted worker) to finish recovery and
-        then never deliver a record, with input waiting. Nothing moves for
-        `outcomes_stall_s` while the inputs hold records past the committed offsets: restart
-        in place, from those offsets."""
+        """A safety net: a worker that recovered and then never got a record was seen
+        (`_SnapshotConsumer` removes the cause found). Nothing moves for
+        `outcomes_stall_s` while the inputs hold records past the committed offsets:
+        restart in place, from those offsets."""
         if app.rebalancing:
             return
         committed = app.consumer._committed_offset  # type: ignore[attr-defined]
