@@ -261,7 +261,10 @@ class Book:
 
     def pnl(self, rule: Rule) -> np.ndarray:
         """What trading earns per session (sessions without a trade earn 0)."""
-        side = self.side(rule)
+        return self.pnl_of(self.side(rule))
+
+    def pnl_of(self, side: np.ndarray) -> np.ndarray:
+        """`pnl` for sides already computed (`side`)."""
         earned = np.bincount(self.session, weights=side * self.ret, minlength=self.sessions)
         trades = np.bincount(self.session, weights=np.abs(side), minlength=self.sessions)
         return earned / np.maximum(trades, 1.0)
@@ -300,12 +303,12 @@ def fit_rule_value(
     best, best_sharpe = current, -math.inf
     min_trades = max(g.min_samples // 5, 30)
     for value in grid:
-        candidate = replace(rule, **{name: float(value)})
-        if np.count_nonzero(fit.side(candidate)) < min_trades:
+        side = fit.side(replace(rule, **{name: float(value)}))
+        if np.count_nonzero(side) < min_trades:
             continue
         if name == "discovery_threshold" and np.mean(fit.score >= value) < g.min_pass_share:
             continue
-        sharpe = _sharpe(fit.pnl(candidate))
+        sharpe = _sharpe(fit.pnl_of(side))
         if sharpe > best_sharpe:
             best, best_sharpe = float(value), sharpe
     gain, se = (None, None)
