@@ -58,7 +58,7 @@ from consumers.results import store_analysis
 from intelligence.adaptive import COMPONENTS, adapt
 from intelligence.analysis import AnalysisConfig, analyze, known_by
 from intelligence.calibration import apply_map, expected_calibration_error
-from intelligence.rollout import IN_FLIGHT, Action, RolloutPolicy, Version, decide
+from intelligence.rollout import IN_FLIGHT, Action, RolloutPolicy, Version, decide, knot_pairs
 from schemas import topics
 from schemas.common import Regime
 from schemas.params import FALLBACK_PARAMS, AdaptiveParams, InsightPublished, ParamsPublished
@@ -176,8 +176,7 @@ def plan(
     fitted: dict[str, Any] = {"candidate": None}
     if kind == "daily" and not in_flight and not entries and len(frame) > 0:
         incumbent = live.params if live else fallback()
-        current = {**incumbent, "calibration": [
-            [k["raw"], k["calibrated"]] for k in incumbent.get("calibration", [])]}
+        current = {**incumbent, "calibration": knot_pairs(incumbent)}
         params, evidence = adapt(frame, current, regime)
         params = {**params, "calibration": [
             {"raw": x, "calibrated": y} for x, y in params["calibration"]]}
@@ -334,11 +333,11 @@ def live_quality(known: pl.DataFrame, versions: list[Version],
     if known.is_empty():
         return quality
     recent = known.filter(pl.col("session") >= known["session"].unique().sort()[-sessions:][0])
-    knots = (live.params.get("calibration") or []) if live else []
+    knots = knot_pairs(live.params) if live else []
     confidence = recent["confidence"].to_numpy()
     if knots:
-        confidence = apply_map([k["raw"] for k in knots], [k["calibrated"] for k in knots],
-                               confidence)
+        xs, ys = zip(*knots, strict=True)
+        confidence = apply_map(xs, ys, confidence)
     quality["ece"] = expected_calibration_error(confidence, recent["win"].cast(pl.Float64)
                                                 .to_numpy())
     acted = recent.filter(pl.col("decision_type").is_in(["BUY", "SELL"]) & ~pl.col("is_synthetic"))

@@ -85,13 +85,15 @@ def session_pnl(frame: pl.DataFrame, params: dict[str, Any]) -> pl.DataFrame:
     if frame.is_empty():
         return pl.DataFrame(schema={"session": pl.Date, "pnl": pl.Float64})
     frame = frame.with_columns(pl.col("return_7d") - pl.col("return_7d").mean().over("session"))
-    book = Book.of(frame, params["scoring_weights"], _knots(params))
+    book = Book.of(frame, params["scoring_weights"], knot_pairs(params))
     sessions = frame.drop_nulls("return_7d")["session"].unique().sort()
     rule = Rule(params["discovery_threshold"], params["buy_threshold"], params["sell_threshold"])
     return pl.DataFrame({"session": sessions, "pnl": book.pnl(rule)})
 
 
-def _knots(params: dict[str, Any]) -> list[list[float]]:
+def knot_pairs(params: dict[str, Any]) -> list[list[float]]:
+    """The calibration map of a params dict as [[raw, calibrated], ...], the shape the
+    analyzers take, whether it holds the published {"raw", "calibrated"} knots or pairs."""
     return [
         [k["raw"], k["calibrated"]] if isinstance(k, dict) else list(k)
         for k in params.get("calibration", [])
