@@ -181,7 +181,7 @@ class Mark:
 def time_chart(label: str, series: Sequence[Series], *, y_label: str, height: int = 260,
                bands: Sequence[Band] = (), strip: Sequence[Band] = (),
                marks: Sequence[Mark] = (), rules: Sequence[tuple[date, str]] = (),
-               log_y: bool = False, zero: bool = False) -> str:
+               log_y: bool = False) -> str:
     """Lines over dates; optional background bands, a thin band strip under the plot,
     point marks and vertical rules (each with a tooltip)."""
     days = [d for s in series for d, v in zip(s.days, s.values, strict=True) if v is not None]
@@ -198,8 +198,6 @@ def time_chart(label: str, series: Sequence[Series], *, y_label: str, height: in
     bottom = canvas.bottom - (14 if strip else 0)
     x = Scale(lo_day.toordinal(), hi_day.toordinal(), canvas.left, canvas.right)
     lo, hi = min(values), max(values)
-    if zero:
-        lo = min(lo, 0.0)
     if log_y and lo > 0:
         transform, back = math.log10, lambda v: 10**v
     else:
@@ -207,8 +205,7 @@ def time_chart(label: str, series: Sequence[Series], *, y_label: str, height: in
         transform, back = float, float
     t_lo, t_hi = transform(lo), transform(hi)
     pad = (t_hi - t_lo) * 0.05 or 1.0
-    y = Scale(t_lo - (0 if zero and not log_y and lo == 0 else pad), t_hi + pad, bottom,
-              canvas.top)
+    y = Scale(t_lo - pad, t_hi + pad, bottom, canvas.top)
     for band in bands:
         x0, x1 = x(band.start.toordinal()), x(band.end.toordinal() + 1)
         canvas.add(f'<rect x="{x0:.1f}" y="{canvas.top:.1f}" width="{max(x1 - x0, 0.5):.1f}" '
