@@ -27,21 +27,14 @@ import polars as pl
 
 from intelligence.adaptive import adapt
 from intelligence.calibration import expected_calibration_error
-from schemas.params import FALLBACK_PARAMS, AdaptiveParams, ParamsPublished, sign
+from intelligence.rollout import as_params
+from schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
 from simulator.research import ExperimentConfig, simulate_candidates, trade
 from streams.params import ParamsReader
 
 HORIZON = 7
 REFIT_EVERY = 21
 _KEY = b"experiment-key"
-
-
-def _as_params(values: dict[str, Any]) -> AdaptiveParams:
-    calibration = [
-        {"raw": k[0], "calibrated": k[1]} if isinstance(k, list) else k
-        for k in values.get("calibration", [])
-    ]
-    return AdaptiveParams.model_validate({**values, "calibration": calibration})
 
 
 def _pnl(trades: pl.DataFrame, sessions: list[int]) -> np.ndarray:
@@ -107,7 +100,7 @@ def run_experiment(
                 valid_until=issued + timedelta(days=45),
                 mode="live",
                 regime="bull_low_vol",
-                params=_as_params(fitted),
+                params=as_params(fitted),
                 provenance={"fit_until": str(day), "n": len(train)},
             ),
             _KEY,

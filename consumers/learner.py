@@ -58,7 +58,15 @@ from consumers.results import store_analysis
 from intelligence.adaptive import COMPONENTS, adapt
 from intelligence.analysis import AnalysisConfig, analyze, known_by
 from intelligence.calibration import apply_map, expected_calibration_error
-from intelligence.rollout import IN_FLIGHT, Action, RolloutPolicy, Version, decide, knot_pairs
+from intelligence.rollout import (
+    IN_FLIGHT,
+    Action,
+    RolloutPolicy,
+    Version,
+    as_params,
+    decide,
+    knot_pairs,
+)
 from schemas import topics
 from schemas.common import Regime
 from schemas.params import FALLBACK_PARAMS, AdaptiveParams, InsightPublished, ParamsPublished
@@ -178,9 +186,7 @@ def plan(
         incumbent = live.params if live else fallback()
         current = {**incumbent, "calibration": knot_pairs(incumbent)}
         params, evidence = adapt(frame, current, regime)
-        params = {**params, "calibration": [
-            {"raw": x, "calibrated": y} for x, y in params["calibration"]]}
-        params = AdaptiveParams.model_validate(params).model_dump(mode="json")
+        params = as_params(params).model_dump(mode="json")
         changed = {k for k in params if k != "calibration" and params[k] != incumbent.get(k)}
         fitted = {"candidate": None, "changed": sorted(changed)}
         if changed:

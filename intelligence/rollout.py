@@ -35,6 +35,7 @@ import polars as pl
 
 from intelligence.adaptive import Book, Rule
 from intelligence.stats import bootstrap_sharpe_gain
+from schemas.params import AdaptiveParams
 
 IN_FLIGHT = ("shadow", "canary")
 
@@ -98,6 +99,13 @@ def knot_pairs(params: dict[str, Any]) -> list[list[float]]:
         [k["raw"], k["calibrated"]] if isinstance(k, dict) else list(k)
         for k in params.get("calibration", [])
     ]
+
+
+def as_params(values: dict[str, Any]) -> AdaptiveParams:
+    """A fitted params dict, its calibration map as pairs or as knots, validated as the
+    params contract publishes it (knots)."""
+    knots = [{"raw": x, "calibrated": y} for x, y in knot_pairs(values)]
+    return AdaptiveParams.model_validate({**values, "calibration": knots})
 
 
 def compare(

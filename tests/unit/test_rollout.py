@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from intelligence.rollout import RolloutPolicy, Version, decide
+from intelligence.rollout import RolloutPolicy, Version, as_params, decide, knot_pairs
 from intelligence.stats import bootstrap_sharpe_gain
 from schemas.params import FALLBACK_PARAMS
 from simulator.research import ExperimentConfig, simulate_candidates
@@ -120,3 +120,13 @@ def test_a_live_version_whose_returns_turn_bad_is_rolled_back_to_its_parent():
     detected = days.index(date.fromisoformat(action.evidence["alarm_session"]))
     assert flip <= detected <= flip + 20, (flip, detected)  # bounded delay, no false alarm
     assert 100 + after <= detected + 7 + 1  # acted on once the outcomes were complete
+
+
+def test_a_fitted_map_as_pairs_or_knots_becomes_the_same_contract_and_back():
+    pairs = [[0.2, 0.15], [0.5, 0.45], [0.9, 0.8]]
+    from_pairs = as_params(params(calibration=pairs))
+    from_knots = as_params(params(calibration=[{"raw": x, "calibrated": y} for x, y in pairs]))
+    assert from_pairs == from_knots
+    assert knot_pairs(from_pairs.model_dump()) == pairs
+    with pytest.raises(ValueError, match="monotone"):
+        as_params(params(calibration=[[0.2, 0.5], [0.5, 0.3]]))
