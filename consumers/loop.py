@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -74,7 +75,7 @@ def loop_health(stats: LoopStats) -> tuple[ops.Status, str]:
     if stats.health == "degraded":
         return "degraded", f"retrying a batch: {stats.last_error}"
     if stats.health == "starting":
-        return "down", "starting: joining the group, no batch handled yet"
+        return "down", f"starting: {stats.last_error or 'joining the group, no batch handled yet'}"
     return "down", "stopped"
 
 
@@ -87,6 +88,38 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         return min(self.max_s, self.first_s * 2 ** max(0, attempt - 1))
+
+
+Clients = TypeVar("Clients", bound=tuple[AIOKafkaConsumer | AIOKafkaProducer, ...])
+
+
+async def start_clients(
+    make: Callable[[], Clients], *, stop: asyncio.Event, stats: LoopStats,
+    backoff: Backoff = Backoff(first_s=0.5, max_s=30.0),
+) -> Clients | None:
+    """Start the clients `make` builds, waiting out a broker that cannot be reached (down,
+    not yet up, or a network fault while joining): a warning with the cause and the next
+    attempt, then fresh clients (a half-started aiokafka client cannot start again). A
+    worker started before its broker begins when the broker does. None once `stop` is set."""
+    for attempt in itertools.count(1):
+        clients = make()
+        try:
+            for client in clients:
+                await client.start()
+            return clients
+        except (KafkaError, OSError) as exc:
+            for client in clients:
+                with contextlib.suppress(Exception):
+                    await client.stop()
+            delay = backoff.delay(attempt)
+            stats.last_error = f"cannot reach Kafka: {exc}"
+            log.warning("%s: %s; retrying in %.1f s (attempt %d; check LEARNING_KAFKA_BOOTSTRAP "
+                        "if it never comes)", stats.name, stats.last_error, delay, attempt)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return None
+    raise AssertionError("unreachable")
 
 
 def failure_policy(exc: BaseException) -> Literal["retry", "raise"]:

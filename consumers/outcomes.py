@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 import time
 import uuid
@@ -33,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaProducer
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
@@ -40,6 +42,7 @@ from faust.types import TP, EventT
 
 from amc_learning import ops
 from amc_learning.settings import Settings
+from consumers.loop import LoopStats, start_clients
 from consumers.metrics import CONSUMED, LAG, OUTCOMES_PUBLISHED, OUTCOMES_RESTARTS, REJECTED
 from consumers.rows import accept, dead_letter
 from consumers.tracking import (
@@ -57,7 +60,7 @@ from consumers.tracking import (
 from schemas import topics
 from schemas.dlq import DeadLetter
 from schemas.outcomes import OutcomeUpdated
-from streams.kafka import client_options
+from streams.kafka import client_options, producer_options
 from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -161,14 +164,18 @@ class Continuity:
 _CONTINUITY: dict[str, Continuity] = {}
 
 
-def restart_in_place(reason: str) -> None:
+def restart_in_place(reason: str, backoff: bool = False) -> None:
     """Replace this process by a fresh worker (same pid, arguments and environment): no
-    commit, no flush, as after a SIGKILL, which the worker is built to survive."""
+    commit, no flush, as after a SIGKILL, which the worker is built to survive. With
+    `backoff`, after 0.5 s doubling with each restart in a row, up to 30 s."""
     restarts = int(os.environ.get(_RESTARTS_ENV, "0")) + 1
     if restarts > MAX_RESTARTS:
         log.critical("outcomes: %s; %d restarts in a row, giving up", reason, restarts - 1)
         os._exit(70)
-    log.error("outcomes: %s; restarting from the committed offsets (%d)", reason, restarts)
+    delay = min(30.0, 0.5 * 2 ** (restarts - 1)) if backoff else 0.0
+    log.error("outcomes: %s; restarting from the committed offsets in %.1f s (%d)",
+              reason, delay, restarts)
+    time.sleep(delay)
     logging.shutdown()
     os.environ[_RESTARTS_ENV] = str(restarts)
     os.execv(sys.executable, [sys.executable, "-m", "amc_learning.cli", "consume", CONSUMER_NAME])
@@ -464,6 +471,38 @@ def main(settings: Settings) -> int:
         return "ready", f"{int(os.environ.get(_RESTARTS_ENV, '0'))} restarts in a row"
 
     ops.serve(settings, "outcomes", health)
+    if not _broker_answers(settings):
+        return 0  # stopped while waiting
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as done:
+        if done.code not in (0, None):  # an error faust logged; a signal's stop exits 0
+            restart_in_place(f"the worker stopped on an error (exit {done.code})", backoff=True)
+        raise
     return 0
+
+
+def _broker_answers(settings: Settings) -> bool:
+    """Wait until the broker answers, as persist does: faust gives up at the first
+    connection error of its start. False when SIGTERM/SIGINT came first. Faults after
+    this point (the broker lost while faust starts or runs) restart the worker in place."""
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+
+    async def probe() -> bool:
+        clients = await start_clients(lambda: (AIOKafkaProducer(**producer_options(settings)),),
+                                      stop=stop, stats=LoopStats(name=CONSUMER_NAME))
+        for client in clients or ():
+            await client.stop()
+        return clients is not None
+
+    try:
+        return loop.run_until_complete(probe())
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        loop.close()

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from amc_learning import ops
 from amc_learning.settings import Settings
-from consumers.loop import BatchResult, Handler, LoopStats, consume, loop_health
+from consumers.loop import BatchResult, Handler, LoopStats, consume, loop_health, start_clients
 from consumers.rows import PERSIST_TOPICS, Plan, dead_letter, plan_batch
 from consumers.store import BatchStore
 from schemas import topics
@@ -72,16 +72,17 @@ async def run_persist(
         raise ValueError("no database: set LEARNING_DATABASE_URL")
     stop = stop or asyncio.Event()
     names = TopicNames(settings.topic_prefix)
-    consumer = AIOKafkaConsumer(
-        *(names(t) for t in PERSIST_TOPICS),
-        **consumer_options(settings, settings.persist_group),
-    )
-    producer = AIOKafkaProducer(**producer_options(settings))
-    store = BatchStore(settings.database_url)
     stats = stats or LoopStats()
     stats.name = CONSUMER_NAME
-    await producer.start()
-    await consumer.start()
+    started = await start_clients(lambda: (
+        AIOKafkaConsumer(*(names(t) for t in PERSIST_TOPICS),
+                         **consumer_options(settings, settings.persist_group)),
+        AIOKafkaProducer(**producer_options(settings)),
+    ), stop=stop, stats=stats)
+    if started is None:
+        return stats
+    consumer, producer = started
+    store = BatchStore(settings.database_url)
     try:
         return await consume(
             consumer,

@@ -19,8 +19,8 @@ from streams.params import ParamsReader, publish_params
 from streams.publisher import LearningPublisher
 from streams.topics import TopicNames
 from tests.faults.conftest import ProxiedBroker, Tally
-from tests.faults.pipeline import Feeder, stream
-from tests.integration.helpers import stored_event_ids
+from tests.faults.pipeline import Feeder, Pipeline, run_calm, stream
+from tests.integration.helpers import outcome_rows, settle, stored_event_ids
 
 pytestmark = pytest.mark.integration
 
@@ -146,6 +146,60 @@ def test_the_params_reader_holds_on_then_falls_back_on_expiry_then_resumes(
                                            key=lambda v: {1: 0, None: 1, 2: 2}[v])
 
 
+#: What the proxy does to every link, one step every few seconds, while events flow.
+SCHEDULE = (("latency", (0.2,)), ("drop", ()), ("blackhole", ()), ("heal", ()),
+            ("refuse", ()), ("heal", ()))
+
+
+def test_persist_and_outcomes_behind_the_proxy_match_a_calm_run(
+    proxied, proxied_broker: ProxiedBroker, more_settings, tally: Tally
+):
+    """Both consumer processes (the outcomes worker's faust app included: fetches, commits,
+    its changelog and the table's recovery) reach the broker only through the proxy,
+    which refuses them when they start."""
+    events = stream(44, 40, 160)
+    calm = more_settings()
+    run_calm(calm, events)
+    proxy = proxied_broker.proxy
+    proxy.refuse()
+    pipeline = Pipeline(proxied).start()
+    time.sleep(4)
+    waited = {name: "cannot reach Kafka" in (proxied.data_dir / "logs" / f"{name}.log")
+              .read_text() for name in ("persist", "outcomes")}
+    assert pipeline.alive() == {"persist": True, "outcomes": True}, "a worker gave up"
+    proxy.heal()
+    feeder = Feeder(proxied, events, chunk=500, pause_s=0.5,
+                    publisher=tolerant_publisher(proxied))
+    feeder.start()
+    feeding = []
+    try:
+        for fault, args in SCHEDULE:
+            getattr(proxy, fault)(*args)
+            feeding.append(feeder.is_alive())
+            # the blackhole outlasts the 6 s session: the group drops both workers and
+            # they rejoin, the outcomes worker through a rebalance and a table recovery
+            time.sleep(9 if fault == "blackhole" else 3)
+        settle(proxied, feeder.targets(), pipeline.list, timeout_s=300)
+        alive = pipeline.alive()
+    finally:
+        pipeline.stop()
+    stored = stored_event_ids(proxied.database_url)
+    tally.sent, tally.stored = len(events), sum(stored.values())
+    tally.duplicated = sum(n - 1 for n in stored.values())
+    tally.lost = len({str(e.event_id) for e in events} - set(stored))
+    restarts = (proxied.data_dir / "logs" / "outcomes.log").read_text().count(
+        "restarting from the committed offsets")
+    tally.note = (f"proxy dropped {proxy.stats.dropped} links, "
+                  f"outcomes restarted itself {restarts}x")
+    assert waited == {"persist": True, "outcomes": True}, waited
+    assert all(alive.values()), alive
+    assert all(feeding[:3]), f"events stopped flowing before the blackhole: {feeding}"
+    assert tally.lost == 0 and tally.duplicated == 0
+    got, expected = outcome_rows(proxied), outcome_rows(calm)
+    assert len(got) == len(expected) > 0
+    assert got == expected
+
+
 async def test_persist_resumes_from_its_committed_offsets(
     proxied, proxied_broker: ProxiedBroker, tally: Tally
 ):
@@ -157,11 +211,9 @@ async def test_persist_resumes_from_its_committed_offsets(
     task = asyncio.create_task(run_persist(proxied, stop=stop, stats=stats))
     feeder.start()
     try:
-        schedule = [(proxy.latency, (0.2,)), (proxy.drop, ()), (proxy.blackhole, ()),
-                    (proxy.heal, ()), (proxy.refuse, ()), (proxy.heal, ())]
-        for fault, args in schedule:
+        for fault, args in SCHEDULE:
             await asyncio.sleep(3)
-            fault(*args)
+            getattr(proxy, fault)(*args)
         targets = await asyncio.to_thread(feeder.targets)
         partitions = sorted(targets)
         deadline = time.monotonic() + 120
