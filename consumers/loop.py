@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
 from collections import Counter
@@ -92,16 +91,21 @@ class Backoff:
 
 Clients = TypeVar("Clients", bound=tuple[AIOKafkaConsumer | AIOKafkaProducer, ...])
 
+#: How long a worker waits for an unreachable broker: 0.5 s, doubling, up to 30 s.
+BROKER_BACKOFF = Backoff(first_s=0.5, max_s=30.0)
+
 
 async def start_clients(
     make: Callable[[], Clients], *, stop: asyncio.Event, stats: LoopStats,
-    backoff: Backoff = Backoff(first_s=0.5, max_s=30.0),
+    backoff: Backoff = BROKER_BACKOFF,
 ) -> Clients | None:
     """Start the clients `make` builds, waiting out a broker that cannot be reached (down,
     not yet up, or a network fault while joining): a warning with the cause and the next
     attempt, then fresh clients (a half-started aiokafka client cannot start again). A
     worker started before its broker begins when the broker does. None once `stop` is set."""
-    for attempt in itertools.count(1):
+    attempt = 0
+    while True:
+        attempt += 1
         clients = make()
         try:
             for client in clients:
@@ -119,7 +123,6 @@ async def start_clients(
                 await asyncio.wait_for(stop.wait(), delay)
             if stop.is_set():
                 return None
-    raise AssertionError("unreachable")
 
 
 def failure_policy(exc: BaseException) -> Literal["retry", "raise"]:

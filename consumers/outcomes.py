@@ -42,7 +42,7 @@ from faust.types import TP, EventT
 
 from amc_learning import ops
 from amc_learning.settings import Settings
-from consumers.loop import LoopStats, start_clients
+from consumers.loop import BROKER_BACKOFF, LoopStats, start_clients
 from consumers.metrics import CONSUMED, LAG, OUTCOMES_PUBLISHED, OUTCOMES_RESTARTS, REJECTED
 from consumers.rows import accept, dead_letter
 from consumers.tracking import (
@@ -167,12 +167,12 @@ _CONTINUITY: dict[str, Continuity] = {}
 def restart_in_place(reason: str, backoff: bool = False) -> None:
     """Replace this process by a fresh worker (same pid, arguments and environment): no
     commit, no flush, as after a SIGKILL, which the worker is built to survive. With
-    `backoff`, after 0.5 s doubling with each restart in a row, up to 30 s."""
+    `backoff`, after the wait for an unreachable broker (BROKER_BACKOFF), by restarts in a row."""
     restarts = int(os.environ.get(_RESTARTS_ENV, "0")) + 1
     if restarts > MAX_RESTARTS:
         log.critical("outcomes: %s; %d restarts in a row, giving up", reason, restarts - 1)
         os._exit(70)
-    delay = min(30.0, 0.5 * 2 ** (restarts - 1)) if backoff else 0.0
+    delay = BROKER_BACKOFF.delay(restarts) if backoff else 0.0
     log.error("outcomes: %s; restarting from the committed offsets in %.1f s (%d)",
               reason, delay, restarts)
     time.sleep(delay)
