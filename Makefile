@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: install run test lint bench faults infra-up infra-down clean
+.PHONY: install run test lint bench faults faults-slow infra-up infra-down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,3 +39,7 @@ clean:  ## remove the environment (keeps .data, the embedded database)
 
 faults: $(STAMP)  ## the fault suite alone, longer variants: 30 s outage, 12 kills, bigger stream
 	LEARNING_FAULTS_LONG=1 $(BIN)/python -m pytest tests/faults --timeout 1800 $(ARGS)
+
+faults-slow: $(STAMP)  ## the fault suite on one core shared with a CPU hog (a slow machine, on purpose)
+	taskset -c 0 sh -c 'taskset -c 0 sh -c "while :; do :; done" & hog=$$!; \
+	  trap "kill $$hog" EXIT; $(BIN)/python -m pytest tests/faults $(ARGS)'

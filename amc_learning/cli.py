@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 import time
 from datetime import UTC, date, datetime
@@ -247,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "infra":
         return _infra(args.action, settings)
@@ -298,6 +303,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "cycle":
         return _cycle(args, connected)
     if args.command == "consume":
+        # a stop before the worker installs its own handlers has nothing to drain
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_on_signal)
         if args.name == "learner":
             from consumers import learner
 

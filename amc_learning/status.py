@@ -56,7 +56,8 @@ def total(samples: Samples, name: str, **match: str) -> float:
                if all(labels.get(k) == want for k, want in match.items()))
 
 
-def _health(url: str) -> tuple[str, str, int | None]:
+def health(url: str) -> tuple[str, str, int | None]:
+    """(status, why, pid) from a process's /healthz; "down" when it does not answer."""
     try:
         with urllib.request.urlopen(f"{url}/healthz", timeout=2.0) as answer:
             body = json.loads(answer.read())
@@ -78,7 +79,7 @@ def processes(settings: Settings, interval_s: float = 1.0) -> list[Process]:
               for t in settings.metrics_targets.split(",") if t.strip()]
     first: dict[str, Samples] = {}
     for p in found:
-        p.status, p.why, pid = _health(p.url)
+        p.status, p.why, pid = health(p.url)
         p.pid = pid or p.pid
         try:
             first[p.url] = scrape(p.url)

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -30,6 +30,7 @@ from consumers.metrics import (
 )
 from consumers.rows import Record
 from schemas.dlq import DeadLetter
+from streams.kafka import stop_client
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +110,12 @@ async def start_clients(
         clients = make()
         try:
             for client in clients:
-                await client.start()
+                if not await until_stopped(client.start(), stop, grace_s=0.0):
+                    await _stop_all(clients)
+                    return None
             return clients
         except (KafkaError, OSError) as exc:
-            for client in clients:
-                with contextlib.suppress(Exception):
-                    await client.stop()
+            await _stop_all(clients)
             delay = backoff.delay(attempt)
             stats.last_error = f"cannot reach Kafka: {exc}"
             log.warning("%s: %s; retrying in %.1f s (attempt %d; check LEARNING_KAFKA_BOOTSTRAP "
@@ -123,6 +124,34 @@ async def start_clients(
                 await asyncio.wait_for(stop.wait(), delay)
             if stop.is_set():
                 return None
+
+
+async def _stop_all(clients: tuple[AIOKafkaConsumer | AIOKafkaProducer, ...]) -> None:
+    for client in clients:
+        await stop_client(client, timeout_s=2.0)
+
+
+async def until_stopped(work: Awaitable[Any], stop: asyncio.Event, grace_s: float) -> bool:
+    """Await `work`; once `stop` is set, give it `grace_s` more at most, then cancel it.
+    True when it finished (its exception, if any, is raised), False when it was cut short.
+    A worker told to stop never waits longer than that on a broker that does not answer."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done() and grace_s > 0:
+            await asyncio.wait({task}, timeout=grace_s)
+        if task.done():
+            task.result()
+            return True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        return False
+    finally:
+        stopping.cancel()
+        if not task.done():  # our own task was cancelled while waiting
+            task.cancel()
 
 
 def failure_policy(exc: BaseException) -> Literal["retry", "raise"]:
@@ -151,6 +180,7 @@ async def consume(
     idle_exit_s: float | None = None,
     backoff: Backoff = Backoff(),
     stats: LoopStats | None = None,
+    grace_s: float = 10.0,
 ) -> LoopStats:
     """Run until `stop` is set, `max_records` were handled, or nothing came for `idle_exit_s`.
 
@@ -164,7 +194,9 @@ async def consume(
     more). If 2 or 3 fails transiently, 4 is skipped, every partition of both batches is
     rewound to its first offset, the batch ahead is dropped and the work is retried after
     a back-off: nothing is lost, and the idempotent sink makes the replay harmless.
-    SIGTERM (via `stop`) lets the batch in hand finish all four steps before the loop returns.
+    SIGTERM (via `stop`) lets the batch in hand finish all four steps before the loop
+    returns, giving Kafka `grace_s` to acknowledge steps 3 and 4: a broker that does not
+    answer leaves the batch stored but uncommitted, and the next worker reads it again.
     """
     stats = stats or LoopStats()
     idle_since = time.monotonic()
@@ -186,7 +218,10 @@ async def consume(
             raise
         if pending is not None:
             done, pending = pending, None
-            if not await _finish(consumer, done, dlq_producer, dlq_topic, stats):
+            if not await _finish(consumer, done, dlq_producer, dlq_topic, stats, stop,
+                                 grace_s):
+                if stop.is_set():
+                    break
                 attempt += 1
                 _rewind(consumer, done[0] + records)
                 delay = backoff.delay(attempt)
@@ -212,12 +247,19 @@ async def consume(
 async def _finish(
     consumer: AIOKafkaConsumer, batch: tuple[list[Any], asyncio.Task[BatchResult]],
     dlq_producer: AIOKafkaProducer, dlq_topic: str, stats: LoopStats,
+    stop: asyncio.Event, grace_s: float,
 ) -> bool:
-    """Steps 2-4 of a batch whose store is under way; False on a transient failure."""
+    """Steps 2-4 of a batch whose store is under way; False on a transient failure, or
+    when Kafka did not acknowledge steps 3-4 within `grace_s` of a stop."""
     records, storing = batch
     try:
         result = await storing
-        await _publish_dead_letters(dlq_producer, dlq_topic, result.dead_letters)
+        if not (await until_stopped(_publish_dead_letters(dlq_producer, dlq_topic,
+                                                          result.dead_letters), stop, grace_s)
+                and await until_stopped(_commit(consumer, records), stop, grace_s)):
+            log.warning("%s: stopping before Kafka acknowledged the last batch (%d records, "
+                        "stored): the next worker reads them again", stats.name, len(records))
+            return False
     except Exception as exc:
         if failure_policy(exc) == "raise":
             first = records[0]
@@ -230,7 +272,6 @@ async def _finish(
         RETRIED.labels(stats.name).inc()
         UP.labels("kafka" if isinstance(exc, KafkaError) else "postgresql").set(0)
         return False
-    await _commit(consumer, records)
     stats.health = "ready"
     stats.batches += 1
     stats.consumed += len(records)

@@ -27,11 +27,12 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 from aiokafka import AIOKafkaProducer
@@ -164,10 +165,26 @@ class Continuity:
 _CONTINUITY: dict[str, Continuity] = {}
 
 
+#: Set by SIGTERM/SIGINT: the worker is draining and must exit, never restart itself.
+_STOPPING = threading.Event()
+
+
+def exit_now(reason: str) -> NoReturn:
+    """Exit 0 at once, without a final commit or flush: what was not committed is read
+    again by the next worker (records are idempotent facts), as after a SIGKILL."""
+    log.warning("outcomes: %s; exiting without a final commit (the next worker reads the "
+                "uncommitted records again)", reason)
+    logging.shutdown()
+    os._exit(0)
+
+
 def restart_in_place(reason: str, backoff: bool = False) -> None:
     """Replace this process by a fresh worker (same pid, arguments and environment): no
     commit, no flush, as after a SIGKILL, which the worker is built to survive. With
-    `backoff`, after the wait for an unreachable broker (BROKER_BACKOFF), by restarts in a row."""
+    `backoff`, after the wait for an unreachable broker (BROKER_BACKOFF), by restarts in a row.
+    A worker told to stop exits instead."""
+    if _STOPPING.is_set():
+        exit_now(f"{reason} while stopping")
     restarts = int(os.environ.get(_RESTARTS_ENV, "0")) + 1
     if restarts > MAX_RESTARTS:
         log.critical("outcomes: %s; %d restarts in a row, giving up", reason, restarts - 1)
@@ -175,10 +192,45 @@ def restart_in_place(reason: str, backoff: bool = False) -> None:
     delay = BROKER_BACKOFF.delay(restarts) if backoff else 0.0
     log.error("outcomes: %s; restarting from the committed offsets in %.1f s (%d)",
               reason, delay, restarts)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # a stop during the wait ends it
+        signal.signal(sig, lambda *_: exit_now("stopped while waiting to restart"))
     time.sleep(delay)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # the new image starts with the defaults
+        signal.signal(sig, signal.SIG_DFL)
     logging.shutdown()
     os.environ[_RESTARTS_ENV] = str(restarts)
     os.execv(sys.executable, [sys.executable, "-m", "amc_learning.cli", "consume", CONSUMER_NAME])
+
+
+class _Worker(faust.Worker):
+    """faust's worker with a deadline on its drain after SIGTERM/SIGINT.
+
+    faust stops by waiting for the agent's batch in hand (`stream_wait_empty`), then
+    commits and flushes. With a broker that does not answer, the agent waits for producer
+    buffer space and the stop never ends (seen: a worker still stopping 45 s after SIGTERM
+    in a blackhole). Past `grace_s` the worker exits 0 without the final commit.
+    """
+
+    def __init__(self, *args: Any, grace_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.grace_s = grace_s
+
+    def _on_sigterm(self) -> None:
+        self._deadline()
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        self._deadline()
+        super()._on_sigint()
+
+    def _deadline(self) -> None:
+        if not _STOPPING.is_set():
+            _STOPPING.set()
+            timer = threading.Timer(self.grace_s, exit_now,
+                                    (f"Kafka did not let the worker drain within "
+                                     f"{self.grace_s:.0f} s of the stop",))
+            timer.daemon = True
+            timer.start()
 
 
 class _SnapshotConsumer(AIOKafkaDriverConsumer):
@@ -473,11 +525,14 @@ def main(settings: Settings) -> int:
     ops.serve(settings, "outcomes", health)
     if not _broker_answers(settings):
         return 0  # stopped while waiting
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker = _Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
+                     grace_s=settings.stop_grace_s)
     try:
         worker.execute_from_commandline()
     except SystemExit as done:
-        if done.code not in (0, None):  # an error faust logged; a signal's stop exits 0
+        if _STOPPING.is_set():
+            raise SystemExit(0) from None  # stopped: an error on the way out changes nothing
+        if done.code not in (0, None):  # an error faust logged
             restart_in_place(f"the worker stopped on an error (exit {done.code})", backoff=True)
         raise
     return 0
@@ -490,6 +545,7 @@ def _broker_answers(settings: Settings) -> bool:
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
 
@@ -504,5 +560,6 @@ def _broker_answers(settings: Settings) -> bool:
         return loop.run_until_complete(probe())
     finally:
         for sig in signals:
-            loop.remove_signal_handler(sig)
+            loop.remove_signal_handler(sig)  # leaves the default (die on SIGTERM): restore
+            signal.signal(sig, previous[sig])
         loop.close()

@@ -17,7 +17,7 @@ from consumers.loop import BatchResult, Handler, LoopStats, consume, loop_health
 from consumers.rows import PERSIST_TOPICS, Plan, dead_letter, plan_batch
 from consumers.store import BatchStore
 from schemas import topics
-from streams.kafka import consumer_options, producer_options
+from streams.kafka import consumer_options, producer_options, stop_client
 from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -95,10 +95,11 @@ async def run_persist(
             max_records=max_records,
             idle_exit_s=idle_exit_s,
             stats=stats,
+            grace_s=settings.stop_grace_s,
         )
     finally:
-        await consumer.stop()
-        await producer.stop()
+        await stop_client(consumer, settings.stop_grace_s)
+        await stop_client(producer, settings.stop_grace_s)
         store.close()
 
 

@@ -1,12 +1,21 @@
-"""Connection options shared by every aiokafka client, built from the settings."""
+"""Connection options shared by every aiokafka client, built from the settings; and how to
+stop one."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import logging
+from typing import Any, TypeAlias
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
 from amc_learning.settings import Settings
+
+log = logging.getLogger(__name__)
+AIOKafkaClient: TypeAlias = AIOKafkaConsumer | AIOKafkaProducer
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -64,3 +73,38 @@ def producer_options(settings: Settings) -> dict[str, Any]:
 
 def _path(value: object) -> str | None:
     return str(value) if value else None
+
+
+async def stop_client(client: AIOKafkaClient, timeout_s: float = 10.0) -> bool:
+    """Stop an aiokafka consumer or producer within `timeout_s`, whatever state it is in;
+    True when it closed cleanly.
+
+    Two things in aiokafka 0.14 would otherwise escape a worker told to stop:
+    * `stop()` can raise a CancelledError of its own: the fetcher (and the group
+      coordinator) cancel their background tasks and then await them unguarded
+      (aio-libs/aiokafka#647), which happens when a fetch was retrying after a broker
+      fault. Absorbed here; a cancellation of the caller's own task is re-raised.
+    * leaving the group and flushing the producer wait on a broker that may not answer
+      (a network partition): bounded by `timeout_s`.
+    Nothing is lost by an unclean close: offsets are committed per batch, and what was not
+    committed is read again by the next member of the group.
+    """
+    task = asyncio.current_task()
+    try:
+        await asyncio.wait_for(client.stop(), timeout_s)
+        return True
+    except asyncio.CancelledError:
+        if task is not None and task.cancelling():
+            raise
+        why = "aiokafka cancelled its own background task (aio-libs/aiokafka#647)"
+    except TimeoutError:
+        why = f"the broker did not answer within {timeout_s:.0f} s"
+    except (KafkaError, OSError) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+    log.warning("%s closed uncleanly: %s", type(client).__name__, why)
+    # stop() was cut short before it closed the connections: close them ourselves
+    connections = getattr(client, "_client", None)
+    if connections is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(connections.close(), 2.0)
+    return False

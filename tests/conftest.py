@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +28,27 @@ from streams.topics import TopicNames, create_topics
 class Backend:
     kafka_bootstrap: str
     admin_database_url: str  # a database that always exists (to create/drop test databases)
+    pgdata: Path | None = None  # the embedded server's data directory (its log is in it)
+
+    def connect(self) -> psycopg.Connection:
+        """The admin database; if the session's PostgreSQL is gone, the session ends here
+        with one message saying so, instead of an error at the setup of every later test."""
+        try:
+            return psycopg.connect(self.admin_database_url, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            pytest.exit(self._obituary(exc), returncode=3)
+
+    def _obituary(self, exc: Exception) -> str:
+        said = f"the test session's PostgreSQL went away: {str(exc).strip()}"
+        if self.pgdata is None:
+            return said
+        pid_file, log = self.pgdata / "postmaster.pid", self.pgdata / "log"
+        pid = pid_file.read_text().split()[0] if pid_file.exists() else None
+        alive = pid is not None and Path(f"/proc/{pid}").exists()
+        lines = log.read_text(errors="replace").splitlines()[-20:] if log.exists() else []
+        return (f"{said}\npostmaster {pid or '(no pid file)'}: "
+                f"{'still running' if alive else 'not running'}; the end of {log}:\n"
+                + "\n".join("    " + line for line in lines))
 
 
 def _docker_backend() -> Iterator[Backend]:
@@ -43,15 +66,32 @@ def _docker_backend() -> Iterator[Backend]:
         yield Backend(kafka.get_bootstrap_server(), url)
 
 
+@contextlib.contextmanager
+def postgres_home(label: str) -> Iterator[Path]:
+    """A directory for a PostgreSQL data directory, outside pytest's temporary tree.
+
+    As root, embedded PostgreSQL runs as its own user, which must traverse every parent
+    of its data directory. pytest makes its tree root-only (0700) again at the start of
+    every session on the machine: a second pytest run, anywhere, took the first one's
+    server down at its next checkpoint ("could not stat data directory: Permission
+    denied"), and every later test errored at setup. Nothing else touches this one."""
+    home = Path(tempfile.mkdtemp(prefix=f"amc-learning-{label}-"))
+    try:
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def _embedded_backend(root: Path) -> Iterator[Backend]:
     pid, bootstrap = infra.start_broker(root / "broker.log")
-    pgdata = root / "pg"
-    url = infra.start_postgres(pgdata, database="postgres")
-    try:
-        yield Backend(bootstrap, url)
-    finally:
-        infra.stop_process(pid)
-        infra.stop_postgres(pgdata)
+    with postgres_home("test-pg") as home:
+        pgdata = home / "pg"
+        url = infra.start_postgres(pgdata, database="postgres")
+        try:
+            yield Backend(bootstrap, url, pgdata)
+        finally:
+            infra.stop_process(pid)
+            infra.stop_postgres(pgdata)
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +108,7 @@ def unique() -> str:
 
 
 def _create_database(backend: Backend, name: str) -> str:
-    with psycopg.connect(backend.admin_database_url, autocommit=True) as conn:
+    with backend.connect() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_conninfo(backend.admin_database_url, dbname=name)
     migrate(url)
@@ -76,7 +116,7 @@ def _create_database(backend: Backend, name: str) -> str:
 
 
 def _drop_database(backend: Backend, name: str) -> None:
-    with psycopg.connect(backend.admin_database_url, autocommit=True) as conn:
+    with backend.connect() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -146,7 +186,7 @@ def empty_database(backend: Backend) -> Iterator[Callable[[str], str]]:
 
     def make(label: str) -> str:
         name = f"test_{label}_{uuid.uuid4().hex[:6]}"
-        with psycopg.connect(backend.admin_database_url, autocommit=True) as conn:
+        with backend.connect() as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         made.append(name)
         return make_conninfo(backend.admin_database_url, dbname=name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import uuid
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +19,8 @@ from amc_learning.settings import Settings
 from consumers.migrations import migrate
 from streams.kafka import client_options
 from streams.topics import TopicNames, create_topics
-from tests.faults.pipeline import run_calm, stream
+from tests.conftest import postgres_home
+from tests.faults.pipeline import Budget, run_calm, stream
 from tests.faults.proxy import FaultProxy
 from tests.integration.helpers import outcome_rows, stored_event_ids
 
@@ -61,6 +62,22 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
         terminalreporter.section("fault scenarios: what happened to the events")
         for t in _TALLIES:
             terminalreporter.write_line(t.line())
+
+
+#: The budget of the test being run; session fixtures built for it spend from it too.
+_CURRENT: list[Budget] = [Budget(time.monotonic(), 300.0)]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("timeout")
+    seconds = marker.args[0] if marker and marker.args else item.config.getoption("timeout")
+    _CURRENT[0] = Budget(time.monotonic(), float(seconds or 300))
+
+
+@pytest.fixture
+def budget() -> Budget:
+    return _CURRENT[0]
 
 
 @dataclass
@@ -120,12 +137,13 @@ class OwnPostgres:
 
 
 @pytest.fixture
-def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnPostgres]:
-    pg = OwnPostgres(tmp_path_factory.mktemp(f"pg-{uuid.uuid4().hex[:6]}"))
-    try:
-        yield pg
-    finally:
-        pg.stop()
+def own_postgres() -> Iterator[OwnPostgres]:
+    with postgres_home("faults-pg") as home:
+        pg = OwnPostgres(home)
+        try:
+            yield pg
+        finally:
+            pg.stop()
 
 
 #: The stream the crash and disorder scenarios feed: ~50k events of a simulated market.
@@ -145,7 +163,7 @@ class Reference:
 def reference(session_settings) -> Reference:  # type: ignore[no-untyped-def]
     events = stream(*STREAM)
     calm = session_settings()
-    run_calm(calm, events)
+    run_calm(calm, events, _CURRENT[0])
     stored = stored_event_ids(calm.database_url)
     assert sum(stored.values()) == len(events) == len(stored), "the calm run lost events"
     return Reference(events, outcome_rows(calm), len(stored))

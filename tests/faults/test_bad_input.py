@@ -15,12 +15,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from amc_learning.run import wait_until_consumed
 from schemas.common import Event
 from schemas.registry import TOPIC_OF_EVENT
 from streams.kafka import producer_options
 from tests.faults.conftest import Tally
-from tests.faults.pipeline import Pipeline, stream
+from tests.faults.pipeline import Budget, Pipeline, stream
 from tests.integration.helpers import rows, stored_event_ids
 
 pytestmark = pytest.mark.integration
@@ -106,7 +105,9 @@ async def _produce(settings, records: list[tuple[str, bytes, bytes]]) -> dict:  
     return ends
 
 
-def test_hostile_payloads_go_to_the_dlq_and_valid_ones_are_stored(settings, tally: Tally):
+def test_hostile_payloads_go_to_the_dlq_and_valid_ones_are_stored(
+    settings, tally: Tally, budget: Budget
+):
     pipeline = Pipeline(settings).start()
     sent_valid: list[Event] = []
     sent_bad: list[Hostile] = []
@@ -131,8 +132,7 @@ def test_hostile_payloads_go_to_the_dlq_and_valid_ones_are_stored(settings, tall
     try:
         round_of()
         for name in ("persist", "outcomes"):
-            wait_until_consumed(settings, pipeline.group(name), targets, pipeline.list,
-                                lambda _: None, timeout_s=180)
+            pipeline.wait_consumed(name, targets, budget)
         alive = pipeline.alive()
     finally:
         pipeline.stop()

@@ -19,8 +19,8 @@ from streams.params import ParamsReader, publish_params
 from streams.publisher import LearningPublisher
 from streams.topics import TopicNames
 from tests.faults.conftest import ProxiedBroker, Tally
-from tests.faults.pipeline import Feeder, Pipeline, run_calm, stream
-from tests.integration.helpers import outcome_rows, settle, stored_event_ids
+from tests.faults.pipeline import RESERVE_S, Budget, Feeder, Pipeline, run_calm, stream
+from tests.integration.helpers import outcome_rows, stored_event_ids
 
 pytestmark = pytest.mark.integration
 
@@ -152,14 +152,14 @@ SCHEDULE = (("latency", (0.2,)), ("drop", ()), ("blackhole", ()), ("heal", ()),
 
 
 def test_persist_and_outcomes_behind_the_proxy_match_a_calm_run(
-    proxied, proxied_broker: ProxiedBroker, more_settings, tally: Tally
+    proxied, proxied_broker: ProxiedBroker, more_settings, tally: Tally, budget: Budget
 ):
     """Both consumer processes (the outcomes worker's faust app included: fetches, commits,
     its changelog and the table's recovery) reach the broker only through the proxy,
     which refuses them when they start."""
     events = stream(44, 40, 160)
     calm = more_settings()
-    run_calm(calm, events)
+    run_calm(calm, events, budget)
     proxy = proxied_broker.proxy
     proxy.refuse()
     pipeline = Pipeline(proxied).start()
@@ -179,7 +179,7 @@ def test_persist_and_outcomes_behind_the_proxy_match_a_calm_run(
             # the blackhole outlasts the 6 s session: the group drops both workers and
             # they rejoin, the outcomes worker through a rebalance and a table recovery
             time.sleep(9 if fault == "blackhole" else 3)
-        settle(proxied, feeder.targets(), pipeline.list, timeout_s=300)
+        pipeline.settle(feeder.targets(budget.left(RESERVE_S)), budget)
         alive = pipeline.alive()
     finally:
         pipeline.stop()
@@ -201,7 +201,7 @@ def test_persist_and_outcomes_behind_the_proxy_match_a_calm_run(
 
 
 async def test_persist_resumes_from_its_committed_offsets(
-    proxied, proxied_broker: ProxiedBroker, tally: Tally
+    proxied, proxied_broker: ProxiedBroker, tally: Tally, budget: Budget
 ):
     proxy = proxied_broker.proxy
     events = stream(43, 60, 100)
@@ -214,18 +214,18 @@ async def test_persist_resumes_from_its_committed_offsets(
         for fault, args in SCHEDULE:
             await asyncio.sleep(3)
             getattr(proxy, fault)(*args)
-        targets = await asyncio.to_thread(feeder.targets)
+        targets = await asyncio.to_thread(feeder.targets, budget.left(RESERVE_S))
         partitions = sorted(targets)
-        deadline = time.monotonic() + 120
         while True:
             got = await committed_offsets(proxied, proxied.persist_group, partitions)
             if all(got[k] >= end for k, end in targets.items()):
                 break
-            assert time.monotonic() < deadline, (got, targets, stats)
+            assert budget.left(RESERVE_S) > 0, (got, targets, stats)
             await asyncio.sleep(0.5)
     finally:
         stop.set()
-        await task
+        # a worker told to stop drains and returns, whatever its Kafka client is doing
+        await asyncio.wait_for(task, proxied.stop_grace_s * 3)
     stored = stored_event_ids(proxied.database_url)
     tally.sent, tally.stored = len(events), sum(stored.values())
     tally.duplicated = sum(n - 1 for n in stored.values())

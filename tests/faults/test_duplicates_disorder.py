@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 
 from tests.faults.conftest import Tally
-from tests.faults.pipeline import run_calm, stream
+from tests.faults.pipeline import Budget, run_calm, stream
 from tests.integration.helpers import outcome_rows, stored_event_ids
 
 pytestmark = pytest.mark.integration
@@ -36,14 +36,14 @@ def doubled_and_shuffled(events, rng: random.Random) -> list:  # type: ignore[no
 
 
 def test_each_event_twice_and_out_of_order_is_stored_once_with_the_same_outcomes(
-    more_settings, tally: Tally
+    more_settings, tally: Tally, budget: Budget
 ):
     events = stream(29, 40, 120)
     hostile = doubled_and_shuffled(events, random.Random(SEED))
     results = {}
     for name, feed in (("calm", events), ("hostile", hostile)):
         s = more_settings()
-        run_calm(s, feed, timeout_s=300)
+        run_calm(s, feed, budget)
         results[name] = (stored_event_ids(s.database_url), outcome_rows(s))
     (calm_stored, calm_outcomes), (stored, got) = results["calm"], results["hostile"]
     tally.sent, tally.stored = len(hostile), sum(stored.values())

@@ -49,3 +49,29 @@ async def test_a_stop_while_waiting_returns_none():
     result = await start_clients(lambda: (FakeClient([10**6]),), stop=stop,
                                  stats=LoopStats(), backoff=Backoff(first_s=60, max_s=60))
     assert result is None
+
+
+class HangingClient:
+    """A client whose start waits on a broker that never answers (a blackhole)."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    async def start(self) -> None:
+        await asyncio.sleep(3600)
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+async def test_a_stop_while_a_client_is_starting_ends_the_start_at_once():
+    stop = asyncio.Event()
+    made: list[HangingClient] = []
+
+    def make() -> tuple[HangingClient]:
+        made.append(HangingClient())
+        return (made[-1],)
+
+    asyncio.get_running_loop().call_later(0.05, stop.set)
+    result = await asyncio.wait_for(start_clients(make, stop=stop, stats=LoopStats()), 5)
+    assert result is None and made[0].stopped
