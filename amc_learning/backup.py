@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from consumers.migrations import load_migrations, schema_version
+from amc_learning.store.migrations import load_migrations, schema_version
 
 FORMAT = 1
 DUMP, MANIFEST = "dump.pgc", "manifest.json"

@@ -256,7 +256,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "infra":
         return _infra(args.action, settings)
     if args.command == "schemas":
-        from schemas.registry import export_json_schemas
+        from amc_learning.schemas.registry import export_json_schemas
 
         for path in export_json_schemas(args.dir):
             print(path)
@@ -284,14 +284,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "replay":
         return _replay(args, connected)
     if args.command == "migrate":
-        from consumers.migrations import migrate
+        from amc_learning.store.migrations import migrate
 
         applied = migrate(connected.database_url)  # type: ignore[arg-type]
         print(f"applied {len(applied)} migration(s)" if applied else "schema is up to date")
         return 0
     if args.command == "topics":
-        from streams.kafka import client_options
-        from streams.topics import TopicNames, create_topics
+        from amc_learning.streams.kafka import client_options
+        from amc_learning.streams.topics import TopicNames, create_topics
 
         status = asyncio.run(create_topics(client_options(connected),
                                            TopicNames(connected.topic_prefix),
@@ -307,14 +307,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, _exit_on_signal)
         if args.name == "learner":
-            from consumers import learner
+            from amc_learning.consumers import learner
 
             return learner.main(connected)
         if args.name == "outcomes":
-            from consumers import outcomes
+            from amc_learning.consumers import outcomes
 
             return outcomes.main(connected)
-        from consumers import persist
+        from amc_learning.consumers import persist
 
         return persist.main(connected)
     if args.command == "simulate":
@@ -391,10 +391,10 @@ def _archive(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.consumers.replay import recompute, replay
+    from amc_learning.consumers.rows import PERSIST_TOPICS
     from amc_learning.progress import Progress
-    from consumers.migrations import migrate
-    from consumers.replay import recompute, replay
-    from consumers.rows import PERSIST_TOPICS
+    from amc_learning.store.migrations import migrate
 
     short = {t.split(".")[1]: t for t in PERSIST_TOPICS}
     topics: list[str] = []
@@ -482,8 +482,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cycle(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.learner import run_cycle
-    from consumers.migrations import migrate
+    from amc_learning.consumers.learner import run_cycle
+    from amc_learning.store.migrations import migrate
 
     if settings.params_key is None:
         raise UserError("no LEARNING_PARAMS_KEY: the learner signs every params version\n"
@@ -517,7 +517,7 @@ def _status(settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    from consumers.report import write_report
+    from amc_learning.consumers.report import write_report
 
     if args.out.is_dir():
         raise UserError(f"--out {args.out} is a directory\nhint: name the file, e.g. "
@@ -529,7 +529,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _params(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.params import ParamsReader
+    from amc_learning.streams.params import ParamsReader
 
     name = args.name or settings.params_name
     reader = ParamsReader.from_settings(settings).start()
@@ -556,10 +556,10 @@ def _params(args: argparse.Namespace, settings: Settings) -> int:
 
 def _analyze(args: argparse.Namespace, settings: Settings) -> int:
 
-    from consumers.frames import decision_frame, feature_columns, index_frame
-    from consumers.migrations import migrate
-    from consumers.results import store_analysis
-    from intelligence.analysis import AnalysisConfig, analyze
+    from amc_learning.intelligence.analysis import AnalysisConfig, analyze
+    from amc_learning.store.frames import decision_frame, feature_columns, index_frame
+    from amc_learning.store.migrations import migrate
+    from amc_learning.store.results import store_analysis
 
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -658,8 +658,8 @@ def _print_summary(summary: dict[str, object]) -> None:
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from amc_learning.run import prepare, publish_simulation, with_params_key
-    from consumers.frames import last_session
-    from simulator.world import SimConfig, next_start
+    from amc_learning.simulator.world import SimConfig, next_start
+    from amc_learning.store.frames import last_session
 
     _check_simulation_args(args)
     prepare(settings)

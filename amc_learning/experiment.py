@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from intelligence.adaptive import adapt
-from intelligence.calibration import expected_calibration_error
-from intelligence.rollout import as_params
-from schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
-from simulator.research import ExperimentConfig, simulate_candidates, trade
-from streams.params import ParamsReader
+from amc_learning.intelligence.adaptive import adapt
+from amc_learning.intelligence.calibration import expected_calibration_error
+from amc_learning.intelligence.rollout import as_params
+from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
+from amc_learning.simulator.research import ExperimentConfig, simulate_candidates, trade
+from amc_learning.streams.params import ParamsReader
 
 HORIZON = 7
 REFIT_EVERY = 21

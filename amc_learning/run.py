@@ -19,19 +19,19 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
+from amc_learning.consumers.learner import history, run_cycle
+from amc_learning.consumers.outcomes import tracker_config
+from amc_learning.schemas.registry import TOPIC_OF_EVENT
+from amc_learning.schemas.topics import OUTCOMES
 from amc_learning.settings import Settings
-from consumers.frames import last_session
-from consumers.learner import history, run_cycle
-from consumers.migrations import migrate
-from consumers.outcomes import tracker_config
-from schemas.registry import TOPIC_OF_EVENT
-from schemas.topics import OUTCOMES
-from simulator.corrupt import corrupt
-from simulator.world import SimConfig, World, next_start, simulate
-from streams.kafka import client_options, producer_options
-from streams.params import ParamsReader
-from streams.publisher import LearningPublisher
-from streams.topics import TopicNames, create_topics
+from amc_learning.simulator.corrupt import corrupt
+from amc_learning.simulator.world import SimConfig, World, next_start, simulate
+from amc_learning.store.frames import last_session
+from amc_learning.store.migrations import migrate
+from amc_learning.streams.kafka import client_options, producer_options
+from amc_learning.streams.params import ParamsReader
+from amc_learning.streams.publisher import LearningPublisher
+from amc_learning.streams.topics import TopicNames, create_topics
 
 Say = Callable[[str], None]
 #: Rows that stand for produced events (synthetic decisions of unpicked candidates excluded).

@@ -8,8 +8,6 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 
 class Settings(BaseSettings):
     """Configuration of every process. Unset Kafka/PostgreSQL means: use the embedded ones."""
@@ -102,7 +100,8 @@ class Settings(BaseSettings):
         "WARNING", description="log level of the consumer processes"
     )
     data_dir: Path = Field(
-        PROJECT_ROOT / ".data", description="embedded PostgreSQL data, broker log, process logs"
+        default_factory=lambda: Path.cwd() / ".data",
+        description="embedded PostgreSQL data, broker log, process logs [default: ./.data]",
     )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -115,6 +114,7 @@ def describe_environment() -> str:
     lines = ["environment (LEARNING_*):"]
     for name, field in Settings.model_fields.items():
         default = field.default
-        shown = "" if default in (None, "") else f" [default: {default}]"
+        shown = ("" if default in (None, "") or field.default_factory is not None
+                 else f" [default: {default}]")
         lines.append(f"  LEARNING_{name.upper():<28} {field.description}{shown}")
     return "\n".join(lines)

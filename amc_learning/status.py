@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from amc_learning import ops
 from amc_learning.settings import Settings
-from streams.kafka import client_options
+from amc_learning.streams.kafka import client_options
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 

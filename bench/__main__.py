@@ -31,10 +31,10 @@ from psycopg.conninfo import make_conninfo
 
 from amc_learning import infra
 from amc_learning.settings import Settings
+from amc_learning.store.migrations import migrate
+from amc_learning.streams.kafka import client_options
+from amc_learning.streams.topics import TopicNames, create_topics
 from bench import cycle, ingest, params, publish, workload
-from consumers.migrations import migrate
-from streams.kafka import client_options
-from streams.topics import TopicNames, create_topics
 
 STAGES = ("ingest", "scale", "publish", "params", "cycle")
 FULL = {"events": 200_000, "calls": 100_000, "publishes": 200, "cycle": (100_000, 1_000_000)}

@@ -25,11 +25,11 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 from pydantic import SecretStr
 
+from amc_learning.intelligence.adaptive import COMPONENTS
 from amc_learning.run import settings_env
 from amc_learning.settings import Settings
-from consumers.migrations import migrate
-from intelligence.adaptive import COMPONENTS
-from simulator.research import ResearchConfig, simulate_research
+from amc_learning.simulator.research import ResearchConfig, simulate_research
+from amc_learning.store.migrations import migrate
 
 #: Bump when the generated data change, so cached databases are rebuilt.
 GENERATOR = 1
@@ -146,8 +146,8 @@ def timed_cycle(settings: Settings, database_url: str) -> dict[str, float]:
 
 
 def _run() -> None:
-    from consumers.frames import last_session
-    from consumers.learner import run_cycle
+    from amc_learning.consumers.learner import run_cycle
+    from amc_learning.store.frames import last_session
 
     settings = Settings()
     as_of: date | None = last_session(settings.database_url or "")

@@ -27,13 +27,13 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from psycopg import sql
 
+from amc_learning.consumers.loop import LoopStats
+from amc_learning.consumers.persist import run_persist
+from amc_learning.consumers.rows import ALL_TABLES, plan_batch
 from amc_learning.run import committed_offsets, send_records, spawn_consumer, stop_processes
 from amc_learning.settings import Settings
+from amc_learning.streams.kafka import client_options
 from bench.workload import Record
-from consumers.loop import LoopStats
-from consumers.persist import run_persist
-from consumers.rows import ALL_TABLES, plan_batch
-from streams.kafka import client_options
 
 
 @dataclass

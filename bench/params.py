@@ -24,9 +24,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from amc_learning.run import settings_env
+from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
 from amc_learning.settings import Settings
-from schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
-from streams.params import ParamsReader, publish_params
+from amc_learning.streams.params import ParamsReader, publish_params
 
 _KEY = "bench-params-key"
 

@@ -13,12 +13,12 @@ import time
 from typing import Any
 
 from amc_learning import infra
+from amc_learning.schemas.registry import EVENT_ADAPTER
 from amc_learning.settings import Settings
+from amc_learning.streams.publisher import LearningPublisher
 from bench.workload import records
-from schemas.registry import EVENT_ADAPTER
-from streams.publisher import LearningPublisher
 
-_NOISY = ("streams.publisher", "aiokafka")
+_NOISY = ("amc_learning.streams.publisher", "aiokafka")
 
 
 def _percentile(values: list[int], q: float) -> float:

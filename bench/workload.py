@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass
 from functools import cache
 
-from schemas.registry import TOPIC_OF_EVENT
-from simulator.world import SimConfig, simulate
+from amc_learning.schemas.registry import TOPIC_OF_EVENT
+from amc_learning.simulator.world import SimConfig, simulate
 
 #: One round of the mix: 11 candidates, 6 thesis decisions, 3 fills.
 _MIX = ("candidate_scored",) * 11 + ("thesis_decided",) * 6 + ("trade_filled",) * 3

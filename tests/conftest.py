@@ -19,9 +19,9 @@ from psycopg.conninfo import make_conninfo
 
 from amc_learning import infra
 from amc_learning.settings import Settings
-from consumers.migrations import migrate
-from streams.kafka import client_options
-from streams.topics import TopicNames, create_topics
+from amc_learning.store.migrations import migrate
+from amc_learning.streams.kafka import client_options
+from amc_learning.streams.topics import TopicNames, create_topics
 
 
 @dataclass(frozen=True)

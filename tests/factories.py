@@ -6,11 +6,11 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from schemas.catalysts import CatalystObserved
-from schemas.discovery import CandidateScored
-from schemas.prices import PriceBarClosed
-from schemas.thesis import ThesisDecided
-from schemas.trades import TradeFilled
+from amc_learning.schemas.catalysts import CatalystObserved
+from amc_learning.schemas.discovery import CandidateScored
+from amc_learning.schemas.prices import PriceBarClosed
+from amc_learning.schemas.thesis import ThesisDecided
+from amc_learning.schemas.trades import TradeFilled
 
 AT = datetime(2024, 3, 1, 14, 35, tzinfo=UTC)
 SCORES = {"volume_momentum": 0.9, "squeeze": 0.4, "catalyst": 0.8, "options": 0.5,

@@ -16,9 +16,9 @@ import pytest
 
 from amc_learning import infra
 from amc_learning.settings import Settings
-from consumers.migrations import migrate
-from streams.kafka import client_options
-from streams.topics import TopicNames, create_topics
+from amc_learning.store.migrations import migrate
+from amc_learning.streams.kafka import client_options
+from amc_learning.streams.topics import TopicNames, create_topics
 from tests.conftest import postgres_home
 from tests.faults.pipeline import Budget, run_calm, stream
 from tests.faults.proxy import FaultProxy

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from amc_learning import ops
+from amc_learning.consumers.outcomes import INPUT_TOPICS
 from amc_learning.run import (
     RunError,
     committed_offsets,
@@ -20,12 +21,11 @@ from amc_learning.run import (
     stop_processes,
     wait_until_consumed,
 )
+from amc_learning.schemas.common import Event
 from amc_learning.settings import Settings
+from amc_learning.simulator.world import SimConfig, simulate
 from amc_learning.status import health
-from consumers.outcomes import INPUT_TOPICS
-from schemas.common import Event
-from simulator.world import SimConfig, simulate
-from streams.publisher import LearningPublisher
+from amc_learning.streams.publisher import LearningPublisher
 
 
 @functools.cache

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from schemas.common import Event
-from schemas.registry import TOPIC_OF_EVENT
-from streams.kafka import producer_options
+from amc_learning.schemas.common import Event
+from amc_learning.schemas.registry import TOPIC_OF_EVENT
+from amc_learning.streams.kafka import producer_options
 from tests.faults.conftest import Tally
 from tests.faults.pipeline import Budget, Pipeline, stream
 from tests.integration.helpers import rows, stored_event_ids

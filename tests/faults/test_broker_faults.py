@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
+from amc_learning.consumers.loop import LoopStats
+from amc_learning.consumers.persist import run_persist
 from amc_learning.run import committed_offsets
-from consumers.loop import LoopStats
-from consumers.persist import run_persist
-from schemas.params import FALLBACK_PARAMS, ParamsPublished
-from streams.breaker import CircuitBreaker
-from streams.kafka import producer_options
-from streams.params import ParamsReader, publish_params
-from streams.publisher import LearningPublisher
-from streams.topics import TopicNames
+from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
+from amc_learning.streams.breaker import CircuitBreaker
+from amc_learning.streams.kafka import producer_options
+from amc_learning.streams.params import ParamsReader, publish_params
+from amc_learning.streams.publisher import LearningPublisher
+from amc_learning.streams.topics import TopicNames
 from tests.faults.conftest import ProxiedBroker, Tally
 from tests.faults.pipeline import RESERVE_S, Budget, Feeder, Pipeline, run_calm, stream
 from tests.integration.helpers import outcome_rows, stored_event_ids

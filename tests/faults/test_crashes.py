@@ -10,8 +10,8 @@ import time
 
 import pytest
 
+from amc_learning.schemas import topics
 from amc_learning.settings import Settings
-from schemas import topics
 from tests.faults.conftest import LONG, Budget, Reference, Tally
 from tests.faults.pipeline import RESERVE_S, Feeder, Pipeline
 from tests.integration.helpers import (

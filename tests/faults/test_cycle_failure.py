@@ -12,12 +12,12 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
+from amc_learning.consumers import learner
 from amc_learning.run import settings_env
-from consumers import learner
-from consumers.frames import last_session
-from schemas import topics
-from schemas.params import FALLBACK_PARAMS, ParamsPublished
-from streams.params import ParamsReader
+from amc_learning.schemas import topics
+from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
+from amc_learning.store.frames import last_session
+from amc_learning.streams.params import ParamsReader
 from tests.faults.conftest import Tally
 from tests.integration.helpers import read_topic, rows
 from tests.integration.test_cli import cli
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 DIE = """
 import os, sys
 from amc_learning.settings import Settings
-from consumers import learner
+from amc_learning.consumers import learner
 real = learner.publish_params
 async def before(*args, **kwargs):
     os._exit(137)

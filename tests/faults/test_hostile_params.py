@@ -9,8 +9,8 @@ import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
-from streams.params import ParamsReader, message_key, publish_params
+from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
+from amc_learning.streams.params import ParamsReader, message_key, publish_params
 from tests.faults.conftest import Tally
 
 pytestmark = pytest.mark.integration
@@ -93,7 +93,7 @@ def test_the_reader_refuses_everything_a_stranger_writes(settings, tally: Tally)
 async def _send(settings, payloads: list[bytes | None]) -> None:  # type: ignore[no-untyped-def]
     from aiokafka import AIOKafkaProducer
 
-    from streams.kafka import producer_options
+    from amc_learning.streams.kafka import producer_options
 
     producer = AIOKafkaProducer(**{**producer_options(settings), "max_request_size": 4_000_000})
     await producer.start()

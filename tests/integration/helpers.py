@@ -12,11 +12,11 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from amc_learning.run import _end_offsets, wait_until_consumed
+from amc_learning.schemas import topics
+from amc_learning.schemas.common import Event
 from amc_learning.settings import Settings
-from schemas import topics
-from schemas.common import Event
-from streams.kafka import client_options, producer_options
-from streams.publisher import LearningPublisher
+from amc_learning.streams.kafka import client_options, producer_options
+from amc_learning.streams.publisher import LearningPublisher
 
 
 def publish(settings: Settings, events: Iterable[Event]) -> LearningPublisher:

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from amc_learning.backup import MANIFEST, BackupError, backup, restore, table_digests
+from amc_learning.consumers.persist import run_persist
 from amc_learning.export import TABLES, export_table
-from consumers.persist import run_persist
 from tests import factories
 from tests.integration.helpers import publish, rows
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from consumers.migrations import MigrationError, load_migrations, migrate, schema_version
+from amc_learning.store.migrations import MigrationError, load_migrations, migrate, schema_version
 from tests.integration.helpers import rows
 
 pytestmark = pytest.mark.integration

@@ -24,8 +24,8 @@ from amc_learning.run import (
     wait_until_consumed,
 )
 from amc_learning.settings import Settings
+from amc_learning.simulator.world import SimConfig
 from amc_learning.status import scrape, total
-from simulator.world import SimConfig
 from tests.integration.helpers import rows, stored_event_ids, wait_for
 
 pytestmark = pytest.mark.integration

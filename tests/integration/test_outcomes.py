@@ -12,15 +12,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from amc_learning.consumers.loop import LoopStats
+from amc_learning.consumers.persist import run_persist
 from amc_learning.run import (
     committed_offsets,
     spawn_consumer,
     stop_processes,
 )
-from consumers.loop import LoopStats
-from consumers.persist import run_persist
-from schemas.outcomes import OutcomeUpdated
-from simulator.world import SimConfig, simulate
+from amc_learning.schemas.outcomes import OutcomeUpdated
+from amc_learning.simulator.world import SimConfig, simulate
 from tests import factories
 from tests.integration.helpers import (
     OUTCOME_COLUMNS,

@@ -11,10 +11,10 @@ import pytest
 from pydantic import SecretStr
 
 from amc_learning import infra
-from schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
-from streams.kafka import client_options
-from streams.params import ParamsReader, publish_params
-from streams.topics import TopicNames, create_topics
+from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
+from amc_learning.streams.kafka import client_options
+from amc_learning.streams.params import ParamsReader, publish_params
+from amc_learning.streams.topics import TopicNames, create_topics
 from tests.integration.helpers import send_raw
 from tests.integration.test_cli import cli
 

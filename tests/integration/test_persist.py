@@ -10,10 +10,10 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from amc_learning.consumers.loop import LoopStats
+from amc_learning.consumers.persist import run_persist
 from amc_learning.run import committed_offsets
-from consumers.loop import LoopStats
-from consumers.persist import run_persist
-from schemas import topics
+from amc_learning.schemas import topics
 from tests import factories
 from tests.integration.helpers import publish, read_topic, rows, send_raw
 

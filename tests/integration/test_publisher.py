@@ -8,10 +8,10 @@ import time
 import pytest
 
 from amc_learning import infra
-from streams.breaker import CircuitBreaker
-from streams.kafka import client_options, producer_options
-from streams.publisher import LearningPublisher
-from streams.topics import TopicNames, create_topics
+from amc_learning.streams.breaker import CircuitBreaker
+from amc_learning.streams.kafka import client_options, producer_options
+from amc_learning.streams.publisher import LearningPublisher
+from amc_learning.streams.topics import TopicNames, create_topics
 from tests import factories
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ import itertools
 import polars as pl
 import pytest
 
-from consumers.migrations import migrate
-from consumers.results import store_analysis
-from intelligence.analysis import AnalysisConfig, analyze
-from simulator.research import ResearchConfig, simulate_research
+from amc_learning.intelligence.analysis import AnalysisConfig, analyze
+from amc_learning.simulator.research import ResearchConfig, simulate_research
+from amc_learning.store.migrations import migrate
+from amc_learning.store.results import store_analysis
 from tests.integration.helpers import rows
 
 pytestmark = pytest.mark.integration

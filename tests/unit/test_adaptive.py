@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 
 from amc_learning.experiment import run_experiment
-from intelligence.adaptive import COMPONENTS, Guardrails, adapt
-from schemas.params import FALLBACK_PARAMS, HARD_BOUNDS
-from simulator.research import ExperimentConfig, simulate_candidates
+from amc_learning.intelligence.adaptive import COMPONENTS, Guardrails, adapt
+from amc_learning.schemas.params import FALLBACK_PARAMS, HARD_BOUNDS
+from amc_learning.simulator.research import ExperimentConfig, simulate_candidates
 
 
 def current() -> dict:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from amc_learning.schemas.registry import decode_event
 from bench.__main__ import Results
 from bench.workload import records
-from schemas.registry import decode_event
 
 
 def test_workload_events_are_valid_distinct_and_mixed_as_documented():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.breaker import CircuitBreaker
+from amc_learning.streams.breaker import CircuitBreaker
 
 
 class Clock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faust.types import TP
 
-from consumers.outcomes import Continuity
+from amc_learning.consumers.outcomes import Continuity
 
 A, B = TP("learning.thesis.v1", 0), TP("learning.thesis.v1", 1)
 
@@ -62,7 +62,7 @@ def test_the_consumer_thread_gets_a_snapshot_of_the_active_partitions():
     drained partitions faust then dropped as inactive, and the worker stalled."""
     import asyncio
 
-    from consumers.outcomes import _SnapshotConsumer
+    from amc_learning.consumers.outcomes import _SnapshotConsumer
 
     live = {A, B}
 

@@ -9,24 +9,24 @@ import numpy as np
 import polars as pl
 import pytest
 
-from intelligence.analysis import AnalysisConfig, analyze, known_by
-from intelligence.attribution import (
+from amc_learning.intelligence.analysis import AnalysisConfig, analyze, known_by
+from amc_learning.intelligence.attribution import (
     daily_ic,
     detect_regime_shifts,
     ic_summary,
     walk_forward_importance,
 )
-from intelligence.calibration import expected_calibration_error, fit_calibration
-from intelligence.patterns import (
+from amc_learning.intelligence.calibration import expected_calibration_error, fit_calibration
+from amc_learning.intelligence.patterns import (
     analyze_discovery_patterns,
     analyze_thesis_accuracy,
     identify_failure_modes,
     learn_bins,
     pattern_performance,
 )
-from intelligence.regimes import RegimeConfig, calibrate_cusum, label_regimes
-from simulator.market import load_history
-from simulator.research import PlantedTruth, ResearchConfig, simulate_research
+from amc_learning.intelligence.regimes import RegimeConfig, calibrate_cusum, label_regimes
+from amc_learning.simulator.market import load_history
+from amc_learning.simulator.research import PlantedTruth, ResearchConfig, simulate_research
 
 SIGNATURE = ["crowding", "noise_1"]
 

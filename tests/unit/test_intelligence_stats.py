@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from intelligence.stats import (
+from amc_learning.intelligence.stats import (
     benjamini_hochberg,
     beta_binomial_shrink,
     newey_west_t,

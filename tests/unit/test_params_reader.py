@@ -8,9 +8,9 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
-from streams.metrics import COLLECTOR
-from streams.params import ParamsReader, canary_bucket
+from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
+from amc_learning.streams.metrics import COLLECTOR
+from amc_learning.streams.params import ParamsReader, canary_bucket
 
 KEY = b"test-key"
 NOW = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.publisher import LearningPublisher
+from amc_learning.streams.publisher import LearningPublisher
 from tests import factories
 
 
@@ -46,7 +46,7 @@ def test_its_counters_and_breaker_are_in_the_default_registry_at_no_cost_to_publ
     from prometheus_client import REGISTRY, generate_latest
     from prometheus_client.parser import text_string_to_metric_families
 
-    from streams.metrics import COLLECTOR
+    from amc_learning.streams.metrics import COLLECTOR
 
     publisher = unstarted(queue_size=2)
     number = next(n for n, p in COLLECTOR.publishers.items() if p is publisher)

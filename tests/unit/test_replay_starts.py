@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from aiokafka import TopicPartition
 
-from consumers.replay import ReplayStats, _starts
+from amc_learning.consumers.replay import ReplayStats, _starts
 
 TP = TopicPartition("learning.thesis.v1", 0)
 

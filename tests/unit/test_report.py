@@ -12,8 +12,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from intelligence.charts import Bar, Series, bar_chart, date_ticks, nice_ticks, time_chart
-from intelligence.report import ReportData, calibration_check, render
+from amc_learning.intelligence.charts import (
+    Bar,
+    Series,
+    bar_chart,
+    date_ticks,
+    nice_ticks,
+    time_chart,
+)
+from amc_learning.intelligence.report import ReportData, calibration_check, render
 
 START = date(2024, 1, 2)
 

@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from intelligence.rollout import RolloutPolicy, Version, as_params, decide, knot_pairs
-from intelligence.stats import bootstrap_sharpe_gain
-from schemas.params import FALLBACK_PARAMS
-from simulator.research import ExperimentConfig, simulate_candidates
+from amc_learning.intelligence.rollout import RolloutPolicy, Version, as_params, decide, knot_pairs
+from amc_learning.intelligence.stats import bootstrap_sharpe_gain
+from amc_learning.schemas.params import FALLBACK_PARAMS
+from amc_learning.simulator.research import ExperimentConfig, simulate_candidates
 
 POLICY = RolloutPolicy()
 

@@ -9,8 +9,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from consumers.rows import BARS, CANDIDATES, DECISIONS, TRADES, dead_letter_row, plan_batch
-from schemas import topics
+from amc_learning.consumers.rows import (
+    BARS,
+    CANDIDATES,
+    DECISIONS,
+    TRADES,
+    dead_letter_row,
+    plan_batch,
+)
+from amc_learning.schemas import topics
 from tests import factories
 
 

@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from schemas.params import AdaptiveParams
-from schemas.registry import EVENT_MODELS, MESSAGE_MODELS, decode_event, export_json_schemas
+from amc_learning.schemas.params import AdaptiveParams
+from amc_learning.schemas.registry import (
+    EVENT_MODELS,
+    MESSAGE_MODELS,
+    decode_event,
+    export_json_schemas,
+)
 from tests import factories
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from schemas.registry import decode_event
-from simulator.corrupt import CORRUPTIONS, corrupt
-from simulator.market import load_history
-from simulator.world import DEFAULT_START, PlantedEffects, SimConfig, World, simulate
+from amc_learning.schemas.registry import decode_event
+from amc_learning.simulator.corrupt import CORRUPTIONS, corrupt
+from amc_learning.simulator.market import load_history
+from amc_learning.simulator.world import DEFAULT_START, PlantedEffects, SimConfig, World, simulate
 
 
 def test_same_seed_same_events():

@@ -6,7 +6,7 @@ import asyncio
 
 from aiokafka.errors import KafkaConnectionError
 
-from consumers.loop import Backoff, LoopStats, start_clients
+from amc_learning.consumers.loop import Backoff, LoopStats, start_clients
 
 FAST = Backoff(first_s=0.001, max_s=0.001)
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from consumers.loop import until_stopped
-from streams.kafka import stop_client
+from amc_learning.consumers.loop import until_stopped
+from amc_learning.streams.kafka import stop_client
 
 
 class Connections:

@@ -1,0 +1,420 @@
+"""The learner: daily and weekly cycles that turn outcomes into published parameters.
+
+A cycle for an as-of session (`run_cycle`), idempotent per (kind, as-of, param set):
+
+1. read the decisions whose horizon outcome was complete at the as-of date (`known_by`);
+2. run the analyzers and store their results (`intelligence.analysis`, `store_analysis`);
+3. judge the versions in flight and the live one (`intelligence.rollout.decide`):
+   promotions, rejections and rollbacks;
+4. daily, when nothing is in flight: fit a candidate version against the incumbent
+   (`intelligence.adaptive.adapt`) and issue it in shadow;
+5. record the history rows, each published one with its exact message, and the cycle in
+   one transaction; then send the messages (signed, `streams.params.publish_params`),
+   stamping each as sent, and an insight with the cycle's summary;
+6. daily: write the intelligence report (`consumers.report`).
+
+The history is the outbox of the params topic (migration 005): a failure before the
+record leaves no trace anywhere; a crash after it leaves unsent rows that the next cycle
+sends first, exactly as recorded. So the topic never carries a version the history does
+not, nor another content under the same number.
+
+`main` is the `learner` process: it runs the daily cycle for the newest stored session
+once that session's data have settled (and the weekly one when a new ISO week starts),
+until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import threading
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, get_args
+
+import polars as pl
+import psycopg
+from aiokafka import AIOKafkaProducer
+from psycopg.rows import dict_row
+
+from amc_learning import ops
+from amc_learning.consumers.metrics import (
+    CYCLE_FAILURES,
+    CYCLE_LAST_SUCCESS,
+    CYCLE_SECONDS,
+    LIVE_ECE,
+    LIVE_HIT_RATE,
+    LIVE_VERSION,
+)
+from amc_learning.consumers.report import write_report
+from amc_learning.intelligence.adaptive import COMPONENTS, adapt
+from amc_learning.intelligence.analysis import AnalysisConfig, analyze, known_by
+from amc_learning.intelligence.calibration import apply_map, expected_calibration_error
+from amc_learning.intelligence.rollout import (
+    IN_FLIGHT,
+    Action,
+    RolloutPolicy,
+    Version,
+    as_params,
+    decide,
+    knot_pairs,
+)
+from amc_learning.ops import UP
+from amc_learning.schemas import topics
+from amc_learning.schemas.common import Regime
+from amc_learning.schemas.params import (
+    FALLBACK_PARAMS,
+    AdaptiveParams,
+    InsightPublished,
+    ParamsPublished,
+)
+from amc_learning.settings import Settings
+from amc_learning.store.frames import decision_frame, feature_columns, index_frame, last_session
+from amc_learning.store.results import store_analysis
+from amc_learning.streams.kafka import producer_options
+from amc_learning.streams.params import publish_params
+
+log = logging.getLogger(__name__)
+
+HORIZON = 7
+SIGNATURE = ("catalyst_strength", "relative_volume")
+
+
+def fallback() -> dict[str, Any]:
+    return FALLBACK_PARAMS.model_dump(mode="json")
+
+
+def learning_frame(decisions: pl.DataFrame) -> pl.DataFrame:
+    """What the adaptive engine reads: session, the six components, confidence, return."""
+    columns = [f"score_{c}" for c in COMPONENTS]
+    if decisions.is_empty() or any(c not in decisions.columns for c in columns):
+        return pl.DataFrame()
+    return decisions.select(
+        "session",
+        "regime" if "regime" in decisions.columns else pl.lit("unknown").alias("regime"),
+        *[pl.col(f"score_{c}").alias(c) for c in COMPONENTS],
+        "confidence",
+        "return_7d",
+    ).drop_nulls()
+
+
+def load_versions(conn: psycopg.Connection[Any], name: str) -> list[Version]:
+    """Each version's current mode, from the newest row of its history."""
+    rows = conn.execute(
+        "SELECT version, mode, as_of, parent_version, params FROM params_history"
+        " WHERE name = %s ORDER BY version, recorded_at, as_of", (name,),
+    ).fetchall()
+    first: dict[int, date] = {}
+    latest: dict[int, Any] = {}
+    for version, mode, as_of, parent, params in rows:
+        first.setdefault(version, as_of)
+        latest[version] = (mode, as_of, parent, params)
+    return [
+        Version(v, mode, params, parent, first[v] + timedelta(days=1), as_of + timedelta(days=1))
+        for v, (mode, as_of, parent, params) in sorted(latest.items())
+    ]
+
+
+def _history_row(name: str, version: int, mode: str, as_of: date, parent: int | None,
+                 params: dict[str, Any], provenance: dict[str, Any], evidence: dict[str, Any],
+                 published: bool, canary_pct: float = 0.0) -> tuple[Any, ...]:
+    return (name, version, mode, canary_pct, as_of, parent, json.dumps(params),
+            json.dumps(provenance, default=str), json.dumps(evidence, default=str), published)
+
+
+def _message(name: str, version: int, mode: str, params: dict[str, Any], as_of: date,
+             provenance: dict[str, Any], settings: Settings, canary_pct: float = 0.0,
+             regime: str = "unknown") -> ParamsPublished:
+    now = datetime.now(UTC)
+    return ParamsPublished(
+        name=name, version=version, issued_at=now,
+        valid_until=now + timedelta(days=settings.params_ttl_days), mode=mode,  # type: ignore[arg-type]
+        canary_pct=canary_pct, regime=regime if regime in get_args(Regime) else "unknown",  # type: ignore[arg-type]
+        params=AdaptiveParams.model_validate(params),
+        provenance={**provenance, "as_of": str(as_of)},
+    )
+
+
+def plan(
+    versions: list[Version], frame: pl.DataFrame, as_of: date, kind: str,
+    policy: RolloutPolicy, regime: str = "unknown",
+) -> tuple[list[dict[str, Any]], list[Action], dict[str, Any]]:
+    """The changes a cycle makes (pure but for the clock-free inputs): a list of history
+    entries (version, mode, params, parent, provenance, evidence, publish, canary_pct)."""
+    by_number = {v.version: v for v in versions}
+    live = next((v for v in versions if v.mode == "live"), None)
+    trials = sum(1 for v in versions if v.mode != "superseded" or v.parent is not None) + 1
+    actions = decide(versions, frame, fallback(), trials, policy)
+    next_version = max(by_number, default=0) + 1
+    entries: list[dict[str, Any]] = []
+
+    def entry(version: int, mode: str, params: dict[str, Any], parent: int | None,
+              provenance: dict[str, Any], evidence: dict[str, Any], publish: bool,
+              canary_pct: float = 0.0) -> None:
+        entries.append(dict(version=version, mode=mode, params=params, parent=parent,
+                            provenance=provenance, evidence=evidence, publish=publish,
+                            canary_pct=canary_pct))
+
+    def restore(restored: int | None, why: dict[str, Any]) -> None:
+        nonlocal next_version
+        params = by_number[restored].params if restored is not None else fallback()
+        entry(next_version, "live", params, restored,
+              {"restores": restored if restored is not None else "fallback", **why}, why, True)
+        next_version += 1
+
+    for action in actions:
+        v = by_number[action.version]
+        if action.to_mode == "canary":
+            entry(v.version, "canary", v.params, v.parent, {}, action.evidence, True,
+                  policy.canary_pct)
+        elif action.to_mode == "live":
+            entry(v.version, "live", v.params, v.parent, {}, action.evidence, True)
+            if live is not None:
+                entry(live.version, "superseded", live.params, live.parent, {},
+                      {"by": v.version}, False)
+        elif action.to_mode == "rejected":
+            entry(v.version, "rejected", v.params, v.parent, {}, action.evidence, False)
+            if v.mode == "canary":  # end the canary arm: the incumbent again for everyone
+                restore(action.restore, {"ends_canary_of": v.version})
+        elif action.to_mode == "rolled_back":
+            entry(v.version, "rolled_back", v.params, v.parent, {}, action.evidence, False)
+            restore(action.restore, {"rollback_of": v.version})
+    in_flight = any(v.mode in IN_FLIGHT for v in versions) and not any(
+        a.to_mode in ("rejected", "live") for a in actions
+    )
+    fitted: dict[str, Any] = {"candidate": None}
+    if kind == "daily" and not in_flight and not entries and len(frame) > 0:
+        incumbent = live.params if live else fallback()
+        current = {**incumbent, "calibration": knot_pairs(incumbent)}
+        params, evidence = adapt(frame, current, regime)
+        params = as_params(params).model_dump(mode="json")
+        changed = {k for k in params if k != "calibration" and params[k] != incumbent.get(k)}
+        fitted = {"candidate": None, "changed": sorted(changed)}
+        if changed:
+            sessions = frame["session"]
+            provenance = {
+                "window": [str(sessions.min()), str(sessions.max())],
+                "decisions": len(frame), "sessions": sessions.n_unique(),
+                "parent": live.version if live else "fallback", "regime": regime,
+                "fit": evidence,
+            }
+            entry(next_version, "shadow", params, live.version if live else None,
+                  provenance, {"changed": sorted(changed)}, True)
+            fitted["candidate"] = next_version
+    return entries, actions, fitted
+
+
+def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
+              policy: RolloutPolicy | None = None) -> dict[str, Any]:
+    """One daily or weekly cycle; returns its summary (the stored one on a rerun)."""
+    url: str = settings.database_url  # type: ignore[assignment]
+    name = settings.params_name
+    policy = policy or RolloutPolicy()
+    as_of = as_of or last_session(url)
+    if as_of is None:
+        return {"kind": kind, "as_of": None, "ran": False, "reason": "no sessions stored yet"}
+    send_unsent(settings)  # what an interrupted cycle recorded goes out before anything new
+    with psycopg.connect(url) as conn:
+        done = conn.execute("SELECT summary FROM learning_cycles WHERE kind = %s AND as_of = %s"
+                            " AND name = %s", (kind, as_of, name)).fetchone()
+        if done:
+            return {**done[0], "ran": False, "reason": "already ran for this as-of date"}
+        versions = load_versions(conn, name)
+    decisions = decision_frame(url, HORIZON)
+    index = index_frame(url)
+    summary: dict[str, Any] = {"kind": kind, "as_of": str(as_of), "name": name}
+    analysis = None
+    if not decisions.is_empty():
+        features = tuple(feature_columns(decisions))
+        try:
+            analysis = analyze(decisions, index, as_of,
+                               AnalysisConfig(features=features, signature_features=SIGNATURE))
+        except (ValueError, IndexError, pl.exceptions.PolarsError) as exc:  # too little history
+            summary["analysis"] = f"skipped: {exc}"
+    if analysis is not None:
+        summary["analysis"] = store_analysis(url, analysis)
+    labels = analysis.regimes["regime"].drop_nulls() if analysis is not None else pl.Series([])
+    regime = str(labels[-1]) if len(labels) else "unknown"
+    known = known_by(decisions, as_of, HORIZON) if not decisions.is_empty() else decisions
+    frame = learning_frame(known)
+    entries, actions, fitted = plan(versions, frame, as_of, kind, policy, regime)
+    summary["live_quality"] = live_quality(known, versions)
+    summary.update(decisions=len(frame), fitted=fitted,
+                   actions=[asdict(a) for a in actions],
+                   changes=[{k: e[k] for k in ("version", "mode", "publish")} for e in entries])
+    messages = {
+        (e["version"], e["mode"]): _message(
+            name, e["version"], e["mode"], e["params"], as_of,
+            {**e["provenance"], "parent": e["parent"], "evidence": e["evidence"]},
+            settings, e["canary_pct"], regime)
+        for e in entries if e["publish"]
+    }
+    with psycopg.connect(url) as conn, conn.transaction():
+        conn.cursor().executemany(
+            "INSERT INTO params_history (name, version, mode, canary_pct, as_of, parent_version,"
+            " params, provenance, evidence, published, message) VALUES"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(*_history_row(name, e["version"], e["mode"], as_of, e["parent"], e["params"],
+                            e["provenance"], e["evidence"], e["publish"], e["canary_pct"]),
+              m.model_dump_json() if (m := messages.get((e["version"], e["mode"]))) else None)
+             for e in entries],
+        )
+        conn.execute("INSERT INTO learning_cycles (kind, as_of, name, summary)"
+                     " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                     (kind, as_of, name, json.dumps(summary, default=str)))
+    send_unsent(settings)
+    try:
+        asyncio.run(_publish_insight(settings, as_of, summary))
+    except Exception as exc:  # an insight is information, not state: the cycle stands
+        log.warning("learner: the cycle's insight was not published: %s", exc)
+    if kind == "daily":
+        _write_report(settings, as_of, decisions)
+    return {**summary, "ran": True}
+
+
+def _write_report(settings: Settings, as_of: date, decisions: pl.DataFrame) -> None:
+    """The day's report into LEARNING_DATA_DIR/reports (report-<as-of>.html, latest.html)."""
+    folder = settings.data_dir / "reports"
+    try:
+        page = write_report(settings.database_url, folder / f"report-{as_of}.html",  # type: ignore[arg-type]
+                            as_of, settings.params_name, decisions)
+        shutil.copyfile(page, folder / ".latest.html.partial")
+        os.replace(folder / ".latest.html.partial", folder / "latest.html")
+    except Exception as exc:  # a report is for people: the cycle stands without it
+        log.warning("learner: the report as of %s was not written: %s", as_of, exc)
+
+
+def send_unsent(settings: Settings) -> int:
+    """Send the recorded messages not yet sent, oldest first, and stamp each; return how many.
+
+    A crash between a send and its stamp sends that message again, identical: readers take
+    it as the message they hold, not as news.
+    """
+    url: str = settings.database_url  # type: ignore[assignment]
+    with psycopg.connect(url, autocommit=True) as conn:
+        unsent = conn.execute(
+            "SELECT version, mode, message FROM params_history WHERE name = %s AND published"
+            " AND sent_at IS NULL AND message IS NOT NULL ORDER BY recorded_at, version",
+            (settings.params_name,)).fetchall()
+        for version, mode, message in unsent:
+            asyncio.run(publish_params(
+                settings, ParamsPublished.model_validate_json(json.dumps(message))))
+            conn.execute("UPDATE params_history SET sent_at = now() WHERE name = %s"
+                         " AND version = %s AND mode = %s",
+                         (settings.params_name, version, mode))
+    return len(unsent)
+
+
+async def _publish_insight(settings: Settings, as_of: date, summary: dict[str, Any]) -> None:
+    insight = InsightPublished(kind="summary",
+                               as_of=datetime.combine(as_of, datetime.min.time(), UTC),
+                               body=json.loads(json.dumps(summary, default=str)))
+    producer = AIOKafkaProducer(**producer_options(settings))
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic_prefix + topics.INSIGHTS,
+                                     insight.model_dump_json().encode(),
+                                     key=f"summary:{as_of}".encode())
+    finally:
+        await producer.stop()
+
+
+def history(database_url: str, name: str) -> list[dict[str, Any]]:
+    """The params history of a set, oldest first."""
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        return conn.execute(
+            "SELECT version, mode, canary_pct, as_of, parent_version, published, provenance,"
+            " evidence FROM params_history WHERE name = %s ORDER BY recorded_at, version",
+            (name,),
+        ).fetchall()
+
+
+def live_quality(known: pl.DataFrame, versions: list[Version],
+                 sessions: int = 20) -> dict[str, Any]:
+    """How the live version reads on the last `sessions` sessions of complete outcomes: the
+    ECE of its calibration map applied to the confidence, and the hit rate of the real
+    BUY/SELL decisions (none: the figures are None)."""
+    live = next((v for v in reversed(versions) if v.mode == "live"), None)
+    quality: dict[str, Any] = {"version": live.version if live else None, "ece": None,
+                               "hit_rate": None}
+    if known.is_empty():
+        return quality
+    recent = known.filter(pl.col("session") >= known["session"].unique().sort()[-sessions:][0])
+    knots = knot_pairs(live.params) if live else []
+    confidence = recent["confidence"].to_numpy()
+    if knots:
+        xs, ys = zip(*knots, strict=True)
+        confidence = apply_map(xs, ys, confidence)
+    quality["ece"] = expected_calibration_error(confidence, recent["win"].cast(pl.Float64)
+                                                .to_numpy())
+    acted = recent.filter(pl.col("decision_type").is_in(["BUY", "SELL"]) & ~pl.col("is_synthetic"))
+    quality["hit_rate"] = float(acted["win"].mean()) if len(acted) else None  # type: ignore[arg-type]
+    quality["n"] = len(recent)
+    return quality
+
+
+def _settled(database_url: str, session: date, quiet_s: float) -> bool:
+    """True once nothing landed for `quiet_s`: neither a bar of `session` nor an outcome.
+
+    A session's outcomes are computed from its bars, so they land after them; a cycle run
+    on the bars alone would judge the day without its outcomes, and a cycle runs once per
+    as-of date."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT greatest((SELECT max(created_at) FROM price_bars WHERE session = %s),"
+            " (SELECT max(updated_at) FROM learning_outcomes)) < now() - %s * interval '1 s'",
+            (session, quiet_s)).fetchone()
+    return bool(row and row[0])
+
+
+def main(settings: Settings) -> int:
+    """Entry of `amc-learning consume learner`: a daily cycle per new session, until SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    url: str = settings.database_url  # type: ignore[assignment]
+    last: date | None = None
+    health: list[tuple[ops.Status, str]] = [("ready", "waiting for a settled session")]
+    ops.serve(settings, "learner", lambda: health[0])
+    while not stop.is_set():
+        try:
+            try:
+                newest = last_session(url)
+            except psycopg.OperationalError:
+                UP.labels("postgresql").set(0)
+                raise
+            UP.labels("postgresql").set(1)
+            if newest is not None and newest != last and _settled(url, newest,
+                                                                  settings.learner_settle_s):
+                if last is not None and newest.isocalendar()[:2] != last.isocalendar()[:2]:
+                    timed_cycle(settings, "weekly", last)
+                summary = timed_cycle(settings, "daily", newest)
+                log.warning("learner: daily cycle %s: %s", newest, summary.get("changes"))
+                last = newest
+                health[0] = ("ready", f"last daily cycle as of {newest}")
+        except Exception as exc:  # the learner never dies of one bad cycle; it retries next poll
+            log.exception("learner: cycle failed")
+            health[0] = ("degraded", f"last cycle failed: {type(exc).__name__}: {exc}")
+        stop.wait(settings.learner_poll_s)
+    return 0
+
+
+def timed_cycle(settings: Settings, kind: str, as_of: date | None = None) -> dict[str, Any]:
+    """`run_cycle` with its metrics: duration, failures, last success, live params quality."""
+    try:
+        with CYCLE_SECONDS.labels(kind).time():
+            summary = run_cycle(settings, kind, as_of)
+    except Exception:
+        CYCLE_FAILURES.labels(kind).inc()
+        raise
+    CYCLE_LAST_SUCCESS.labels(kind).set_to_current_time()
+    quality = summary.get("live_quality") or {}
+    LIVE_VERSION.set(quality.get("version") or 0)
+    for gauge, key in ((LIVE_ECE, "ece"), (LIVE_HIT_RATE, "hit_rate")):
+        if quality.get(key) is not None:
+            gauge.set(quality[key])
+    return summary

@@ -1,0 +1,73 @@
+"""Thesis: a decision on a candidate, with its confidence and the expectation behind it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from amc_learning.schemas.common import (
+    Contract,
+    DecisionSource,
+    DecisionType,
+    Event,
+    Features,
+    Identifier,
+    LongText,
+    Percent,
+    Price,
+    Probability,
+    Regime,
+    ShortText,
+    Symbol,
+    UtcTime,
+)
+from amc_learning.schemas.discovery import ScoreComponents
+
+
+class MarketConditions(Contract):
+    """The market as the thesis saw it when deciding."""
+
+    vix: float = Field(ge=0.0, le=200.0)
+    sector: ShortText
+    regime: Regime = "unknown"
+
+
+class ThesisExpectation(Contract):
+    """What the thesis expects to happen: the basis of thesis-accuracy scoring."""
+
+    expected_direction: Literal["UP", "DOWN", "FLAT"]
+    horizon_days: int = Field(ge=1, le=365)
+    target_price: Price | None = None
+    stop_price: Price | None = None
+    expected_catalyst: ShortText | None = None
+    catalyst_window_days: int | None = Field(None, ge=1, le=365)
+    expected_volume_ratio: float | None = Field(None, gt=0.0, le=1000.0)
+    rationale: LongText = ""
+
+
+class ThesisDecided(Event):
+    """A BUY/SELL/HOLD/IGNORE decision; `decision_id` is the producer's idempotency key."""
+
+    event_type: Literal["thesis_decided"] = "thesis_decided"
+    decision_id: Identifier
+    symbol: Symbol
+    decision_type: DecisionType
+    decision_source: DecisionSource
+    confidence_score: Probability
+    entry_price: Price
+    position_size_pct: Percent = 0.0
+    discovery_run_id: Identifier | None = None
+    discovery_timestamp: UtcTime | None = None
+    discovery_scores: ScoreComponents | None = None
+    discovery_features: Features = Field(default_factory=dict)
+    thesis: ThesisExpectation
+    market_conditions: MarketConditions
+    market_time: Literal["premarket", "regular", "afterhours"] = "regular"
+    reasoning: LongText = ""
+
+    @model_validator(mode="after")
+    def _sized_only_when_acting(self) -> ThesisDecided:
+        if self.decision_type in ("HOLD", "IGNORE") and self.position_size_pct != 0.0:
+            raise ValueError(f"a {self.decision_type} decision cannot size a position")
+        return self

@@ -1,0 +1,511 @@
+"""A seeded market with discovery, thesis and trading on top, and planted ground truth.
+
+Each symbol's daily log return is `beta * index_return + alpha + noise`, where the index
+return is the real NASDAQ Composite's and `alpha` is the planted effect: every one of the
+six discovery score components adds `PlantedEffects.component_alpha[c] * (score - 0.5)`
+to that day's expected return. Scores follow a persistent AR(1) process, so today's
+scores also predict the next days. The thesis step turns the true win probability into a
+confidence that is deliberately miscalibrated (`overconfidence`), so calibration has
+something real to find. Everything is a pure function of (seed, start, days): the world
+always begins at `ORIGIN` and fast-forwards, so consecutive runs continue one another.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+
+import numpy as np
+
+from amc_learning.schemas.catalysts import CatalystObserved
+from amc_learning.schemas.common import Event
+from amc_learning.schemas.discovery import SCORE_COMPONENTS, CandidateScored, ScoreComponents
+from amc_learning.schemas.prices import PriceBarClosed
+from amc_learning.schemas.thesis import MarketConditions, ThesisDecided, ThesisExpectation
+from amc_learning.schemas.trades import TradeFilled
+from amc_learning.simulator.market import IndexHistory, load_history
+from amc_learning.streams.params import ParamsReader
+
+ORIGIN = date(2013, 1, 2)
+DEFAULT_START = date(2014, 1, 2)
+INDEX_SYMBOL = "^IXIC"
+VIX_SYMBOL = "^VIX"
+PRODUCERS = {"discovery": "sim-discovery", "thesis": "sim-thesis", "trades": "sim-trading",
+             "prices": "sim-market-data", "news": "sim-news"}
+SECTORS = ("technology", "healthcare", "financials", "energy", "consumer", "industrials",
+           "materials", "utilities")
+CATALYSTS = ("earnings", "fda_decision", "contract_award", "product_launch", "guidance")
+_NAMESPACE = uuid.UUID("6f1c1f0e-7c53-4a8e-9a57-2f0b8f1f6a10")
+
+
+@dataclass(frozen=True)
+class PlantedEffects:
+    """The ground truth learning should recover (see the module docstring)."""
+
+    component_alpha: dict[str, float] = field(default_factory=lambda: {
+        "volume_momentum": 0.004, "squeeze": 0.002, "catalyst": 0.006,
+        "options": 0.0, "technical": -0.002, "sentiment": 0.0,
+    })
+    score_persistence: float = 0.9
+    overconfidence: float = 1.8
+
+
+@dataclass(frozen=True)
+class TradingPolicy:
+    """How the simulated discovery, thesis and trading services behave."""
+
+    discovery_weights: tuple[float, ...] = (0.25, 0.20, 0.20, 0.15, 0.10, 0.10)
+    discovery_threshold: float = 0.66
+    candidates_per_run: int = 30
+    buy_confidence: float = 0.60
+    sell_confidence: float = 0.40
+    stop_loss: float = 0.06
+    profit_target: float = 0.10
+    max_hold_sessions: int = 10
+    manual_exit_prob: float = 0.01
+    portfolio_value: float = 1_000_000.0
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    seed: int = 7
+    symbols: int = 200
+    start: date = DEFAULT_START
+    days: int = 250
+    effects: PlantedEffects = field(default_factory=PlantedEffects)
+    policy: TradingPolicy = field(default_factory=TradingPolicy)
+
+
+@dataclass
+class _Position:
+    trade_id: str
+    decision_id: str
+    symbol: int
+    side: str
+    entry_session: int
+    entry_price: float
+    quantity: float
+    size_pct: float
+
+
+class World:
+    """The state of the simulated market, advanced one session at a time."""
+
+    def __init__(
+        self, config: SimConfig, history: IndexHistory | None = None,
+        params: ParamsReader | None = None, params_name: str = "default",
+    ) -> None:
+        self.cfg = config
+        #: with a reader, trading reads its parameters exactly as a trading engine would
+        self.params, self.params_name = params, params_name
+        self.params_used: Counter[tuple[str, int | None, str | None]] = Counter()
+        self.hist = history or load_history()
+        self.rng = np.random.default_rng(config.seed)
+        n = config.symbols
+        self.symbols = _tickers(self.rng, n)
+        self.sectors = [SECTORS[i] for i in self.rng.integers(0, len(SECTORS), n)]
+        self.beta = self.rng.uniform(0.6, 1.6, n)
+        self.sigma = self.rng.uniform(0.01, 0.035, n)
+        self.base_volume = np.exp(self.rng.uniform(np.log(2e5), np.log(2e7), n))
+        self.close = np.exp(self.rng.uniform(np.log(5.0), np.log(300.0), n))
+        self.latent = self.rng.standard_normal((n, len(SCORE_COMPONENTS)))
+        # Catalysts draw from their own stream, so the market above stays as it was.
+        self.catalyst_rng = np.random.default_rng([config.seed, 1])
+        kinds = self.catalyst_rng.integers(0, len(CATALYSTS), n)
+        self.catalyst_kind = [CATALYSTS[k] for k in kinds]
+        self.returns: list[np.ndarray] = []
+        self.positions: dict[int, _Position] = {}
+        self.t = self.hist.index_of(ORIGIN)
+
+    # -- the pure market step -----------------------------------------------------------
+
+    def scores(self) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-1.3 * self.latent))
+
+    def _evolve_scores(self) -> None:
+        phi = self.cfg.effects.score_persistence
+        shock = self.rng.standard_normal(self.latent.shape)
+        self.latent = phi * self.latent + math.sqrt(1 - phi * phi) * shock
+
+    def expected_alpha(self, scores: np.ndarray) -> np.ndarray:
+        coef = np.array([self.cfg.effects.component_alpha.get(c, 0.0) for c in SCORE_COMPONENTS])
+        return (scores - 0.5) @ coef
+
+    def step(self, emit: bool) -> list[Event]:
+        """Advance one session; return its events when `emit`, else only update the state."""
+        t = self.t
+        self._evolve_scores()
+        scores = self.scores()
+        prev_close = self.close.copy()
+        index_ret = math.log(self.hist.close[t] / self.hist.close[t - 1])
+        noise = self.rng.standard_normal((4, len(self.symbols)))
+        ret = self.beta * index_ret + self.expected_alpha(scores) + self.sigma * noise[0]
+        gap = 0.3 * ret + 0.2 * self.sigma * noise[1]
+        open_ = prev_close * np.exp(gap)
+        close = prev_close * np.exp(ret)
+        high = np.maximum(open_, close) * np.exp(np.abs(0.5 * self.sigma * noise[2]))
+        low = np.minimum(open_, close) * np.exp(-np.abs(0.5 * self.sigma * noise[3]))
+        volume = self.base_volume * np.exp(0.3 * self.rng.standard_normal(len(self.symbols)))
+        volume *= 1.0 + 2.0 * scores[:, 0]
+        manual = self.rng.random(len(self.symbols)) < self.cfg.policy.manual_exit_prob
+        confidence_noise = self.rng.normal(0.0, 0.25, len(self.symbols))
+        source_draw = self.rng.random(len(self.symbols))
+        draw = self.catalyst_rng.random(len(self.symbols))
+        catalysts = draw < catalyst_probability(scores[:, 2])
+        bars = _Bars(open_, high, low, close, volume)
+        day = _Day(t, scores, prev_close, bars, manual, confidence_noise, source_draw, catalysts)
+        events = self._events(day) if emit else []
+        self._trade(day, events if emit else None)
+        self.close = close
+        self.returns.append(ret)
+        self.t += 1
+        return events
+
+    # -- events -------------------------------------------------------------------------
+
+    def _events(self, day: _Day) -> list[Event]:
+        session = self.hist.sessions[day.t]
+        conditions = self._conditions(day.t)
+        events: list[Event] = []
+        for candidate in self._discovery(day, session):
+            events.append(candidate)
+            if candidate.passed:
+                events.append(self._decide(day, session, candidate, conditions))
+        events.extend(self._bars(day, session))
+        events.extend(
+            CatalystObserved(
+                event_id=_uid(self.cfg.seed, "catalyst", self.symbols[i], session),
+                occurred_at=_at(session, time(12, 0)), producer=PRODUCERS["news"],
+                symbol=self.symbols[i], session=session, kind=self.catalyst_kind[i],  # type: ignore[arg-type]
+                headline=f"{self.symbols[i]}: {self.catalyst_kind[i].replace('_', ' ')}",
+                magnitude=round(float(day.scores[i, 2]), 4),
+            )
+            for i in np.flatnonzero(day.catalysts)
+        )
+        return events
+
+    def _discovery(self, day: _Day, session: date) -> list[CandidateScored]:
+        policy = self.cfg.policy
+        weights, threshold = np.array(policy.discovery_weights), policy.discovery_threshold
+        if self.params is not None:
+            live = self.params.get(self.params_name).params
+            weights = np.array([getattr(live.scoring_weights, c) for c in SCORE_COMPONENTS])
+            threshold = live.discovery_threshold
+        composite = day.scores @ weights
+        order = np.argsort(-composite)[: policy.candidates_per_run]
+        run_id = f"disc-{self.cfg.seed}-{session.isoformat()}"
+        features = self._features(day)
+        out = []
+        for rank, i in enumerate(order, start=1):
+            symbol = self.symbols[i]
+            out.append(CandidateScored(
+                event_id=_uid(self.cfg.seed, "candidate", symbol, session),
+                occurred_at=_at(session, time(13, 30)),
+                producer=PRODUCERS["discovery"],
+                run_id=run_id, symbol=symbol, rank=rank,
+                composite_score=round(float(composite[i]), 6),
+                threshold=threshold,
+                passed=bool(composite[i] >= threshold),
+                scores=ScoreComponents(**{
+                    c: round(float(day.scores[i, k]), 6) for k, c in enumerate(SCORE_COMPONENTS)
+                }),
+                features=features[i],
+                price=round(float(day.prev_close[i]), 4),
+            ))
+        return out
+
+    def _features(self, day: _Day) -> list[dict[str, float]]:
+        """Observable features: what a discovery service could have measured premarket."""
+        recent = np.array(self.returns[-20:]) if self.returns else np.zeros((1, len(self.symbols)))
+        vol20 = recent.std(axis=0) * math.sqrt(252)
+        ret5 = recent[-5:].sum(axis=0)
+        s = day.scores
+        return [
+            {
+                "relative_volume": round(float(1.0 + 3.0 * s[i, 0]), 4),
+                "short_interest_pct": round(float(2.0 + 38.0 * s[i, 1]), 4),
+                "catalyst_strength": round(float(s[i, 2]), 4),
+                "iv_percentile": round(float(100.0 * s[i, 3]), 4),
+                "rsi_14": round(float(20.0 + 60.0 * s[i, 4]), 4),
+                "sentiment": round(float(2.0 * s[i, 5] - 1.0), 4),
+                "beta": round(float(self.beta[i]), 4),
+                "realized_vol_20d": round(float(vol20[i]), 6),
+                "return_5d": round(float(ret5[i]), 6),
+            }
+            for i in range(len(self.symbols))
+        ]
+
+    def _decide(
+        self, day: _Day, session: date, c: CandidateScored, conditions: MarketConditions
+    ) -> ThesisDecided:
+        i = self.symbols.index(c.symbol)
+        policy = self.cfg.policy
+        horizon = 7
+        drift = float(self.expected_alpha(day.scores[i : i + 1])[0]) * horizon
+        p_true = _normal_cdf(drift / (self.sigma[i] * math.sqrt(horizon)))
+        logit = math.log(max(p_true, 1e-6) / max(1 - p_true, 1e-6))
+        confidence = _sigmoid(self.cfg.effects.overconfidence * logit + day.confidence_noise[i])
+        decision_id = _decision_id(self.cfg.seed, c.symbol, session)
+        used, limit, note = confidence, 5.0, ""
+        if self.params is not None:  # the same decision key always lands in the same arm
+            view = self.params.get(self.params_name, decision_id)
+            self.params_used[(view.source, view.version, view.mode)] += 1
+            knots = view.params.calibration
+            if knots:
+                used = float(np.interp(confidence, [k.raw for k in knots],
+                                       [k.calibrated for k in knots]))
+            policy = replace(policy, buy_confidence=view.params.buy_threshold,
+                             sell_confidence=view.params.sell_threshold)
+            limit = view.params.position_size_limit_pct
+            note = f"; params {view.source} v{view.version} {view.mode or ''}".rstrip()
+        decision = _decision(used, policy)
+        price = float(day.bars.open[i])
+        direction = {"BUY": "UP", "SELL": "DOWN"}.get(decision, "FLAT")
+        sign = {"UP": 1.0, "DOWN": -1.0}.get(direction, 0.0)
+        size = 0.0
+        if decision in ("BUY", "SELL"):
+            size = round(min(limit, 1.0 + 8.0 * abs(used - 0.5)), 3)
+        source_draw = day.source_draw[i]
+        source = "thesis" if source_draw < 0.85 else "discovery" if source_draw < 0.95 else "manual"
+        catalyst = self.catalyst_kind[i] if c.scores.catalyst > 0.7 else None
+        return ThesisDecided(
+            event_id=_uid(self.cfg.seed, "decision", c.symbol, session),
+            occurred_at=_at(session, time(14, 35)),
+            producer=PRODUCERS["thesis"],
+            decision_id=decision_id,
+            symbol=c.symbol, decision_type=decision,  # type: ignore[arg-type]
+            decision_source=source,  # type: ignore[arg-type]
+            confidence_score=round(confidence, 6), entry_price=round(price, 4),
+            position_size_pct=size, discovery_run_id=c.run_id,
+            discovery_timestamp=c.occurred_at, discovery_scores=c.scores,
+            discovery_features=c.features,
+            thesis=ThesisExpectation(
+                expected_direction=direction,  # type: ignore[arg-type]
+                horizon_days=horizon,
+                target_price=round(price * (1 + sign * policy.profit_target), 4) if sign else None,
+                stop_price=round(price * (1 - sign * policy.stop_loss), 4) if sign else None,
+                expected_catalyst=catalyst, catalyst_window_days=5 if catalyst else None,
+                expected_volume_ratio=round(1.0 + 2.0 * c.scores.volume_momentum, 4),
+                rationale=f"composite {c.composite_score:.3f}, rank {c.rank}",
+            ),
+            market_conditions=conditions.model_copy(update={"sector": self.sectors[i]}),
+            reasoning=f"simulated thesis: p_true={p_true:.3f}{note}",
+        )
+
+    def _bars(self, day: _Day, session: date) -> list[PriceBarClosed]:
+        at = _at(session, time(21, 0))
+        bars = [
+            PriceBarClosed(
+                event_id=_uid(self.cfg.seed, "bar", symbol, session), occurred_at=at,
+                producer=PRODUCERS["prices"], symbol=symbol, session=session,
+                open=round(float(day.bars.open[i]), 4), high=round(float(day.bars.high[i]), 4),
+                low=round(float(day.bars.low[i]), 4), close=round(float(day.bars.close[i]), 4),
+                volume=round(float(day.bars.volume[i])),
+            )
+            for i, symbol in enumerate(self.symbols)
+        ]
+        h, t = self.hist, day.t
+        bars.append(PriceBarClosed(
+            event_id=_uid(0, "bar", INDEX_SYMBOL, session), occurred_at=at,
+            producer=PRODUCERS["prices"], symbol=INDEX_SYMBOL, session=session,
+            open=float(h.open[t]), high=float(h.high[t]), low=float(h.low[t]),
+            close=float(h.close[t]), volume=float(h.volume[t]),
+        ))
+        vix = round(self._vix(t), 4)
+        bars.append(PriceBarClosed(
+            event_id=_uid(0, "bar", VIX_SYMBOL, session), occurred_at=at,
+            producer=PRODUCERS["prices"], symbol=VIX_SYMBOL, session=session,
+            open=vix, high=vix, low=vix, close=vix, volume=0.0,
+        ))
+        return bars
+
+    def _vix(self, t: int) -> float:
+        """The real VIX where known; before 2014, 21-day realised index vol as a proxy."""
+        if not math.isnan(self.hist.vix[t]):
+            return float(self.hist.vix[t])
+        closes = self.hist.close[t - 21 : t + 1]
+        return float(np.std(np.diff(np.log(closes))) * math.sqrt(252) * 100 * 1.1)
+
+    def _conditions(self, t: int) -> MarketConditions:
+        closes = self.hist.close[t - 50 : t]
+        trend = closes[-1] / closes.mean() - 1.0
+        vix = self._vix(t - 1)
+        volatility = "high_vol" if vix >= 20 else "low_vol"
+        direction = "bull" if trend > 0 else "bear"
+        regime = "sideways" if abs(trend) < 0.01 else f"{direction}_{volatility}"
+        return MarketConditions(vix=round(vix, 4), sector="index", regime=regime)  # type: ignore[arg-type]
+
+    # -- trading ------------------------------------------------------------------------
+
+    def _trade(self, day: _Day, events: list[Event] | None) -> None:
+        """Enter on today's BUY/SELL decisions, exit on stops, targets, time or by hand."""
+        session = self.hist.sessions[day.t]
+        policy = self.cfg.policy
+        for i, position in list(self.positions.items()):
+            exit_ = _exit(position, day, i, policy)
+            if exit_ is None:
+                continue
+            reason, price = exit_
+            del self.positions[i]
+            if events is not None:
+                events.append(self._fill(position, session, "EXIT", price, reason))
+        if events is None:
+            self._enter_silently(day)
+            return
+        for event in list(events):
+            if isinstance(event, ThesisDecided) and event.decision_type in ("BUY", "SELL"):
+                i = self.symbols.index(event.symbol)
+                if i in self.positions:
+                    continue
+                position = _open_position(event, i, day.t, policy)
+                self.positions[i] = position
+                events.append(self._fill(position, session, "ENTRY", position.entry_price, None))
+
+    def _enter_silently(self, day: _Day) -> None:
+        """While fast-forwarding, positions still open and close as they would have."""
+        session = self.hist.sessions[day.t]
+        conditions = self._conditions(day.t)
+        for candidate in self._discovery(day, session):
+            if not candidate.passed:
+                continue
+            decision = self._decide(day, session, candidate, conditions)
+            i = self.symbols.index(decision.symbol)
+            if decision.decision_type in ("BUY", "SELL") and i not in self.positions:
+                self.positions[i] = _open_position(decision, i, day.t, self.cfg.policy)
+
+    def _fill(
+        self, p: _Position, session: date, kind: str, price: float, reason: str | None
+    ) -> TradeFilled:
+        entry = kind == "ENTRY"
+        side = p.side if entry else ("SELL" if p.side == "BUY" else "BUY")
+        return TradeFilled(
+            event_id=_uid(self.cfg.seed, f"fill-{kind}", p.trade_id, session),
+            occurred_at=_at(session, time(14, 40) if entry else time(20, 55)),
+            producer=PRODUCERS["trades"], fill_id=f"{p.trade_id}-{kind.lower()}",
+            trade_id=p.trade_id, decision_id=p.decision_id, symbol=self.symbols[p.symbol],
+            fill_type=kind, side=side, quantity=p.quantity, price=round(price, 4),  # type: ignore[arg-type]
+            position_size_pct=p.size_pct, exit_reason=reason,  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class _Bars:
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Day:
+    t: int
+    scores: np.ndarray
+    prev_close: np.ndarray
+    bars: _Bars
+    manual: np.ndarray
+    confidence_noise: np.ndarray
+    source_draw: np.ndarray
+    catalysts: np.ndarray
+
+
+def simulate(
+    config: SimConfig, history: IndexHistory | None = None, world: World | None = None
+) -> Iterator[list[Event]]:
+    """Yield the events of each session from `config.start`, one list per session."""
+    world = world or World(config, history)
+    first = world.hist.index_of(config.start)
+    if first - world.t < 30:
+        raise ValueError(f"start must be at least 30 sessions after {ORIGIN}")
+    available = len(world.hist.sessions) - first
+    if config.days > available:
+        raise ValueError(
+            f"only {available} sessions of history from {world.hist.sessions[first]} "
+            f"(until {world.hist.sessions[-1]}); ask for fewer days or an earlier start"
+        )
+    while world.t < first:
+        world.step(emit=False)
+    world.params_used.clear()  # count only the decisions of emitted sessions
+    for _ in range(config.days):
+        yield world.step(emit=True)
+
+
+def next_start(last_session: date | None) -> date:
+    """Where a run continues: the session after the last one stored, else DEFAULT_START."""
+    return DEFAULT_START if last_session is None else last_session + timedelta(days=1)
+
+
+def catalyst_probability(catalyst_score: np.ndarray) -> np.ndarray:
+    """Chance of a catalyst in one session: the catalyst score is genuinely predictive."""
+    return 0.01 + 0.3 * catalyst_score**2
+
+
+def _decision(confidence: float, policy: TradingPolicy) -> str:
+    if confidence >= policy.buy_confidence:
+        return "BUY"
+    if confidence <= policy.sell_confidence:
+        return "SELL"
+    return "HOLD" if confidence >= 0.5 else "IGNORE"
+
+
+def _open_position(d: ThesisDecided, i: int, t: int, policy: TradingPolicy) -> _Position:
+    notional = policy.portfolio_value * d.position_size_pct / 100.0
+    return _Position(
+        trade_id=f"trd-{d.decision_id.removeprefix('dec-')}", decision_id=d.decision_id,
+        symbol=i, side=d.decision_type, entry_session=t, entry_price=d.entry_price,
+        quantity=round(notional / d.entry_price, 4), size_pct=d.position_size_pct,
+    )
+
+
+def _exit(p: _Position, day: _Day, i: int, policy: TradingPolicy) -> tuple[str, float] | None:
+    if p.entry_session >= day.t:
+        return None
+    b = day.bars
+    long = p.side == "BUY"
+    stop = p.entry_price * (1 - policy.stop_loss if long else 1 + policy.stop_loss)
+    target = p.entry_price * (1 + policy.profit_target if long else 1 - policy.profit_target)
+    if (b.low[i] <= stop) if long else (b.high[i] >= stop):
+        return "stop_loss", stop
+    if (b.high[i] >= target) if long else (b.low[i] <= target):
+        return "profit_target", target
+    if day.t - p.entry_session >= policy.max_hold_sessions:
+        return "time", float(b.close[i])
+    if day.manual[i]:
+        return "manual", float(b.close[i])
+    return None
+
+
+def _tickers(rng: np.random.Generator, n: int) -> list[str]:
+    letters = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    seen: set[str] = set()
+    out: list[str] = []
+    while len(out) < n:
+        ticker = "".join(rng.choice(letters, int(rng.integers(3, 5))))
+        if ticker not in seen:
+            seen.add(ticker)
+            out.append(ticker)
+    return out
+
+
+def _uid(seed: int, kind: str, key: str, session: date) -> uuid.UUID:
+    return uuid.uuid5(_NAMESPACE, f"{seed}/{kind}/{key}/{session.isoformat()}")
+
+
+def _decision_id(seed: int, symbol: str, session: date) -> str:
+    return f"dec-{seed}-{session.isoformat()}-{symbol}"
+
+
+def _at(session: date, clock: time) -> datetime:
+    return datetime.combine(session, clock, tzinfo=UTC)
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))

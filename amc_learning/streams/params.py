@@ -1,0 +1,338 @@
+"""The params edge: the learner publishes signed parameter sets, the trading engine reads them.
+
+`ParamsReader` is the only piece of this project a trading engine embeds. Its promises:
+
+* `get()` never blocks and never raises: it is one read of an immutable snapshot that a
+  background thread replaces whole (no lock is taken on the read path).
+* It only ever returns parameters that were signed with the shared key (HMAC-SHA256 over
+  the canonical payload), that are within the hard bounds of `schemas.params`, newer than
+  what it holds (a higher version, or the same version promoted to a higher mode), and not
+  expired; otherwise the seed's conservative `FALLBACK_PARAMS`,
+  saying `source="fallback"` and why.
+* A broker outage changes nothing it holds: the last valid params stay until they expire.
+  Connection attempts go through a circuit breaker, so a dead broker costs a retry per
+  cool-down, not a busy loop.
+* Canary versions apply to a deterministic share of decisions: the same decision key
+  always lands in the same arm (a hash, not a random draw). Shadow versions are held for
+  the learner's comparisons and never returned to trading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from amc_learning.schemas import topics
+from amc_learning.schemas.params import (
+    FALLBACK_PARAMS,
+    AdaptiveParams,
+    ParamsPublished,
+    out_of_bounds,
+    sign,
+    signature_ok,
+)
+from amc_learning.settings import Settings
+from amc_learning.streams.breaker import CircuitBreaker
+from amc_learning.streams.kafka import client_options, producer_options
+from amc_learning.streams.metrics import track_reader
+
+log = logging.getLogger(__name__)
+
+#: In the embedding process's default registry, so the trading engine's /metrics shows them.
+REJECTED = Counter("learning_params_rejected_total",
+                   "Params messages the reader refused, by reason", ["reason"])
+ACCEPTED = Counter("learning_params_accepted_total",
+                   "Params versions the reader took, by mode", ["mode"])
+
+
+@dataclass(frozen=True)
+class ParamsView:
+    """What the trading engine gets: the params, where they came from, and why."""
+
+    params: AdaptiveParams
+    source: str  # "published" | "fallback"
+    reason: str
+    name: str
+    version: int | None = None
+    mode: str | None = None  # "live" | "canary" for published params
+
+
+#: A version moves shadow -> canary -> live under the same number; each step is a new
+#: message that the reader accepts because its mode ranks higher.
+MODE_RANK = {"shadow": 0, "canary": 1, "live": 2}
+
+
+@dataclass(frozen=True)
+class _Held:
+    """An immutable snapshot: per param-set name and mode, the newest accepted version."""
+
+    versions: dict[str, dict[str, ParamsPublished]] = field(default_factory=dict)
+    #: per name, the newest (version, mode rank) accepted
+    newest: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: per name, the live view ready to hand out and its expiry (POSIX seconds): `get()`'s
+    #: fast path, a dict lookup and a clock read
+    live: dict[str, tuple[ParamsView, float]] = field(default_factory=dict)
+    #: the names that have a canary (their decisions may need the slow path)
+    canaries: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, versions: dict[str, dict[str, ParamsPublished]],
+           newest: dict[str, tuple[int, int]]) -> _Held:
+        live = {
+            name: (ParamsView(m.params, "published", "live", name, m.version, "live"),
+                   m.valid_until.timestamp())
+            for name, modes in versions.items() if (m := modes.get("live")) is not None
+        }
+        canaries = frozenset(name for name, modes in versions.items() if "canary" in modes)
+        return cls(versions, newest, live, canaries)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def message_key(name: str, mode: str) -> bytes:
+    """The Kafka key: one per set *and mode*, so compaction keeps the newest live, canary
+    and shadow message of each set (with one key per set, a shadow version published
+    after the live one would compact the live one away for every reader that starts
+    later)."""
+    return f"{name}:{mode}".encode()
+
+
+def canary_bucket(decision_key: str) -> float:
+    """A stable number in [0, 100) for a decision key: its canary arm never changes."""
+    digest = hashlib.sha256(decision_key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 10_000 / 100.0
+
+
+class ParamsReader:
+    """Reads the compacted params topic from the beginning, keeps the newest valid versions."""
+
+    def __init__(
+        self,
+        client: dict[str, Any],
+        topic: str,
+        key: bytes | None,
+        *,
+        breaker: CircuitBreaker | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        connect_timeout_s: float = 5.0,
+        fetch_wait_ms: int = 50,
+    ) -> None:
+        self._client = client
+        self._topic = topic
+        self._key = key
+        self._clock = clock
+        self._now: Callable[[], float] = (
+            time.time if clock is _utc_now else lambda: clock().timestamp())
+        self._breaker = breaker or CircuitBreaker(failure_threshold=3, cooldown_s=5.0)
+        self._connect_timeout_s = connect_timeout_s
+        self._fetch_wait_ms = fetch_wait_ms
+        self._held = _Held()
+        self._stop = threading.Event()
+        track_reader(self)
+        self._thread: threading.Thread | None = None
+        self.rejections: dict[str, int] = {}
+        self.last_rejection: str | None = None
+        self.last_error: str | None = None
+        self.connected = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> ParamsReader:
+        key = settings.params_key.get_secret_value().encode() if settings.params_key else None
+        return cls(client_options(settings), settings.topic_prefix + topics.PARAMS, key, **kwargs)
+
+    # -- the read path (trading) ------------------------------------------------------------
+
+    def get(self, name: str = "default", decision_key: str | None = None) -> ParamsView:
+        """The params to trade with now. Never blocks, never raises."""
+        try:
+            held = self._held
+            fast = held.live.get(name)
+            if (fast is not None and (decision_key is None or name not in held.canaries)
+                    and self._now() < fast[1]):
+                return fast[0]
+            return self._view(held, name, decision_key)
+        except Exception as exc:  # pragma: no cover - the promise is "never raises"
+            return ParamsView(FALLBACK_PARAMS, "fallback", f"reader error: {exc!r}", name)
+
+    def _view(self, held: _Held, name: str, decision_key: str | None) -> ParamsView:
+        now = self._clock()
+        modes = held.versions.get(name, {})
+        canary, live = modes.get("canary"), modes.get("live")
+        if (canary is not None and canary.valid_until > now and decision_key is not None
+                and canary_bucket(decision_key) < canary.canary_pct):
+            return ParamsView(canary.params, "published", "canary arm", name, canary.version,
+                              "canary")
+        if live is not None and live.valid_until > now:
+            return ParamsView(live.params, "published", "live", name, live.version, "live")
+        if live is not None:
+            reason = f"live version {live.version} expired at {live.valid_until.isoformat()}"
+        elif self.last_rejection:
+            reason = f"no valid live version; last rejected: {self.last_rejection}"
+        elif self.last_error and not self.connected:
+            reason = f"no params yet; broker unreachable: {self.last_error}"
+        else:
+            reason = "no live params published yet"
+        return ParamsView(FALLBACK_PARAMS, "fallback", reason, name)
+
+    # -- the validation path (one message) -------------------------------------------------
+
+    def offer(self, raw: bytes | None) -> str | None:
+        """Validate one message and hold it if valid; return the rejection reason or None."""
+        reason = self._check(raw)
+        if reason is not None:
+            kind = reason.split(":")[0]
+            self.rejections[kind] = self.rejections.get(kind, 0) + 1
+            self.last_rejection = reason
+            REJECTED.labels(kind).inc()
+            log.warning("params rejected: %s", reason)
+        return reason
+
+    def _check(self, raw: bytes | None) -> str | None:
+        if raw is None:
+            return "invalid: empty message (tombstone)"
+        try:
+            message = ParamsPublished.model_validate_json(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            return f"invalid: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        if self._key is None:
+            return "unverifiable: no LEARNING_PARAMS_KEY configured"
+        if not message.signature:
+            return f"unsigned: version {message.version}"
+        if not signature_ok(message, self._key):
+            return f"bad_signature: version {message.version} (tampered, or another key)"
+        bounds = out_of_bounds(message.params)
+        if bounds:
+            return f"out_of_bounds: version {message.version}: {bounds}"
+        held = self._held
+        holding = held.versions.get(message.name, {}).get(message.mode)
+        if holding is not None and holding.signature == message.signature:
+            return None  # the very message we hold, delivered again (a republish): no news
+        newest = held.newest.get(message.name, (0, 0))
+        if (message.version, MODE_RANK[message.mode]) <= newest:
+            held_mode = next(m for m, r in MODE_RANK.items() if r == newest[1])
+            return (f"stale: version {message.version} ({message.mode}) is not newer than "
+                    f"version {newest[0]} ({held_mode})")
+        if message.valid_until <= self._clock():
+            return f"expired: version {message.version} valid until {message.valid_until}"
+        versions = {k: dict(v) for k, v in held.versions.items()}
+        versions.setdefault(message.name, {})[message.mode] = message
+        if message.mode == "live":  # a new live version ends any canary before it
+            versions[message.name].pop("canary", None)
+        self._held = _Held.of(versions, {**held.newest,
+                                         message.name: (message.version, MODE_RANK[message.mode])})
+        ACCEPTED.labels(message.mode).inc()
+        return None
+
+    def names(self) -> list[str]:
+        """The param sets held (["default"] before any)."""
+        return sorted(self._held.versions) or ["default"]
+
+    def issued_at(self, name: str) -> datetime | None:
+        """When the live version of `name` held now was issued (None: no live version)."""
+        live = self._held.versions.get(name, {}).get("live")
+        return live.issued_at if live is not None else None
+
+    def status(self) -> dict[str, Any]:
+        held = self._held
+        return {
+            "connected": self.connected,
+            "breaker": self._breaker.state,
+            "held": {n: {m: v.version for m, v in modes.items()}
+                     for n, modes in held.versions.items()},
+            "rejections": dict(self.rejections),
+            "last_rejection": self.last_rejection,
+            "last_error": self.last_error,
+        }
+
+    # -- the background thread -------------------------------------------------------------
+
+    def start(self) -> ParamsReader:
+        """Start following the topic in a daemon thread; returns at once."""
+        self._thread = threading.Thread(target=self._thread_main, name="params-reader",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wait_for(self, predicate: Callable[[ParamsReader], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self):
+                return True
+            time.sleep(0.05)
+        return predicate(self)
+
+    def _thread_main(self) -> None:
+        try:
+            asyncio.run(self._follow())
+        except (asyncio.CancelledError, Exception) as exc:  # closing while the broker is down
+            log.info("params reader stopped: %r", exc)
+
+    async def _follow(self) -> None:
+        while not self._stop.is_set():
+            if not self._breaker.allow():
+                await asyncio.sleep(0.1)
+                continue
+            # A fetch that finds nothing waits `fetch_wait_ms` on the broker (Tansu answers
+            # at the end of the wait even when a record arrives sooner): it bounds how long a
+            # new version takes to show, at the price of that many idle fetches per second.
+            consumer = AIOKafkaConsumer(**self._client, enable_auto_commit=False,
+                                        fetch_max_wait_ms=self._fetch_wait_ms,
+                                        request_timeout_ms=int(self._connect_timeout_s * 1000))
+            try:
+                await asyncio.wait_for(consumer.start(), self._connect_timeout_s)
+                partitions = consumer.partitions_for_topic(self._topic)
+                if not partitions:
+                    raise RuntimeError(f"topic {self._topic} does not exist")
+                consumer.assign([TopicPartition(self._topic, p) for p in sorted(partitions)])
+                await consumer.seek_to_beginning()
+                self._breaker.record_success()
+                self.connected, self.last_error = True, None
+                while not self._stop.is_set():
+                    batch = await consumer.getmany(timeout_ms=200)
+                    for records in batch.values():
+                        for record in records:
+                            self.offer(record.value)
+            except Exception as exc:
+                self.connected, self.last_error = False, f"{type(exc).__name__}: {exc}"
+                self._breaker.record_failure()
+                log.warning("params reader: %s", self.last_error)
+                await asyncio.sleep(0.2)
+            finally:
+                with contextlib.suppress(Exception):  # a consumer that never started
+                    await asyncio.wait_for(consumer.stop(), 2.0)
+
+
+async def publish_params(settings: Settings, message: ParamsPublished) -> ParamsPublished:
+    """Sign with LEARNING_PARAMS_KEY and send to the params topic (key = the set's name)."""
+    if settings.params_key is None:
+        raise ValueError("no LEARNING_PARAMS_KEY: params must be signed")
+    signed = sign(message, settings.params_key.get_secret_value().encode())
+    producer = AIOKafkaProducer(**producer_options(settings))
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic_prefix + topics.PARAMS,
+                                     signed.model_dump_json().encode(),
+                                     key=message_key(signed.name, signed.mode))
+    finally:
+        await producer.stop()
+    return signed
