@@ -13,11 +13,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from pydantic import ValidationError
 
 from amc_learning import infra
 from amc_learning.settings import Settings, describe_environment
+from amc_learning.store import Unavailable
 
 log = logging.getLogger("amc_learning")
 
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: invalid LEARNING_* setting: {exc.errors()[0]['loc'][0]}: "
               f"{exc.errors()[0]['msg']} (see amc-learning --help)", file=sys.stderr)
         return 2
-    except psycopg.OperationalError as exc:
+    except Unavailable as exc:
         print(f"error: cannot reach PostgreSQL: {str(exc).strip()}\n"
               "hint: check LEARNING_DATABASE_URL, or start the embedded one with "
               "`amc-learning infra up`", file=sys.stderr)
@@ -349,9 +349,9 @@ def _database(settings: Settings) -> str:
 
 
 def _archive(args: argparse.Namespace, settings: Settings) -> int:
-    from amc_learning.backup import BackupError, backup, restore
-    from amc_learning.export import TABLES, export_table
     from amc_learning.progress import Progress
+    from amc_learning.store.backup import BackupError, backup, restore
+    from amc_learning.store.export import TABLES, export_table
 
     try:
         if args.command == "backup":
@@ -392,9 +392,9 @@ def _archive(args: argparse.Namespace, settings: Settings) -> int:
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from amc_learning.consumers.replay import recompute, replay
-    from amc_learning.consumers.rows import PERSIST_TOPICS
     from amc_learning.progress import Progress
     from amc_learning.store.migrations import migrate
+    from amc_learning.store.rows import PERSIST_TOPICS
 
     short = {t.split(".")[1]: t for t in PERSIST_TOPICS}
     topics: list[str] = []
@@ -502,7 +502,7 @@ def _cycle(args: argparse.Namespace, settings: Settings) -> int:
 
 def _status(settings: Settings) -> int:
     """Never refuses to run: what cannot be reached is shown as down."""
-    from amc_learning import ops
+    from amc_learning.consumers import ops
     from amc_learning.status import status
 
     state = infra.read_state(settings)
@@ -517,7 +517,7 @@ def _status(settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    from amc_learning.consumers.report import write_report
+    from amc_learning.service.report import write_report
 
     if args.out.is_dir():
         raise UserError(f"--out {args.out} is a directory\nhint: name the file, e.g. "

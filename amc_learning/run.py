@@ -15,72 +15,26 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
-from amc_learning.consumers.learner import history, run_cycle
+from amc_learning.consumers.learner import run_cycle
 from amc_learning.consumers.outcomes import tracker_config
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.schemas.topics import OUTCOMES
 from amc_learning.settings import Settings
 from amc_learning.simulator.corrupt import corrupt
 from amc_learning.simulator.world import SimConfig, World, next_start, simulate
+from amc_learning.store.figures import STORED_QUERIES, outcome_counts, stored_counts
 from amc_learning.store.frames import last_session
 from amc_learning.store.migrations import migrate
+from amc_learning.store.params import history
 from amc_learning.streams.kafka import client_options, producer_options
 from amc_learning.streams.params import ParamsReader
 from amc_learning.streams.publisher import LearningPublisher
 from amc_learning.streams.topics import TopicNames, create_topics
 
 Say = Callable[[str], None]
-#: Rows that stand for produced events (synthetic decisions of unpicked candidates excluded).
-STORED_QUERIES = {
-    "learning_decisions": "SELECT count(*) FROM learning_decisions WHERE NOT is_synthetic",
-    "discovery_candidates": "SELECT count(*) FROM discovery_candidates",
-    "learning_trades": "SELECT count(*) FROM learning_trades",
-    "price_bars": "SELECT count(*) FROM price_bars",
-    "catalyst_events": "SELECT count(*) FROM catalyst_events",
-    "dead_letters": "SELECT count(*) FROM dead_letters",
-}
-#: Decisions (real and synthetic) of this run with at least `n` sessions of bars from their
-#: start. Earlier runs' decisions are left out: the outcomes worker's state lives in the
-#: broker (its changelog), and an embedded broker started by `run` forgets it on exit.
-_WITH_SESSIONS = """
-    FROM learning_decisions d
-    WHERE (d.decided_at AT TIME ZONE 'UTC')::date >= %(since)s
-    AND (SELECT count(*) FROM price_bars b WHERE b.symbol = d.symbol
-           AND (b.session > (d.decided_at AT TIME ZONE 'UTC')::date
-                OR (b.session = (d.decided_at AT TIME ZONE 'UTC')::date
-                    AND d.market_time <> 'afterhours'))) >= %(n)s
-"""
-OUTCOME_QUERIES = {
-    "tracked": "SELECT count(*) FROM learning_outcomes",
-    "open": "SELECT count(*) FROM learning_outcomes WHERE outcome_type = 'open'",
-    "matured": "SELECT count(*) FROM learning_outcomes WHERE outcome_type = 'matured'",
-    "closed": "SELECT count(*) FROM learning_outcomes WHERE outcome_type = 'closed'",
-    "counterfactual": "SELECT count(*) FROM learning_outcomes WHERE is_counterfactual",
-    "never_decided_candidates": "SELECT count(*) FROM learning_decisions WHERE is_synthetic",
-    "waiting_for_decision": "SELECT count(*) FROM outcome_backlog",
-    "earlier_runs_open": """SELECT count(*) FROM learning_outcomes o
-        JOIN learning_decisions d ON d.id = o.decision_id
-        WHERE o.outcome_type = 'open' AND (d.decided_at AT TIME ZONE 'UTC')::date < %(since)s""",
-    "started_without_row": "SELECT count(*)" + _WITH_SESSIONS + """
-        AND NOT EXISTS (SELECT 1 FROM learning_outcomes o WHERE o.decision_id = d.id)""",
-    "matured_not_marked": "SELECT count(*)" + _WITH_SESSIONS.replace("%(n)s", "%(longest)s")
-    + """ AND NOT EXISTS (SELECT 1 FROM learning_outcomes o WHERE o.decision_id = d.id
-          AND o.outcome_type IN ('matured', 'closed'))""",
-}
-
-
-def counts(database_url: str, queries: dict[str, str], **params: object) -> dict[str, int]:
-    with psycopg.connect(database_url) as conn:
-        return {
-            name: conn.execute(query, params).fetchone()[0]  # type: ignore[index]
-            for name, query in queries.items()
-        }
-
-
 class RunError(RuntimeError):
     """The run could not complete; the message says why and what to do."""
 
@@ -251,7 +205,7 @@ def run(
     assert settings.database_url
     say("applying migrations and creating topics")
     prepare(settings)
-    before = counts(settings.database_url, STORED_QUERIES)
+    before = stored_counts(settings.database_url)
     start = start or next_start(last_session(settings.database_url))
     config = SimConfig(seed=seed, symbols=symbols, start=start, days=days)
     logs = settings.data_dir / "logs"
@@ -288,7 +242,7 @@ def run(
         for r in history(settings.database_url, settings.params_name)
         if (r["version"], r["mode"]) not in known_versions
     ]
-    after = counts(settings.database_url, STORED_QUERIES)
+    after = stored_counts(settings.database_url)
     tables = [t for t in STORED_QUERIES if t != "dead_letters"]
     longest = tracker_config(settings).longest
     return {
@@ -296,8 +250,7 @@ def run(
         "stored": {t: after[t] - before[t] for t in tables},
         "rejected": after["dead_letters"] - before["dead_letters"],
         "totals": {t: after[t] for t in tables},
-        "outcomes": counts(settings.database_url, OUTCOME_QUERIES, n=1, longest=longest,
-                           since=start),
+        "outcomes": outcome_counts(settings.database_url, start, longest),
         "params": {"versions": versions, "decisions_by_params": dict(produced.params_used)},
     }
 

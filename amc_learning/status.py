@@ -2,7 +2,7 @@
 database, never from guesses.
 
 Processes are found where they register (`LEARNING_DATA_DIR/processes`, see
-`amc_learning.ops`) and at `LEARNING_METRICS_TARGETS` (host:port, comma-separated, for
+`amc_learning.consumers.ops`) and at `LEARNING_METRICS_TARGETS` (host:port, comma-separated, for
 processes elsewhere). Each is scraped twice, a second apart, for its rates.
 """
 
@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
-from amc_learning import ops
+from amc_learning.consumers import ops
 from amc_learning.settings import Settings
+from amc_learning.store import StoreError
+from amc_learning.store.figures import status_figures
 from amc_learning.streams.kafka import client_options
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
@@ -115,32 +116,6 @@ def _broker(settings: Settings) -> str:
         return f"DOWN: {type(exc).__name__}: {exc}"
 
 
-_DATABASE = """
-SELECT now(),
-  (SELECT version FROM params_history WHERE name = %(name)s AND mode = 'live'
-   ORDER BY recorded_at DESC LIMIT 1),
-  (SELECT recorded_at FROM params_history WHERE name = %(name)s AND mode = 'live'
-   ORDER BY recorded_at DESC LIMIT 1),
-  (SELECT string_agg(format('v%%s %%s', version, mode), ', ' ORDER BY version)
-   FROM (SELECT DISTINCT ON (version) version, mode FROM params_history
-         WHERE name = %(name)s ORDER BY version, recorded_at DESC) v
-   WHERE mode IN ('shadow', 'canary')),
-  (SELECT max(ran_at) FROM learning_cycles WHERE kind = 'daily'),
-  (SELECT max(as_of) FROM learning_cycles WHERE kind = 'daily'),
-  (SELECT count(*) FROM learning_cycles WHERE ran_at > now() - interval '1 day')
-"""
-
-_COLLECTED = """
-SELECT (SELECT count(*) FROM learning_decisions WHERE created_at > now() - %(span)s::interval
-          AND NOT is_synthetic)
-     + (SELECT count(*) FROM discovery_candidates WHERE created_at > now() - %(span)s::interval)
-     + (SELECT count(*) FROM learning_trades WHERE created_at > now() - %(span)s::interval)
-     + (SELECT count(*) FROM price_bars WHERE created_at > now() - %(span)s::interval)
-     + (SELECT count(*) FROM catalyst_events WHERE created_at > now() - %(span)s::interval),
-       (SELECT count(*) FROM dead_letters WHERE failed_at > now() - %(span)s::interval)
-"""
-
-
 def _ago(then: datetime | None, now: datetime) -> str:
     if then is None:
         return "never"
@@ -208,20 +183,9 @@ def database_figures(settings: Settings) -> dict[str, Any] | str:
     if not settings.database_url:
         return "DOWN: no database configured and no embedded one running"
     try:
-        started = time.monotonic()
-        with psycopg.connect(settings.database_url, connect_timeout=3) as conn:
-            row = conn.execute(_DATABASE, {"name": settings.params_name}).fetchone()
-            latency = (time.monotonic() - started) * 1000
-            assert row is not None
-            collected = {}
-            for span in ("hour", "day"):
-                got = conn.execute(_COLLECTED, {"span": f"1 {span}"}).fetchone()
-                assert got is not None
-                collected[span] = (int(got[0]), int(got[1]))
-    except psycopg.Error as exc:
+        return status_figures(settings.database_url, settings.params_name)
+    except StoreError as exc:
         return f"DOWN: {str(exc).strip().splitlines()[0]}"
-    keys = ("now", "live", "live_at", "in_flight", "cycle_at", "cycle_as_of", "cycles_day")
-    return {**dict(zip(keys, row, strict=True)), "latency_ms": latency, "collected": collected}
 
 
 def status(settings: Settings) -> str:

@@ -29,16 +29,16 @@ from psycopg import sql
 
 from amc_learning.consumers.loop import LoopStats
 from amc_learning.consumers.persist import run_persist
-from amc_learning.consumers.rows import ALL_TABLES, plan_batch
 from amc_learning.run import committed_offsets, send_records, spawn_consumer, stop_processes
 from amc_learning.settings import Settings
+from amc_learning.store.rows import ALL_TABLES, plan_batch
 from amc_learning.streams.kafka import client_options
 from bench.workload import Record
 
 
 @dataclass
 class _Consumed:
-    """The shape `consumers.rows.plan_batch` reads (an aiokafka ConsumerRecord's fields)."""
+    """The shape `store.rows.plan_batch` reads (an aiokafka ConsumerRecord's fields)."""
 
     topic: str
     partition: int

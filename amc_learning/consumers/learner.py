@@ -11,7 +11,7 @@ A cycle for an as-of session (`run_cycle`), idempotent per (kind, as-of, param s
 5. record the history rows, each published one with its exact message, and the cycle in
    one transaction; then send the messages (signed, `streams.params.publish_params`),
    stamping each as sent, and an insight with the cycle's summary;
-6. daily: write the intelligence report (`consumers.report`).
+6. daily: write the intelligence report (`service.report`).
 
 The history is the outbox of the params topic (migration 005): a failure before the
 record leaves no trace anywhere; a crash after it leaves unsent rows that the next cycle
@@ -37,11 +37,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, get_args
 
 import polars as pl
-import psycopg
 from aiokafka import AIOKafkaProducer
-from psycopg.rows import dict_row
 
-from amc_learning import ops
+from amc_learning.consumers import ops
 from amc_learning.consumers.metrics import (
     CYCLE_FAILURES,
     CYCLE_LAST_SUCCESS,
@@ -50,7 +48,7 @@ from amc_learning.consumers.metrics import (
     LIVE_HIT_RATE,
     LIVE_VERSION,
 )
-from amc_learning.consumers.report import write_report
+from amc_learning.consumers.ops import UP
 from amc_learning.intelligence.adaptive import COMPONENTS, adapt
 from amc_learning.intelligence.analysis import AnalysisConfig, analyze, known_by
 from amc_learning.intelligence.calibration import apply_map, expected_calibration_error
@@ -63,7 +61,6 @@ from amc_learning.intelligence.rollout import (
     decide,
     knot_pairs,
 )
-from amc_learning.ops import UP
 from amc_learning.schemas import topics
 from amc_learning.schemas.common import Regime
 from amc_learning.schemas.params import (
@@ -72,7 +69,10 @@ from amc_learning.schemas.params import (
     InsightPublished,
     ParamsPublished,
 )
+from amc_learning.service.report import write_report
 from amc_learning.settings import Settings
+from amc_learning.store import Unavailable
+from amc_learning.store import params as params_store
 from amc_learning.store.frames import decision_frame, feature_columns, index_frame, last_session
 from amc_learning.store.results import store_analysis
 from amc_learning.streams.kafka import producer_options
@@ -100,30 +100,6 @@ def learning_frame(decisions: pl.DataFrame) -> pl.DataFrame:
         "confidence",
         "return_7d",
     ).drop_nulls()
-
-
-def load_versions(conn: psycopg.Connection[Any], name: str) -> list[Version]:
-    """Each version's current mode, from the newest row of its history."""
-    rows = conn.execute(
-        "SELECT version, mode, as_of, parent_version, params FROM params_history"
-        " WHERE name = %s ORDER BY version, recorded_at, as_of", (name,),
-    ).fetchall()
-    first: dict[int, date] = {}
-    latest: dict[int, Any] = {}
-    for version, mode, as_of, parent, params in rows:
-        first.setdefault(version, as_of)
-        latest[version] = (mode, as_of, parent, params)
-    return [
-        Version(v, mode, params, parent, first[v] + timedelta(days=1), as_of + timedelta(days=1))
-        for v, (mode, as_of, parent, params) in sorted(latest.items())
-    ]
-
-
-def _history_row(name: str, version: int, mode: str, as_of: date, parent: int | None,
-                 params: dict[str, Any], provenance: dict[str, Any], evidence: dict[str, Any],
-                 published: bool, canary_pct: float = 0.0) -> tuple[Any, ...]:
-    return (name, version, mode, canary_pct, as_of, parent, json.dumps(params),
-            json.dumps(provenance, default=str), json.dumps(evidence, default=str), published)
 
 
 def _message(name: str, version: int, mode: str, params: dict[str, Any], as_of: date,
@@ -218,12 +194,9 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
     if as_of is None:
         return {"kind": kind, "as_of": None, "ran": False, "reason": "no sessions stored yet"}
     send_unsent(settings)  # what an interrupted cycle recorded goes out before anything new
-    with psycopg.connect(url) as conn:
-        done = conn.execute("SELECT summary FROM learning_cycles WHERE kind = %s AND as_of = %s"
-                            " AND name = %s", (kind, as_of, name)).fetchone()
-        if done:
-            return {**done[0], "ran": False, "reason": "already ran for this as-of date"}
-        versions = load_versions(conn, name)
+    if (done := params_store.cycle_summary(url, kind, as_of, name)) is not None:
+        return {**done, "ran": False, "reason": "already ran for this as-of date"}
+    versions = params_store.load_versions(url, name)
     decisions = decision_frame(url, HORIZON)
     index = index_frame(url)
     summary: dict[str, Any] = {"kind": kind, "as_of": str(as_of), "name": name}
@@ -246,26 +219,13 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
     summary.update(decisions=len(frame), fitted=fitted,
                    actions=[asdict(a) for a in actions],
                    changes=[{k: e[k] for k in ("version", "mode", "publish")} for e in entries])
-    messages = {
-        (e["version"], e["mode"]): _message(
-            name, e["version"], e["mode"], e["params"], as_of,
-            {**e["provenance"], "parent": e["parent"], "evidence": e["evidence"]},
-            settings, e["canary_pct"], regime)
-        for e in entries if e["publish"]
-    }
-    with psycopg.connect(url) as conn, conn.transaction():
-        conn.cursor().executemany(
-            "INSERT INTO params_history (name, version, mode, canary_pct, as_of, parent_version,"
-            " params, provenance, evidence, published, message) VALUES"
-            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [(*_history_row(name, e["version"], e["mode"], as_of, e["parent"], e["params"],
-                            e["provenance"], e["evidence"], e["publish"], e["canary_pct"]),
-              m.model_dump_json() if (m := messages.get((e["version"], e["mode"]))) else None)
-             for e in entries],
-        )
-        conn.execute("INSERT INTO learning_cycles (kind, as_of, name, summary)"
-                     " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                     (kind, as_of, name, json.dumps(summary, default=str)))
+    for e in entries:
+        if e["publish"]:
+            e["message"] = _message(
+                name, e["version"], e["mode"], e["params"], as_of,
+                {**e["provenance"], "parent": e["parent"], "evidence": e["evidence"]},
+                settings, e["canary_pct"], regime).model_dump_json()
+    params_store.record_cycle(url, kind, as_of, name, entries, summary)
     send_unsent(settings)
     try:
         asyncio.run(_publish_insight(settings, as_of, summary))
@@ -295,18 +255,11 @@ def send_unsent(settings: Settings) -> int:
     it as the message they hold, not as news.
     """
     url: str = settings.database_url  # type: ignore[assignment]
-    with psycopg.connect(url, autocommit=True) as conn:
-        unsent = conn.execute(
-            "SELECT version, mode, message FROM params_history WHERE name = %s AND published"
-            " AND sent_at IS NULL AND message IS NOT NULL ORDER BY recorded_at, version",
-            (settings.params_name,)).fetchall()
-        for version, mode, message in unsent:
-            asyncio.run(publish_params(
-                settings, ParamsPublished.model_validate_json(json.dumps(message))))
-            conn.execute("UPDATE params_history SET sent_at = now() WHERE name = %s"
-                         " AND version = %s AND mode = %s",
-                         (settings.params_name, version, mode))
-    return len(unsent)
+    waiting = params_store.unsent(url, settings.params_name)
+    for version, mode, message in waiting:
+        asyncio.run(publish_params(settings, ParamsPublished.model_validate_json(message)))
+        params_store.mark_sent(url, settings.params_name, version, mode)
+    return len(waiting)
 
 
 async def _publish_insight(settings: Settings, as_of: date, summary: dict[str, Any]) -> None:
@@ -321,16 +274,6 @@ async def _publish_insight(settings: Settings, as_of: date, summary: dict[str, A
                                      key=f"summary:{as_of}".encode())
     finally:
         await producer.stop()
-
-
-def history(database_url: str, name: str) -> list[dict[str, Any]]:
-    """The params history of a set, oldest first."""
-    with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        return conn.execute(
-            "SELECT version, mode, canary_pct, as_of, parent_version, published, provenance,"
-            " evidence FROM params_history WHERE name = %s ORDER BY recorded_at, version",
-            (name,),
-        ).fetchall()
 
 
 def live_quality(known: pl.DataFrame, versions: list[Version],
@@ -357,20 +300,6 @@ def live_quality(known: pl.DataFrame, versions: list[Version],
     return quality
 
 
-def _settled(database_url: str, session: date, quiet_s: float) -> bool:
-    """True once nothing landed for `quiet_s`: neither a bar of `session` nor an outcome.
-
-    A session's outcomes are computed from its bars, so they land after them; a cycle run
-    on the bars alone would judge the day without its outcomes, and a cycle runs once per
-    as-of date."""
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT greatest((SELECT max(created_at) FROM price_bars WHERE session = %s),"
-            " (SELECT max(updated_at) FROM learning_outcomes)) < now() - %s * interval '1 s'",
-            (session, quiet_s)).fetchone()
-    return bool(row and row[0])
-
-
 def main(settings: Settings) -> int:
     """Entry of `amc-learning consume learner`: a daily cycle per new session, until SIGTERM."""
     stop = threading.Event()
@@ -384,12 +313,12 @@ def main(settings: Settings) -> int:
         try:
             try:
                 newest = last_session(url)
-            except psycopg.OperationalError:
+            except Unavailable:
                 UP.labels("postgresql").set(0)
                 raise
             UP.labels("postgresql").set(1)
-            if newest is not None and newest != last and _settled(url, newest,
-                                                                  settings.learner_settle_s):
+            if newest is not None and newest != last and params_store.settled(
+                    url, newest, settings.learner_settle_s):
                 if last is not None and newest.isocalendar()[:2] != last.isocalendar()[:2]:
                     timed_cycle(settings, "weekly", last)
                 summary = timed_cycle(settings, "daily", newest)

@@ -11,11 +11,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from amc_learning import ops
+from amc_learning.consumers import ops
 from amc_learning.consumers.metrics import (
     BATCH,
     CONSUMED,
@@ -27,9 +26,10 @@ from amc_learning.consumers.metrics import (
     STORE,
     STORED,
 )
-from amc_learning.consumers.rows import Record
-from amc_learning.ops import UP
+from amc_learning.consumers.ops import UP
 from amc_learning.schemas.dlq import DeadLetter
+from amc_learning.store import Unavailable
+from amc_learning.store.rows import Record
 from amc_learning.streams.kafka import stop_client
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ def failure_policy(exc: BaseException) -> Literal["retry", "raise"]:
     exits non-zero and its supervisor restarts it from the committed offsets.
     Data the database refuses is not a failure here: handlers dead-letter it themselves.
     """
-    transient = (psycopg.OperationalError, psycopg.InterfaceError, KafkaError, OSError,
+    transient = (*Unavailable, KafkaError, OSError,
                  asyncio.TimeoutError)
     return "retry" if isinstance(exc, transient) else "raise"
 

@@ -1,6 +1,6 @@
 """The outcomes worker: a Faust app that follows every decision to its market outcome.
 
-Per-symbol state (`consumers.tracking.SymbolState`) lives in the Faust table
+Per-symbol state (`intelligence.tracking.SymbolState`) lives in the Faust table
 `outcome_state`, backed by a changelog topic, so a restarted or moved worker recovers it.
 Input topics are keyed by symbol; the table uses the same key and partitioner, so the
 worker that owns partition p of the inputs owns partition p of the state.
@@ -41,7 +41,7 @@ from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
 from faust.types import TP, EventT
 
-from amc_learning import ops
+from amc_learning.consumers import ops
 from amc_learning.consumers.loop import BROKER_BACKOFF, LoopStats, start_clients
 from amc_learning.consumers.metrics import (
     CONSUMED,
@@ -50,8 +50,7 @@ from amc_learning.consumers.metrics import (
     OUTCOMES_RESTARTS,
     REJECTED,
 )
-from amc_learning.consumers.rows import accept, dead_letter
-from amc_learning.consumers.tracking import (
+from amc_learning.intelligence.tracking import (
     Fact,
     Outcome,
     SymbolState,
@@ -67,6 +66,7 @@ from amc_learning.schemas import topics
 from amc_learning.schemas.dlq import DeadLetter
 from amc_learning.schemas.outcomes import OutcomeUpdated
 from amc_learning.settings import Settings
+from amc_learning.store.rows import accept, dead_letter
 from amc_learning.streams.kafka import client_options, producer_options
 from amc_learning.streams.topics import TopicNames
 
@@ -482,7 +482,7 @@ def _decode(
 
 
 class _Record:
-    """A Faust event seen as the consumer-record shape `consumers.rows` expects."""
+    """A Faust event seen as the consumer-record shape `store.rows` expects."""
 
     def __init__(self, event: EventT) -> None:
         message = event.message

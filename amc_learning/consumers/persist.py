@@ -8,10 +8,9 @@ import signal
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from amc_learning import ops
+from amc_learning.consumers import ops
 from amc_learning.consumers.loop import (
     BatchResult,
     Handler,
@@ -20,17 +19,16 @@ from amc_learning.consumers.loop import (
     loop_health,
     start_clients,
 )
-from amc_learning.consumers.rows import PERSIST_TOPICS, Plan, dead_letter, plan_batch
 from amc_learning.schemas import topics
 from amc_learning.settings import Settings
+from amc_learning.store import RowRefused
+from amc_learning.store.rows import PERSIST_TOPICS, Plan, dead_letter, plan_batch
 from amc_learning.store.sink import BatchStore
 from amc_learning.streams.kafka import consumer_options, producer_options, stop_client
 from amc_learning.streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
 CONSUMER_NAME = "persist"
-#: Errors meaning "this row is unacceptable to the database", not "the database is down".
-_ROW_REFUSED = (psycopg.DataError, psycopg.IntegrityError)
 
 
 def persist_handler(store: BatchStore, names: TopicNames, max_event_bytes: int) -> Handler:
@@ -43,7 +41,7 @@ def persist_handler(store: BatchStore, names: TopicNames, max_event_bytes: int) 
     def write(plan: Plan) -> BatchResult:
         try:
             return BatchResult(store.write(plan), plan.dead_letters)
-        except _ROW_REFUSED:
+        except RowRefused:
             log.warning("batch refused by the database: isolating the offending rows")
             return _write_row_by_row(store, plan)
 
@@ -58,7 +56,7 @@ def _write_row_by_row(store: BatchStore, plan: Plan) -> BatchResult:
             try:
                 n = store.write(Plan(rows={table: [row]})).get(table.name, 0)
                 inserted[table.name] = inserted.get(table.name, 0) + n
-            except _ROW_REFUSED as exc:
+            except RowRefused as exc:
                 refused.append(dead_letter(record, CONSUMER_NAME, "store_rejected",
                                            str(exc)[:1000], datetime.now(UTC)))
     letters = plan.dead_letters + refused

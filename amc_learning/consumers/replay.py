@@ -29,11 +29,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from amc_learning.consumers.learner import HORIZON, SIGNATURE
 from amc_learning.consumers.loop import BatchResult, Handler
 from amc_learning.consumers.persist import persist_handler
-from amc_learning.consumers.rows import PERSIST_TOPICS
 from amc_learning.intelligence.analysis import AnalysisConfig, analyze
 from amc_learning.settings import Settings
 from amc_learning.store.frames import decision_frame, feature_columns, index_frame
 from amc_learning.store.results import store_analysis
+from amc_learning.store.rows import PERSIST_TOPICS
 from amc_learning.store.sink import BatchStore
 from amc_learning.streams.kafka import client_options
 from amc_learning.streams.topics import TopicNames

@@ -1,6 +1,6 @@
 """The daily intelligence report: one self-contained HTML page from what the learner stored.
 
-`render(ReportData) -> str` is pure: the caller (`consumers.report`) reads the tables, this
+`render(ReportData) -> str` is pure: the caller (`store.report.gather`) reads the tables, this
 module judges and draws. The page needs no network: inline CSS, inline SVG charts
 (`intelligence.charts`) and a few lines of inline script that only sort tables.
 

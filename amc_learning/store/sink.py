@@ -14,7 +14,7 @@ import psycopg
 from psycopg import adapt, postgres, sql
 from psycopg.pq import Format
 
-from amc_learning.consumers.rows import (
+from amc_learning.store.rows import (
     DEAD_LETTERS,
     DECISIONS,
     OUTCOMES,

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from amc_learning import ops
+from amc_learning.consumers import ops
 from amc_learning.consumers.outcomes import INPUT_TOPICS
 from amc_learning.run import (
     RunError,

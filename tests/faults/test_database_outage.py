@@ -10,8 +10,8 @@ import pytest
 
 from amc_learning.consumers.loop import Backoff, LoopStats
 from amc_learning.consumers.persist import run_persist
-from amc_learning.consumers.rows import PERSIST_TOPICS
 from amc_learning.run import committed_offsets
+from amc_learning.store.rows import PERSIST_TOPICS
 from tests.faults.conftest import LONG, OwnPostgres, Tally
 from tests.faults.pipeline import Feeder, stream
 from tests.integration.helpers import stored_event_ids

@@ -12,9 +12,9 @@ import polars as pl
 import psycopg
 import pytest
 
-from amc_learning.backup import MANIFEST, BackupError, backup, restore, table_digests
 from amc_learning.consumers.persist import run_persist
-from amc_learning.export import TABLES, export_table
+from amc_learning.store.backup import MANIFEST, BackupError, backup, restore, table_digests
+from amc_learning.store.export import TABLES, export_table
 from tests import factories
 from tests.integration.helpers import publish, rows
 
@@ -75,7 +75,7 @@ _MEASURE = """
 import io, json, sys
 from pathlib import Path
 import polars as pl, psycopg
-from amc_learning.export import export_table
+from amc_learning.store.export import export_table
 def status_mb(field):
     for line in open("/proc/self/status"):
         if line.startswith(field + ":"):

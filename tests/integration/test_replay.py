@@ -14,10 +14,10 @@ from aiokafka import AIOKafkaProducer
 
 from amc_learning.consumers.persist import run_persist
 from amc_learning.consumers.replay import replay
-from amc_learning.consumers.rows import PERSIST_TOPICS
 from amc_learning.run import settings_env
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.store.migrations import migrate
+from amc_learning.store.rows import PERSIST_TOPICS
 from amc_learning.streams.kafka import producer_options
 from tests import factories
 from tests.faults.pipeline import stream

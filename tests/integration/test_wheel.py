@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,8 +42,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin directory of a fresh venv holding the wheel (its dependencies are this
     environment's, through a .pth line: nothing is downloaded)."""
     root = tmp_path_factory.mktemp("wheel")
+    source = root / "source"  # what the Dockerfile copies; the build writes beside it
+    shutil.copytree(REPO / "amc_learning", source / "amc_learning",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "--quiet", "--wheel-dir", str(root / "dist"), str(REPO)],
+                    "--quiet", "--wheel-dir", str(root / "dist"), str(source)],
                    check=True, cwd=root, capture_output=True)
     (wheel,) = (root / "dist").glob("amc_learning-*.whl")
     venv.create(root / "venv", with_pip=False)

@@ -1,4 +1,5 @@
-"""The contract depends on nothing of ours; settings list every variable for --help."""
+"""The layers import only downward, SQL stays in the store, the functional core does no
+IO; settings list every variable for --help."""
 
 from __future__ import annotations
 
@@ -8,26 +9,92 @@ from pathlib import Path
 from amc_learning.settings import Settings, describe_environment
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = {"amc_learning", "schemas", "streams", "consumers", "simulator", "intelligence"}
+PACKAGE = ROOT / "amc_learning"
+
+#: What each layer may import of ours, bottom to top. A module imports only from its own
+#: layer and those listed; the shell (cli, run, infra, status, experiment) may import all.
+ALLOWED = {
+    "settings": set(),
+    "schemas": set(),
+    "intelligence": {"schemas"},
+    "streams": {"schemas", "settings"},
+    "store": {"schemas", "intelligence", "settings"},
+    "simulator": {"schemas", "streams", "settings"},
+    "service": {"schemas", "intelligence", "store", "streams", "settings"},
+    "consumers": {"schemas", "intelligence", "store", "streams", "service", "settings"},
+}
+#: Libraries that do IO: none of them in the functional core.
+IO = {"psycopg", "sqlalchemy", "aiokafka", "faust", "mode", "socket", "urllib", "http",
+      "subprocess", "requests", "prometheus_client"}
 
 
-def imports_of(package: str) -> set[str]:
+def imports(path: Path) -> set[str]:
+    """Every module `path` imports (absolute names, functions' own imports included)."""
     found = set()
-    for path in (ROOT / package).rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                found.add(node.module.split(".")[0])
-            elif isinstance(node, ast.Import):
-                found.update(alias.name.split(".")[0] for alias in node.names)
-    return found & OURS
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
 
 
-def test_schemas_import_nothing_of_ours_but_schemas():
-    assert imports_of("schemas") <= {"schemas"}
+def layer(module: str) -> str | None:
+    """The layer of an `amc_learning...` module name (None: the shell)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in ALLOWED else None
 
 
-def test_streams_do_not_reach_into_consumers_or_the_simulator():
-    assert imports_of("streams") <= {"streams", "schemas", "amc_learning"}
+def modules() -> dict[Path, str]:
+    return {p: ".".join(p.relative_to(ROOT).with_suffix("").parts)
+            for p in PACKAGE.rglob("*.py")}
+
+
+def test_the_layout_is_what_the_boundaries_below_describe():
+    assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()} \
+        == set(ALLOWED) - {"settings"}
+    assert len(modules()) > 50  # the tests below see the real code, not an empty glob
+
+
+def test_no_module_imports_from_a_layer_above_it():
+    wrong = []
+    for path, name in modules().items():
+        mine = layer(name)
+        if mine is None:
+            continue
+        for target in imports(path):
+            theirs = layer(target) if target.startswith("amc_learning.") else None
+            if target.startswith("amc_learning") and theirs is None and target not in (
+                    "amc_learning", "amc_learning.settings"):
+                wrong.append(f"{name} imports the shell: {target}")
+            elif theirs not in (None, mine) and theirs not in ALLOWED[mine]:
+                wrong.append(f"{name} ({mine}) imports {target} ({theirs})")
+    assert not wrong, "\n".join(sorted(wrong))
+
+
+def test_nothing_imports_our_packages_by_bare_top_level_names():
+    bare = {"schemas", "streams", "consumers", "simulator", "intelligence", "store", "service"}
+    wrong = [f"{name}: {t}" for path, name in modules().items() for t in imports(path)
+             if t.split(".")[0] in bare]
+    for path in [*(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py")]:
+        wrong += [f"{path.relative_to(ROOT)}: {t}" for t in imports(path)
+                  if t.split(".")[0] in bare]
+    assert not wrong, wrong
+
+
+def test_psycopg_is_spoken_only_in_the_store():
+    wrong = [name for path, name in modules().items()
+             if any(t.split(".")[0] == "psycopg" for t in imports(path))
+             and layer(name) != "store"]
+    assert not wrong, wrong
+
+
+def test_the_functional_core_does_no_io():
+    wrong = [f"{name}: {t}" for path, name in modules().items()
+             if layer(name) in ("intelligence", "schemas")
+             for t in imports(path) if t.split(".")[0] in IO]
+    assert not wrong, wrong
 
 
 def test_help_lists_every_setting():

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from amc_learning.consumers.rows import (
+from amc_learning.schemas import topics
+from amc_learning.store.rows import (
     BARS,
     CANDIDATES,
     DECISIONS,
@@ -17,7 +18,6 @@ from amc_learning.consumers.rows import (
     dead_letter_row,
     plan_batch,
 )
-from amc_learning.schemas import topics
 from tests import factories
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from amc_learning.consumers.tracking import (
+from amc_learning.intelligence.tracking import (
     SymbolState,
     TrackerConfig,
     apply,

@@ -45,7 +45,8 @@ Definitions (all returns are fractions, 0.01 = 1 %):
   the best price got towards it; stop (0.2, when given): 1 if never touched, else 0.
   Absent components drop out and the weights are renormalised.
 * `revision` = number of facts the outcome depends on (baseline and path bars, fills,
-  catalysts in the window); it only grows, so the newest outcome has the highest revision.
+  catalysts in the window). It is not monotone under disorder (a late bar can move a
+  window and drop a catalyst from it), so it orders nothing: see ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -348,7 +349,7 @@ def updates(current: dict[str, Outcome], published: dict[str, Outcome]) -> list[
     so the newest published outcome of a decision is always the outcome of all its facts:
     a pure function of the facts, whatever the batching, crashes or replays. `published`
     is not persisted: after a restart every touched decision is published again, which
-    covers updates lost in the crash (the sink keeps the highest revision).
+    covers updates lost in the crash (the sink keeps the last one it reads).
     """
     out = []
     for decision_id, result in current.items():

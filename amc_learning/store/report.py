@@ -1,16 +1,11 @@
-"""Read the learning database as of a session and write the intelligence report.
+"""Everything the intelligence report shows, read from the database as of a session.
 
-`gather` is the only reader (`intelligence.report.render` draws); `write_report` writes the
-page atomically, so a browser or a mail job never picks up half a file. The learner writes
-one after every daily cycle (`LEARNING_DATA_DIR/reports/report-<as-of>.html` and
-`latest.html`); `amc-learning report` writes one on demand.
+`gather` is the only reader; `intelligence.report.render` draws, `service.report` writes.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -18,7 +13,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from amc_learning.intelligence.analysis import known_by
-from amc_learning.intelligence.report import ReportData, render
+from amc_learning.intelligence.report import ReportData
 from amc_learning.store.frames import decision_frame, index_frame, last_session
 
 HORIZON = 7
@@ -142,14 +137,3 @@ def gather(database_url: str, as_of: date | None = None, params_name: str = "def
         patterns=patterns, failures=failures, features=features, change_points=change_points,
         index=index.select("session", "close"), regimes=regimes, params=params, cycles=cycles,
         collection=collection, dead_letters=dead, health=dict(health), params_name=params_name)
-
-
-def write_report(database_url: str, out: Path, as_of: date | None = None,
-                 params_name: str = "default", decisions: pl.DataFrame | None = None) -> Path:
-    """Render the report and replace `out` with it in one rename."""
-    html = render(gather(database_url, as_of, params_name, decisions))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
-    partial.write_text(html, encoding="utf-8")
-    os.replace(partial, out)
-    return out

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 from pydantic_core import to_json
 
-from amc_learning.consumers.tracking import never_decided_id
+from amc_learning.intelligence.tracking import never_decided_id
 from amc_learning.schemas import topics
 from amc_learning.schemas.catalysts import CatalystObserved
 from amc_learning.schemas.discovery import CandidateScored

@@ -1,0 +1,25 @@
+"""Write the intelligence report: atomically, so a browser or a mail job never picks up half
+a file. The learner writes one after every daily cycle (`LEARNING_DATA_DIR/reports/
+report-<as-of>.html` and `latest.html`); `amc-learning report` writes one on demand."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from amc_learning.intelligence.report import render
+from amc_learning.store.report import gather
+
+
+def write_report(database_url: str, out: Path, as_of: date | None = None,
+                 params_name: str = "default", decisions: pl.DataFrame | None = None) -> Path:
+    """Render the report and replace `out` with it in one rename."""
+    html = render(gather(database_url, as_of, params_name, decisions))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_text(html, encoding="utf-8")
+    os.replace(partial, out)
+    return out
