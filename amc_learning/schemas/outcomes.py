@@ -25,8 +25,9 @@ class OutcomeUpdated(Event):
     A decision's updates are published in causal order on its symbol's partition, so the
     last one a consumer reads is the newest. `revision` counts the facts (bars, fills,
     catalysts) the outcome was computed from; under disorder it is not an order. Returns
-    are raw price moves (close / entry - 1); `return_pct`, the excursions and the thesis scores are relative to the decision's side (a SELL gains
-    when the price falls; HOLD, IGNORE and never-decided candidates are scored as if bought).
+    are raw price moves (close / entry - 1); `return_pct`, the excursions and the thesis
+    scores are relative to the decision's side (a SELL gains when the price falls; HOLD,
+    IGNORE and never-decided candidates are scored as if bought).
     """
 
     event_type: Literal["outcome_updated"] = "outcome_updated"
