@@ -391,8 +391,9 @@ def _archive(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from amc_learning.consumers.replay import recompute, replay
+    from amc_learning.consumers.replay import replay
     from amc_learning.progress import Progress
+    from amc_learning.service.analysis import recompute
     from amc_learning.store.migrations import migrate
     from amc_learning.store.rows import PERSIST_TOPICS
 
@@ -482,7 +483,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cycle(args: argparse.Namespace, settings: Settings) -> int:
-    from amc_learning.consumers.learner import run_cycle
+    from amc_learning.service.cycle import run_cycle
     from amc_learning.store.migrations import migrate
 
     if settings.params_key is None:
@@ -556,10 +557,9 @@ def _params(args: argparse.Namespace, settings: Settings) -> int:
 
 def _analyze(args: argparse.Namespace, settings: Settings) -> int:
 
-    from amc_learning.intelligence.analysis import AnalysisConfig, analyze
-    from amc_learning.store.frames import decision_frame, feature_columns, index_frame
+    from amc_learning.service.analysis import Inputs, NotEnoughHistory, analysis_pass
+    from amc_learning.store.frames import feature_columns
     from amc_learning.store.migrations import migrate
-    from amc_learning.store.results import store_analysis
 
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -568,26 +568,24 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
         url: str = ready.database_url  # type: ignore[assignment]
         migrate(url)
         say("reading decisions, outcomes and index bars")
-        decisions, index = decision_frame(url, args.horizon), index_frame(url)
-        if decisions.is_empty():
+        inputs = Inputs.read(url, args.horizon)
+        if inputs.decisions.is_empty():
             raise UserError("no decisions with outcomes are stored yet\nhint: `make run` first")
-        features = feature_columns(decisions)
-        signature = [f.strip() for f in args.signature.split(",") if f.strip()]
+        features = feature_columns(inputs.decisions)
+        signature = tuple(f.strip() for f in args.signature.split(",") if f.strip())
         unknown = sorted(set(signature) - set(features))
         if unknown:
             raise UserError(f"--signature: no feature named {', '.join(unknown)}\n"
                             f"hint: the stored features are {', '.join(features)}")
-        as_of: date = args.as_of or decisions["session"].max()  # type: ignore[assignment]
-        cfg = AnalysisConfig(features=tuple(features), signature_features=tuple(signature),
-                             horizon=args.horizon)
-        say(f"analysing {len(decisions):,} decisions as of {as_of}")
+        as_of: date = args.as_of or inputs.decisions["session"].max()  # type: ignore[assignment]
+        say(f"analysing {len(inputs.decisions):,} decisions as of {as_of}")
         try:
-            result = analyze(decisions, index, as_of, cfg)
-        except (ValueError, IndexError) as exc:  # too little complete history
+            result, written = analysis_pass(url, inputs, as_of,
+                                            inputs.config(signature, args.horizon))
+        except NotEnoughHistory as exc:
             raise UserError(f"not enough complete outcomes as of {as_of} for a pass ({exc})\n"
                             f"hint: simulate more days (`make run ARGS=\"--days 60\"`) or pick "
                             "a later --as-of") from None
-        written = store_analysis(url, result)
     _print_analysis(result, written)
     return 0
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
-from amc_learning.consumers.learner import run_cycle
 from amc_learning.consumers.outcomes import tracker_config
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.schemas.topics import OUTCOMES
+from amc_learning.service.cycle import run_cycle
 from amc_learning.settings import Settings
 from amc_learning.simulator.corrupt import corrupt
 from amc_learning.simulator.world import SimConfig, World, next_start, simulate

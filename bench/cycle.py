@@ -1,4 +1,4 @@
-"""The learner's full daily cycle (`consumers.learner.run_cycle`) on 100k and 1M decisions.
+"""The learner's full daily cycle (`service.cycle.run_cycle`) on 100k and 1M decisions.
 
 The decisions and their outcomes come from the research world (`simulator.research`:
 planted patterns, regimes and a miscalibrated confidence), written once into a database
@@ -146,7 +146,7 @@ def timed_cycle(settings: Settings, database_url: str) -> dict[str, float]:
 
 
 def _run() -> None:
-    from amc_learning.consumers.learner import run_cycle
+    from amc_learning.service.cycle import run_cycle
     from amc_learning.store.frames import last_session
 
     settings = Settings()

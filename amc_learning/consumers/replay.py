@@ -20,19 +20,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-import polars as pl
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from amc_learning.consumers.learner import HORIZON, SIGNATURE
 from amc_learning.consumers.loop import BatchResult, Handler
 from amc_learning.consumers.persist import persist_handler
-from amc_learning.intelligence.analysis import AnalysisConfig, analyze
 from amc_learning.settings import Settings
-from amc_learning.store.frames import decision_frame, feature_columns, index_frame
-from amc_learning.store.results import store_analysis
 from amc_learning.store.rows import PERSIST_TOPICS
 from amc_learning.store.sink import BatchStore
 from amc_learning.streams.kafka import client_options
@@ -121,37 +116,6 @@ async def replay(
 
 def _store(handler: Handler, records: list[Any]) -> BatchResult:
     return handler.store(handler.prepare(records))
-
-
-def recompute(database_url: str, since: date | None, until: date | None,
-              say: Callable[[str], None] = log.info) -> list[date]:
-    """Rerun the analysis pass of the learning cycles for the replayed period: as of the
-    last stored session of every week in [since, until), stored in `database_url`.
-
-    The params side of the cycles is left alone on purpose: publishing versions for past
-    dates to the params topic the trading engine reads could only hurt trading."""
-    decisions = decision_frame(database_url, HORIZON)
-    index = index_frame(database_url)
-    if decisions.is_empty() or index.is_empty():
-        say("recompute: no decisions with outcomes or no index bars: nothing to analyse")
-        return []
-    sessions = index.filter(
-        (pl.lit(since).is_null() | (pl.col("session") >= since))
-        & (pl.lit(until).is_null() | (pl.col("session") < until)))["session"]
-    weeks = sessions.to_frame().group_by(pl.col("session").dt.truncate("1w")).agg(
-        pl.col("session").max())["session"].sort().to_list()
-    done = []
-    config = AnalysisConfig(features=tuple(feature_columns(decisions)),
-                            signature_features=SIGNATURE)
-    for as_of in weeks:
-        try:
-            store_analysis(database_url, analyze(decisions, index, as_of, config))
-        except (ValueError, IndexError, pl.exceptions.PolarsError) as exc:
-            say(f"recompute: as of {as_of}: skipped ({exc})")
-            continue
-        done.append(as_of)
-        say(f"recompute: as of {as_of}: stored")
-    return done
 
 
 async def _starts(consumer: AIOKafkaConsumer, partitions: list[TopicPartition],

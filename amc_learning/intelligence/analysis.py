@@ -36,11 +36,17 @@ from amc_learning.intelligence.regimes import calibrate_cusum, label_regimes
 _RETURN = re.compile(r"^(?:side_)?return_(\d+)d$")
 
 
+#: Sessions behind the return the learning judges by (the outcome tracker's `return_7d`).
+HORIZON = 7
+#: The features whose bins make a pattern's signature, beside the decision source.
+SIGNATURE = ("catalyst_strength", "relative_volume")
+
+
 @dataclass(frozen=True)
 class AnalysisConfig:
     features: tuple[str, ...]
     signature_features: tuple[str, ...]
-    horizon: int = 7
+    horizon: int = HORIZON
     bins: int = 3
     #: Bins are learned on this leading share of the window's sessions.
     bin_training_share: float = 0.5

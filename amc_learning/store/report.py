@@ -12,11 +12,9 @@ import polars as pl
 import psycopg
 from psycopg.rows import dict_row
 
-from amc_learning.intelligence.analysis import known_by
+from amc_learning.intelligence.analysis import HORIZON, known_by
 from amc_learning.intelligence.report import ReportData
 from amc_learning.store.frames import decision_frame, index_frame, last_session
-
-HORIZON = 7
 
 _COLLECTION = """
 SELECT session, sum(decisions) AS decisions, sum(candidates) AS candidates,

@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from amc_learning.consumers import learner
 from amc_learning.run import settings_env
 from amc_learning.schemas import topics
 from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
+from amc_learning.service import cycle
 from amc_learning.store.frames import last_session
 from amc_learning.streams.params import ParamsReader
 from tests.faults.conftest import Tally
@@ -29,15 +29,13 @@ pytestmark = pytest.mark.integration
 DIE = """
 import os, sys
 from amc_learning.settings import Settings
-from amc_learning.consumers import learner
-real = learner.publish_params
+from amc_learning.service import cycle
 async def before(*args, **kwargs):
     os._exit(137)
 async def after(*args, **kwargs):
-    await real(*args, **kwargs)
+    await cycle.publish_params(*args, **kwargs)
     os._exit(137)
-learner.publish_params = {"before": before, "after": after}[sys.argv[1]]
-learner.run_cycle(Settings(), "daily")
+cycle.run_cycle(Settings(), "daily", publish={"before": before, "after": after}[sys.argv[1]])
 """
 
 
@@ -68,7 +66,7 @@ def test_no_half_cycle_reaches_the_topic_and_the_next_cycle_succeeds(
     with psycopg.connect(keyed.database_url) as conn:
         conn.execute("DELETE FROM params_history")
         conn.execute("DELETE FROM learning_cycles")
-        v1 = learner._message(keyed.params_name, 1, "live", FALLBACK_PARAMS.model_dump(),
+        v1 = cycle._message(keyed.params_name, 1, "live", FALLBACK_PARAMS.model_dump(),
                               as_of, {"by": "test"}, keyed)
         conn.execute(
             "INSERT INTO params_history (name, version, mode, as_of, params, provenance,"
@@ -76,7 +74,7 @@ def test_no_half_cycle_reaches_the_topic_and_the_next_cycle_succeeds(
             (keyed.params_name, as_of, json.dumps(FALLBACK_PARAMS.model_dump()),
              v1.model_dump_json()))
     earlier = len(on_topic(keyed))  # what the run's own learner sent, before the reset
-    assert learner.send_unsent(keyed) == 1
+    assert cycle.send_unsent(keyed) == 1
     reader = ParamsReader.from_settings(keyed).start()
     try:
         assert reader.wait_for(lambda r: r.get().version == 1, 30), reader.status()
@@ -86,9 +84,9 @@ def test_no_half_cycle_reaches_the_topic_and_the_next_cycle_succeeds(
         def broken_fit(*args, **kwargs):  # type: ignore[no-untyped-def]
             raise RuntimeError("a bug in the fit")
 
-        monkeypatch.setattr(learner, "adapt", broken_fit)
+        monkeypatch.setattr(cycle, "adapt", broken_fit)
         with pytest.raises(RuntimeError, match="a bug in the fit"):
-            learner.run_cycle(keyed, "daily")
+            cycle.run_cycle(keyed, "daily")
         monkeypatch.undo()
         assert len(history(keyed)) == 1 and len(on_topic(keyed)) == sent_before
         assert rows(keyed.database_url, "SELECT count(*) FROM learning_cycles") == [(0,)]
@@ -106,7 +104,7 @@ def test_no_half_cycle_reaches_the_topic_and_the_next_cycle_succeeds(
         assert len(on_topic(keyed)) == sent_before + 1
 
         # 4. the next cycle sends it again (identical), stamps it, and runs
-        weekly = learner.run_cycle(keyed, "weekly")
+        weekly = cycle.run_cycle(keyed, "weekly")
         assert weekly["ran"] is True
         assert reader.wait_for(lambda r: r.status()["held"]["default"].get("shadow") == 2, 30)
         view, status = reader.get(), reader.status()

@@ -1,0 +1,81 @@
+"""One analysis pass — read what was knowable, analyse, store — for the learner's cycles,
+`amc-learning analyze` and `replay --recompute` alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from amc_learning.intelligence.analysis import (
+    HORIZON,
+    SIGNATURE,
+    Analysis,
+    AnalysisConfig,
+    analyze,
+)
+from amc_learning.store.frames import decision_frame, feature_columns, index_frame
+from amc_learning.store.results import store_analysis
+
+
+class NotEnoughHistory(ValueError):
+    """Too few sessions with complete outcomes before the as-of date for a pass."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a pass reads: every decision with its outcomes, and the index bars."""
+
+    decisions: pl.DataFrame
+    index: pl.DataFrame
+
+    @classmethod
+    def read(cls, database_url: str, horizon: int = HORIZON) -> Inputs:
+        return cls(decision_frame(database_url, horizon), index_frame(database_url))
+
+    def config(self, signature: tuple[str, ...] = SIGNATURE,
+               horizon: int = HORIZON) -> AnalysisConfig:
+        return AnalysisConfig(features=tuple(feature_columns(self.decisions)),
+                              signature_features=signature, horizon=horizon)
+
+
+def analysis_pass(database_url: str, inputs: Inputs, as_of: date,
+                  config: AnalysisConfig | None = None) -> tuple[Analysis, dict[str, int]]:
+    """Analyse as of `as_of` and store the results; (the analysis, rows written per table).
+    Raises NotEnoughHistory when the window holds too little to analyse."""
+    try:
+        analysis = analyze(inputs.decisions, inputs.index, as_of, config or inputs.config())
+    except (ValueError, IndexError, pl.exceptions.PolarsError) as exc:
+        raise NotEnoughHistory(str(exc)) from exc
+    return analysis, store_analysis(database_url, analysis)
+
+
+def recompute(database_url: str, since: date | None, until: date | None,
+              say: Callable[[str], None]) -> list[date]:
+    """Rerun the analysis pass of the learning cycles for a period: as of the last stored
+    session of every week in [since, until).
+
+    The params side of the cycles is left alone on purpose: publishing versions for past
+    dates to the params topic the trading engine reads could only hurt trading."""
+    inputs = Inputs.read(database_url)
+    if inputs.decisions.is_empty() or inputs.index.is_empty():
+        say("recompute: no decisions with outcomes or no index bars: nothing to analyse")
+        return []
+    sessions = inputs.index.filter(
+        (pl.lit(since).is_null() | (pl.col("session") >= since))
+        & (pl.lit(until).is_null() | (pl.col("session") < until)))["session"]
+    weeks = sessions.to_frame().group_by(pl.col("session").dt.truncate("1w")).agg(
+        pl.col("session").max())["session"].sort().to_list()
+    done = []
+    config = inputs.config()
+    for as_of in weeks:
+        try:
+            analysis_pass(database_url, inputs, as_of, config)
+        except NotEnoughHistory as exc:
+            say(f"recompute: as of {as_of}: skipped ({exc})")
+            continue
+        done.append(as_of)
+        say(f"recompute: as of {as_of}: stored")
+    return done
