@@ -108,8 +108,13 @@ def run_ingest(base: Settings, sizes: dict[str, Any], runs: int, results: Result
         consume = _repeat(runs, "raw consume", lambda: n / ingest.raw_consume(base, ends))
         copy = _repeat(runs, "raw COPY", lambda: n / ingest.raw_copy(base.database_url or "",
                                                                        rows))
+        plans = ingest.plans_of(records, base.topic_prefix, base.batch_max_records)
+        sink = _repeat(runs, "sink alone", lambda: n / ingest.sink_only(base.database_url or "",
+                                                                          plans))
         runs_e2e = _repeat(runs, "persist end to end", lambda: ingest.end_to_end(base, n))
         e2e = [n / r.seconds for r in runs_e2e]
+        results.add("ingest.sink_only_per_s", sink)
+        results.add("ingest.sink_ratio", [e / k for e, k in zip(e2e, sink, strict=True)])
         results.add("ingest.events_per_s", e2e)
         results.add("ingest.steady_per_s", [r.steady_per_s for r in runs_e2e])
         results.add("ingest.raw_consume_per_s", consume)

@@ -5,6 +5,9 @@
 * `raw_consume`: a bare aiokafka consumer that fetches every record and `json.loads` it.
 * `raw_copy`: a bare psycopg COPY of the very rows persist writes, into tables shaped like
   the real ones but without their indexes and conflict checks.
+* `sink_only`: the sink alone (`store.sink.BatchStore`), the same COPY and upserts into the
+  same indexed tables, the batches planned in advance: no Kafka, no decoding. End to end
+  over it is the pipeline's overhead on its own database work.
 * `scale`: 1, 2, 3 persist processes in one group, from spawn until every offset is
   committed (the process start-up is part of the figure, as it is in production).
 """
@@ -31,7 +34,8 @@ from amc_learning.consumers.loop import LoopStats
 from amc_learning.consumers.persist import run_persist
 from amc_learning.run import committed_offsets, send_records, spawn_consumer, stop_processes
 from amc_learning.settings import Settings
-from amc_learning.store.rows import ALL_TABLES, plan_batch
+from amc_learning.store.rows import ALL_TABLES, Plan, plan_batch
+from amc_learning.store.sink import BatchStore
 from amc_learning.streams.kafka import client_options
 from bench.workload import Record
 
@@ -111,6 +115,32 @@ def raw_copy(database_url: str, rows: dict[Any, list[tuple[Any, ...]]]) -> float
         for name in names.values():
             conn.execute(sql.SQL("DROP TABLE {}").format(name))
     return elapsed
+
+
+def plans_of(records: list[Record], prefix: str, batch: int) -> list[Plan]:
+    """The batches persist would store (its own `plan_batch`, `batch` records each)."""
+    plans = []
+    for start in range(0, len(records), batch):
+        consumed = [_Consumed(prefix + r.topic, 0, start + i, r.key, r.value)
+                    for i, r in enumerate(records[start:start + batch])]
+        plans.append(plan_batch(consumed, consumer="bench",
+                                base_topic=lambda t: t.removeprefix(prefix),
+                                max_event_bytes=1 << 20))
+    assert not any(p.dead_letters for p in plans)
+    return plans
+
+
+def sink_only(database_url: str, plans: list[Plan]) -> float:
+    """Seconds for the sink to store `plans` into the empty real tables, one transaction each."""
+    truncate(database_url)
+    store = BatchStore(database_url)
+    try:
+        started = time.perf_counter()
+        for plan in plans:
+            store.write(plan)
+        return time.perf_counter() - started
+    finally:
+        store.close()
 
 
 def truncate(database_url: str) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from amc_learning import infra
+from amc_learning.schemas.common import Event
 from amc_learning.settings import Settings
 from amc_learning.store.migrations import migrate
 from amc_learning.streams.kafka import client_options
@@ -39,6 +40,14 @@ class Tally:
     duplicated: int = 0
     lost: int = 0
     note: str = ""
+
+    def count(self, events: Sequence[Event], database_url: str, sent: int | None = None) -> None:
+        """sent, stored, duplicated and lost: `events` against the event ids stored."""
+        stored = stored_event_ids(database_url)
+        self.sent = len(events) if sent is None else sent
+        self.stored = sum(stored.values())
+        self.duplicated = sum(n - 1 for n in stored.values())
+        self.lost = len({str(e.event_id) for e in events} - set(stored))
 
     def line(self) -> str:
         counts = {k: v for k, v in asdict(self).items() if k not in ("scenario", "note")}

@@ -20,7 +20,7 @@ from amc_learning.streams.publisher import LearningPublisher
 from amc_learning.streams.topics import TopicNames
 from tests.faults.conftest import ProxiedBroker, Tally
 from tests.faults.pipeline import RESERVE_S, Budget, Feeder, Pipeline, run_calm, stream
-from tests.integration.helpers import outcome_rows, stored_event_ids
+from tests.integration.helpers import outcome_rows
 
 pytestmark = pytest.mark.integration
 
@@ -74,10 +74,7 @@ def test_publisher_never_blocks_and_its_breaker_opens_then_closes(
     finally:
         publisher.close(timeout=5)
     asyncio.run(run_persist(proxied, idle_exit_s=5.0))  # store what reached the topics
-    stored = stored_event_ids(proxied.database_url)
-    tally.sent, tally.stored = len(events), sum(stored.values())
-    tally.duplicated = sum(n - 1 for n in stored.values())
-    tally.lost = len({str(e.event_id) for e in events} - set(stored))
+    tally.count(events, proxied.database_url)
     tally.note = (f"slowest publish() {slowest * 1e3:.2f} ms, breaker opened "
                   f"{publisher.breaker.times_opened}x, {publisher.stats.failed_sends} "
                   f"failed sends retried")
@@ -183,10 +180,7 @@ def test_persist_and_outcomes_behind_the_proxy_match_a_calm_run(
         alive = pipeline.alive()
     finally:
         pipeline.stop()
-    stored = stored_event_ids(proxied.database_url)
-    tally.sent, tally.stored = len(events), sum(stored.values())
-    tally.duplicated = sum(n - 1 for n in stored.values())
-    tally.lost = len({str(e.event_id) for e in events} - set(stored))
+    tally.count(events, proxied.database_url)
     restarts = (proxied.data_dir / "logs" / "outcomes.log").read_text().count(
         "restarting from the committed offsets")
     tally.note = (f"proxy dropped {proxy.stats.dropped} links, "
@@ -226,10 +220,7 @@ async def test_persist_resumes_from_its_committed_offsets(
         stop.set()
         # a worker told to stop drains and returns, whatever its Kafka client is doing
         await asyncio.wait_for(task, proxied.stop_grace_s * 3)
-    stored = stored_event_ids(proxied.database_url)
-    tally.sent, tally.stored = len(events), sum(stored.values())
-    tally.duplicated = sum(n - 1 for n in stored.values())
-    tally.lost = len({str(e.event_id) for e in events} - set(stored))
+    tally.count(events, proxied.database_url)
     tally.note = (f"{stats.consumed - len(events)} records redelivered after reconnects, "
                   f"{stats.retries} batch retries, proxy dropped {proxy.stats.dropped} links")
     assert tally.lost == 0 and tally.duplicated == 0

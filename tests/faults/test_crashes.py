@@ -19,7 +19,6 @@ from tests.integration.helpers import (
     outcome_rows,
     read_topic,
     rows,
-    stored_event_ids,
 )
 
 #: The calm reference run (a session fixture, charged to this test) and the kills take about
@@ -112,11 +111,7 @@ def test_sigkill_persist_and_outcomes_at_random_points(
     finally:
         pipeline.stop()
 
-    stored = stored_event_ids(crash.database_url)
-    sent = {str(e.event_id) for e in reference.events}
-    tally.sent, tally.stored = total, sum(stored.values())
-    tally.duplicated = sum(n - 1 for n in stored.values())
-    tally.lost = len(sent - set(stored))
+    tally.count(reference.events, crash.database_url)
     tally.note = f"kills {pipeline.kills}, seed {SEED}"
     got = outcome_rows(crash)
     diffs = diff_rows(got, reference.outcomes)

@@ -14,7 +14,6 @@ from amc_learning.run import committed_offsets
 from amc_learning.store.rows import PERSIST_TOPICS
 from tests.faults.conftest import LONG, OwnPostgres, Tally
 from tests.faults.pipeline import Feeder, stream
-from tests.integration.helpers import stored_event_ids
 
 pytestmark = pytest.mark.integration
 
@@ -72,10 +71,7 @@ async def test_persist_rides_out_a_database_outage(settings, own_postgres: OwnPo
         await task
     end = await committed()
 
-    stored = stored_event_ids(own_postgres.url)
-    tally.sent, tally.stored = len(events), sum(stored.values())
-    tally.duplicated = sum(n - 1 for n in stored.values())
-    tally.lost = len({str(e.event_id) for e in events} - set(stored))
+    tally.count(events, own_postgres.url)
     tally.note = f"{OUTAGE_S:.0f} s outage, {retries_during} retries during it"
     # nothing committed while the database was away: the batch waits, nothing is skipped
     assert samples and set(samples) == {frozen}, samples

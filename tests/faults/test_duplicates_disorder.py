@@ -46,9 +46,7 @@ def test_each_event_twice_and_out_of_order_is_stored_once_with_the_same_outcomes
         run_calm(s, feed, budget)
         results[name] = (stored_event_ids(s.database_url), outcome_rows(s))
     (calm_stored, calm_outcomes), (stored, got) = results["calm"], results["hostile"]
-    tally.sent, tally.stored = len(hostile), sum(stored.values())
-    tally.duplicated = sum(n - 1 for n in stored.values())
-    tally.lost = len({str(e.event_id) for e in events} - set(stored))
+    tally.count(events, s.database_url, sent=len(hostile))
     tally.note = f"{len(events)} events, each twice, shuffled within {WINDOW} per symbol"
     assert sorted(hostile, key=lambda e: str(e.event_id))[::2] == sorted(
         events, key=lambda e: str(e.event_id))

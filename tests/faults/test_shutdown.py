@@ -12,7 +12,7 @@ import pytest
 from tests.faults.conftest import ProxiedBroker, Tally
 from tests.faults.pipeline import RESERVE_S, Budget, Feeder, Pipeline, run_calm, stream, tail
 from tests.faults.test_broker_faults import tolerant_publisher
-from tests.integration.helpers import outcome_rows, stored_event_ids
+from tests.integration.helpers import outcome_rows
 
 pytestmark = pytest.mark.integration
 
@@ -74,10 +74,7 @@ def test_sigterm_while_the_broker_is_blackholed_and_right_after_it_returns(
         exits += terminate(pipeline, "after the stream")
     finally:
         pipeline.stop()
-    stored = stored_event_ids(settings.database_url)
-    tally.sent, tally.stored = len(events), sum(stored.values())
-    tally.duplicated = sum(n - 1 for n in stored.values())
-    tally.lost = len({str(e.event_id) for e in events} - set(stored))
+    tally.count(events, settings.database_url)
     tally.note = "; ".join(f"{name} {when}: exit {code} in {s} s"
                            for when, name, code, s in exits)
     assert tally.lost == 0 and tally.duplicated == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faust.types import TP
 
-from amc_learning.consumers.outcomes import Continuity
+from amc_learning.consumers.faust_workarounds import Continuity
 
 A, B = TP("learning.thesis.v1", 0), TP("learning.thesis.v1", 1)
 
@@ -62,7 +62,7 @@ def test_the_consumer_thread_gets_a_snapshot_of_the_active_partitions():
     drained partitions faust then dropped as inactive, and the worker stalled."""
     import asyncio
 
-    from amc_learning.consumers.outcomes import _SnapshotConsumer
+    from amc_learning.consumers.faust_workarounds import SnapshotConsumer
 
     live = {A, B}
 
@@ -74,7 +74,7 @@ def test_the_consumer_thread_gets_a_snapshot_of_the_active_partitions():
             self.seen = partitions
             return {}
 
-    consumer = object.__new__(_SnapshotConsumer)
+    consumer = object.__new__(SnapshotConsumer)
     consumer._thread = thread = Thread()
     asyncio.run(consumer._getmany(live, 1.0))
     assert thread.seen == {A, B} and thread.seen is not live

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 import amc_learning.consumers.metrics
 import amc_learning.streams.params  # noqa: F401 - registers the reader's counters
-from amc_learning.cli import _parser
+from amc_learning.cli import parser as _parser
 from amc_learning.consumers import ops  # noqa: F401 - registers the dependency gauges
 from amc_learning.settings import Settings
 from amc_learning.streams.metrics import COLLECTOR

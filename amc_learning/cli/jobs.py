@@ -1,0 +1,139 @@
+"""The main job and the simulator: `run`, `simulate`, `experiment`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from amc_learning import infra
+from amc_learning.cli.common import Command, UserError, connected, say, simulation_args
+from amc_learning.settings import Settings
+
+
+def register(command: Command) -> None:
+    p = command("run", "the main job: simulate trading days, ingest, print a summary",
+                "Start (or use) Kafka and PostgreSQL, apply migrations, create topics, start\n"
+                "the consumers as separate processes, simulate N trading days, wait until\n"
+                "every event is consumed, print a summary whose last line is JSON, stop.\n"
+                "Runs continue one another: the next run starts after the last stored day.")
+    simulation_args(p)
+    p.add_argument("--bad-rate", type=float, default=0.002,
+                   help="share of events also sent as broken copies, to exercise the "
+                        "dead-letter path (default: 0.002; 0 disables)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="persist and outcomes processes each, in one consumer group per "
+                        "kind: the partitions are shared, keyed by symbol (default: 1)")
+    p.set_defaults(handler=_run)
+
+    p = command("simulate", "publish N simulated trading days to the input topics")
+    simulation_args(p)
+    p.set_defaults(handler=_simulate)
+
+    p = command("experiment", "adaptive params vs static defaults on planted truth",
+                "Two simulated years: learn on the first, judge the second. Every 21 sessions\n"
+                "the learner refits on complete outcomes, signs a version and offers it to a\n"
+                "ParamsReader (the trading engine's validation); the adaptive arm trades what\n"
+                "the reader returns, the static arm the seed's defaults. Prints expectancy per\n"
+                "trade, Sharpe and ECE of both; the last line is JSON. No broker needed.")
+    p.add_argument("--seed", type=int, default=0, help="simulation seed (default: 0)")
+    p.add_argument("--noise-only", action="store_true",
+                   help="no planted effects: adaptive params must not do worse than static")
+    p.set_defaults(handler=_experiment)
+
+
+def _checksimulation_args(args: argparse.Namespace) -> None:
+    if args.days < 1:
+        raise UserError("--days must be at least 1")
+    if args.symbols < 1 or args.symbols > 5000:
+        raise UserError("--symbols must be between 1 and 5000")
+    if not 0.0 <= getattr(args, "bad_rate", 0.0) <= 0.5:
+        raise UserError("--bad-rate must be between 0 and 0.5")
+    if not 1 <= getattr(args, "workers", 1) <= 32:
+        raise UserError("--workers must be between 1 and 32 (and at most the partitions "
+                        "per topic, LEARNING_TOPIC_PARTITIONS, to give each a share)")
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.run import RunError, run
+
+    _checksimulation_args(args)
+
+    try:
+        with infra.provisioned(settings) as ready:
+            summary = run(ready, days=args.days, seed=args.seed, symbols=args.symbols,
+                          bad_rate=args.bad_rate, start=args.start, say=say,
+                          workers=args.workers)
+    except (RunError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    _print_summary(summary)
+    return 0
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    settings = connected(settings)
+    from amc_learning.run import prepare, publish_simulation, with_params_key
+    from amc_learning.simulator.world import SimConfig, next_start
+    from amc_learning.store.frames import last_session
+
+    _checksimulation_args(args)
+    prepare(settings)
+    start = args.start or next_start(last_session(settings.database_url))  # type: ignore[arg-type]
+    config = SimConfig(seed=args.seed, symbols=args.symbols, start=start, days=args.days)
+    produced = publish_simulation(with_params_key(settings), config, 0.0,
+                                  lambda s: print(s, file=sys.stderr))
+    print(json.dumps({"produced": dict(sorted(produced.by_topic.items()))}))
+    return 0
+
+
+def _experiment(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.experiment import run_experiment
+
+    result = run_experiment(args.seed, args.noise_only, say=say)
+    for arm in ("adaptive", "static"):
+        m = result[arm]
+        print(f"{arm:<9} trades {result['trades'][arm]:>6,}  expectancy {m['expectancy']}  "
+              f"sharpe {m['sharpe']}  ece {m['ece']}")
+    print(json.dumps(result))
+    return 0
+
+
+def _print_summary(summary: dict[str, object]) -> None:
+    produced: dict[str, int] = summary["produced"]  # type: ignore[assignment]
+    stored: dict[str, int] = summary["stored"]  # type: ignore[assignment]
+    totals: dict[str, int] = summary["totals"]  # type: ignore[assignment]
+    rejected: int = summary["rejected"]  # type: ignore[assignment]
+    print("events produced:")
+    for topic, n in produced.items():
+        print(f"  {topic:<28} {n:>10,}")
+    print("rows stored by this run (table total):")
+    for table, n in stored.items():
+        print(f"  {table:<28} {n:>10,}  ({totals[table]:,})")
+    print(f"rejected to the dead-letter queue: {rejected:,}")
+    unaccounted = sum(produced.values()) - sum(stored.values()) - rejected
+    print(f"unaccounted events: {unaccounted:,}")
+    outcomes: dict[str, int] = summary["outcomes"]  # type: ignore[assignment]
+    print(f"outcomes (all runs): {outcomes['tracked']:,} decisions tracked: "
+          f"{outcomes['open']:,} open, {outcomes['matured']:,} matured, "
+          f"{outcomes['closed']:,} closed; {outcomes['counterfactual']:,} counterfactual, of "
+          f"which {outcomes['never_decided_candidates']:,} candidates never decided on")
+    missing = outcomes["started_without_row"] + outcomes["matured_not_marked"]
+    print(f"this run's decisions with bars but no outcome row, or matured but not marked: "
+          f"{missing:,}")
+    if outcomes["earlier_runs_open"]:
+        print(f"earlier runs' decisions still open: {outcomes['earlier_runs_open']:,} (they "
+              "advance only while one broker keeps the tracker's state: keep "
+              "`amc-learning infra up` running between runs; a broker `run` starts itself "
+              "forgets it)")
+    params: dict[str, Any] = summary["params"]  # type: ignore[assignment]
+    print(f"params versions published or changed during the run: {len(params['versions'])}")
+    for v in params["versions"]:
+        canary = f" {v['canary_pct']:g}%" if v["mode"] == "canary" else ""
+        sent = "published" if v["published"] else "recorded"
+        print(f"  as of {v['as_of']}: version {v['version']:>3} -> {v['mode']}{canary} ({sent})")
+    print("decisions by the params the simulated trading engine read:")
+    for arm, n in sorted(params["decisions_by_params"].items()):
+        print(f"  {arm:<28} {n:>10,}")
+    print(json.dumps({"produced": produced, "stored": stored, "rejected": rejected,
+                      "outcomes": outcomes, "params": params}))

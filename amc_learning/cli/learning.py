@@ -1,0 +1,179 @@
+"""Learning on demand: `analyze`, `cycle`, `report`, `params`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from amc_learning import infra
+from amc_learning.cli.common import Command, UserError, as_of_arg, connected, say
+from amc_learning.intelligence.analysis import HORIZON, SIGNATURE
+from amc_learning.settings import Settings
+
+
+def register(command: Command) -> None:
+    p = command("analyze", "one learning pass on the stored decisions and outcomes",
+                "Read every decision with an outcome from PostgreSQL, run the analyzers of\n"
+                "intelligence/ on what was knowable at --as-of (patterns, failure modes,\n"
+                "calibration, feature attribution, regimes, change points), store the\n"
+                "results stamped with the as-of date and window, print a summary.")
+    as_of_arg(p)
+    p.add_argument("--signature", default=",".join(SIGNATURE),
+                   help="comma-separated discovery features whose tercile bins form pattern "
+                        f"signatures (default: {','.join(SIGNATURE)})")
+    p.add_argument("--horizon", type=int, default=HORIZON,
+                   help=f"the outcome horizon judged, in sessions (default: {HORIZON})")
+    p.set_defaults(handler=_analyze)
+
+    p = command("cycle", "run one learning cycle now and print what it changed",
+                "daily: analyse, judge the param versions in flight (promote, reject, roll\n"
+                "back), and when none is in flight fit a new candidate and publish it in\n"
+                "shadow. weekly: the analysis and the judgement, no new candidate.\n"
+                "Idempotent: a second run for the same --as-of changes nothing.\n"
+                "Needs LEARNING_PARAMS_KEY (params are signed).")
+    p.add_argument("kind", choices=["daily", "weekly"], help="which cycle")
+    as_of_arg(p)
+    p.set_defaults(handler=_cycle)
+
+    p = command("report", "write the intelligence report: one self-contained HTML page",
+                "Read the learning database as of a session and write one HTML file that\n"
+                "opens offline: reliability diagram (raw vs calibrated, out of sample where\n"
+                "possible), sortable pattern table with intervals, q-values and failure\n"
+                "modes, feature IC and importance, regime timeline over the index,\n"
+                "params history with modes and rollbacks, data-collection health.\n"
+                "The learner also writes one after every daily cycle, into\n"
+                "LEARNING_DATA_DIR/reports/ (report-<as-of>.html and latest.html).")
+    as_of_arg(p)
+    p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    p.set_defaults(handler=_report)
+
+    p = command("params", "show what a trading engine's ParamsReader sees now",
+                "Follow the signed params topic like the trading engine does and print the\n"
+                "params it would use, their version and mode, or the fallback and why.\n"
+                "Verifies with LEARNING_PARAMS_KEY.")
+    p.add_argument("--name", default=None, help="param-set name (default: LEARNING_PARAMS_NAME)")
+    p.add_argument("--wait-version", type=int, default=0,
+                   help="wait until at least this version is live (default: just read)")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds to read or wait (default: 10)")
+    p.set_defaults(handler=_params)
+
+
+def _analyze(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.service.analysis import Inputs, NotEnoughHistory, analysis_pass
+    from amc_learning.store.frames import feature_columns
+    from amc_learning.store.migrations import migrate
+
+    with infra.provisioned(settings) as ready:
+        url: str = ready.database_url  # type: ignore[assignment]
+        migrate(url)
+        say("reading decisions, outcomes and index bars")
+        inputs = Inputs.read(url, args.horizon)
+        if inputs.decisions.is_empty():
+            raise UserError("no decisions with outcomes are stored yet\nhint: `make run` first")
+        features = feature_columns(inputs.decisions)
+        signature = tuple(f.strip() for f in args.signature.split(",") if f.strip())
+        unknown = sorted(set(signature) - set(features))
+        if unknown:
+            raise UserError(f"--signature: no feature named {', '.join(unknown)}\n"
+                            f"hint: the stored features are {', '.join(features)}")
+        as_of: date = args.as_of or inputs.decisions["session"].max()  # type: ignore[assignment]
+        say(f"analysing {len(inputs.decisions):,} decisions as of {as_of}")
+        try:
+            result, written = analysis_pass(url, inputs, as_of,
+                                            inputs.config(signature, args.horizon))
+        except NotEnoughHistory as exc:
+            raise UserError(f"not enough complete outcomes as of {as_of} for a pass ({exc})\n"
+                            f"hint: simulate more days (`make run ARGS=\"--days 60\"`) or pick "
+                            "a later --as-of") from None
+    _print_analysis(result, written)
+    return 0
+
+
+def _print_analysis(result: Any, written: dict[str, int]) -> None:
+    start, end = result.window
+    print(f"as of {result.as_of}: decisions of {start} .. {end} with complete outcomes")
+    print(f"patterns: {len(result.patterns)}; failure modes: {len(result.failure_modes)}")
+    for row in result.failure_modes.head(10).iter_rows(named=True):
+        print(f"  {row['kind']:<17} {row['signature']:<50} n={row['n']:<6} {row['detail']}")
+    for row in result.calibration.iter_rows(named=True):
+        print(f"calibration {row['grouping']}={row['group']}: n={row['n']}, {row['method']}, "
+              f"raw ECE {row['ece_raw']:.3f}")
+    ic = result.feature_ic
+    if len(ic):
+        ic = ic.with_columns(ic["t_nw"].abs().alias("strength"))
+        for row in ic.sort("strength", descending=True, nulls_last=True).head(5).iter_rows(
+            named=True
+        ):
+            print(f"feature {row['feature']} in {row['regime']}: mean IC {row['mean_ic']:+.3f}, "
+                  f"Newey-West t {row['t_nw']:+.1f}")
+    for row in result.change_points.iter_rows(named=True):
+        print(f"change point in {row['stream']}: {row['alarm_session'] or 'none'}")
+    print("stored: " + ", ".join(f"{t} {n}" for t, n in written.items()))
+    print(json.dumps({"as_of": str(result.as_of), "failure_modes": len(result.failure_modes),
+                      "stored": written}))
+
+
+def _cycle(args: argparse.Namespace, settings: Settings) -> int:
+    settings = connected(settings)
+    from amc_learning.service.cycle import run_cycle
+    from amc_learning.store.migrations import migrate
+
+    if settings.params_key is None:
+        raise UserError("no LEARNING_PARAMS_KEY: the learner signs every params version\n"
+                        "hint: export LEARNING_PARAMS_KEY=<a shared secret>")
+    migrate(settings.database_url)  # type: ignore[arg-type]
+    summary = run_cycle(settings, args.kind, args.as_of)
+    if not summary.get("ran"):
+        print(f"{args.kind} cycle as of {summary.get('as_of')}: nothing to do "
+              f"({summary.get('reason')})", file=sys.stderr)
+    for change in summary.get("changes", []):
+        print(f"version {change['version']} -> {change['mode']}"
+              + (" (published)" if change["publish"] else ""), file=sys.stderr)
+    print(json.dumps(summary, default=str))
+    return 0
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    settings = connected(settings)
+    from amc_learning.service.report import write_report
+
+    if args.out.is_dir():
+        raise UserError(f"--out {args.out} is a directory\nhint: name the file, e.g. "
+                        f"--out {args.out / 'report.html'}")
+    out = write_report(settings.database_url, args.out, args.as_of,  # type: ignore[arg-type]
+                       settings.params_name)
+    print(f"wrote {out} ({out.stat().st_size / 1024:,.0f} KiB)")
+    return 0
+
+
+def _params(args: argparse.Namespace, settings: Settings) -> int:
+    settings = connected(settings)
+    from amc_learning.streams.params import ParamsReader
+
+    name = args.name or settings.params_name
+    reader = ParamsReader.from_settings(settings).start()
+    try:
+        if args.wait_version:
+            reader.wait_for(lambda r: (r.get(name).version or 0) >= args.wait_version,
+                            args.timeout)
+        else:
+            reader.wait_for(lambda r: r.connected, args.timeout)
+            time.sleep(0.5)  # read what the topic holds
+        view = reader.get(name)
+        status = reader.status()
+    finally:
+        reader.close()
+    print(json.dumps({"name": name, "source": view.source, "version": view.version,
+                      "mode": view.mode, "reason": view.reason,
+                      "params": view.params.model_dump(mode="json"), "reader": status}))
+    if args.wait_version and (view.version or 0) < args.wait_version:
+        print(f"error: version {args.wait_version} not seen within {args.timeout} s",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,131 @@
+"""Operating the engine: `infra`, `migrate`, `topics`, `consume`, `status`, `schemas`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from amc_learning import infra
+from amc_learning.cli.common import Command, UserError, connected
+from amc_learning.settings import Settings
+
+
+def register(command: Command) -> None:
+    p = command("infra", "start/stop the embedded broker and PostgreSQL in the background")
+    p.add_argument("action", choices=["up", "down", "env"],
+                   help="up: start both; down: stop both; env: print LEARNING_* lines to eval")
+    p.set_defaults(handler=_infra)
+
+    p = command("migrate", "apply the numbered SQL migrations (safe to repeat)")
+    p.set_defaults(handler=_migrate)
+
+    p = command("topics", "manage the topic registry")
+    p.add_argument("action", choices=["create"], help="create every topic (existing: kept)")
+    p.set_defaults(handler=_topics)
+
+    p = command("consume", "run one consumer process until SIGTERM")
+    p.add_argument("name", choices=["persist", "outcomes", "learner"],
+                   help="persist: every event into PostgreSQL; outcomes: the Faust worker that "
+                        "tracks decisions to their outcomes; learner: a daily learning cycle "
+                        "per new session (and a weekly one per new week)")
+    p.set_defaults(handler=_consume)
+
+    p = command("status", "one screen: every process, its lag and rates, the broker, the "
+            "database, live params, cycles, collection success",
+            "Find the running processes (LEARNING_DATA_DIR/processes, and\n"
+            "LEARNING_METRICS_TARGETS for others), read their /healthz and scrape their\n"
+            "/metrics twice a second apart for rates; probe Kafka and PostgreSQL; read the\n"
+            "live params version, the last cycles and the collection success rate of the\n"
+            "last hour and day from the database. Exit code 1 when anything is down.")
+    p.set_defaults(handler=_status)
+
+    p = command("schemas", "the event contract")
+    p.add_argument("action", choices=["export"], help="write one JSON Schema per event")
+    p.add_argument("dir", type=Path, help="output directory")
+    p.set_defaults(handler=_schemas)
+
+
+def _infra(args: argparse.Namespace, settings: Settings) -> int:
+    action = args.action
+    if action == "up":
+        state, started = infra.infra_up(settings)
+        print("started" if started else "already running", file=sys.stderr)
+        print("\n".join(state.env_lines()))
+    elif action == "down":
+        print("stopped" if infra.infra_down(settings) else "nothing was running")
+    else:
+        running = infra.read_state(settings)
+        if running is None:
+            raise UserError("the embedded infrastructure is not running\n"
+                            "hint: `amc-learning infra up`")
+        print("\n".join(running.env_lines()))
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.store.migrations import migrate
+
+    applied = migrate(connected(settings).database_url)  # type: ignore[arg-type]
+    print(f"applied {len(applied)} migration(s)" if applied else "schema is up to date")
+    return 0
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.streams.kafka import client_options
+    from amc_learning.streams.topics import TopicNames, create_topics
+
+    settings = connected(settings)
+    status = asyncio.run(create_topics(client_options(settings), TopicNames(settings.topic_prefix),
+                                       settings.topic_partitions, settings.topic_replication))
+    for topic, what in sorted(status.items()):
+        print(f"{topic}: {what}")
+    return 0
+
+
+def _consume(args: argparse.Namespace, settings: Settings) -> int:
+    # a stop before the worker installs its own handlers has nothing to drain
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_on_signal)
+    settings = connected(settings)
+    if args.name == "learner":
+        from amc_learning.consumers import learner
+
+        return learner.main(settings)
+    if args.name == "outcomes":
+        from amc_learning.consumers import outcomes
+
+        return outcomes.main(settings)
+    from amc_learning.consumers import persist
+
+    return persist.main(settings)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    """Never refuses to run: what cannot be reached is shown as down."""
+    from amc_learning.consumers import ops
+    from amc_learning.status import status
+
+    state = infra.read_state(settings)
+    known = [e for e in ops.registered(settings.data_dir) if e["alive"]]
+    bootstrap = (settings.kafka_bootstrap or (state and state.kafka_bootstrap)
+                 or next((e["kafka_bootstrap"] for e in known if e.get("kafka_bootstrap")), None))
+    database = (settings.database_url or (state and state.database_url)
+                or next((e["database_url"] for e in known if e.get("database_url")), None))
+    screen = status(settings.with_overrides(kafka_bootstrap=bootstrap, database_url=database))
+    print(screen)
+    return 1 if "DOWN" in screen else 0
+
+
+def _schemas(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.schemas.registry import export_json_schemas
+
+    for path in export_json_schemas(args.dir):
+        print(path)
+    return 0
