@@ -78,7 +78,7 @@ def run_experiment(
     frame = simulate_candidates(cfg)
     start = 252
     clock_now = [datetime(2017, 1, 1, tzinfo=UTC)]
-    reader = ParamsReader({}, "experiment", _KEY, clock=lambda: clock_now[0])
+    reader = ParamsReader(None, "experiment", _KEY, clock=lambda: clock_now[0])
     current = FALLBACK_PARAMS.model_dump()
     current["calibration"] = []
     adaptive_trades, static_trades, versions, rejected = [], [], 0, []

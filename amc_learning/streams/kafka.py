@@ -1,12 +1,13 @@
-"""Connection options shared by every aiokafka client, built from the settings; and how to
-stop one."""
+"""How to reach Kafka (`KafkaConfig`, typed, what the SDK classes take), the options of
+every aiokafka client built from it, and how to stop a client."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from typing import Any, TypeAlias
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -18,57 +19,101 @@ log = logging.getLogger(__name__)
 AIOKafkaClient: TypeAlias = AIOKafkaConsumer | AIOKafkaProducer
 
 
-def client_options(settings: Settings) -> dict[str, Any]:
-    """bootstrap_servers plus security options, ready to splat into any aiokafka client."""
-    if not settings.kafka_bootstrap:
-        raise ValueError("no Kafka bootstrap servers: set LEARNING_KAFKA_BOOTSTRAP")
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
-        "security_protocol": settings.kafka_security_protocol,
-    }
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        options["ssl_context"] = create_ssl_context(
-            cafile=_path(settings.kafka_ssl_cafile),
-            certfile=_path(settings.kafka_ssl_certfile),
-            keyfile=_path(settings.kafka_ssl_keyfile),
-        )
-    if settings.kafka_security_protocol.startswith("SASL"):
-        options["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
-        options["sasl_plain_username"] = settings.kafka_sasl_username
+@dataclass(frozen=True)
+class KafkaConfig:
+    """How to reach Kafka, typed: what a producer service or a trading engine passes to
+    `LearningPublisher` and `ParamsReader` (`from_settings` builds it from `LEARNING_*`)."""
+
+    bootstrap_servers: str
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    #: Real Kafka only: Tansu refuses InitProducerId.
+    enable_idempotence: bool = False
+    #: The largest record a producer sends (and a consumer must fetch), in bytes.
+    max_record_bytes: int = 262_144
+    request_timeout_ms: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not self.bootstrap_servers:
+            raise ValueError("no Kafka bootstrap servers: set LEARNING_KAFKA_BOOTSTRAP")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KafkaConfig:
         password = settings.kafka_sasl_password
-        options["sasl_plain_password"] = password.get_secret_value() if password else None
-    return options
+        return cls(
+            bootstrap_servers=settings.kafka_bootstrap or "",
+            security_protocol=settings.kafka_security_protocol,
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_username=settings.kafka_sasl_username,
+            sasl_password=password.get_secret_value() if password else None,
+            ssl_cafile=_path(settings.kafka_ssl_cafile),
+            ssl_certfile=_path(settings.kafka_ssl_certfile),
+            ssl_keyfile=_path(settings.kafka_ssl_keyfile),
+            enable_idempotence=settings.kafka_enable_idempotence,
+            max_record_bytes=settings.max_event_bytes,
+        )
+
+    def client(self) -> dict[str, Any]:
+        """bootstrap_servers plus security options, ready to splat into any aiokafka client."""
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers,
+                                   "security_protocol": self.security_protocol}
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = create_ssl_context(
+                cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile)
+        if self.security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = self.sasl_mechanism or "PLAIN"
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.sasl_password
+        return options
+
+    def producer(self) -> dict[str, Any]:
+        """acks=all, batched, idempotence only where the broker supports it."""
+        return {
+            **self.client(),
+            "acks": "all",
+            "linger_ms": 10,
+            "max_batch_size": 262_144,
+            "max_request_size": max(1_048_576, self.max_record_bytes * 2),
+            "enable_idempotence": self.enable_idempotence,
+            "request_timeout_ms": self.request_timeout_ms,
+        }
+
+    def consumer(self, group_id: str) -> dict[str, Any]:
+        """A manually committing group consumer that joins fast.
+
+        Tansu holds a join for about half the session timeout (measured: 10 s -> 5 s, 6 s ->
+        3 s); 6 s is the smallest Kafka accepts by default (group.min.session.timeout.ms)."""
+        return {
+            **self.client(),
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "session_timeout_ms": 6_000,
+            "heartbeat_interval_ms": 1_000,
+            "rebalance_timeout_ms": 10_000,
+            "max_partition_fetch_bytes": max(1_048_576, self.max_record_bytes * 2),
+            "fetch_max_bytes": 52_428_800,
+        }
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """`KafkaConfig.client` of the settings."""
+    return KafkaConfig.from_settings(settings).client()
 
 
 def consumer_options(settings: Settings, group_id: str) -> dict[str, Any]:
-    """A manually committing group consumer that joins fast.
-
-    Tansu holds a join for about half the session timeout (measured: 10 s -> 5 s, 6 s ->
-    3 s); 6 s is the smallest Kafka accepts by default (group.min.session.timeout.ms)."""
-    return {
-        **client_options(settings),
-        "group_id": group_id,
-        "enable_auto_commit": False,
-        "auto_offset_reset": "earliest",
-        "session_timeout_ms": 6_000,
-        "heartbeat_interval_ms": 1_000,
-        "rebalance_timeout_ms": 10_000,
-        "max_partition_fetch_bytes": max(1_048_576, settings.max_event_bytes * 2),
-        "fetch_max_bytes": 52_428_800,
-    }
+    """`KafkaConfig.consumer` of the settings."""
+    return KafkaConfig.from_settings(settings).consumer(group_id)
 
 
 def producer_options(settings: Settings) -> dict[str, Any]:
-    """acks=all, batched, idempotence only where the broker supports it."""
-    return {
-        **client_options(settings),
-        "acks": "all",
-        "linger_ms": 10,
-        "max_batch_size": 262_144,
-        "max_request_size": max(1_048_576, settings.max_event_bytes * 2),
-        "enable_idempotence": settings.kafka_enable_idempotence,
-        "request_timeout_ms": 10_000,
-    }
+    """`KafkaConfig.producer` of the settings."""
+    return KafkaConfig.from_settings(settings).producer()
 
 
 def _path(value: object) -> str | None:

@@ -45,7 +45,7 @@ from amc_learning.schemas.params import (
 )
 from amc_learning.settings import Settings
 from amc_learning.streams.breaker import CircuitBreaker
-from amc_learning.streams.kafka import client_options, producer_options
+from amc_learning.streams.kafka import KafkaConfig, producer_options
 from amc_learning.streams.metrics import track_reader
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class ParamsReader:
 
     def __init__(
         self,
-        client: dict[str, Any],
+        kafka: KafkaConfig | None,
         topic: str,
         key: bytes | None,
         *,
@@ -131,7 +131,7 @@ class ParamsReader:
         connect_timeout_s: float = 5.0,
         fetch_wait_ms: int = 50,
     ) -> None:
-        self._client = client
+        self._client = kafka.client() if kafka is not None else {}  # None: offered to only
         self._topic = topic
         self._key = key
         self._clock = clock
@@ -152,7 +152,8 @@ class ParamsReader:
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> ParamsReader:
         key = settings.params_key.get_secret_value().encode() if settings.params_key else None
-        return cls(client_options(settings), settings.topic_prefix + topics.PARAMS, key, **kwargs)
+        return cls(KafkaConfig.from_settings(settings), settings.topic_prefix + topics.PARAMS,
+                   key, **kwargs)
 
     # -- the read path (trading) ------------------------------------------------------------
 

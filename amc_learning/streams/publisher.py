@@ -32,7 +32,7 @@ from amc_learning.schemas.common import Event
 from amc_learning.schemas.registry import EVENT_ADAPTER, TOPIC_OF_EVENT
 from amc_learning.settings import Settings
 from amc_learning.streams.breaker import CircuitBreaker
-from amc_learning.streams.kafka import producer_options
+from amc_learning.streams.kafka import KafkaConfig
 from amc_learning.streams.metrics import track_publisher
 from amc_learning.streams.topics import TopicNames
 
@@ -61,7 +61,7 @@ class LearningPublisher:
 
     def __init__(
         self,
-        options: dict[str, Any],
+        kafka: KafkaConfig,
         *,
         topic_names: TopicNames = TopicNames(),  # noqa: B008 - immutable
         queue_size: int = 100_000,
@@ -69,7 +69,7 @@ class LearningPublisher:
         batch_size: int = 2_000,
         switch_interval_s: float | None = 0.0002,
     ) -> None:
-        self._options = options
+        self._options = kafka.producer()
         self._names = topic_names
         self._queue: deque[Event] = deque(maxlen=queue_size)
         self._in_flight = 0
@@ -84,7 +84,7 @@ class LearningPublisher:
     @classmethod
     def from_settings(cls, settings: Settings) -> LearningPublisher:
         return cls(
-            producer_options(settings),
+            KafkaConfig.from_settings(settings),
             topic_names=TopicNames(settings.topic_prefix),
             queue_size=settings.publisher_queue_size,
             breaker=CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_cooldown_s),

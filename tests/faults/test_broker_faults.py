@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from amc_learning.consumers.persist import run_persist
 from amc_learning.run import committed_offsets
 from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
 from amc_learning.streams.breaker import CircuitBreaker
-from amc_learning.streams.kafka import producer_options
+from amc_learning.streams.kafka import KafkaConfig
 from amc_learning.streams.params import ParamsReader, publish_params
 from amc_learning.streams.publisher import LearningPublisher
 from amc_learning.streams.topics import TopicNames
@@ -31,7 +32,7 @@ BLOCKED_S = 0.1
 
 def tolerant_publisher(settings) -> LearningPublisher:  # type: ignore[no-untyped-def]
     return LearningPublisher(
-        {**producer_options(settings), "request_timeout_ms": 2000},
+        replace(KafkaConfig.from_settings(settings), request_timeout_ms=2000),
         topic_names=TopicNames(settings.topic_prefix),
         breaker=CircuitBreaker(failure_threshold=2, cooldown_s=1.0),
     )

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from amc_learning import infra
 from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
-from amc_learning.streams.kafka import client_options
+from amc_learning.streams.kafka import KafkaConfig, client_options
 from amc_learning.streams.params import ParamsReader, publish_params
 from amc_learning.streams.topics import TopicNames, create_topics
 from tests.integration.helpers import send_raw
@@ -70,7 +70,7 @@ def test_bad_versions_on_the_topic_leave_the_reader_on_the_last_valid_one(keyed)
 
 
 def test_an_unreachable_broker_means_the_fallback_with_the_reason():
-    reader = ParamsReader({"bootstrap_servers": f"127.0.0.1:{infra.free_port()}"}, "t", b"k",
+    reader = ParamsReader(KafkaConfig(f"127.0.0.1:{infra.free_port()}"), "t", b"k",
                           connect_timeout_s=1.0).start()
     try:
         assert reader.wait_for(lambda r: r.status()["breaker"] != "closed", 30), reader.status()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 
 from amc_learning import infra
 from amc_learning.streams.breaker import CircuitBreaker
-from amc_learning.streams.kafka import client_options, producer_options
+from amc_learning.streams.kafka import KafkaConfig, client_options
 from amc_learning.streams.publisher import LearningPublisher
 from amc_learning.streams.topics import TopicNames, create_topics
 from tests import factories
@@ -23,7 +24,7 @@ async def test_breaker_opens_while_the_broker_is_away_and_closes_when_it_returns
     port = infra.free_port()
     absent = settings.with_overrides(kafka_bootstrap=f"127.0.0.1:{port}")
     publisher = LearningPublisher(
-        {**producer_options(absent), "request_timeout_ms": 1000},
+        replace(KafkaConfig.from_settings(absent), request_timeout_ms=1000),
         topic_names=TopicNames(settings.topic_prefix),
         breaker=CircuitBreaker(failure_threshold=2, cooldown_s=0.5),
     ).start()

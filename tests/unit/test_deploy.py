@@ -17,6 +17,7 @@ import amc_learning.streams.params  # noqa: F401 - registers the reader's counte
 from amc_learning.cli import parser as _parser
 from amc_learning.consumers import ops  # noqa: F401 - registers the dependency gauges
 from amc_learning.settings import Settings
+from amc_learning.streams.kafka import KafkaConfig
 from amc_learning.streams.metrics import COLLECTOR
 from amc_learning.streams.params import ParamsReader
 from amc_learning.streams.publisher import LearningPublisher
@@ -30,8 +31,8 @@ DASHBOARD = json.loads((ROOT / "ops/grafana/dashboards/learning.json").read_text
 
 def exported_metrics() -> set[str]:
     """Every sample name the processes can export, including the scrape-time families."""
-    publisher = LearningPublisher({"bootstrap_servers": "127.0.0.1:1"})
-    reader = ParamsReader({}, "learning.params.v1", b"k")
+    publisher = LearningPublisher(KafkaConfig("127.0.0.1:1"))
+    reader = ParamsReader(None, "learning.params.v1", b"k")
     names = {s.name for family in REGISTRY.collect() for s in family.samples}
     names |= {family.name for family in REGISTRY.collect()}
     names |= {f"{f.name}_total" for f in COLLECTOR.collect() if f.type == "counter"}

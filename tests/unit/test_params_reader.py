@@ -41,7 +41,7 @@ def clock():
 
 @pytest.fixture
 def reader(clock):
-    return ParamsReader({}, "learning.params.v1", KEY, clock=clock)
+    return ParamsReader(None, "learning.params.v1", KEY, clock=clock)
 
 
 def test_nothing_valid_means_the_conservative_fallback_and_why(reader):
@@ -88,7 +88,7 @@ def test_expired_params_fall_back_with_the_reason(reader, clock):
 
 
 def test_without_a_key_nothing_is_trusted(clock):
-    reader = ParamsReader({}, "t", None, clock=clock)
+    reader = ParamsReader(None, "t", None, clock=clock)
     assert reader.offer(message(1)).startswith("unverifiable")
     assert reader.get().source == "fallback"
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from amc_learning.streams.kafka import KafkaConfig
 from amc_learning.streams.publisher import LearningPublisher
 from tests import factories
 
 
 def unstarted(queue_size: int = 3) -> LearningPublisher:
-    return LearningPublisher({"bootstrap_servers": "127.0.0.1:1"}, queue_size=queue_size)
+    return LearningPublisher(KafkaConfig("127.0.0.1:1"), queue_size=queue_size)
 
 
 def test_a_full_queue_drops_the_oldest_and_counts_it():
