@@ -111,6 +111,27 @@ class Pipeline:
         except RunError as exc:
             raise AssertionError(f"{name}: {exc}\n{self.report(targets=targets)}") from None
 
+    def wait_for_log(self, names: tuple[str, ...], text: str, timeout_s: float) -> None:
+        """Until each named worker's log says `text`; fail saying who had not."""
+        deadline = time.monotonic() + timeout_s
+        logs = self.settings.data_dir / "logs"
+        while (silent := [n for n in names if not (logs / f"{n}.log").exists()
+                          or text not in (logs / f"{n}.log").read_text(errors="replace")]):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{silent} never said {text!r} in {timeout_s:.0f} s: "
+                                     f"{self.report(*silent)}")
+            time.sleep(0.2)
+
+    def wait_until_serving(self, names: tuple[str, ...], timeout_s: float) -> None:
+        """Until each named worker answers on /healthz (it is past its start-up)."""
+        deadline = time.monotonic() + timeout_s
+        while (quiet := [n for n in names if "not registered" in self._health(self.procs[n].pid)
+                         or self._health(self.procs[n].pid).startswith("down (unreachable")]):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{quiet} not serving /healthz after {timeout_s:.0f} s: "
+                                     f"{self.report(*quiet)}")
+            time.sleep(0.2)
+
     def wait_for_progress(self, names: tuple[str, ...], timeout_s: float) -> None:
         """Until each named worker has committed something; fail saying who had not."""
         deadline = time.monotonic() + timeout_s

@@ -63,9 +63,11 @@ def test_sigterm_while_the_broker_is_blackholed_and_right_after_it_returns(
         proxy.blackhole()
         time.sleep(5)
         exits += terminate(pipeline, "blackholed")
-        # 2. new workers started into the blackhole, stopped the moment it ends
+        # 2. new workers started into the blackhole (and past their own start-up: on a
+        #    loaded machine that alone took 4 s), stopped the moment it ends
         pipeline.start()
-        time.sleep(5)
+        pipeline.wait_until_serving(NAMES, timeout_s=budget.left(RESERVE_S + 120))
+        time.sleep(3)
         proxy.heal()
         exits += terminate(pipeline, "just healed")
         # 3. new workers finish the stream: nothing was lost by the stops above
