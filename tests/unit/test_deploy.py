@@ -64,9 +64,12 @@ def test_the_compose_file_runs_real_commands_with_real_settings():
         unknown = {k for k in service["environment"] if k.startswith("LEARNING_")} - fields
         assert not unknown, unknown
         assert service["healthcheck"]["test"][-1].count("/healthz") == 1
-    for command in re.findall(r"amc-learning ([a-z]+(?: [a-z]+)?)",
-                              services["init"]["command"][0]):
+    init = services["init"]["command"][0]
+    for command in re.findall(r"amc-learning ([a-z]+(?: [a-z]+)?)", init):
         parser.parse_args(command.split())
+    # the image installs the wheel: the command is on PATH, as the Dockerfile's entrypoint
+    assert set(re.findall(r"\S*amc-learning(?= )", init)) == {"amc-learning"}, init
+    assert 'ENTRYPOINT ["amc-learning"]' in (ROOT / "Dockerfile").read_text()
 
 
 def test_every_file_the_stack_mounts_or_builds_exists():
