@@ -53,9 +53,9 @@ class Settings(BaseSettings):
         "which Faust changelog recovery needs on Tansu (raise it on real Kafka)",
     )
     stop_grace_s: float = Field(
-        10.0, gt=0, description="after SIGTERM: how long a worker waits for Kafka to take its "
-        "last commit and its leaving the group before it exits anyway (what was not committed "
-        "is read again by the next worker and stored idempotently)",
+        10.0, gt=0, description="after SIGTERM: how long a worker waits, in all, for Kafka to "
+        "take its last batch's commit and its leaving the group before it exits anyway (what "
+        "was not committed is read again by the next worker and stored idempotently)",
     )
     batch_max_records: int = Field(5000, ge=1, description="records per stored batch, at most")
     batch_max_wait_ms: int = Field(200, ge=1, description="wait for a batch to fill, at most")

@@ -110,7 +110,7 @@ async def start_clients(
         clients = make()
         try:
             for client in clients:
-                if not await until_stopped(client.start(), stop, grace_s=0.0):
+                if not await until_stopped(client.start(), stop, Grace(0.0)):
                     await _stop_all(clients)
                     return None
             return clients
@@ -131,16 +131,30 @@ async def _stop_all(clients: tuple[AIOKafkaConsumer | AIOKafkaProducer, ...]) ->
         await stop_client(client, timeout_s=2.0)
 
 
-async def until_stopped(work: Awaitable[Any], stop: asyncio.Event, grace_s: float) -> bool:
-    """Await `work`; once `stop` is set, give it `grace_s` more at most, then cancel it.
-    True when it finished (its exception, if any, is raised), False when it was cut short.
-    A worker told to stop never waits longer than that on a broker that does not answer."""
+@dataclass
+class Grace:
+    """One grace period for a whole stop, counted from the first wait that sees the stop:
+    the last batch's dead letters, its commit and closing the clients share it."""
+
+    seconds: float
+    since: float | None = None
+
+    def left(self) -> float:
+        if self.since is None:
+            self.since = time.monotonic()
+        return max(0.0, self.since + self.seconds - time.monotonic())
+
+
+async def until_stopped(work: Awaitable[Any], stop: asyncio.Event, grace: Grace) -> bool:
+    """Await `work`; once `stop` is set, give it what is left of `grace` at most, then
+    cancel it. True when it finished (its exception, if any, is raised), False when it was
+    cut short. A worker told to stop never waits longer on a broker that does not answer."""
     task = asyncio.ensure_future(work)
     stopping = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if not task.done() and grace_s > 0:
-            await asyncio.wait({task}, timeout=grace_s)
+        if not task.done() and (left := grace.left()) > 0:
+            await asyncio.wait({task}, timeout=left)
         if task.done():
             task.result()
             return True
@@ -180,7 +194,7 @@ async def consume(
     idle_exit_s: float | None = None,
     backoff: Backoff = Backoff(),
     stats: LoopStats | None = None,
-    grace_s: float = 10.0,
+    grace: Grace | None = None,
 ) -> LoopStats:
     """Run until `stop` is set, `max_records` were handled, or nothing came for `idle_exit_s`.
 
@@ -195,10 +209,11 @@ async def consume(
     rewound to its first offset, the batch ahead is dropped and the work is retried after
     a back-off: nothing is lost, and the idempotent sink makes the replay harmless.
     SIGTERM (via `stop`) lets the batch in hand finish all four steps before the loop
-    returns, giving Kafka `grace_s` to acknowledge steps 3 and 4: a broker that does not
+    returns, giving Kafka `grace` to acknowledge steps 3 and 4: a broker that does not
     answer leaves the batch stored but uncommitted, and the next worker reads it again.
     """
     stats = stats or LoopStats()
+    grace = grace or Grace(10.0)
     idle_since = time.monotonic()
     attempt = 0
     pending: tuple[list[Any], asyncio.Task[BatchResult]] | None = None
@@ -219,7 +234,7 @@ async def consume(
         if pending is not None:
             done, pending = pending, None
             if not await _finish(consumer, done, dlq_producer, dlq_topic, stats, stop,
-                                 grace_s):
+                                 grace):
                 if stop.is_set():
                     break
                 attempt += 1
@@ -247,16 +262,16 @@ async def consume(
 async def _finish(
     consumer: AIOKafkaConsumer, batch: tuple[list[Any], asyncio.Task[BatchResult]],
     dlq_producer: AIOKafkaProducer, dlq_topic: str, stats: LoopStats,
-    stop: asyncio.Event, grace_s: float,
+    stop: asyncio.Event, grace: Grace,
 ) -> bool:
     """Steps 2-4 of a batch whose store is under way; False on a transient failure, or
-    when Kafka did not acknowledge steps 3-4 within `grace_s` of a stop."""
+    when Kafka did not acknowledge steps 3-4 within the grace of a stop."""
     records, storing = batch
     try:
         result = await storing
         if not (await until_stopped(_publish_dead_letters(dlq_producer, dlq_topic,
-                                                          result.dead_letters), stop, grace_s)
-                and await until_stopped(_commit(consumer, records), stop, grace_s)):
+                                                          result.dead_letters), stop, grace)
+                and await until_stopped(_commit(consumer, records), stop, grace)):
             log.warning("%s: stopping before Kafka acknowledged the last batch (%d records, "
                         "stored): the next worker reads them again", stats.name, len(records))
             return False

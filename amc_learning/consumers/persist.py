@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from amc_learning.consumers import ops
 from amc_learning.consumers.loop import (
     BatchResult,
+    Grace,
     Handler,
     LoopStats,
     consume,
@@ -88,6 +89,7 @@ async def run_persist(
         return stats
     consumer, producer = started
     store = BatchStore(settings.database_url)
+    grace = Grace(settings.stop_grace_s)
     try:
         return await consume(
             consumer,
@@ -100,11 +102,12 @@ async def run_persist(
             max_records=max_records,
             idle_exit_s=idle_exit_s,
             stats=stats,
-            grace_s=settings.stop_grace_s,
+            grace=grace,
         )
     finally:
-        await stop_client(consumer, settings.stop_grace_s)
-        await stop_client(producer, settings.stop_grace_s)
+        # what is left of the grace, and a second at least to leave the group and flush
+        await stop_client(consumer, max(1.0, grace.left()))
+        await stop_client(producer, max(1.0, grace.left()))
         store.close()
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from amc_learning.consumers.loop import until_stopped
+from amc_learning.consumers.loop import Grace, until_stopped
 from amc_learning.streams.kafka import stop_client
 
 
@@ -73,7 +73,7 @@ async def test_a_cancellation_of_the_caller_itself_still_propagates():
 
 async def test_until_stopped_waits_for_work_that_finishes():
     stop = asyncio.Event()
-    assert await until_stopped(asyncio.sleep(0.01), stop, grace_s=1) is True
+    assert await until_stopped(asyncio.sleep(0.01), stop, Grace(1)) is True
 
 
 async def test_until_stopped_raises_the_works_own_error():
@@ -81,7 +81,7 @@ async def test_until_stopped_raises_the_works_own_error():
         raise ValueError("boom")
 
     with pytest.raises(ValueError, match="boom"):
-        await until_stopped(fails(), asyncio.Event(), grace_s=1)
+        await until_stopped(fails(), asyncio.Event(), Grace(1))
 
 
 async def test_until_stopped_gives_work_the_grace_after_a_stop_then_cuts_it_short():
@@ -89,7 +89,18 @@ async def test_until_stopped_gives_work_the_grace_after_a_stop_then_cuts_it_shor
     loop = asyncio.get_running_loop()
     loop.call_later(0.05, stop.set)
     t0 = loop.time()
-    assert await until_stopped(asyncio.sleep(3600), stop, grace_s=0.2) is False
+    assert await until_stopped(asyncio.sleep(3600), stop, Grace(0.2)) is False
     assert 0.2 <= loop.time() - t0 < 2
     # work that finishes within the grace is waited for
-    assert await until_stopped(asyncio.sleep(0.05), stop, grace_s=1) is True
+    assert await until_stopped(asyncio.sleep(0.05), stop, Grace(1)) is True
+
+
+async def test_one_grace_is_shared_by_every_wait_of_a_stop():
+    stop, grace = asyncio.Event(), Grace(0.3)
+    stop.set()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    for _ in range(3):  # the dead letters, the commit, ...: 0.3 s for all, not each
+        assert await until_stopped(asyncio.sleep(3600), stop, grace) is False
+    assert 0.3 <= loop.time() - t0 < 0.6
+    assert grace.left() == 0.0
