@@ -125,8 +125,11 @@ class Pipeline:
     def wait_until_serving(self, names: tuple[str, ...], timeout_s: float) -> None:
         """Until each named worker answers on /healthz (it is past its start-up)."""
         deadline = time.monotonic() + timeout_s
-        while (quiet := [n for n in names if "not registered" in self._health(self.procs[n].pid)
-                         or self._health(self.procs[n].pid).startswith("down (unreachable")]):
+        def serving(name: str) -> bool:
+            said = self._health(self.procs[name].pid)  # one registry read and one request
+            return not ("not registered" in said or said.startswith("down (unreachable"))
+
+        while (quiet := [n for n in names if not serving(n)]):
             if time.monotonic() > deadline:
                 raise AssertionError(f"{quiet} not serving /healthz after {timeout_s:.0f} s: "
                                      f"{self.report(*quiet)}")
