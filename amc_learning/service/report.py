@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from amc_learning.intelligence.report import render
+from amc_learning.pages.report import render
 from amc_learning.store.report import gather
 
 

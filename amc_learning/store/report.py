@@ -1,6 +1,6 @@
 """Everything the intelligence report shows, read from the database as of a session.
 
-`gather` is the only reader; `intelligence.report.render` draws, `service.report` writes.
+`gather` is the only reader; `pages.report.render` draws, `service.report` writes.
 """
 
 from __future__ import annotations

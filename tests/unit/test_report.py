@@ -7,12 +7,14 @@ import itertools
 import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
 
 import numpy as np
 import polars as pl
 import pytest
 
-from amc_learning.intelligence.charts import (
+from amc_learning.intelligence.report import ReportData, calibration_check
+from amc_learning.pages.charts import (
     Bar,
     Series,
     bar_chart,
@@ -20,7 +22,7 @@ from amc_learning.intelligence.charts import (
     nice_ticks,
     time_chart,
 )
-from amc_learning.intelligence.report import ReportData, calibration_check, render
+from amc_learning.pages.report import render
 
 START = date(2024, 1, 2)
 
@@ -201,3 +203,65 @@ def test_a_page_with_nothing_learned_yet_still_renders_and_says_so():
     page = render(data)
     assert "no calibration map and outcomes yet" in page
     assert "runs on the fallback" in page and "No pattern performance stored yet" in page
+
+
+def _hostile(field: str) -> str:
+    return f"<script>alert('{field}')</script><img src=x onerror=1>"
+
+
+class _Page(HTMLParser):
+    """Collects the elements a browser would build, and all text and attribute values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.texts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.texts.extend(v for _, v in attrs if v)
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append(data)
+
+
+def test_text_a_producer_sent_reaches_the_page_as_text_never_as_markup():
+    """Every producer-supplied text that reaches the page (symbols aside: validated) carries
+    a script and an image; the page must show them and never run them."""
+    base = _report_data()
+    source = _hostile("decision_source")
+    decisions = base.decisions.with_columns(pl.lit(source).alias("decision_source"))
+    calibration = base.calibration.with_columns(pl.lit(source).alias("group_value"))
+    signature = f"{_hostile('feature')}=q1|bull|BUY"
+    patterns = base.patterns.with_columns(
+        pl.lit(_hostile("decision_type")).alias("decision_type"),
+        pl.lit(_hostile("regime")).alias("regime"),
+        pl.lit(signature).alias("pattern_signature"))
+    failures = base.failures.with_columns(pl.lit(signature).alias("signature"),
+                                          pl.lit(_hostile("detail")).alias("detail"))
+    features = base.features.with_columns(pl.lit(_hostile("feature")).alias("feature"),
+                                          pl.lit(_hostile("regime")).alias("regime"))
+    regimes = base.regimes.with_columns(pl.lit(_hostile("regime")).alias("regime"))
+    change_points = base.change_points.with_columns(pl.lit(_hostile("stream")).alias("stream"))
+    params = base.params.with_columns(pl.Series(
+        "evidence", [{"why": _hostile("evidence")}] * len(base.params), dtype=pl.Object))
+    cycles = pl.DataFrame([{"kind": "daily", "as_of": START, "ran_at": datetime(2026, 1, 1,
+                                                                               tzinfo=UTC),
+                            "summary": {"analysis": _hostile("cycle")}}],
+                          schema_overrides={"summary": pl.Object})
+    dead = base.dead_letters.with_columns(pl.lit(_hostile("reason")).alias("reason"))
+    page = render(_report_data(decisions=decisions, calibration=calibration, patterns=patterns,
+                               failures=failures, features=features, regimes=regimes,
+                               change_points=change_points, params=params, cycles=cycles,
+                               dead_letters=dead, params_name=_hostile("params_name")))
+    parsed = _Page()
+    parsed.feed(page)
+    assert parsed.tags.count("script") == 1  # the page's own table sorter
+    assert "img" not in parsed.tags
+    shown = "\n".join(parsed.texts)
+    for field in ("decision_source", "feature", "decision_type", "regime", "detail", "stream",
+                  "evidence", "cycle", "reason", "params_name"):
+        assert f"<script>alert('{field}')</script>" in shown, field
+        assert f"alert(&#39;{field}&#39;)" in page or f"alert('{field}')" in page
+    for svg in re.findall(r"<svg.*?</svg>", page, flags=re.S):
+        _well_formed(svg)  # escaped inside the charts too

@@ -1,8 +1,11 @@
 """Small inline-SVG charts for the intelligence report: no library, no network, no script.
 
-Every chart is a self-contained `<svg>` string whose colours come from CSS classes
-(`s0`..`s5` series, `band-*` regimes, `axis`, `grid`), so the page's stylesheet decides
-light or dark. Points carry a `<title>`, the browser's own tooltip.
+Every chart is a self-contained `<svg>` element, returned as `Markup`, whose colours come
+from CSS classes (`s0`..`s5` series, `band-*` regimes, `axis`, `grid`), so the page's
+stylesheet decides light or dark. Points carry a `<title>`, the browser's own tooltip.
+
+Every element is built with `svg(template, *values)`: markupsafe (Jinja's escaping)
+escapes each value, so a label or tooltip that came from a producer cannot open a tag.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from html import escape
+
+from markupsafe import Markup
+
+from amc_learning.intelligence.report import Bin
 
 WIDTH = 880
 MARGIN = (16, 24, 34, 64)  # top, right, bottom, left
@@ -67,6 +73,11 @@ def date_ticks(lo: date, hi: date, count: int = 6) -> list[date]:
             ticks.append(tick)
 
 
+def svg(template: str, *values: object) -> Markup:
+    """One SVG fragment: `template` is ours, every value is escaped (format specs work)."""
+    return Markup(template).format(*values)
+
+
 def _fmt(value: float) -> str:
     if value == 0:
         return "0"
@@ -88,7 +99,7 @@ class Canvas:
     label: str
     width: int = WIDTH
     margin: tuple[int, int, int, int] = MARGIN
-    parts: list[str] = field(default_factory=list)
+    parts: list[Markup] = field(default_factory=list)
 
     @property
     def left(self) -> float:
@@ -106,21 +117,21 @@ class Canvas:
     def bottom(self) -> float:
         return self.height - self.margin[2]
 
-    def add(self, element: str) -> None:
+    def add(self, element: Markup) -> None:
         self.parts.append(element)
 
     def text(self, x: float, y: float, text: str, cls: str = "tick", anchor: str = "middle",
              rotate: bool = False) -> None:
-        turn = f' transform="rotate(-90 {x:.1f} {y:.1f})"' if rotate else ""
-        self.add(f'<text x="{x:.1f}" y="{y:.1f}" class="{cls}" text-anchor="{anchor}"{turn}>'
-                 f"{escape(text)}</text>")
+        turn = svg(' transform="rotate(-90 {:.1f} {:.1f})"', x, y) if rotate else ""
+        self.add(svg('<text x="{:.1f}" y="{:.1f}" class="{}" text-anchor="{}"{}>{}</text>',
+                     x, y, cls, anchor, turn, text))
 
     def y_axis(self, scale: Scale, ticks: Sequence[float], label: str,
                fmt: object = _fmt) -> None:
         for tick in ticks:
             y = scale(tick)
-            self.add(f'<line x1="{self.left:.1f}" x2="{self.right:.1f}" y1="{y:.1f}" '
-                     f'y2="{y:.1f}" class="grid"/>')
+            self.add(svg('<line x1="{:.1f}" x2="{:.1f}" y1="{:.1f}" y2="{:.1f}" class="grid"/>',
+                         self.left, self.right, y, y))
             self.text(self.left - 6, y + 4, fmt(tick), anchor="end")  # type: ignore[operator]
         self.text(14, (self.top + self.bottom) / 2, label, cls="label", rotate=True)
 
@@ -128,27 +139,27 @@ class Canvas:
                base: float | None = None) -> None:
         """The axis line at `base` (default: the bottom), tick labels under the plot."""
         y = self.bottom if base is None else base
-        self.add(f'<line x1="{self.left:.1f}" x2="{self.right:.1f}" y1="{y:.1f}" '
-                 f'y2="{y:.1f}" class="axis"/>')
+        self.add(svg('<line x1="{:.1f}" x2="{:.1f}" y1="{:.1f}" y2="{:.1f}" class="axis"/>',
+                     self.left, self.right, y, y))
         for x, text in ticks:
-            self.add(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y:.1f}" '
-                     f'y2="{y + 4:.1f}" class="axis"/>')
+            self.add(svg('<line x1="{:.1f}" x2="{:.1f}" y1="{:.1f}" y2="{:.1f}" class="axis"/>',
+                         x, x, y, y + 4))
             self.text(x, self.bottom + 16, text)
         if label:
             self.text((self.left + self.right) / 2, self.height - 3, label, cls="label")
 
-    def render(self) -> str:
-        return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {self.width} '
-                f'{self.height}" role="img" aria-label="{escape(self.label)}" class="chart">'
-                f"<title>{escape(self.label)}</title>{''.join(self.parts)}</svg>")
+    def render(self) -> Markup:
+        return svg('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" role="img" '
+                   'aria-label="{}" class="chart"><title>{}</title>{}</svg>', self.width,
+                   self.height, self.label, self.label, Markup("").join(self.parts))
 
 
-def polyline(points: Sequence[tuple[float, float]], cls: str) -> str:
+def polyline(points: Sequence[tuple[float, float]], cls: str) -> Markup:
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-    return f'<polyline points="{path}" class="{cls}" fill="none"/>'
+    return svg('<polyline points="{}" class="{}" fill="none"/>', path, cls)
 
 
-def empty(label: str, why: str, height: int = 80) -> str:
+def empty(label: str, why: str, height: int = 80) -> Markup:
     canvas = Canvas(height, label)
     canvas.text(canvas.width / 2, height / 2 + 4, why, cls="note")
     return canvas.render()
@@ -181,7 +192,7 @@ class Mark:
 def time_chart(label: str, series: Sequence[Series], *, y_label: str, height: int = 260,
                bands: Sequence[Band] = (), strip: Sequence[Band] = (),
                marks: Sequence[Mark] = (), rules: Sequence[tuple[date, str]] = (),
-               log_y: bool = False) -> str:
+               log_y: bool = False) -> Markup:
     """Lines over dates; optional background bands, a thin band strip under the plot,
     point marks and vertical rules (each with a tooltip)."""
     days = [d for s in series for d, v in zip(s.days, s.values, strict=True) if v is not None]
@@ -208,13 +219,14 @@ def time_chart(label: str, series: Sequence[Series], *, y_label: str, height: in
     y = Scale(t_lo - pad, t_hi + pad, bottom, canvas.top)
     for band in bands:
         x0, x1 = x(band.start.toordinal()), x(band.end.toordinal() + 1)
-        canvas.add(f'<rect x="{x0:.1f}" y="{canvas.top:.1f}" width="{max(x1 - x0, 0.5):.1f}" '
-                   f'height="{bottom - canvas.top:.1f}" class="{band.cls}">'
-                   f"<title>{escape(band.title)}</title></rect>")
+        canvas.add(svg('<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" class="{}">'
+                       "<title>{}</title></rect>", x0, canvas.top, max(x1 - x0, 0.5),
+                       bottom - canvas.top, band.cls, band.title))
     for band in strip:
         x0, x1 = x(band.start.toordinal()), x(band.end.toordinal() + 1)
-        canvas.add(f'<rect x="{x0:.1f}" y="{bottom + 3:.1f}" width="{max(x1 - x0, 0.5):.1f}" '
-                   f'height="9" class="{band.cls}"><title>{escape(band.title)}</title></rect>')
+        canvas.add(svg('<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="9" class="{}">'
+                       "<title>{}</title></rect>", x0, bottom + 3, max(x1 - x0, 0.5),
+                       band.cls, band.title))
     if log_y:  # round values placed on the log scale: decades when it spans several
         if y.hi - y.lo > 1.5:
             ticks: list[float] = [m * 10.0**e for e in range(math.floor(y.lo), math.ceil(y.hi) + 1)
@@ -231,8 +243,8 @@ def time_chart(label: str, series: Sequence[Series], *, y_label: str, height: in
                                                    else "%b")) for t in months], base=bottom)
     for day, title in rules:
         px = x(day.toordinal())
-        canvas.add(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{canvas.top:.1f}" y2="{bottom:.1f}"'
-                   f' class="rule"><title>{escape(title)}</title></line>')
+        canvas.add(svg('<line x1="{:.1f}" x2="{:.1f}" y1="{:.1f}" y2="{:.1f}" class="rule">'
+                       "<title>{}</title></line>", px, px, canvas.top, bottom, title))
     for i, s in enumerate(series):
         run: list[tuple[float, float]] = []
         for d, v in zip(s.days, s.values, strict=True):
@@ -243,8 +255,8 @@ def time_chart(label: str, series: Sequence[Series], *, y_label: str, height: in
                 continue
             run.append((x(d.toordinal()), y(transform(v))))
         if len(run) == 1:
-            canvas.add(f'<circle cx="{run[0][0]:.1f}" cy="{run[0][1]:.1f}" r="2.5" '
-                       f'class="dot s{i % 6}"/>')
+            canvas.add(svg('<circle cx="{:.1f}" cy="{:.1f}" r="2.5" class="dot s{}"/>',
+                           run[0][0], run[0][1], i % 6))
         elif run:
             canvas.add(polyline(run, f"line s{i % 6}"))
     for m in marks:
@@ -255,37 +267,31 @@ def time_chart(label: str, series: Sequence[Series], *, y_label: str, height: in
     return canvas.render()
 
 
-def _mark(x: float, y: float, shape: str, cls: str, title: str) -> str:
-    tip = f"<title>{escape(title)}</title>"
+def _mark(x: float, y: float, shape: str, cls: str, title: str) -> Markup:
     if shape == "cross":
-        return (f'<path d="M{x - 5:.1f},{y - 5:.1f}L{x + 5:.1f},{y + 5:.1f}M{x - 5:.1f},'
-                f'{y + 5:.1f}L{x + 5:.1f},{y - 5:.1f}" class="mark {cls}">{tip}</path>')
-    if shape == "diamond":
-        return (f'<path d="M{x:.1f},{y - 6:.1f}L{x + 6:.1f},{y:.1f}L{x:.1f},{y + 6:.1f}'
-                f'L{x - 6:.1f},{y:.1f}Z" class="mark {cls}">{tip}</path>')
-    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" class="mark {cls}">{tip}</circle>'
+        d = f"M{x - 5:.1f},{y - 5:.1f}L{x + 5:.1f},{y + 5:.1f}M{x - 5:.1f},{y + 5:.1f}" \
+            f"L{x + 5:.1f},{y - 5:.1f}"
+    elif shape == "diamond":
+        d = f"M{x:.1f},{y - 6:.1f}L{x + 6:.1f},{y:.1f}L{x:.1f},{y + 6:.1f}L{x - 6:.1f},{y:.1f}Z"
+    else:
+        return svg('<circle cx="{:.1f}" cy="{:.1f}" r="4.5" class="mark {}"><title>{}</title>'
+                   "</circle>", x, y, cls, title)
+    return svg('<path d="{}" class="mark {}"><title>{}</title></path>', d, cls, title)
 
 
-def _legend(names: Sequence[str], x: float, y: float) -> str:
+def _legend(names: Sequence[str], x: float, y: float) -> Markup:
     """Keys in a row, left to right from (x, y)."""
     items = []
     for i, name in enumerate(names):
-        items.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="12" height="3" class="key s{i % 6}"/>'
-                     f'<text x="{x + 17:.1f}" y="{y + 5:.1f}" class="tick" text-anchor="start">'
-                     f"{escape(name)}</text>")
+        items.append(svg('<rect x="{:.1f}" y="{:.1f}" width="12" height="3" class="key s{}"/>'
+                         '<text x="{:.1f}" y="{:.1f}" class="tick" text-anchor="start">{}'
+                         "</text>", x, y, i % 6, x + 17, y + 5, name))
         x += 17 + 6.5 * len(name) + 18
-    return f'<g class="legend">{"".join(items)}</g>'
-
-
-@dataclass(frozen=True)
-class Bin:
-    predicted: float
-    realised: float
-    n: int
+    return svg('<g class="legend">{}</g>', Markup("").join(items))
 
 
 def reliability_chart(label: str, curves: Sequence[tuple[str, Sequence[Bin]]],
-                      size: int = 360) -> str:
+                      size: int = 360) -> Markup:
     """Realised win rate against stated probability per bin; the diagonal is honest.
     Point area follows the bin's count."""
     canvas = Canvas(size, label, width=size + 40, margin=(24, 16, 40, 56))
@@ -302,9 +308,10 @@ def reliability_chart(label: str, curves: Sequence[tuple[str, Sequence[Bin]]],
                             f"line s{i % 6}"))
         for b in ordered:
             r = 2.5 + 5.5 * math.sqrt(b.n / biggest)
-            canvas.add(f'<circle cx="{axis(b.predicted):.1f}" cy="{up(b.realised):.1f}" '
-                       f'r="{r:.1f}" class="dot s{i % 6}"><title>stated {b.predicted:.3f}, '
-                       f"realised {b.realised:.3f}, n = {b.n:,}</title></circle>")
+            canvas.add(svg('<circle cx="{:.1f}" cy="{:.1f}" r="{:.1f}" class="dot s{}"><title>'
+                           "stated {:.3f}, realised {:.3f}, n = {:,}</title></circle>",
+                           axis(b.predicted), up(b.realised), r, i % 6, b.predicted,
+                           b.realised, b.n))
     canvas.add(_legend([name for name, _ in curves], canvas.left, 6))
     return canvas.render()
 
@@ -319,7 +326,7 @@ class Bar:
     title: str = ""
 
 
-def bar_chart(label: str, bars: Sequence[Bar], *, x_label: str, row: int = 22) -> str:
+def bar_chart(label: str, bars: Sequence[Bar], *, x_label: str, row: int = 22) -> Markup:
     """Horizontal bars from zero, with optional interval whiskers; labels on the left."""
     if not bars:
         return empty(label, "no data yet")
@@ -333,21 +340,22 @@ def bar_chart(label: str, bars: Sequence[Bar], *, x_label: str, row: int = 22) -
               canvas.right)
     for tick in nice_ticks(x.lo, x.hi, 6):
         px = x(tick)
-        canvas.add(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{canvas.top:.1f}" '
-                   f'y2="{canvas.bottom:.1f}" class="grid"/>')
+        canvas.add(svg('<line x1="{:.1f}" x2="{:.1f}" y1="{:.1f}" y2="{:.1f}" class="grid"/>',
+                       px, px, canvas.top, canvas.bottom))
     canvas.x_axis([(x(t), _fmt(t)) for t in nice_ticks(x.lo, x.hi, 6)], x_label)
     zero = x(0.0)
     for i, b in enumerate(bars):
         top = canvas.top + i * row + 4
         x0, x1 = sorted((zero, x(b.value)))
-        tip = f"<title>{escape(b.title or f'{b.label}: {b.value:.4g}')}</title>"
         canvas.text(canvas.left - 8, top + row / 2 + 1, b.label, anchor="end")
-        canvas.add(f'<rect x="{x0:.1f}" y="{top:.1f}" width="{max(x1 - x0, 1):.1f}" '
-                   f'height="{row - 8}" class="bar {b.cls}">{tip}</rect>')
+        canvas.add(svg('<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{}" class="bar {}">'
+                       "<title>{}</title></rect>", x0, top, max(x1 - x0, 1), row - 8, b.cls,
+                       b.title or f"{b.label}: {b.value:.4g}"))
         if b.low is not None and b.high is not None:
             mid = top + (row - 8) / 2
-            canvas.add(f'<path d="M{x(b.low):.1f},{mid:.1f}H{x(b.high):.1f}M{x(b.low):.1f},'
-                       f'{mid - 4:.1f}v8M{x(b.high):.1f},{mid - 4:.1f}v8" class="whisker"/>')
-    canvas.add(f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="{canvas.top:.1f}" '
-               f'y2="{canvas.bottom:.1f}" class="axis"/>')
+            d = f"M{x(b.low):.1f},{mid:.1f}H{x(b.high):.1f}M{x(b.low):.1f},{mid - 4:.1f}v8" \
+                f"M{x(b.high):.1f},{mid - 4:.1f}v8"
+            canvas.add(svg('<path d="{}" class="whisker"/>', d))
+    canvas.add(svg('<line x1="{:.1f}" x2="{:.1f}" y1="{:.1f}" y2="{:.1f}" class="axis"/>',
+                   zero, zero, canvas.top, canvas.bottom))
     return canvas.render()
