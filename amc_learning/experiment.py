@@ -27,12 +27,16 @@ import polars as pl
 
 from amc_learning.intelligence.adaptive import adapt
 from amc_learning.intelligence.calibration import expected_calibration_error
-from amc_learning.intelligence.rollout import as_params
 from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
-from amc_learning.simulator.research import ExperimentConfig, simulate_candidates, trade
+from amc_learning.simulator.research import (
+    HORIZONS,
+    ExperimentConfig,
+    simulate_candidates,
+    trade,
+)
 from amc_learning.streams.params import ParamsReader
 
-HORIZON = 7
+HORIZON = HORIZONS[1]  # the simulated world's: what the adaptive engine judges by
 REFIT_EVERY = 21
 _KEY = b"experiment-key"
 
@@ -79,8 +83,7 @@ def run_experiment(
     start = 252
     clock_now = [datetime(2017, 1, 1, tzinfo=UTC)]
     reader = ParamsReader(None, "experiment", _KEY, clock=lambda: clock_now[0])
-    current = FALLBACK_PARAMS.model_dump()
-    current["calibration"] = []
+    current = FALLBACK_PARAMS
     adaptive_trades, static_trades, versions, rejected = [], [], 0, []
     # the learner runs all along (from a quarter in, when there is something to learn
     # from); only the second year is judged
@@ -100,7 +103,7 @@ def run_experiment(
                 valid_until=issued + timedelta(days=45),
                 mode="live",
                 regime="bull_low_vol",
-                params=as_params(fitted),
+                params=fitted,
                 provenance={"fit_until": str(day), "n": len(train)},
             ),
             _KEY,
@@ -109,7 +112,7 @@ def run_experiment(
         if reason:
             rejected.append(reason)
         view = reader.get()
-        current = view.params.model_dump()
+        current = view.params
         end = refits[i + 1] if i + 1 < len(refits) else cfg.sessions
         judged = frame.filter(pl.col("session_index").is_between(max(t, start), end - 1))
         adaptive_trades.append(trade(judged, view.params))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     )
     outcome_horizons: str = Field(
         "1,7,30", pattern=r"^\d+,\d+,\d+$",
-        description="sessions behind return_1d, return_7d, return_30d (three increasing numbers)",
+        description="sessions behind return_1d, return_7d, return_30d (three increasing "
+        "numbers); the learning judges by the middle one",
     )
     outcomes_stall_s: float = Field(
         30.0, gt=0, description="outcomes worker: restart itself when nothing moved for this "
@@ -103,6 +104,25 @@ class Settings(BaseSettings):
         default_factory=lambda: Path.cwd() / ".data",
         description="embedded PostgreSQL data, broker log, process logs [default: ./.data]",
     )
+
+    @field_validator("outcome_horizons")
+    @classmethod
+    def _increasing(cls, value: str) -> str:
+        short, mid, long = (int(n) for n in value.split(","))
+        if not 0 < short < mid < long:
+            raise ValueError(f"three increasing numbers of sessions, not {value}")
+        return value
+
+    @property
+    def horizons(self) -> tuple[int, int, int]:
+        """Sessions behind the tracker's short, middle and long return."""
+        short, mid, long = (int(n) for n in self.outcome_horizons.split(","))
+        return short, mid, long
+
+    @property
+    def learning_horizon(self) -> int:
+        """The horizon the learning judges by: the middle one (`intelligence.horizon`)."""
+        return self.horizons[1]
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields replaced (settings are frozen)."""

@@ -153,6 +153,6 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         summary["recomputed_as_of"] = [str(d) for d in recompute(
             into, args.since.date() if args.since else None,
             args.until.date() if args.until else None,
-            say=say)]
+            say=say, horizons=settings.horizons)]
     print(json.dumps(summary))
     return 0

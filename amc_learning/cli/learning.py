@@ -12,7 +12,7 @@ from typing import Any
 
 from amc_learning import infra
 from amc_learning.cli.common import Command, UserError, as_of_arg, connected, say
-from amc_learning.intelligence.analysis import HORIZON, SIGNATURE
+from amc_learning.intelligence.analysis import SIGNATURE
 from amc_learning.settings import Settings
 
 
@@ -26,8 +26,9 @@ def register(command: Command) -> None:
     p.add_argument("--signature", default=",".join(SIGNATURE),
                    help="comma-separated discovery features whose tercile bins form pattern "
                         f"signatures (default: {','.join(SIGNATURE)})")
-    p.add_argument("--horizon", type=int, default=HORIZON,
-                   help=f"the outcome horizon judged, in sessions (default: {HORIZON})")
+    p.add_argument("--horizon", type=int, default=None,
+                   help="the outcome horizon judged, in sessions: one of "
+                        "LEARNING_OUTCOME_HORIZONS (default: the middle one, 7)")
     p.set_defaults(handler=_analyze)
 
     p = command("cycle", "run one learning cycle now and print what it changed",
@@ -73,7 +74,11 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
         url: str = ready.database_url  # type: ignore[assignment]
         migrate(url)
         say("reading decisions, outcomes and index bars")
-        inputs = Inputs.read(url, args.horizon)
+        try:
+            inputs = Inputs.read(url, settings.horizons, args.horizon)
+        except ValueError as exc:
+            raise UserError(f"--horizon: {exc}\nhint: pick one of "
+                            f"{settings.outcome_horizons}") from None
         if inputs.decisions.is_empty():
             raise UserError("no decisions with outcomes are stored yet\nhint: `make run` first")
         features = feature_columns(inputs.decisions)
@@ -85,8 +90,7 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
         as_of: date = args.as_of or inputs.decisions["session"].max()  # type: ignore[assignment]
         say(f"analysing {len(inputs.decisions):,} decisions as of {as_of}")
         try:
-            result, written = analysis_pass(url, inputs, as_of,
-                                            inputs.config(signature, args.horizon))
+            result, written = analysis_pass(url, inputs, as_of, inputs.config(signature))
         except NotEnoughHistory as exc:
             raise UserError(f"not enough complete outcomes as of {as_of} for a pass ({exc})\n"
                             f"hint: simulate more days (`make run ARGS=\"--days 60\"`) or pick "
@@ -97,7 +101,9 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
 
 def _print_analysis(result: Any, written: dict[str, int]) -> None:
     start, end = result.window
-    print(f"as of {result.as_of}: decisions of {start} .. {end} with complete outcomes")
+    horizon = result.definitions["horizon"]
+    print(f"as of {result.as_of}: decisions of {start} .. {end} with complete "
+          f"{horizon}-session outcomes")
     print(f"patterns: {len(result.patterns)}; failure modes: {len(result.failure_modes)}")
     for row in result.failure_modes.head(10).iter_rows(named=True):
         print(f"  {row['kind']:<17} {row['signature']:<50} n={row['n']:<6} {row['detail']}")
@@ -115,8 +121,8 @@ def _print_analysis(result: Any, written: dict[str, int]) -> None:
     for row in result.change_points.iter_rows(named=True):
         print(f"change point in {row['stream']}: {row['alarm_session'] or 'none'}")
     print("stored: " + ", ".join(f"{t} {n}" for t, n in written.items()))
-    print(json.dumps({"as_of": str(result.as_of), "failure_modes": len(result.failure_modes),
-                      "stored": written}))
+    print(json.dumps({"as_of": str(result.as_of), "horizon": horizon,
+                      "failure_modes": len(result.failure_modes), "stored": written}))
 
 
 def _cycle(args: argparse.Namespace, settings: Settings) -> int:
@@ -147,7 +153,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"--out {args.out} is a directory\nhint: name the file, e.g. "
                         f"--out {args.out / 'report.html'}")
     out = write_report(settings.database_url, args.out, args.as_of,  # type: ignore[arg-type]
-                       settings.params_name)
+                       settings.params_name, horizons=settings.horizons)
     print(f"wrote {out} ({out.stat().st_size / 1024:,.0f} KiB)")
     return 0
 

@@ -80,8 +80,7 @@ _NAMESPACE = uuid.UUID("0b6f4f51-54f1-4c4d-9a55-0a3b0c1f2e7d")
 
 
 def tracker_config(settings: Settings) -> TrackerConfig:
-    short, mid, long = (int(n) for n in settings.outcome_horizons.split(","))
-    return TrackerConfig(horizons=(short, mid, long))
+    return TrackerConfig(horizons=settings.horizons)
 
 
 def outcome_event(outcome: Outcome) -> OutcomeUpdated:

@@ -3,7 +3,7 @@
 Everything is fitted on decisions whose outcome is complete (`analysis.known_by` is the
 caller's gate: a decision's horizon outcome never leaks into the fit that judges it).
 Within that window every choice is made on the first two thirds of the sessions and
-judged on the rest, after a purge of the horizon (`split_for_validation`): nothing is
+judged on the rest, after a purge of the horizon (`book.split_for_validation`): nothing is
 judged on the data it was fitted on. Then guardrails:
 
 * minimum sample: below `min_samples` decisions a parameter keeps its current value;
@@ -25,14 +25,16 @@ Methods:
   (Newey–West t, lags = horizon): a component earns weight only for evidence, in
   proportion to it; judged by the gain in daily IC of the composite.
 * discovery, buy and sell thresholds, one at a time with the others held: the grid value
-  whose per-session P&L under the trading rule has the best Sharpe ratio (`Book`),
+  whose per-session P&L under the trading rule has the best Sharpe ratio (`book.Book`),
   judged by the gain in per-session P&L. One objective for all three, and it is what
   trading earns: a per-trade criterion would trade diversification for a higher mean.
 * position-size limit: fractional Kelly f = k·(p − (1 − p)/b) from the calibrated win rate
   p and payoff ratio b of the admitted trades, capped.
 
-Every suggestion carries its evidence: sample size, the out-of-sample gain over the
-current value, and its uncertainty (the scaled standard error of that gain).
+Parameters travel as the contract the trading engine reads (`AdaptiveParams`), the
+calibration map as its knots. Every suggestion carries its evidence: sample size, the
+out-of-sample gain over the current value, and its uncertainty (the scaled standard error
+of that gain).
 """
 
 from __future__ import annotations
@@ -43,13 +45,24 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.stats import t as student_t
 
+from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.attribution import daily_ic
-from amc_learning.intelligence.calibration import apply_map, brier_score, fit_calibration
+from amc_learning.intelligence.book import (
+    Book,
+    Rule,
+    composite,
+    paired_gain,
+    sharpe,
+    split_for_validation,
+    weights_of,
+)
+from amc_learning.intelligence.calibration import brier_score, calibrate, fit_calibration
 from amc_learning.intelligence.stats import newey_west_t
+from amc_learning.schemas.discovery import ScoreComponents
+from amc_learning.schemas.params import AdaptiveParams, CalibrationKnot
 
-COMPONENTS = ("volume_momentum", "squeeze", "catalyst", "options", "technical", "sentiment")
+COMPONENTS = tuple(ScoreComponents.model_fields)
 
 
 @dataclass(frozen=True)
@@ -71,10 +84,14 @@ class Guardrails:
         }
     )
     max_weight: float = 0.6
-    horizon: int = 7
+    horizon: int = h.DEFAULT
     #: A change must beat the current value by this many standard errors (the errors of
     #: overlapping, cross-correlated trades are understated, so 2 is a lenient gate).
     min_z: float = 2.0
+
+    @property
+    def returns(self) -> str:
+        return h.returns(self.horizon)
 
 
 @dataclass(frozen=True)
@@ -88,12 +105,6 @@ class Suggestion:
     reason: str
 
 
-def _mean_se(x: np.ndarray) -> tuple[float, float]:
-    if len(x) < 2:
-        return math.nan, math.inf
-    return float(np.mean(x)), float(np.std(x, ddof=1) / math.sqrt(len(x)))
-
-
 def _guard(name: str, current: float, fitted: float, n: int, g: Guardrails, step: float) -> float:
     low, high = g.bounds[name]
     if n < g.min_samples:
@@ -104,27 +115,17 @@ def _guard(name: str, current: float, fitted: float, n: int, g: Guardrails, step
     return float(min(max(moved, low), high))
 
 
-def composite(weights: dict[str, float]) -> pl.Expr:
-    """The weighted discovery score of each row."""
-    return sum((pl.col(c) * w for c, w in weights.items()), pl.lit(0.0))
-
-
-def split_for_validation(train: pl.DataFrame, g: Guardrails) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(fit, validate): the first 2/3 of the sessions, then the rest after a purge of the
-    horizon, so a choice made on `fit` is judged on outcomes it never saw."""
-    sessions = train["session"].unique().sort()
-    if len(sessions) < 3 * g.horizon:
-        return train, train.clear()
-    cut = int(len(sessions) * 2 / 3)
-    fit = train.filter(pl.col("session") < sessions[cut])
-    validate = train.filter(pl.col("session") >= sessions[min(cut + g.horizon, len(sessions) - 1)])
-    return fit, validate
+def _with(params: AdaptiveParams, **changes: Any) -> AdaptiveParams:
+    """`params` with `changes` (weights as a dict); validated as a whole by `adapt`."""
+    if "scoring_weights" in changes:
+        changes["scoring_weights"] = ScoreComponents(**changes["scoring_weights"])
+    return params.model_copy(update=changes)
 
 
 def _evidence_weights(
     train: pl.DataFrame, g: Guardrails
 ) -> tuple[dict[str, float], dict[str, float]]:
-    ic = daily_ic(train.drop("regime", strict=False), list(COMPONENTS), "return_7d")
+    ic = daily_ic(train.drop("regime", strict=False), list(COMPONENTS), g.returns)
     t = {
         c: newey_west_t(
             ic.filter(pl.col("feature") == c).sort("session")["ic"].drop_nulls().to_numpy(),
@@ -182,7 +183,7 @@ def fit_weights(
 
     if n < g.min_samples:
         return keep("kept: too few decisions")
-    fit, validate = split_for_validation(train, g)
+    fit, validate = split_for_validation(train, g.horizon)
     early, _ = _evidence_weights(fit, g)
     if not early or validate.is_empty():
         return keep("kept: no positive evidence, or no window left to validate on")
@@ -207,87 +208,18 @@ def fit_weights(
 def _ic_gain(
     train: pl.DataFrame, old: dict[str, float], new: dict[str, float], g: Guardrails
 ) -> tuple[float | None, float | None]:
-    data = train.drop_nulls("return_7d").with_columns(
+    data = train.drop_nulls(g.returns).with_columns(
         composite(old).alias("old"), composite(new).alias("new")
     )
-    ic = daily_ic(data.select("session", "old", "new", "return_7d"), ["old", "new"], "return_7d")
+    ic = daily_ic(data.select("session", "old", "new", g.returns), ["old", "new"], g.returns)
     wide = ic.pivot(on="feature", index="session", values="ic").drop_nulls().sort("session")
-    return _paired_gain((wide["new"] - wide["old"]).to_numpy(), g)
-
-
-def _paired_gain(diff: np.ndarray, g: Guardrails) -> tuple[float | None, float | None]:
-    """Mean of a per-session difference (new - current) and a standard error scaled so that
-    "gain > min_z * se" is a one-sided Student-t test at the level min_z has for a normal
-    (2 -> 2.3 %). Only every horizon-th session is used: their outcomes do not overlap, so
-    the errors are independent enough for a plain standard error (Newey-West is unreliable
-    on so few sessions)."""
-    diff = diff[:: g.horizon]
-    if len(diff) < 4:
-        return None, None
-    mean, se = _mean_se(diff)
-    level = float(student_t.sf(g.min_z, df=10_000))
-    return mean, se * float(student_t.isf(level, df=len(diff) - 1)) / g.min_z
-
-
-@dataclass(frozen=True)
-class Book:
-    """The candidates trading would see, as arrays, so that the per-session P&L of any
-    choice of (discovery threshold, buy, sell) is one `bincount` away."""
-
-    session: np.ndarray  # the row's session, as 0..sessions-1 in time order
-    sessions: int
-    score: np.ndarray  # weighted composite discovery score
-    confidence: np.ndarray  # calibrated thesis confidence
-    ret: np.ndarray  # forward return over the horizon
-
-    @classmethod
-    def of(cls, data: pl.DataFrame, weights: dict[str, float], knots: list[list[float]]) -> Book:
-        data = data.drop_nulls("return_7d").sort("session")
-        codes = data["session"].rank("dense").cast(pl.Int64).to_numpy() - 1
-        return cls(
-            session=codes,
-            sessions=int(codes.max()) + 1 if len(codes) else 0,
-            score=data.select(composite(weights)).to_series().to_numpy(),
-            confidence=_calibrated(data, knots),
-            ret=data["return_7d"].to_numpy(),
-        )
-
-    def side(self, rule: Rule) -> np.ndarray:
-        """+1 buy, -1 sell, 0 no trade for each row under `rule`."""
-        passed = self.score >= rule.discovery_threshold
-        buy = self.confidence >= rule.buy_threshold
-        sell = self.confidence <= rule.sell_threshold
-        return (buy.astype(float) - sell.astype(float)) * passed
-
-    def pnl(self, rule: Rule) -> np.ndarray:
-        """What trading earns per session (sessions without a trade earn 0)."""
-        return self.pnl_of(self.side(rule))
-
-    def pnl_of(self, side: np.ndarray) -> np.ndarray:
-        """`pnl` for sides already computed (`side`)."""
-        earned = np.bincount(self.session, weights=side * self.ret, minlength=self.sessions)
-        trades = np.bincount(self.session, weights=np.abs(side), minlength=self.sessions)
-        return earned / np.maximum(trades, 1.0)
-
-
-@dataclass(frozen=True)
-class Rule:
-    discovery_threshold: float
-    buy_threshold: float
-    sell_threshold: float
-
-
-def _sharpe(pnl: np.ndarray) -> float:
-    sd = float(np.std(pnl, ddof=1)) if len(pnl) > 1 else 0.0
-    return float(np.mean(pnl)) / sd if sd > 0 else -math.inf
+    return paired_gain((wide["new"] - wide["old"]).to_numpy(), g.horizon, g.min_z)
 
 
 def fit_rule_value(
     name: str,
     train: pl.DataFrame,
-    weights: dict[str, float],
-    knots: list[list[float]],
-    rule: Rule,
+    params: AdaptiveParams,
     grid: np.ndarray,
     g: Guardrails,
 ) -> tuple[float, Suggestion]:
@@ -296,10 +228,12 @@ def fit_rule_value(
     earns more than the current value on the later, purged part (`split_for_validation`),
     then guarded (shrinkage, step, bounds). For the discovery threshold, only values that
     pass at least `min_pass_share` of the candidates are considered."""
+    rule = Rule.of(params)
     current = getattr(rule, name)
     n = len(train)
-    fit_part, validate_part = split_for_validation(train, g)
-    fit, validate = Book.of(fit_part, weights, knots), Book.of(validate_part, weights, knots)
+    fit_part, validate_part = split_for_validation(train, g.horizon)
+    fit = Book.of(fit_part, params, g.horizon)
+    validate = Book.of(validate_part, params, g.horizon)
     best, best_sharpe = current, -math.inf
     min_trades = max(g.min_samples // 5, 30)
     for value in grid:
@@ -308,12 +242,13 @@ def fit_rule_value(
             continue
         if name == "discovery_threshold" and np.mean(fit.score >= value) < g.min_pass_share:
             continue
-        sharpe = _sharpe(fit.pnl_of(side))
-        if sharpe > best_sharpe:
-            best, best_sharpe = float(value), sharpe
+        value_sharpe = sharpe(fit.pnl_of(side))
+        if value_sharpe > best_sharpe:
+            best, best_sharpe = float(value), value_sharpe
     gain, se = (None, None)
     if best != current and validate.sessions:
-        gain, se = _paired_gain(validate.pnl(replace(rule, **{name: best})) - validate.pnl(rule), g)
+        gain, se = paired_gain(validate.pnl(replace(rule, **{name: best})) - validate.pnl(rule),
+                               g.horizon, g.min_z)
     supported = gain is not None and se is not None and gain > g.min_z * se
     target = best if supported else current
     guarded = round(_guard(name, current, target, n, g, g.max_threshold_step), 4)
@@ -325,18 +260,14 @@ def fit_rule_value(
 
 
 def fit_discovery_threshold(
-    train: pl.DataFrame,
-    weights: dict[str, float],
-    knots: list[list[float]],
-    rule: Rule,
-    g: Guardrails,
+    train: pl.DataFrame, params: AdaptiveParams, g: Guardrails
 ) -> tuple[float, Suggestion]:
     """`fit_rule_value` on the discovery threshold, then capped by the pass-share floor:
     whatever the evidence, at least `min_pass_share` of the candidates still pass."""
     guarded, note = fit_rule_value(
-        "discovery_threshold", train, weights, knots, rule, np.arange(0.40, 0.951, 0.01), g
+        "discovery_threshold", train, params, np.arange(0.40, 0.951, 0.01), g
     )
-    scores = train.select(composite(weights)).to_series().to_numpy()
+    scores = train.select(composite(weights_of(params))).to_series().to_numpy()
     floor = float(np.quantile(scores, 1 - g.min_pass_share)) if len(scores) else guarded
     if guarded <= floor:
         return guarded, note
@@ -350,26 +281,24 @@ def fit_discovery_threshold(
 
 def fit_confidence(
     train: pl.DataFrame, g: Guardrails
-) -> tuple[list[list[float]], float, Suggestion]:
+) -> tuple[list[CalibrationKnot], float, Suggestion]:
     """The calibration map on the whole window; its evidence is the Brier-score gain of a
     map fitted on the first part of the window, measured on the later, purged part."""
-    data = train.drop_nulls("return_7d")
+    data = train.drop_nulls(g.returns)
     raw = data["confidence"].to_numpy()
-    up = (data["return_7d"].to_numpy() > 0).astype(float)
+    up = (data[g.returns].to_numpy() > 0).astype(float)
     fitted = fit_calibration(raw, up)
-    knots = [
-        [round(x, 6), round(y, 6)] for x, y in zip(fitted.knots_x, fitted.knots_y, strict=True)
-    ]
+    knots = fitted.as_knots()
     multiplier = float(np.mean(fitted.apply(raw)) / max(np.mean(raw), 1e-9))
     gain = None
-    fit_part, validate = (p.drop_nulls("return_7d") for p in split_for_validation(data, g))
+    fit_part, validate = (p.drop_nulls(g.returns) for p in split_for_validation(data, g.horizon))
     if len(fit_part) >= 30 and len(validate) >= 30:
         early = fit_calibration(
             fit_part["confidence"].to_numpy(),
-            (fit_part["return_7d"].to_numpy() > 0).astype(float),
+            (fit_part[g.returns].to_numpy() > 0).astype(float),
         )
         v_raw = validate["confidence"].to_numpy()
-        v_up = (validate["return_7d"].to_numpy() > 0).astype(float)
+        v_up = (validate[g.returns].to_numpy() > 0).astype(float)
         gain = brier_score(v_raw, v_up) - brier_score(early.apply(v_raw), v_up)
     return (
         knots,
@@ -387,23 +316,17 @@ def fit_confidence(
     )
 
 
-def _calibrated(data: pl.DataFrame, knots: list[list[float]]) -> np.ndarray:
-    """Confidence through the calibration knots; raw where there is no map yet."""
-    raw = data["confidence"].to_numpy()
-    return apply_map([k[0] for k in knots], [k[1] for k in knots], raw) if knots else raw
-
-
 def kelly_limit(
-    train: pl.DataFrame,
-    knots: list[list[float]],
-    thresholds: tuple[float, float],
-    current: float,
-    g: Guardrails,
+    train: pl.DataFrame, params: AdaptiveParams, g: Guardrails
 ) -> tuple[float, Suggestion]:
-    data = train.drop_nulls("return_7d")
-    c = _calibrated(data, knots)
-    r = data["return_7d"].to_numpy()
-    side = np.where(c >= thresholds[0], 1.0, np.where(c <= thresholds[1], -1.0, 0.0))
+    """The position-size limit from the admitted trades under `params`' buy and sell
+    thresholds (fractional Kelly), guarded."""
+    current = params.position_size_limit_pct
+    data = train.drop_nulls(g.returns)
+    c = calibrate(params.calibration, data["confidence"].to_numpy())
+    r = data[g.returns].to_numpy()
+    side = np.where(c >= params.buy_threshold, 1.0,
+                    np.where(c <= params.sell_threshold, -1.0, 0.0))
     trades = (side * r)[side != 0]
     if len(trades) < g.min_samples // 5 or not (trades > 0).any() or not (trades < 0).any():
         return current, Suggestion(
@@ -431,87 +354,74 @@ def kelly_limit(
     )
 
 
-def _rule(values: dict[str, Any]) -> Rule:
-    return Rule(values["discovery_threshold"], values["buy_threshold"], values["sell_threshold"])
-
-
 def get_optimized_discovery_params(
     train: pl.DataFrame,
-    current: dict[str, Any],
+    current: AdaptiveParams,
     regime: str | None = None,
     g: Guardrails | None = None,
-) -> tuple[dict[str, Any], list[Suggestion]]:
+) -> tuple[AdaptiveParams, list[Suggestion]]:
     """Scoring weights and discovery threshold, on the regime's decisions when enough.
     The threshold is judged by what trading would earn under the current buy/sell
-    thresholds and calibration (`current["calibration"]`)."""
+    thresholds and calibration."""
     g = g or Guardrails()
     if regime is not None and "regime" in train.columns:
         part = train.filter(pl.col("regime") == regime)
         train = part if len(part) >= g.min_samples else train
-    weights, w_note = fit_weights(train, current["scoring_weights"], g)
-    threshold, t_note = fit_discovery_threshold(
-        train, weights, current.get("calibration", []), _rule(current), g
-    )
-    return {"scoring_weights": weights, "discovery_threshold": threshold}, [w_note, t_note]
+    weights, w_note = fit_weights(train, weights_of(current), g)
+    params = _with(current, scoring_weights=weights)
+    threshold, t_note = fit_discovery_threshold(train, params, g)
+    return _with(params, discovery_threshold=threshold), [w_note, t_note]
 
 
 def get_confidence_adjustments(
-    train: pl.DataFrame, g: Guardrails | None = None
-) -> tuple[dict[str, Any], list[Suggestion]]:
+    train: pl.DataFrame, current: AdaptiveParams, g: Guardrails | None = None
+) -> tuple[AdaptiveParams, list[Suggestion]]:
+    """The calibration map and the confidence multiplier fitted on `train`."""
     g = g or Guardrails()
     knots, multiplier, note = fit_confidence(train, g)
     low, high = g.bounds["confidence_multiplier"]
-    return {
-        "calibration": knots,
-        "confidence_multiplier": round(min(max(multiplier, low), high), 4),
-    }, [note]
+    return _with(current, calibration=knots,
+                 confidence_multiplier=round(min(max(multiplier, low), high), 4)), [note]
 
 
 def suggest_threshold_changes(
-    train: pl.DataFrame, current: dict[str, Any], g: Guardrails | None = None
-) -> tuple[dict[str, Any], list[Suggestion]]:
-    """Buy and sell thresholds on calibrated confidence (`current["calibration"]`), each
-    judged by what trading would earn with the others held, then the position-size limit."""
+    train: pl.DataFrame, current: AdaptiveParams, g: Guardrails | None = None
+) -> tuple[AdaptiveParams, list[Suggestion]]:
+    """Buy and sell thresholds on calibrated confidence, each judged by what trading would
+    earn with the others held, then the position-size limit."""
     g = g or Guardrails()
-    weights, knots = current["scoring_weights"], current.get("calibration", [])
-    rule = _rule(current)
     buy, b_note = fit_rule_value(
-        "buy_threshold", train, weights, knots, rule, np.arange(0.50, 0.901, 0.01), g
+        "buy_threshold", train, current, np.arange(0.50, 0.901, 0.01), g
     )
-    rule = replace(rule, buy_threshold=buy)
     sell, s_note = fit_rule_value(
-        "sell_threshold", train, weights, knots, rule, np.arange(0.10, 0.501, 0.01), g
+        "sell_threshold", train, _with(current, buy_threshold=buy),
+        np.arange(0.10, 0.501, 0.01), g
     )
     if sell >= buy:
-        buy, sell = current["buy_threshold"], current["sell_threshold"]
-    passed = train.filter(composite(weights) >= rule.discovery_threshold)
-    limit, k_note = kelly_limit(passed, knots, (buy, sell), current["position_size_limit_pct"], g)
-    return {"buy_threshold": buy, "sell_threshold": sell, "position_size_limit_pct": limit}, [
-        b_note,
-        s_note,
-        k_note,
-    ]
+        buy, sell = current.buy_threshold, current.sell_threshold
+    passed = train.filter(composite(weights_of(current)) >= current.discovery_threshold)
+    params = _with(current, buy_threshold=buy, sell_threshold=sell)
+    limit, k_note = kelly_limit(passed, params, g)
+    return _with(params, position_size_limit_pct=limit), [b_note, s_note, k_note]
 
 
 def adapt(
     train: pl.DataFrame,
-    current: dict[str, Any],
+    current: AdaptiveParams,
     regime: str | None = None,
     g: Guardrails | None = None,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[AdaptiveParams, list[dict[str, Any]]]:
     """All adaptive parameters from `train`, guarded, with the evidence for each: the
     calibration first (thresholds act on calibrated confidence), then the weights and
-    discovery threshold, then buy/sell thresholds and the size limit given those."""
+    discovery threshold, then buy/sell thresholds and the size limit given those. The
+    result is validated as the contract publishes it (weights sum to 1, a monotone map)."""
     g = g or Guardrails()
-    confidence, c_notes = get_confidence_adjustments(train, g)
-    params = {**current, **confidence}
-    discovery, d_notes = get_optimized_discovery_params(train, params, regime, g)
-    params = {**params, **discovery}
+    params, c_notes = get_confidence_adjustments(train, current, g)
+    params, d_notes = get_optimized_discovery_params(train, params, regime, g)
     # trading reads the confidence of what passes discovery only: calibrate on that
-    passed = train.filter(composite(params["scoring_weights"]) >= params["discovery_threshold"])
-    if passed.drop_nulls("return_7d").height >= g.min_samples:
-        confidence, c_notes = get_confidence_adjustments(passed, g)
-        params = {**params, **confidence}
-    thresholds, t_notes = suggest_threshold_changes(train, params, g)
-    params = {**params, **thresholds}
-    return params, [asdict(n) for n in (*d_notes, *c_notes, *t_notes)]
+    passed = train.filter(composite(weights_of(params)) >= params.discovery_threshold)
+    if passed.drop_nulls(g.returns).height >= g.min_samples:
+        params, c_notes = get_confidence_adjustments(passed, params, g)
+    params, t_notes = suggest_threshold_changes(train, params, g)
+    return (AdaptiveParams.model_validate(params.model_dump()),
+            [asdict(n) for n in (*d_notes, *c_notes, *t_notes)])

@@ -19,6 +19,7 @@ from datetime import date
 
 import polars as pl
 
+from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.attribution import (
     daily_ic,
     detect_regime_shifts,
@@ -36,8 +37,6 @@ from amc_learning.intelligence.regimes import calibrate_cusum, label_regimes
 _RETURN = re.compile(r"^(?:side_)?return_(\d+)d$")
 
 
-#: Sessions behind the return the learning judges by (the outcome tracker's `return_7d`).
-HORIZON = 7
 #: The features whose bins make a pattern's signature, beside the decision source.
 SIGNATURE = ("catalyst_strength", "relative_volume")
 
@@ -46,7 +45,7 @@ SIGNATURE = ("catalyst_strength", "relative_volume")
 class AnalysisConfig:
     features: tuple[str, ...]
     signature_features: tuple[str, ...]
-    horizon: int = HORIZON
+    horizon: int = h.DEFAULT
     bins: int = 3
     #: Bins are learned on this leading share of the window's sessions.
     bin_training_share: float = 0.5
@@ -84,15 +83,15 @@ def known_by(frame: pl.DataFrame, as_of: date, horizon: int) -> pl.DataFrame:
     position = {s: i for i, s in enumerate(sessions.to_list())}
     last = len(sessions) - 1
     data = frame.filter(pl.col("session") <= sessions[last - horizon])
-    if f"return_{horizon}d" in data.columns:
-        data = data.filter(pl.col(f"return_{horizon}d").is_not_null())
+    if h.returns(horizon) in data.columns:
+        data = data.filter(pl.col(h.returns(horizon)).is_not_null())
     age = last - data["session"].replace_strict(position, return_dtype=pl.Int64)
     blanks = []
     for name in data.columns:
         match = _RETURN.match(name)
         if match and int(match.group(1)) > horizon:
-            h = int(match.group(1))
-            blanks.append(pl.when(age >= h).then(pl.col(name)).otherwise(None).alias(name))
+            length = int(match.group(1))
+            blanks.append(pl.when(age >= length).then(pl.col(name)).otherwise(None).alias(name))
     return data.with_columns(blanks) if blanks else data
 
 
@@ -116,16 +115,15 @@ def analyze(
         else as_of
     )
     bins = learn_bins(data.filter(pl.col("session") <= cut), list(cfg.signature_features), cfg.bins)
-    ret = f"side_return_{cfg.horizon}d"
-    patterns = pattern_performance(data, bins, ret=ret, horizon=cfg.horizon)
-    failures = identify_failure_modes(patterns, data, q_max=cfg.q_max)
+    patterns = pattern_performance(data, bins, horizon=cfg.horizon)
+    failures = identify_failure_modes(patterns, data, q_max=cfg.q_max, horizon=cfg.horizon)
     calibration = pl.concat(
         [
             calibration_report(data, by=group).with_columns(pl.lit(group).alias("grouping"))
             for group in cfg.calibration_groups
         ]
     )
-    ic = daily_ic(data, list(cfg.features), f"return_{cfg.horizon}d")
+    ic = daily_ic(data, list(cfg.features), h.returns(cfg.horizon))
     return Analysis(
         as_of=as_of,
         window=window,
@@ -136,7 +134,7 @@ def analyze(
         importance=_stable(_importance(data, cfg)),
         regime_shifts=_stable(detect_regime_shifts(ic, horizon=cfg.horizon, q_max=cfg.q_max)),
         regimes=regimes,
-        change_points=change_points(data, ret, cfg),
+        change_points=change_points(data, h.side_returns(cfg.horizon), cfg),
         definitions={
             "bins": {k: list(v) for k, v in bins.edges.items()},
             "bins_learned_until": str(cut),
@@ -195,7 +193,7 @@ def _importance(data: pl.DataFrame, cfg: AnalysisConfig) -> pl.DataFrame:
     """Walk-forward permutation importance, per regime (regime-conditional importance)."""
     parts = [
         walk_forward_importance(
-            part, list(cfg.features), f"return_{cfg.horizon}d", horizon=cfg.horizon
+            part, list(cfg.features), h.returns(cfg.horizon), horizon=cfg.horizon
         ).with_columns(pl.lit(str(key[0])).alias("regime"))
         for key, part in sorted(data.partition_by("regime", as_dict=True).items())
         if part["session"].n_unique() > 4 * cfg.horizon

@@ -20,12 +20,15 @@ error of the probability.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+
+from amc_learning.schemas.params import CalibrationKnot
 
 _EPS = 1e-6
 
@@ -42,12 +45,10 @@ class CalibrationMap:
     def apply(self, confidence: np.ndarray) -> np.ndarray:
         return apply_map(self.knots_x, self.knots_y, confidence)
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "method": self.method,
-            "n": self.n,
-            "knots": [[x, y] for x, y in zip(self.knots_x, self.knots_y, strict=True)],
-        }
+    def as_knots(self, digits: int = 6) -> list[CalibrationKnot]:
+        """The map as the params contract publishes it, each value rounded to `digits`."""
+        return [CalibrationKnot(raw=float(round(x, digits)), calibrated=float(round(y, digits)))
+                for x, y in zip(self.knots_x, self.knots_y, strict=True)]
 
 
 def apply_map(
@@ -57,6 +58,13 @@ def apply_map(
 ) -> np.ndarray:
     """Interpolate between knots; flat beyond the ends."""
     return np.interp(np.asarray(confidence, float), knots_x, knots_y)
+
+
+def calibrate(knots: Sequence[CalibrationKnot], confidence: np.ndarray) -> np.ndarray:
+    """Confidence through a published map; unchanged where there is no map yet."""
+    if not knots:
+        return np.asarray(confidence)
+    return apply_map([k.raw for k in knots], [k.calibrated for k in knots], confidence)
 
 
 def fit_calibration(

@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import norm
 
+from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.stats import (
     benjamini_hochberg,
     beta_binomial_shrink,
@@ -72,12 +73,14 @@ def pattern_performance(
     frame: pl.DataFrame,
     bins: Bins,
     *,
-    ret: str = "side_return_7d",
-    horizon: int = 7,
+    horizon: int = h.DEFAULT,
+    ret: str | None = None,
     min_n: int = 30,
     min_sessions: int = 20,
 ) -> pl.DataFrame:
-    """One row per signature (see the module docstring for every column)."""
+    """One row per signature (see the module docstring for every column); `ret` defaults
+    to the side-adjusted return over `horizon`."""
+    ret = ret or h.side_returns(horizon)
     data = bins.label(frame.drop_nulls(ret))
     data = data.with_columns(
         (pl.col(ret) - pl.col(ret).mean().over("session", "decision_type")).alias("_excess")
@@ -131,11 +134,11 @@ def pattern_performance(
 
 
 def analyze_discovery_patterns(
-    candidates: pl.DataFrame, bins: Bins, *, ret: str = "return_7d", horizon: int = 7
+    candidates: pl.DataFrame, bins: Bins, *, horizon: int = h.DEFAULT
 ) -> pl.DataFrame:
     """Pattern performance of discovery candidates, acted on or not (no survivorship bias).
 
-    Candidates are measured as if bought (`ret` is the raw forward return); their "decision
+    Candidates are measured as if bought (the raw forward return); their "decision
     type" is whether they passed the discovery threshold (PASSED / REJECTED), so a pattern
     of rejected candidates that beats its passed peers shows up with a low q-value.
     """
@@ -145,7 +148,7 @@ def analyze_discovery_patterns(
         .otherwise(pl.lit("REJECTED"))
         .alias("decision_type")
     )
-    return pattern_performance(data, bins, ret=ret, horizon=horizon)
+    return pattern_performance(data, bins, horizon=horizon, ret=h.returns(horizon))
 
 
 def analyze_thesis_accuracy(
@@ -176,7 +179,7 @@ def overconfidence(
     *,
     by: str = "decision_source",
     bins: int = 10,
-    horizon: int = 7,
+    horizon: int = h.DEFAULT,
     min_n: int = 30,
     q_max: float = 0.1,
 ) -> pl.DataFrame:
@@ -221,7 +224,8 @@ def overconfidence(
 
 
 def identify_failure_modes(
-    patterns: pl.DataFrame, frame: pl.DataFrame, *, q_max: float = 0.1
+    patterns: pl.DataFrame, frame: pl.DataFrame, *, q_max: float = 0.1,
+    horizon: int = h.DEFAULT,
 ) -> pl.DataFrame:
     """Failure modes in a `pattern_performance` table and its decision frame."""
     cols = ["signature", "kind", "n", "detail"]
@@ -235,7 +239,7 @@ def identify_failure_modes(
             "expectancy {}, q {}", pl.col("expectancy").round(4), pl.col("q_value").round(4)
         ).alias("detail"),
     )
-    over = overconfidence(frame, q_max=q_max).select(
+    over = overconfidence(frame, q_max=q_max, horizon=horizon).select(
         pl.format("{}|confidence>={}", pl.col("decision_source"), pl.col("confidence_from")).alias(
             "signature"
         ),

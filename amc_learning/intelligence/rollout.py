@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from amc_learning.intelligence.adaptive import Book, Rule
+from amc_learning.intelligence import horizon as h
+from amc_learning.intelligence.book import Book, Rule
 from amc_learning.intelligence.stats import bootstrap_sharpe_gain
 from amc_learning.schemas.params import AdaptiveParams
 
@@ -48,7 +49,7 @@ class RolloutPolicy:
     promote_at: float = 0.95
     reject_at: float = 0.05
     canary_pct: float = 10.0
-    horizon: int = 7
+    horizon: int = h.DEFAULT
     watch_sessions: int = 250
     false_alarm_rate: float = 0.05
     cusum_drift: float = 1.0
@@ -60,7 +61,7 @@ class Version:
 
     version: int
     mode: str  # shadow | canary | live | rejected | rolled_back | superseded
-    params: dict[str, Any]
+    params: AdaptiveParams
     parent: int | None
     #: the first session of its out-of-sample evidence (the session after it was issued)
     evidence_from: date
@@ -78,40 +79,24 @@ class Action:
     evidence: dict[str, Any]
 
 
-def session_pnl(frame: pl.DataFrame, params: dict[str, Any]) -> pl.DataFrame:
+def session_pnl(frame: pl.DataFrame, params: AdaptiveParams, horizon: int) -> pl.DataFrame:
     """session, pnl: what trading with `params` would have earned per session over the
     market: the mean return of its trades in excess of the session's mean candidate
     return (0 where it made none). The market move is common to every rule; judged
     without it, a rule's selection is what is compared."""
     if frame.is_empty():
         return pl.DataFrame(schema={"session": pl.Date, "pnl": pl.Float64})
-    frame = frame.with_columns(pl.col("return_7d") - pl.col("return_7d").mean().over("session"))
-    book = Book.of(frame, params["scoring_weights"], knot_pairs(params))
-    sessions = frame.drop_nulls("return_7d")["session"].unique().sort()
-    rule = Rule(params["discovery_threshold"], params["buy_threshold"], params["sell_threshold"])
-    return pl.DataFrame({"session": sessions, "pnl": book.pnl(rule)})
-
-
-def knot_pairs(params: dict[str, Any]) -> list[list[float]]:
-    """The calibration map of a params dict as [[raw, calibrated], ...], the shape the
-    analyzers take, whether it holds the published {"raw", "calibrated"} knots or pairs."""
-    return [
-        [k["raw"], k["calibrated"]] if isinstance(k, dict) else list(k)
-        for k in params.get("calibration", [])
-    ]
-
-
-def as_params(values: dict[str, Any]) -> AdaptiveParams:
-    """A fitted params dict, its calibration map as pairs or as knots, validated as the
-    params contract publishes it (knots)."""
-    knots = [{"raw": x, "calibrated": y} for x, y in knot_pairs(values)]
-    return AdaptiveParams.model_validate({**values, "calibration": knots})
+    ret = h.returns(horizon)
+    frame = frame.with_columns(pl.col(ret) - pl.col(ret).mean().over("session"))
+    book = Book.of(frame, params, horizon)
+    sessions = frame.drop_nulls(ret)["session"].unique().sort()
+    return pl.DataFrame({"session": sessions, "pnl": book.pnl(Rule.of(params))})
 
 
 def compare(
     frame: pl.DataFrame,
-    challenger: dict[str, Any],
-    incumbent: dict[str, Any],
+    challenger: AdaptiveParams,
+    incumbent: AdaptiveParams,
     since: date,
     trials: int,
     policy: RolloutPolicy,
@@ -122,8 +107,8 @@ def compare(
     (1 − promote_at) / trials, a Bonferroni correction for every version tried."""
     data = frame.filter(pl.col("session") >= since)
     paired = (
-        session_pnl(data, challenger)
-        .join(session_pnl(data, incumbent), on="session", suffix="_incumbent")
+        session_pnl(data, challenger, policy.horizon)
+        .join(session_pnl(data, incumbent, policy.horizon), on="session", suffix="_incumbent")
         .sort("session")
     )
     a, b = paired["pnl"].to_numpy(), paired["pnl_incumbent"].to_numpy()
@@ -145,7 +130,8 @@ def degradation(
     """A CUSUM alarm when the live version's excess P&L since it went live turns negative
     (it stops beating the market); None while there is no alarm (or no reference yet).
     The stream is scaled by the spread of its P&L over the evidence that promoted it."""
-    pnl = session_pnl(frame.filter(pl.col("session") >= live.evidence_from), live.params)
+    pnl = session_pnl(frame.filter(pl.col("session") >= live.evidence_from), live.params,
+                      policy.horizon)
     reference = pnl.filter(pl.col("session") < live.mode_since)["pnl"].to_numpy()
     watched = pnl.filter(pl.col("session") >= live.mode_since)
     if len(reference) < policy.min_sessions or watched.is_empty():
@@ -185,7 +171,7 @@ def _cusum_threshold(policy: RolloutPolicy, simulations: int = 4000) -> float:
 def decide(
     versions: list[Version],
     frame: pl.DataFrame,
-    fallback: dict[str, Any],
+    fallback: AdaptiveParams,
     trials: int,
     policy: RolloutPolicy | None = None,
 ) -> list[Action]:

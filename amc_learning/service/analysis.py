@@ -9,8 +9,8 @@ from datetime import date
 
 import polars as pl
 
+from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.analysis import (
-    HORIZON,
     SIGNATURE,
     Analysis,
     AnalysisConfig,
@@ -26,19 +26,23 @@ class NotEnoughHistory(ValueError):
 
 @dataclass(frozen=True)
 class Inputs:
-    """What a pass reads: every decision with its outcomes, and the index bars."""
+    """What a pass reads: every decision with its outcomes, the index bars, and the
+    horizon judged (one of the tracker's `horizons`; default the middle one)."""
 
     decisions: pl.DataFrame
     index: pl.DataFrame
+    horizon: int
 
     @classmethod
-    def read(cls, database_url: str, horizon: int = HORIZON) -> Inputs:
-        return cls(decision_frame(database_url, horizon), index_frame(database_url))
+    def read(cls, database_url: str, horizons: tuple[int, int, int] = (1, h.DEFAULT, 30),
+             horizon: int | None = None) -> Inputs:
+        horizon = horizons[1] if horizon is None else horizon
+        return cls(decision_frame(database_url, horizons, horizon), index_frame(database_url),
+                   horizon)
 
-    def config(self, signature: tuple[str, ...] = SIGNATURE,
-               horizon: int = HORIZON) -> AnalysisConfig:
+    def config(self, signature: tuple[str, ...] = SIGNATURE) -> AnalysisConfig:
         return AnalysisConfig(features=tuple(feature_columns(self.decisions)),
-                              signature_features=signature, horizon=horizon)
+                              signature_features=signature, horizon=self.horizon)
 
 
 def analysis_pass(database_url: str, inputs: Inputs, as_of: date,
@@ -53,13 +57,14 @@ def analysis_pass(database_url: str, inputs: Inputs, as_of: date,
 
 
 def recompute(database_url: str, since: date | None, until: date | None,
-              say: Callable[[str], None]) -> list[date]:
+              say: Callable[[str], None],
+              horizons: tuple[int, int, int] = (1, h.DEFAULT, 30)) -> list[date]:
     """Rerun the analysis pass of the learning cycles for a period: as of the last stored
     session of every week in [since, until).
 
     The params side of the cycles is left alone on purpose: publishing versions for past
     dates to the params topic the trading engine reads could only hurt trading."""
-    inputs = Inputs.read(database_url)
+    inputs = Inputs.read(database_url, horizons)
     if inputs.decisions.is_empty() or inputs.index.is_empty():
         say("recompute: no decisions with outcomes or no index bars: nothing to analyse")
         return []

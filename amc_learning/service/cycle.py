@@ -32,17 +32,16 @@ from typing import Any, get_args
 import polars as pl
 from aiokafka import AIOKafkaProducer
 
-from amc_learning.intelligence.adaptive import COMPONENTS, adapt
-from amc_learning.intelligence.analysis import HORIZON, known_by
-from amc_learning.intelligence.calibration import apply_map, expected_calibration_error
+from amc_learning.intelligence import horizon as h
+from amc_learning.intelligence.adaptive import COMPONENTS, Guardrails, adapt
+from amc_learning.intelligence.analysis import known_by
+from amc_learning.intelligence.calibration import calibrate, expected_calibration_error
 from amc_learning.intelligence.rollout import (
     IN_FLIGHT,
     Action,
     RolloutPolicy,
     Version,
-    as_params,
     decide,
-    knot_pairs,
 )
 from amc_learning.schemas import topics
 from amc_learning.schemas.common import Regime
@@ -66,12 +65,9 @@ log = logging.getLogger(__name__)
 Publish = Callable[[Settings, ParamsPublished], Coroutine[Any, Any, Any]]
 
 
-def fallback() -> dict[str, Any]:
-    return FALLBACK_PARAMS.model_dump(mode="json")
-
-
-def learning_frame(decisions: pl.DataFrame) -> pl.DataFrame:
-    """What the adaptive engine reads: session, the six components, confidence, return."""
+def learning_frame(decisions: pl.DataFrame, horizon: int) -> pl.DataFrame:
+    """What the adaptive engine reads: session, the six components, confidence, the
+    return over `horizon`."""
     columns = [f"score_{c}" for c in COMPONENTS]
     if decisions.is_empty() or any(c not in decisions.columns for c in columns):
         return pl.DataFrame()
@@ -80,11 +76,11 @@ def learning_frame(decisions: pl.DataFrame) -> pl.DataFrame:
         "regime" if "regime" in decisions.columns else pl.lit("unknown").alias("regime"),
         *[pl.col(f"score_{c}").alias(c) for c in COMPONENTS],
         "confidence",
-        "return_7d",
+        h.returns(horizon),
     ).drop_nulls()
 
 
-def _message(name: str, version: int, mode: str, params: dict[str, Any], as_of: date,
+def _message(name: str, version: int, mode: str, params: AdaptiveParams, as_of: date,
              provenance: dict[str, Any], settings: Settings, canary_pct: float = 0.0,
              regime: str = "unknown") -> ParamsPublished:
     now = datetime.now(UTC)
@@ -92,7 +88,7 @@ def _message(name: str, version: int, mode: str, params: dict[str, Any], as_of: 
         name=name, version=version, issued_at=now,
         valid_until=now + timedelta(days=settings.params_ttl_days), mode=mode,  # type: ignore[arg-type]
         canary_pct=canary_pct, regime=regime if regime in get_args(Regime) else "unknown",  # type: ignore[arg-type]
-        params=AdaptiveParams.model_validate(params),
+        params=params,
         provenance={**provenance, "as_of": str(as_of)},
     )
 
@@ -106,11 +102,11 @@ def plan(
     by_number = {v.version: v for v in versions}
     live = next((v for v in versions if v.mode == "live"), None)
     trials = sum(1 for v in versions if v.mode != "superseded" or v.parent is not None) + 1
-    actions = decide(versions, frame, fallback(), trials, policy)
+    actions = decide(versions, frame, FALLBACK_PARAMS, trials, policy)
     next_version = max(by_number, default=0) + 1
     entries: list[dict[str, Any]] = []
 
-    def entry(version: int, mode: str, params: dict[str, Any], parent: int | None,
+    def entry(version: int, mode: str, params: AdaptiveParams, parent: int | None,
               provenance: dict[str, Any], evidence: dict[str, Any], publish: bool,
               canary_pct: float = 0.0) -> None:
         entries.append(dict(version=version, mode=mode, params=params, parent=parent,
@@ -119,7 +115,7 @@ def plan(
 
     def restore(restored: int | None, why: dict[str, Any]) -> None:
         nonlocal next_version
-        params = by_number[restored].params if restored is not None else fallback()
+        params = by_number[restored].params if restored is not None else FALLBACK_PARAMS
         entry(next_version, "live", params, restored,
               {"restores": restored if restored is not None else "fallback", **why}, why, True)
         next_version += 1
@@ -146,11 +142,10 @@ def plan(
     )
     fitted: dict[str, Any] = {"candidate": None}
     if kind == "daily" and not in_flight and not entries and len(frame) > 0:
-        incumbent = live.params if live else fallback()
-        current = {**incumbent, "calibration": knot_pairs(incumbent)}
-        params, evidence = adapt(frame, current, regime)
-        params = as_params(params).model_dump(mode="json")
-        changed = {k for k in params if k != "calibration" and params[k] != incumbent.get(k)}
+        incumbent = live.params if live else FALLBACK_PARAMS
+        params, evidence = adapt(frame, incumbent, regime, Guardrails(horizon=policy.horizon))
+        new, old = params.model_dump(mode="json"), incumbent.model_dump(mode="json")
+        changed = {k for k in new if k != "calibration" and new[k] != old[k]}
         fitted = {"candidate": None, "changed": sorted(changed)}
         if changed:
             sessions = frame["session"]
@@ -172,7 +167,7 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
     """One daily or weekly cycle; returns its summary (the stored one on a rerun)."""
     url: str = settings.database_url  # type: ignore[assignment]
     name = settings.params_name
-    policy = policy or RolloutPolicy()
+    policy = policy or RolloutPolicy(horizon=settings.learning_horizon)
     as_of = as_of or last_session(url)
     if as_of is None:
         return {"kind": kind, "as_of": None, "ran": False, "reason": "no sessions stored yet"}
@@ -180,7 +175,7 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
     if (done := params_store.cycle_summary(url, kind, as_of, name)) is not None:
         return {**done, "ran": False, "reason": "already ran for this as-of date"}
     versions = params_store.load_versions(url, name)
-    inputs = Inputs.read(url)
+    inputs = Inputs.read(url, settings.horizons, policy.horizon)
     decisions = inputs.decisions
     summary: dict[str, Any] = {"kind": kind, "as_of": str(as_of), "name": name}
     analysis = None
@@ -191,8 +186,8 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
             summary["analysis"] = f"skipped: {exc}"
     labels = analysis.regimes["regime"].drop_nulls() if analysis is not None else pl.Series([])
     regime = str(labels[-1]) if len(labels) else "unknown"
-    known = known_by(decisions, as_of, HORIZON) if not decisions.is_empty() else decisions
-    frame = learning_frame(known)
+    known = known_by(decisions, as_of, policy.horizon) if not decisions.is_empty() else decisions
+    frame = learning_frame(known, policy.horizon)
     entries, actions, fitted = plan(versions, frame, as_of, kind, policy, regime)
     summary["live_quality"] = live_quality(known, versions)
     summary.update(decisions=len(frame), fitted=fitted,
@@ -220,7 +215,7 @@ def _write_report(settings: Settings, as_of: date, decisions: pl.DataFrame) -> N
     folder = settings.data_dir / "reports"
     try:
         page = write_report(settings.database_url, folder / f"report-{as_of}.html",  # type: ignore[arg-type]
-                            as_of, settings.params_name, decisions)
+                            as_of, settings.params_name, decisions, settings.horizons)
         shutil.copyfile(page, folder / ".latest.html.partial")
         os.replace(folder / ".latest.html.partial", folder / "latest.html")
     except Exception as exc:  # a report is for people: the cycle stands without it
@@ -266,11 +261,8 @@ def live_quality(known: pl.DataFrame, versions: list[Version],
     if known.is_empty():
         return quality
     recent = known.filter(pl.col("session") >= known["session"].unique().sort()[-sessions:][0])
-    knots = knot_pairs(live.params) if live else []
-    confidence = recent["confidence"].to_numpy()
-    if knots:
-        xs, ys = zip(*knots, strict=True)
-        confidence = apply_map(xs, ys, confidence)
+    confidence = calibrate(live.params.calibration if live else [],
+                           recent["confidence"].to_numpy())
     quality["ece"] = expected_calibration_error(confidence, recent["win"].cast(pl.Float64)
                                                 .to_numpy())
     acted = recent.filter(pl.col("decision_type").is_in(["BUY", "SELL"]) & ~pl.col("is_synthetic"))

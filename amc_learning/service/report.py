@@ -10,14 +10,16 @@ from pathlib import Path
 
 import polars as pl
 
+from amc_learning.intelligence import horizon as h
 from amc_learning.pages.report import render
 from amc_learning.store.report import gather
 
 
 def write_report(database_url: str, out: Path, as_of: date | None = None,
-                 params_name: str = "default", decisions: pl.DataFrame | None = None) -> Path:
+                 params_name: str = "default", decisions: pl.DataFrame | None = None,
+                 horizons: tuple[int, int, int] = (1, h.DEFAULT, 30)) -> Path:
     """Render the report and replace `out` with it in one rename."""
-    html = render(gather(database_url, as_of, params_name, decisions))
+    html = render(gather(database_url, as_of, params_name, decisions, horizons))
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     partial.write_text(html, encoding="utf-8")

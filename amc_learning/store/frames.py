@@ -2,9 +2,11 @@
 
 `decision_frame`: one row per decision with an outcome — real and synthetic (candidates
 never decided on) — with its discovery features spread into columns (and the six
-discovery score components as `score_<component>`), the raw returns
-and the side-adjusted ones (HOLD, IGNORE and candidates count as bought, as the outcome
-tracker measures them), and `win` = the side-adjusted return over `horizon` > 0.
+discovery score components as `score_<component>`), the raw returns, each named by its
+length in sessions (`return_{n}d` for the tracker's `LEARNING_OUTCOME_HORIZONS`, stored
+as return_1d, return_7d and return_30d), and the side-adjusted ones (HOLD, IGNORE and
+candidates count as bought, as the outcome tracker measures them), and `win` = the
+side-adjusted return over `horizon` > 0.
 `index_frame`: the index bars (and the VIX close where stored) for the regime detector.
 """
 
@@ -16,6 +18,8 @@ from datetime import date
 import polars as pl
 import psycopg
 from psycopg.rows import dict_row
+
+from amc_learning.intelligence.horizon import DEFAULT, side_returns
 
 _DECISIONS = """
 SELECT d.decision_id, (d.decided_at AT TIME ZONE 'UTC')::date AS session, d.symbol,
@@ -36,10 +40,18 @@ _SCHEMA = {
 }
 
 
-def decision_frame(database_url: str, horizon: int = 7) -> pl.DataFrame:
-    """Streams the rows as CSV (COPY) into polars, which also parses the JSON columns: on
+def decision_frame(database_url: str, horizons: tuple[int, int, int] = (1, DEFAULT, 30),
+                   horizon: int | None = None) -> pl.DataFrame:
+    """`horizons`: the tracker's (`Settings.horizons`); `horizon`, the one `win` is judged
+    by, is one of them (default: the middle one).
+
+    Streams the rows as CSV (COPY) into polars, which also parses the JSON columns: on
     a million decisions this takes a fraction of the memory of Python rows (the learning
     cycle's peak RSS went from 6.9 GB to the figure in BENCHMARKS.md)."""
+    horizon = horizons[1] if horizon is None else horizon
+    if horizon not in horizons:
+        raise ValueError(f"the horizon {horizon} is not one the outcome tracker measures "
+                         f"({', '.join(map(str, horizons))}: LEARNING_OUTCOME_HORIZONS)")
     buffer = io.BytesIO()
     with psycopg.connect(database_url) as conn, conn.cursor().copy(
         f"COPY ({_DECISIONS}) TO STDOUT (FORMAT csv, HEADER)"
@@ -52,6 +64,8 @@ def decision_frame(database_url: str, horizon: int = 7) -> pl.DataFrame:
     frame = pl.read_csv(buffer, schema=_SCHEMA)
     if frame.is_empty():
         return pl.DataFrame()
+    frame = frame.rename(dict(zip(("return_1d", "return_7d", "return_30d"),
+                                  (f"return_{n}d" for n in horizons), strict=True)))
     frame = frame.with_columns(pl.col("is_synthetic") == "t")
     features = _spread(frame["features"])
     scores = _spread(frame["scores"])
@@ -64,8 +78,8 @@ def decision_frame(database_url: str, horizon: int = 7) -> pl.DataFrame:
     return frame.with_columns(
         *[(side * pl.col(c)).alias(f"side_{c}") for c in returns],
     ).with_columns(
-        pl.when(pl.col(f"side_return_{horizon}d").is_null()).then(None)
-        .otherwise(pl.col(f"side_return_{horizon}d") > 0).alias("win")
+        pl.when(pl.col(side_returns(horizon)).is_null()).then(None)
+        .otherwise(pl.col(side_returns(horizon)) > 0).alias("win")
     )
 
 

@@ -11,6 +11,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from amc_learning.intelligence.rollout import Version
+from amc_learning.schemas.params import AdaptiveParams
 
 
 def load_versions(database_url: str, name: str) -> list[Version]:
@@ -26,7 +27,8 @@ def load_versions(database_url: str, name: str) -> list[Version]:
         first.setdefault(version, as_of)
         latest[version] = (mode, as_of, parent, params)
     return [
-        Version(v, mode, params, parent, first[v] + timedelta(days=1), as_of + timedelta(days=1))
+        Version(v, mode, AdaptiveParams.model_validate(params), parent,
+                first[v] + timedelta(days=1), as_of + timedelta(days=1))
         for v, (mode, as_of, parent, params) in sorted(latest.items())
     ]
 
@@ -49,7 +51,7 @@ def record_cycle(database_url: str, kind: str, as_of: date, name: str,
             " params, provenance, evidence, published, message) VALUES"
             " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             [(name, e["version"], e["mode"], e["canary_pct"], as_of, e["parent"],
-              json.dumps(e["params"]), json.dumps(e["provenance"], default=str),
+              e["params"].model_dump_json(), json.dumps(e["provenance"], default=str),
               json.dumps(e["evidence"], default=str), e["publish"], e.get("message"))
              for e in entries],
         )

@@ -12,7 +12,8 @@ import polars as pl
 import psycopg
 from psycopg.rows import dict_row
 
-from amc_learning.intelligence.analysis import HORIZON, known_by
+from amc_learning.intelligence import horizon as h
+from amc_learning.intelligence.analysis import known_by
 from amc_learning.intelligence.report import ReportData
 from amc_learning.store.frames import decision_frame, index_frame, last_session
 
@@ -62,14 +63,15 @@ def _newest(conn: psycopg.Connection[Any], table: str, columns: str, schema: dic
 
 
 def gather(database_url: str, as_of: date | None = None, params_name: str = "default",
-           decisions: pl.DataFrame | None = None) -> ReportData:
+           decisions: pl.DataFrame | None = None,
+           horizons: tuple[int, int, int] = (1, h.DEFAULT, 30)) -> ReportData:
     """Everything the report shows, as of `as_of` (default: the last stored session).
 
     `decisions`: a `amc_learning.store.frames.decision_frame` already read (the learner passes its
     own, so a cycle does not read the decisions twice)."""
     as_of = as_of or last_session(database_url) or datetime.now(UTC).date()
-    frame = decision_frame(database_url, HORIZON) if decisions is None else decisions
-    known = known_by(frame, as_of, HORIZON) if not frame.is_empty() else frame
+    frame = decision_frame(database_url, horizons) if decisions is None else decisions
+    known = known_by(frame, as_of, horizons[1]) if not frame.is_empty() else frame
     known = (known.select("session", "decision_source", "confidence", "win")
              if not known.is_empty() else pl.DataFrame(
                  schema={"session": pl.Date, "decision_source": pl.Utf8,

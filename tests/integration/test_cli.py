@@ -120,6 +120,18 @@ def test_analyze_learns_from_what_run_stored_and_rerunning_it_adds_nothing(setti
     assert patterns == stored["pattern_performance"]
     assert str(as_of) == json.loads(first.stdout.strip().splitlines()[-1])["as_of"]
 
+    # the horizon judged is the middle of LEARNING_OUTCOME_HORIZONS, and only those exist
+    unknown = cli(settings, "analyze", "--horizon", "3")
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+    assert "--horizon: the horizon 3 is not one the outcome tracker measures" in unknown.stderr
+    assert "1,7,30" in unknown.stderr
+    judged = {}
+    for horizons, args in (("1,7,30", ()), ("1,5,30", ()), ("1,7,30", ("--horizon", "30"))):
+        out = cli(settings.with_overrides(outcome_horizons=horizons), "analyze", *args)
+        assert out.returncode == 0, out.stderr[-2000:]
+        judged[(horizons, args)] = json.loads(out.stdout.strip().splitlines()[-1])["horizon"]
+    assert list(judged.values()) == [7, 5, 30]
+
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -29,7 +29,8 @@ def test_the_engine_bounds_are_within_the_readers_hard_bounds():
 
 def test_too_few_decisions_change_nothing_but_the_pass_share_floor_holds(planted):
     few = planted.head(300)
-    params, evidence = adapt(few, current())
+    fitted, evidence = adapt(few, FALLBACK_PARAMS)
+    params = fitted.model_dump()
     for name in ("scoring_weights", "buy_threshold", "sell_threshold",
                  "position_size_limit_pct"):
         assert params[name] == current()[name], name
@@ -42,7 +43,8 @@ def test_too_few_decisions_change_nothing_but_the_pass_share_floor_holds(planted
 
 
 def test_planted_evidence_moves_weights_within_the_step_and_keeps_them_a_simplex(planted):
-    params, evidence = adapt(planted, current())
+    fitted, evidence = adapt(planted, FALLBACK_PARAMS)
+    params = fitted.model_dump()
     weights, before = params["scoring_weights"], current()["scoring_weights"]
     assert sum(weights.values()) == pytest.approx(1.0) and min(weights.values()) >= 0
     g = Guardrails()
@@ -56,7 +58,8 @@ def test_planted_evidence_moves_weights_within_the_step_and_keeps_them_a_simplex
 
 def test_pure_noise_moves_nothing_that_needs_evidence():
     noise = simulate_candidates(ExperimentConfig(seed=0, noise_only=True))
-    params, _ = adapt(noise.filter(pl.col("session_index") < 245), current())
+    fitted, _ = adapt(noise.filter(pl.col("session_index") < 245), FALLBACK_PARAMS)
+    params = fitted.model_dump()
     assert params["scoring_weights"] == current()["scoring_weights"]
     assert params["buy_threshold"] == current()["buy_threshold"]
     assert params["sell_threshold"] == current()["sell_threshold"]

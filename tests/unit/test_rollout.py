@@ -8,17 +8,17 @@ import numpy as np
 import polars as pl
 import pytest
 
-from amc_learning.intelligence.rollout import RolloutPolicy, Version, as_params, decide, knot_pairs
+from amc_learning.intelligence.calibration import calibrate, fit_calibration
+from amc_learning.intelligence.rollout import RolloutPolicy, Version, decide
 from amc_learning.intelligence.stats import bootstrap_sharpe_gain
-from amc_learning.schemas.params import FALLBACK_PARAMS
+from amc_learning.schemas.params import FALLBACK_PARAMS, AdaptiveParams
 from amc_learning.simulator.research import ExperimentConfig, simulate_candidates
 
 POLICY = RolloutPolicy()
 
 
-def params(**changes) -> dict:
-    values = FALLBACK_PARAMS.model_dump()
-    return {**values, **changes}
+def params(**changes) -> AdaptiveParams:
+    return AdaptiveParams.model_validate({**FALLBACK_PARAMS.model_dump(), **changes})
 
 
 #: catalyst and volume momentum carry the planted alpha; technical loses money
@@ -122,11 +122,13 @@ def test_a_live_version_whose_returns_turn_bad_is_rolled_back_to_its_parent():
     assert 100 + after <= detected + 7 + 1  # acted on once the outcomes were complete
 
 
-def test_a_fitted_map_as_pairs_or_knots_becomes_the_same_contract_and_back():
-    pairs = [[0.2, 0.15], [0.5, 0.45], [0.9, 0.8]]
-    from_pairs = as_params(params(calibration=pairs))
-    from_knots = as_params(params(calibration=[{"raw": x, "calibrated": y} for x, y in pairs]))
-    assert from_pairs == from_knots
-    assert knot_pairs(from_pairs.model_dump()) == pairs
+def test_a_fitted_map_travels_as_the_contracts_knots_and_means_the_same():
+    rng = np.random.default_rng(3)
+    raw = rng.uniform(0, 1, 3000)
+    fitted = fit_calibration(raw, (rng.uniform(0, 1, 3000) < 0.2 + 0.5 * raw).astype(float))
+    published = params(calibration=[k.model_dump() for k in fitted.as_knots()])
+    grid = np.linspace(0, 1, 101)
+    assert np.allclose(calibrate(published.calibration, grid), fitted.apply(grid), atol=1e-6)
+    assert np.array_equal(calibrate([], grid), grid)  # no map yet: the raw confidence
     with pytest.raises(ValueError, match="monotone"):
-        as_params(params(calibration=[[0.2, 0.5], [0.5, 0.3]]))
+        params(calibration=[{"raw": 0.2, "calibrated": 0.5}, {"raw": 0.5, "calibrated": 0.3}])

@@ -1,0 +1,23 @@
+"""The horizon the learning judges by, named once.
+
+The outcome tracker measures three returns, `LEARNING_OUTCOME_HORIZONS` sessions after
+each decision (1, 7 and 30 by default; stored as `return_1d`, `return_7d` and
+`return_30d`). The frames the learner reads name each by its length in sessions
+(`store.frames`), and the learning judges by the middle one: its length is `horizon`
+everywhere below (`Settings.learning_horizon`), `DEFAULT` only where nothing says
+otherwise.
+"""
+
+from __future__ import annotations
+
+DEFAULT = 7
+
+
+def returns(horizon: int) -> str:
+    """The column of the return over `horizon` sessions."""
+    return f"return_{horizon}d"
+
+
+def side_returns(horizon: int) -> str:
+    """The column of that return adjusted for the decision's side (a SELL earns the fall)."""
+    return f"side_return_{horizon}d"
