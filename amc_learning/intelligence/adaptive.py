@@ -35,6 +35,10 @@ Parameters travel as the contract the trading engine reads (`AdaptiveParams`), t
 calibration map as its knots. Every suggestion carries its evidence: sample size, the
 out-of-sample gain over the current value, and its uncertainty (the scaled standard error
 of that gain).
+
+One module for the whole fit (about 430 lines, a tenth of them this description): each
+parameter's fit is short, and they are read together because each acts on the last.
+What trading earns and how a choice is judged out of sample are in `intelligence.book`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ of sessions it saw, so a stored row says what it was computed on and can be reco
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -33,9 +32,6 @@ from amc_learning.intelligence.patterns import (
     pattern_performance,
 )
 from amc_learning.intelligence.regimes import calibrate_cusum, label_regimes
-
-_RETURN = re.compile(r"^(?:side_)?return_(\d+)d$")
-
 
 #: The features whose bins make a pattern's signature, beside the decision source.
 SIGNATURE = ("catalyst_strength", "relative_volume")
@@ -88,10 +84,10 @@ def known_by(frame: pl.DataFrame, as_of: date, horizon: int) -> pl.DataFrame:
     age = last - data["session"].replace_strict(position, return_dtype=pl.Int64)
     blanks = []
     for name in data.columns:
-        match = _RETURN.match(name)
-        if match and int(match.group(1)) > horizon:
-            length = int(match.group(1))
-            blanks.append(pl.when(age >= length).then(pl.col(name)).otherwise(None).alias(name))
+        sessions_ahead = h.length(name)
+        if sessions_ahead is not None and sessions_ahead > horizon:
+            blanks.append(pl.when(age >= sessions_ahead).then(pl.col(name)).otherwise(None)
+                          .alias(name))
     return data.with_columns(blanks) if blanks else data
 
 

@@ -10,7 +10,10 @@ otherwise.
 
 from __future__ import annotations
 
+import re
+
 DEFAULT = 7
+_RETURN = re.compile(r"^(?:side_)?return_(\d+)d$")
 
 
 def returns(horizon: int) -> str:
@@ -21,3 +24,9 @@ def returns(horizon: int) -> str:
 def side_returns(horizon: int) -> str:
     """The column of that return adjusted for the decision's side (a SELL earns the fall)."""
     return f"side_return_{horizon}d"
+
+
+def length(column: str) -> int | None:
+    """The horizon of a return column (`return_7d`, `side_return_7d`: 7), else None."""
+    match = _RETURN.match(column)
+    return int(match.group(1)) if match else None

@@ -52,14 +52,22 @@ Definitions (all returns are fractions, 0.01 = 1 %):
 from __future__ import annotations
 
 import json
-import math
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from itertools import pairwise
 from typing import Any
 
+from amc_learning.intelligence.measures import (
+    Bar,
+    catalyst_materialized,
+    excursions,
+    realized_volatility,
+    rounded,
+    side_return,
+    thesis_accuracy,
+    volume_accuracy,
+)
 from amc_learning.schemas.catalysts import CatalystObserved
 from amc_learning.schemas.discovery import CandidateScored
 from amc_learning.schemas.prices import PriceBarClosed
@@ -69,8 +77,6 @@ from amc_learning.schemas.trades import TradeFilled
 Fact = ThesisDecided | CandidateScored | PriceBarClosed | TradeFilled | CatalystObserved
 Outcome = dict[str, Any]
 
-_WEIGHTS = {"direction": 0.5, "target": 0.3, "stop": 0.2}
-_MIN_BASELINE = 5
 
 
 @dataclass(frozen=True)
@@ -176,22 +182,12 @@ def _candidate(e: CandidateScored) -> dict[str, Any]:
 # -- computing an outcome ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Bar:
-    session: str
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-
-
 def outcome(state: SymbolState, decision_id: str, cfg: TrackerConfig) -> Outcome:
     """The current outcome of one tracked decision, from the facts in `state` (see module doc)."""
     spec = state.tracked[decision_id]
     sessions = sorted(state.bars)
     first = _first_bar(sessions, spec)
-    bars = [_Bar(s, *state.bars[s]) for s in sessions[first:]]
+    bars = [Bar(s, *state.bars[s]) for s in sessions[first:]]
     baseline = [state.bars[s][4] for s in sessions[max(0, first - cfg.baseline_sessions):first]]
     fills = state.fills.get(decision_id, {})
     entered = any(f[0] == "ENTRY" for f in fills.values())
@@ -228,7 +224,7 @@ def outcome(state: SymbolState, decision_id: str, cfg: TrackerConfig) -> Outcome
         "outcome_type": "closed" if closed else "matured" if matured else "open",
         "sessions_elapsed": len(counted),
         "price_at_outcome": exit_[1] if exit_ else last,
-        "return_pct": _ret(side, exit_[1] if exit_ else last, entry),
+        "return_pct": side_return(side, exit_[1] if exit_ else last, entry),
         "days_held": len(hold) if hold or closed else None,
         "position_closed": closed,
         "exit_price": exit_[1] if exit_ else None,
@@ -241,97 +237,17 @@ def outcome(state: SymbolState, decision_id: str, cfg: TrackerConfig) -> Outcome
                                                    cfg.annualisation),
     }
     for name, n in zip(("return_1d", "return_7d", "return_30d"), cfg.horizons, strict=True):
-        result[name] = _r(bars[n - 1].close / entry - 1.0) if len(bars) >= n else None
+        result[name] = rounded(bars[n - 1].close / entry - 1.0) if len(bars) >= n else None
     if thesis is not None:
         horizon = min(int(thesis["horizon"]), cfg.longest)
-        result["catalyst_materialized"] = _catalyst(thesis, bars, state.catalysts)
-        result["volume_pattern_accuracy"] = _volume(thesis, bars, baseline, horizon)
+        result["catalyst_materialized"] = catalyst_materialized(thesis, bars, state.catalysts)
+        result["volume_pattern_accuracy"] = volume_accuracy(thesis, bars, baseline, horizon)
         result["thesis_accuracy_score"] = thesis_accuracy(thesis, bars[:horizon], entry, horizon,
                                                           cfg.flat_band)
     result["final"] = (
         (matured and (closed or not entered)) or len(counted) >= cfg.max_track_sessions
     )
     return result
-
-
-def _r(x: float) -> float:
-    return round(x, 10)
-
-
-def _ret(side: float, price: float | None, entry: float) -> float | None:
-    return None if price is None else _r(side * (price / entry - 1.0))
-
-
-def excursions(path: list[_Bar], entry: float, side: float) -> dict[str, float | None]:
-    """Maximum favourable (>= 0) and adverse (<= 0) excursion relative to the side."""
-    if not path:
-        return {"max_favorable_excursion": None, "max_adverse_excursion": None}
-    if side > 0:
-        fav = max(b.high for b in path) / entry - 1.0
-        adv = min(b.low for b in path) / entry - 1.0
-    else:
-        fav = 1.0 - min(b.low for b in path) / entry
-        adv = 1.0 - max(b.high for b in path) / entry
-    return {"max_favorable_excursion": _r(max(0.0, fav)),
-            "max_adverse_excursion": _r(min(0.0, adv))}
-
-
-def realized_volatility(prices: list[float], annualisation: int = 252) -> float | None:
-    """Annualised sample standard deviation of the log returns between consecutive prices."""
-    returns = [math.log(b / a) for a, b in pairwise(prices)]
-    if len(returns) < 2:
-        return None
-    mean = sum(returns) / len(returns)
-    var = sum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
-    return _r(math.sqrt(var * annualisation))
-
-
-def _catalyst(thesis: dict[str, Any], bars: list[_Bar],
-              catalysts: dict[str, list[str]]) -> bool | None:
-    kind, window = thesis["catalyst"], thesis["catalyst_window"]
-    if not kind or not window or not bars:
-        return None
-    end = bars[min(window, len(bars)) - 1].session
-    if any(bars[0].session <= s <= end and k == kind for s, k in catalysts.values()):
-        return True
-    return False if len(bars) >= window else None
-
-
-def _volume(thesis: dict[str, Any], bars: list[_Bar], baseline: list[float],
-            horizon: int) -> float | None:
-    expected = thesis["volume_ratio"]
-    if expected is None or len(bars) < horizon or len(baseline) < _MIN_BASELINE:
-        return None
-    base = sum(baseline) / len(baseline)
-    if base <= 0:
-        return None
-    realised = sum(b.volume for b in bars[:horizon]) / horizon / base
-    if realised <= 0:
-        return 0.0
-    return _r(min(realised, expected) / max(realised, expected))
-
-
-def thesis_accuracy(thesis: dict[str, Any], path: list[_Bar], entry: float, horizon: int,
-                    flat_band: float) -> float | None:
-    """Direction, target and stop scores at the thesis horizon (see the module docstring)."""
-    if len(path) < horizon:
-        return None
-    move = path[horizon - 1].close / entry - 1.0
-    direction = thesis["direction"]
-    scores = {"direction": float(
-        move > 0 if direction == "UP" else move < 0 if direction == "DOWN"
-        else abs(move) <= flat_band
-    )}
-    high, low = max(b.high for b in path), min(b.low for b in path)
-    target, stop = thesis["target"], thesis["stop"]
-    if target is not None and target != entry:
-        best = high if target > entry else low
-        scores["target"] = min(1.0, max(0.0, (best - entry) / (target - entry)))
-    if stop is not None and stop != entry:
-        touched = low <= stop if stop < entry else high >= stop
-        scores["stop"] = 0.0 if touched else 1.0
-    total = sum(_WEIGHTS[k] for k in scores)
-    return _r(sum(_WEIGHTS[k] * v for k, v in scores.items()) / total)
 
 
 # -- what to publish, what to forget ----------------------------------------------------

@@ -8,6 +8,10 @@ scores also predict the next days. The thesis step turns the true win probabilit
 confidence that is deliberately miscalibrated (`overconfidence`), so calibration has
 something real to find. Everything is a pure function of (seed, start, days): the world
 always begins at `ORIGIN` and fast-forwards, so consecutive runs continue one another.
+
+The trading rules and how trading reads its params are in `simulator.trading`. What stays
+here (about 440 lines) is one `World.step`: the market, the services' events of a session
+and the open positions advance together from one random stream, so they stay together.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import math
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
@@ -28,6 +32,16 @@ from amc_learning.schemas.prices import PriceBarClosed
 from amc_learning.schemas.thesis import MarketConditions, ThesisDecided, ThesisExpectation
 from amc_learning.schemas.trades import TradeFilled
 from amc_learning.simulator.market import IndexHistory, load_history
+from amc_learning.simulator.trading import (
+    DEFAULT_LIMIT_PCT,
+    Bars,
+    Position,
+    TradingPolicy,
+    decision,
+    exit_of,
+    open_position,
+    with_params,
+)
 from amc_learning.streams.params import ParamsReader
 
 ORIGIN = date(2013, 1, 2)
@@ -55,22 +69,6 @@ class PlantedEffects:
 
 
 @dataclass(frozen=True)
-class TradingPolicy:
-    """How the simulated discovery, thesis and trading services behave."""
-
-    discovery_weights: tuple[float, ...] = (0.25, 0.20, 0.20, 0.15, 0.10, 0.10)
-    discovery_threshold: float = 0.66
-    candidates_per_run: int = 30
-    buy_confidence: float = 0.60
-    sell_confidence: float = 0.40
-    stop_loss: float = 0.06
-    profit_target: float = 0.10
-    max_hold_sessions: int = 10
-    manual_exit_prob: float = 0.01
-    portfolio_value: float = 1_000_000.0
-
-
-@dataclass(frozen=True)
 class SimConfig:
     seed: int = 7
     symbols: int = 200
@@ -78,18 +76,6 @@ class SimConfig:
     days: int = 250
     effects: PlantedEffects = field(default_factory=PlantedEffects)
     policy: TradingPolicy = field(default_factory=TradingPolicy)
-
-
-@dataclass
-class _Position:
-    trade_id: str
-    decision_id: str
-    symbol: int
-    side: str
-    entry_session: int
-    entry_price: float
-    quantity: float
-    size_pct: float
 
 
 class World:
@@ -118,7 +104,7 @@ class World:
         kinds = self.catalyst_rng.integers(0, len(CATALYSTS), n)
         self.catalyst_kind = [CATALYSTS[k] for k in kinds]
         self.returns: list[np.ndarray] = []
-        self.positions: dict[int, _Position] = {}
+        self.positions: dict[int, Position] = {}
         self.t = self.hist.index_of(ORIGIN)
 
     # -- the pure market step -----------------------------------------------------------
@@ -156,7 +142,7 @@ class World:
         source_draw = self.rng.random(len(self.symbols))
         draw = self.catalyst_rng.random(len(self.symbols))
         catalysts = draw < catalyst_probability(scores[:, 2])
-        bars = _Bars(open_, high, low, close, volume)
+        bars = Bars(open_, high, low, close, volume)
         day = _Day(t, scores, prev_close, bars, manual, confidence_noise, source_draw, catalysts)
         events = self._events(day) if emit else []
         self._trade(day, events if emit else None)
@@ -250,24 +236,18 @@ class World:
         logit = math.log(max(p_true, 1e-6) / max(1 - p_true, 1e-6))
         confidence = _sigmoid(self.cfg.effects.overconfidence * logit + day.confidence_noise[i])
         decision_id = _decision_id(self.cfg.seed, c.symbol, session)
-        used, limit, note = confidence, 5.0, ""
+        used, limit, note = confidence, DEFAULT_LIMIT_PCT, ""
         if self.params is not None:  # the same decision key always lands in the same arm
             view = self.params.get(self.params_name, decision_id)
             self.params_used[(view.source, view.version, view.mode)] += 1
-            knots = view.params.calibration
-            if knots:
-                used = float(np.interp(confidence, [k.raw for k in knots],
-                                       [k.calibrated for k in knots]))
-            policy = replace(policy, buy_confidence=view.params.buy_threshold,
-                             sell_confidence=view.params.sell_threshold)
-            limit = view.params.position_size_limit_pct
+            used, policy, limit = with_params(view, confidence, policy)
             note = f"; params {view.source} v{view.version} {view.mode or ''}".rstrip()
-        decision = _decision(used, policy)
+        decided = decision(used, policy)
         price = float(day.bars.open[i])
-        direction = {"BUY": "UP", "SELL": "DOWN"}.get(decision, "FLAT")
+        direction = {"BUY": "UP", "SELL": "DOWN"}.get(decided, "FLAT")
         sign = {"UP": 1.0, "DOWN": -1.0}.get(direction, 0.0)
         size = 0.0
-        if decision in ("BUY", "SELL"):
+        if decided in ("BUY", "SELL"):
             size = round(min(limit, 1.0 + 8.0 * abs(used - 0.5)), 3)
         source_draw = day.source_draw[i]
         source = "thesis" if source_draw < 0.85 else "discovery" if source_draw < 0.95 else "manual"
@@ -277,7 +257,7 @@ class World:
             occurred_at=_at(session, time(14, 35)),
             producer=PRODUCERS["thesis"],
             decision_id=decision_id,
-            symbol=c.symbol, decision_type=decision,  # type: ignore[arg-type]
+            symbol=c.symbol, decision_type=decided,  # type: ignore[arg-type]
             decision_source=source,  # type: ignore[arg-type]
             confidence_score=round(confidence, 6), entry_price=round(price, 4),
             position_size_pct=size, discovery_run_id=c.run_id,
@@ -346,7 +326,7 @@ class World:
         session = self.hist.sessions[day.t]
         policy = self.cfg.policy
         for i, position in list(self.positions.items()):
-            exit_ = _exit(position, day, i, policy)
+            exit_ = exit_of(position, day.t, day.bars, bool(day.manual[i]), i, policy)
             if exit_ is None:
                 continue
             reason, price = exit_
@@ -361,7 +341,7 @@ class World:
                 i = self.symbols.index(event.symbol)
                 if i in self.positions:
                     continue
-                position = _open_position(event, i, day.t, policy)
+                position = open_position(event, i, day.t, policy)
                 self.positions[i] = position
                 events.append(self._fill(position, session, "ENTRY", position.entry_price, None))
 
@@ -372,13 +352,13 @@ class World:
         for candidate in self._discovery(day, session):
             if not candidate.passed:
                 continue
-            decision = self._decide(day, session, candidate, conditions)
-            i = self.symbols.index(decision.symbol)
-            if decision.decision_type in ("BUY", "SELL") and i not in self.positions:
-                self.positions[i] = _open_position(decision, i, day.t, self.cfg.policy)
+            thesis = self._decide(day, session, candidate, conditions)
+            i = self.symbols.index(thesis.symbol)
+            if thesis.decision_type in ("BUY", "SELL") and i not in self.positions:
+                self.positions[i] = open_position(thesis, i, day.t, self.cfg.policy)
 
     def _fill(
-        self, p: _Position, session: date, kind: str, price: float, reason: str | None
+        self, p: Position, session: date, kind: str, price: float, reason: str | None
     ) -> TradeFilled:
         entry = kind == "ENTRY"
         side = p.side if entry else ("SELL" if p.side == "BUY" else "BUY")
@@ -393,20 +373,11 @@ class World:
 
 
 @dataclass(frozen=True)
-class _Bars:
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-
-
-@dataclass(frozen=True)
 class _Day:
     t: int
     scores: np.ndarray
     prev_close: np.ndarray
-    bars: _Bars
+    bars: Bars
     manual: np.ndarray
     confidence_noise: np.ndarray
     source_draw: np.ndarray
@@ -442,41 +413,6 @@ def next_start(last_session: date | None) -> date:
 def catalyst_probability(catalyst_score: np.ndarray) -> np.ndarray:
     """Chance of a catalyst in one session: the catalyst score is genuinely predictive."""
     return 0.01 + 0.3 * catalyst_score**2
-
-
-def _decision(confidence: float, policy: TradingPolicy) -> str:
-    if confidence >= policy.buy_confidence:
-        return "BUY"
-    if confidence <= policy.sell_confidence:
-        return "SELL"
-    return "HOLD" if confidence >= 0.5 else "IGNORE"
-
-
-def _open_position(d: ThesisDecided, i: int, t: int, policy: TradingPolicy) -> _Position:
-    notional = policy.portfolio_value * d.position_size_pct / 100.0
-    return _Position(
-        trade_id=f"trd-{d.decision_id.removeprefix('dec-')}", decision_id=d.decision_id,
-        symbol=i, side=d.decision_type, entry_session=t, entry_price=d.entry_price,
-        quantity=round(notional / d.entry_price, 4), size_pct=d.position_size_pct,
-    )
-
-
-def _exit(p: _Position, day: _Day, i: int, policy: TradingPolicy) -> tuple[str, float] | None:
-    if p.entry_session >= day.t:
-        return None
-    b = day.bars
-    long = p.side == "BUY"
-    stop = p.entry_price * (1 - policy.stop_loss if long else 1 + policy.stop_loss)
-    target = p.entry_price * (1 + policy.profit_target if long else 1 - policy.profit_target)
-    if (b.low[i] <= stop) if long else (b.high[i] >= stop):
-        return "stop_loss", stop
-    if (b.high[i] >= target) if long else (b.low[i] <= target):
-        return "profit_target", target
-    if day.t - p.entry_session >= policy.max_hold_sessions:
-        return "time", float(b.close[i])
-    if day.manual[i]:
-        return "manual", float(b.close[i])
-    return None
 
 
 def _tickers(rng: np.random.Generator, n: int) -> list[str]:

@@ -6,7 +6,8 @@ discovery score components as `score_<component>`), the raw returns, each named 
 length in sessions (`return_{n}d` for the tracker's `LEARNING_OUTCOME_HORIZONS`, stored
 as return_1d, return_7d and return_30d), and the side-adjusted ones (HOLD, IGNORE and
 candidates count as bought, as the outcome tracker measures them), and `win` = the
-side-adjusted return over `horizon` > 0.
+side-adjusted return over `horizon` > 0. A feature named like one of those columns (a
+producer's `return_5d`, a past return) is spread as `feature_<name>`.
 `index_frame`: the index bars (and the VIX close where stored) for the regime detector.
 """
 
@@ -19,7 +20,7 @@ import polars as pl
 import psycopg
 from psycopg.rows import dict_row
 
-from amc_learning.intelligence.horizon import DEFAULT, side_returns
+from amc_learning.intelligence.horizon import DEFAULT, length, side_returns
 
 _DECISIONS = """
 SELECT d.decision_id, (d.decided_at AT TIME ZONE 'UTC')::date AS session, d.symbol,
@@ -68,6 +69,9 @@ def decision_frame(database_url: str, horizons: tuple[int, int, int] = (1, DEFAU
                                   (f"return_{n}d" for n in horizons), strict=True)))
     frame = frame.with_columns(pl.col("is_synthetic") == "t")
     features = _spread(frame["features"])
+    features = features.rename({  # a feature named like a frame column keeps its value
+        c: f"feature_{c}" for c in features.columns
+        if c in frame.columns or c == "win" or length(c) is not None})
     scores = _spread(frame["scores"])
     frame = pl.concat([frame.drop("features", "scores"),
                        features.select(pl.all().cast(pl.Float64)),
@@ -118,6 +122,6 @@ def feature_columns(decisions: pl.DataFrame) -> list[str]:
     columns, not the six score components)."""
     return [
         c for c, t in decisions.schema.items()
-        if t == pl.Float64 and c not in _NOT_FEATURES and "return_" not in c
+        if t == pl.Float64 and c not in _NOT_FEATURES and length(c) is None
         and not c.startswith("score_")
     ]

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from amc_learning.intelligence.measures import realized_volatility
 from amc_learning.intelligence.tracking import (
     SymbolState,
     TrackerConfig,
@@ -19,7 +20,6 @@ from amc_learning.intelligence.tracking import (
     outcome,
     outcomes,
     prune,
-    realized_volatility,
     updates,
 )
 from tests import factories
