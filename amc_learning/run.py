@@ -29,7 +29,7 @@ from amc_learning.store.figures import STORED_QUERIES, outcome_counts, stored_co
 from amc_learning.store.frames import last_session
 from amc_learning.store.migrations import migrate
 from amc_learning.store.params import history
-from amc_learning.streams.kafka import client_options, producer_options
+from amc_learning.streams.kafka import client_options, producer_options, stop_client
 from amc_learning.streams.params import ParamsReader
 from amc_learning.streams.publisher import LearningPublisher
 from amc_learning.streams.topics import TopicNames, create_topics
@@ -156,20 +156,26 @@ async def send_records(
 
 
 async def committed_offsets(
-    settings: Settings, group: str, partitions: list[tuple[str, int]]
+    settings: Settings, group: str, partitions: list[tuple[str, int]],
+    timeout_s: float = 60.0,
 ) -> dict[tuple[str, int], int]:
-    """The group's committed offsets (OffsetFetch; works on Tansu, unlike the admin API)."""
+    """The group's committed offsets (OffsetFetch; works on Tansu, unlike the admin API).
+    Raises TimeoutError when the broker does not answer within `timeout_s`."""
     consumer = AIOKafkaConsumer(**client_options(settings), group_id=group,
                                 enable_auto_commit=False)
-    await consumer.start()
-    try:
+
+    async def fetch() -> dict[tuple[str, int], int]:
+        await consumer.start()
         out = {}
         for topic, partition in partitions:
             offset = await consumer.committed(TopicPartition(topic, partition))
             out[(topic, partition)] = offset or 0
         return out
+
+    try:
+        return await asyncio.wait_for(fetch(), timeout_s)
     finally:
-        await consumer.stop()
+        await stop_client(consumer, timeout_s=5.0)
 
 
 def wait_until_consumed(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from amc_learning.settings import Settings, describe_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,3 +113,12 @@ def test_settings_come_from_learning_variables(monkeypatch):
     s = Settings()
     assert s.batch_max_records == 123
     assert "s3cret" not in repr(s)
+
+
+def test_the_learning_horizon_is_the_middle_of_the_tracked_horizons(monkeypatch):
+    assert Settings().learning_horizon == 7
+    monkeypatch.setenv("LEARNING_OUTCOME_HORIZONS", "1,5,20")
+    assert Settings().horizons == (1, 5, 20) and Settings().learning_horizon == 5
+    monkeypatch.setenv("LEARNING_OUTCOME_HORIZONS", "7,1,30")
+    with pytest.raises(ValueError, match="three increasing numbers of sessions"):
+        Settings()
