@@ -108,6 +108,13 @@ def test_the_installed_wheel_migrates_and_stores_what_it_publishes(
     stored = stored_event_ids(url)
     assert sum(stored.values()) == len(stored) == said["sent"]  # each once
 
+    # the report's template and stylesheet are package data too
+    report = run(installed, "amc-learning", "report", "--out", str(tmp_path / "r.html"),
+                 env=env, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert "Learning intelligence report" in page and "--bg:#fff" in page  # the CSS inlined
+
 
 TABLES = ("SELECT table_name FROM information_schema.tables"
           " WHERE table_schema = 'public' ORDER BY 1")
