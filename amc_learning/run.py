@@ -1,4 +1,12 @@
-"""The main job: infrastructure, migrations, topics, consumer processes, simulation, summary."""
+"""The main job: infrastructure, migrations, topics, consumer processes, simulation, summary.
+
+With learning on (the default), the simulated market is paced by the learner: every
+`cycle_every` sessions the run waits until persist and outcomes have stored everything
+published so far, runs the daily learning cycle as of the last session, and waits until
+the simulated trading engine's `ParamsReader` holds what the cycle published, before the
+next session is simulated. Faster than real time, causally the same as live: a decision
+of session S is made on params a cycle issued as of a session before S.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +27,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
 from amc_learning.consumers.outcomes import tracker_config
+from amc_learning.intelligence.adaptive import Guardrails
+from amc_learning.intelligence.rollout import RolloutPolicy
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.schemas.topics import OUTCOMES
 from amc_learning.service.cycle import run_cycle
@@ -44,8 +54,10 @@ class Produced:
     by_topic: Counter[str] = field(default_factory=Counter)
     #: (full topic, partition) -> end offset the consumers must reach.
     targets: dict[tuple[str, int], int] = field(default_factory=dict)
-    #: decisions per params version the simulated trading engine read ("fallback" if none)
+    #: decisions per params arm the simulated trading engine read ("fallback", "v3 live")
     params_used: Counter[str] = field(default_factory=Counter)
+    #: what each arm earned, beside the counterfactual fallback (`simulator.ledger`)
+    pnl: dict[str, object] = field(default_factory=dict)
 
     def merge_targets(self, ends: dict[tuple[str, int], int]) -> None:
         for key, end in ends.items():
@@ -96,11 +108,23 @@ def stop_processes(*procs: subprocess.Popen[bytes]) -> None:
             proc.kill()
 
 
+@dataclass(frozen=True)
+class Pacing:
+    """Learning between sessions (see the module docstring)."""
+
+    consumers: list[subprocess.Popen[bytes]]
+    every: int = 5
+    policy: RolloutPolicy | None = None
+    guardrails: Guardrails | None = None
+
+
 def publish_simulation(
-    settings: Settings, config: SimConfig, bad_rate: float, say: Say
+    settings: Settings, config: SimConfig, bad_rate: float, say: Say,
+    pacing: Pacing | None = None,
 ) -> Produced:
     """Publish every simulated event through LearningPublisher, plus deliberately broken
-    copies of a `bad_rate` share of them through a raw producer (they must be rejected)."""
+    copies of a `bad_rate` share of them through a raw producer (they must be rejected).
+    With `pacing`, learn every `pacing.every` sessions before the next one."""
     produced = Produced()
     rng = random.Random(config.seed)
     broken: list[tuple[str, bytes, bytes]] = []
@@ -108,6 +132,13 @@ def publish_simulation(
     publisher = LearningPublisher.from_settings(settings).start()
     reader = ParamsReader.from_settings(settings).start()
     world = World(config, params=reader, params_name=settings.params_name)
+
+    def send_broken() -> None:
+        produced.merge_targets(asyncio.run(send_records(settings, broken)))
+        for topic, _, _ in broken:
+            produced.by_topic[names.base(topic)] += 1
+        broken.clear()
+
     try:
         for day, events in enumerate(simulate(config, world=world), start=1):
             for event in events:
@@ -120,20 +151,43 @@ def publish_simulation(
                 raise RunError("the broker stopped acknowledging events (waited 120 s)")
             if day % 50 == 0 or day == config.days:
                 say(f"  simulated {day}/{config.days} sessions, {publisher.stats.sent} events sent")
+            if pacing is not None and day % pacing.every == 0 and day < config.days:
+                send_broken()
+                produced.merge_targets(publisher.stats.acked_end_offsets)
+                learn(settings, world.hist.sessions[world.t - 1], produced.targets, pacing,
+                      reader, say)
     finally:
         publisher.close()
         reader.close()
-    produced.params_used = Counter(
-        {f"{source} v{version} {mode}" if version else source: n
-         for (source, version, mode), n in world.params_used.items()})
+    produced.params_used = world.params_used
+    produced.pnl = world.ledger.summary()
     if publisher.stats.dropped or publisher.stats.invalid:
         raise RunError(f"publisher lost events: {publisher.stats}")
     produced.by_topic.update(publisher.stats.sent_by_topic)
     produced.merge_targets(publisher.stats.acked_end_offsets)
-    produced.merge_targets(asyncio.run(send_records(settings, broken)))
-    for topic, _, _ in broken:
-        produced.by_topic[names.base(topic)] += 1
+    send_broken()
     return produced
+
+
+def learn(settings: Settings, as_of: date, targets: dict[tuple[str, int], int],
+          pacing: Pacing, reader: ParamsReader, say: Say) -> None:
+    """Once everything published is stored and tracked, the daily cycle as of `as_of`; then
+    wait until `reader` holds what the cycle published."""
+    wait_until_settled(settings, targets, pacing.consumers, say=lambda _: None)
+    summary = run_cycle(settings, "daily", as_of, pacing.policy, guardrails=pacing.guardrails,
+                        report=False)
+    published = [(c["version"], c["mode"]) for c in summary.get("changes", []) if c["publish"]]
+    for change in summary.get("changes", []):
+        say(f"  learner as of {as_of}: version {change['version']} -> {change['mode']}")
+    name = settings.params_name
+
+    def holds(r: ParamsReader) -> bool:
+        held = r.status()["held"].get(name, {})
+        return all(held.get(mode) == version for version, mode in published)
+
+    if published and not reader.wait_for(holds, timeout=60.0):
+        say(f"  the simulated trading engine's reader did not show {published} within 60 s: "
+            f"it trades on what it holds ({reader.status()['held']})")
 
 
 async def send_records(
@@ -203,11 +257,25 @@ def wait_until_consumed(
         time.sleep(0.5)
 
 
+def wait_until_settled(settings: Settings, targets: dict[tuple[str, int], int],
+                       processes: list[subprocess.Popen[bytes]], say: Say) -> None:
+    """Until persist and outcomes have consumed `targets`, and persist every outcome."""
+    wait_until_consumed(settings, settings.persist_group, targets, processes, say)
+    outcomes_group = settings.topic_prefix + settings.outcomes_group
+    wait_until_consumed(settings, outcomes_group, targets, processes, say)
+    outcome_ends = asyncio.run(_end_offsets(settings, settings.topic_prefix + OUTCOMES))
+    wait_until_consumed(settings, settings.persist_group, outcome_ends, processes, say)
+
+
 def run(
     settings: Settings, *, days: int, seed: int, symbols: int, bad_rate: float,
-    start: date | None, say: Say, workers: int = 1,
+    start: date | None, say: Say, workers: int = 1, learning: bool = True,
+    cycle_every: int = 5, policy: RolloutPolicy | None = None,
+    guardrails: Guardrails | None = None,
 ) -> dict[str, object]:
-    """The whole job against provisioned settings; returns the machine-readable summary."""
+    """The whole job against provisioned settings; returns the machine-readable summary.
+    `learning`: pace the market by the learner's cycles (module docstring); without it,
+    the learner process follows on its own and one cycle runs at the end."""
     assert settings.database_url
     say("applying migrations and creating topics")
     prepare(settings)
@@ -220,33 +288,32 @@ def run(
     known_versions = {(r["version"], r["mode"]) for r in history(settings.database_url,
                                                                   settings.params_name)}
     names = [f"{kind}-{i}" if workers > 1 else kind for kind in ("persist", "outcomes")
-             for i in range(1, workers + 1)] + ["learner"]
+             for i in range(1, workers + 1)] + ([] if learning else ["learner"])
     consumers = [spawn_consumer(settings, name.split("-")[0], logs, name) for name in names]
     say("started consumer processes: "
         + ", ".join(f"{n} (pid {p.pid})" for n, p in zip(names, consumers, strict=True))
         + f"; `amc-learning status` shows them (data dir {settings.data_dir})")
     try:
-        say(f"simulating {days} sessions of {symbols} symbols from {start} (seed {seed})")
-        produced = publish_simulation(settings, config, bad_rate, say)
+        say(f"simulating {days} sessions of {symbols} symbols from {start} (seed {seed})"
+            + (f", learning every {cycle_every} sessions" if learning else ""))
+        pacing = Pacing(consumers, cycle_every, policy, guardrails) if learning else None
+        produced = publish_simulation(settings, config, bad_rate, say, pacing)
         say("waiting for persist and outcomes to consume everything")
-        wait_until_consumed(settings, settings.persist_group, produced.targets, consumers, say)
-        outcomes_group = settings.topic_prefix + settings.outcomes_group
-        wait_until_consumed(settings, outcomes_group, produced.targets, consumers, say)
-        outcome_ends = asyncio.run(_end_offsets(settings, settings.topic_prefix + OUTCOMES))
-        wait_until_consumed(settings, settings.persist_group, outcome_ends, consumers, say)
+        wait_until_settled(settings, produced.targets, consumers, say)
     finally:
         stop_processes(*consumers)
     say("learner: daily cycle on the last session")  # the learner process has stopped:
     try:  # never two cycles of one as-of at once
-        run_cycle(settings, "daily")
+        run_cycle(settings, "daily", policy=policy, guardrails=guardrails)
     except Exception as exc:  # learning never fails the run: the data are stored
         say(f"learner: the final cycle failed ({type(exc).__name__}: {exc}); "
             f"see `amc-learning cycle daily`")
+    changed = [r for r in history(settings.database_url, settings.params_name)
+               if (r["version"], r["mode"]) not in known_versions]
     versions = [
         {"version": r["version"], "mode": r["mode"], "as_of": str(r["as_of"]),
-         "published": r["published"], "canary_pct": r["canary_pct"]}
-        for r in history(settings.database_url, settings.params_name)
-        if (r["version"], r["mode"]) not in known_versions
+         "published": r["published"], "canary_pct": r["canary_pct"], "why": why(r)}
+        for r in changed
     ]
     after = stored_counts(settings.database_url)
     tables = [t for t in STORED_QUERIES if t != "dead_letters"]
@@ -257,8 +324,35 @@ def run(
         "rejected": after["dead_letters"] - before["dead_letters"],
         "totals": {t: after[t] for t in tables},
         "outcomes": outcome_counts(settings.database_url, start, longest),
-        "params": {"versions": versions, "decisions_by_params": dict(produced.params_used)},
+        "params": {"versions": versions, "decisions_by_params": dict(produced.params_used),
+                   **({"pnl": produced.pnl} if learning else {})},
     }
+
+
+def why(row: dict[str, object]) -> str:
+    """A params history row's reason, in a line."""
+    evidence: dict[str, object] = row["evidence"] or {}  # type: ignore[assignment]
+    provenance: dict[str, object] = row["provenance"] or {}  # type: ignore[assignment]
+    mode = row["mode"]
+    if mode == "shadow":
+        window = provenance.get("window") or ["?", "?"]
+        return (f"fitted on {provenance.get('decisions')} decisions of {window[0]} .. "  # type: ignore[index]
+                f"{window[1]}; changed {', '.join(evidence.get('changed') or [])}")  # type: ignore[index,arg-type]
+    if mode in ("canary", "live") and "p_not_better" in evidence:
+        return (f"beat its incumbent over {evidence['sessions']} sessions: P(not better) "
+                f"{evidence['p_not_better']} <= {evidence['needed']}")
+    if mode == "rejected":
+        return (f"{evidence.get('why')}: P(not better) {evidence.get('p_not_better')} over "
+                f"{evidence.get('sessions')} sessions")
+    if mode == "rolled_back":
+        return (f"CUSUM alarm on {evidence.get('alarm_session')} after "
+                f"{evidence.get('sessions_live')} sessions live")
+    if mode == "superseded":
+        return f"superseded by version {evidence.get('by')}"
+    if "restores" in provenance:
+        restored = provenance["restores"]
+        return "restores " + (f"version {restored}" if restored != "fallback" else "the fallback")
+    return ""
 
 
 def with_params_key(settings: Settings) -> Settings:

@@ -13,15 +13,26 @@ from amc_learning.settings import Settings
 
 
 def register(command: Command) -> None:
-    p = command("run", "the main job: simulate trading days, ingest, print a summary",
+    p = command("run", "the main job: simulate trading days, learn from them, print a summary",
                 "Start (or use) Kafka and PostgreSQL, apply migrations, create topics, start\n"
                 "the consumers as separate processes, simulate N trading days, wait until\n"
                 "every event is consumed, print a summary whose last line is JSON, stop.\n"
+                "The market is paced by the learner: every --cycle-every sessions a daily\n"
+                "cycle runs on what is stored, and the simulated trading engine reads the\n"
+                "versions it publishes (shadow, canary, live, rollbacks) before the next\n"
+                "session. The summary gives each version's path and the P&L of the\n"
+                "decisions made under it, beside the fallback's on the same sessions.\n"
                 "Runs continue one another: the next run starts after the last stored day.")
     simulation_args(p)
     p.add_argument("--bad-rate", type=float, default=0.002,
                    help="share of events also sent as broken copies, to exercise the "
                         "dead-letter path (default: 0.002; 0 disables)")
+    p.add_argument("--cycle-every", type=int, default=5,
+                   help="sessions between learning cycles (default: 5, a week)")
+    p.add_argument("--no-learning", action="store_true",
+                   help="do not pace the market by the learner: publish every session at "
+                        "once, let the learner process follow, one cycle at the end (the "
+                        "fastest ingest demo)")
     p.add_argument("--workers", type=int, default=1,
                    help="persist and outcomes processes each, in one consumer group per "
                         "kind: the partitions are shared, keyed by symbol (default: 1)")
@@ -50,6 +61,8 @@ def _checksimulation_args(args: argparse.Namespace) -> None:
         raise UserError("--symbols must be between 1 and 5000")
     if not 0.0 <= getattr(args, "bad_rate", 0.0) <= 0.5:
         raise UserError("--bad-rate must be between 0 and 0.5")
+    if not 1 <= getattr(args, "cycle_every", 1) <= 250:
+        raise UserError("--cycle-every must be between 1 and 250 sessions")
     if not 1 <= getattr(args, "workers", 1) <= 32:
         raise UserError("--workers must be between 1 and 32 (and at most the partitions "
                         "per topic, LEARNING_TOPIC_PARTITIONS, to give each a share)")
@@ -64,7 +77,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         with infra.provisioned(settings) as ready:
             summary = run(ready, days=args.days, seed=args.seed, symbols=args.symbols,
                           bad_rate=args.bad_rate, start=args.start, say=say,
-                          workers=args.workers)
+                          workers=args.workers, learning=not args.no_learning,
+                          cycle_every=args.cycle_every)
     except (RunError, ValueError) as exc:
         raise UserError(str(exc)) from None
     _print_summary(summary)
@@ -127,13 +141,54 @@ def _print_summary(summary: dict[str, object]) -> None:
               "`amc-learning infra up` running between runs; a broker `run` starts itself "
               "forgets it)")
     params: dict[str, Any] = summary["params"]  # type: ignore[assignment]
-    print(f"params versions published or changed during the run: {len(params['versions'])}")
-    for v in params["versions"]:
-        canary = f" {v['canary_pct']:g}%" if v["mode"] == "canary" else ""
-        sent = "published" if v["published"] else "recorded"
-        print(f"  as of {v['as_of']}: version {v['version']:>3} -> {v['mode']}{canary} ({sent})")
-    print("decisions by the params the simulated trading engine read:")
-    for arm, n in sorted(params["decisions_by_params"].items()):
-        print(f"  {arm:<28} {n:>10,}")
+    _print_params(params)
     print(json.dumps({"produced": produced, "stored": stored, "rejected": rejected,
                       "outcomes": outcomes, "params": params}))
+
+
+def _print_params(params: dict[str, Any]) -> None:
+    """Each version's path, then the decisions and P&L per arm the trading engine read."""
+    versions = params["versions"]
+    print(f"params versions published or changed during the run: {len(versions)}")
+    for number in sorted({v["version"] for v in versions}):
+        print(f"  version {number}:")
+        for v in (v for v in versions if v["version"] == number):
+            canary = f" {v['canary_pct']:g}%" if v["mode"] == "canary" else ""
+            sent = "" if v["published"] else " (recorded, not published)"
+            print(f"    as of {v['as_of']}: {v['mode']}{canary}{sent}: {v['why']}")
+    used: dict[str, int] = params["decisions_by_params"]
+    pnl = params.get("pnl")
+    print("decisions by the params the simulated trading engine read:")
+    if not pnl:
+        for arm, n in sorted(used.items()):
+            print(f"  {arm:<28} {n:>10,}")
+        return
+    horizon = pnl["horizon_sessions"]
+    print(f"  (P&L: each BUY/SELL marked to market {horizon} sessions after entry, sized, in "
+          "% of the portfolio; beside it, the fallback params' own trades on the same "
+          "sessions)")
+    print(f"  {'arm':<26} {'decisions':>9} {'trades':>7} {'P&L %':>8} {'bp/trade':>9}   "
+          f"{'fallback: trades':>16} {'P&L %':>8} {'bp/trade':>9}")
+    arms: dict[str, dict[str, Any]] = pnl["arms"]
+    for arm in sorted(set(used) | set(arms)):
+        a = arms.get(arm, {})
+        fb = a.get("fallback_same_sessions")
+        bp = a.get("per_trade_bp")
+        line = (f"  {arm:<26} {used.get(arm, 0):>9,} {a.get('marked', 0):>7,} "
+                f"{a.get('pnl_pct', 0.0):>+8.2f} {'' if bp is None else f'{bp:+.1f}':>9}")
+        if fb:
+            fbp = fb["per_trade_bp"]
+            line += (f"   {fb['trades']:>16,} {fb['pnl_pct']:>+8.2f} "
+                     f"{'' if fbp is None else f'{fbp:+.1f}':>9}")
+        print(line)
+    learned = sum(n for arm, n in used.items() if arm.startswith("v"))
+    total = sum(used.values())
+    live = pnl["learned"]
+    print(f"decisions made under learned params: {learned:,} of {total:,}")
+    if live["sessions"]:
+        print(f"sessions a learned version was live in (marked): {live['sessions']}: "
+              f"{live['trades']:,} trades earned {live['pnl_pct']:+.2f}% of the portfolio; "
+              f"the fallback params on the same sessions: {live['fallback_trades']:,} trades, "
+              f"{live['fallback_pnl_pct']:+.2f}%")
+    else:
+        print("no learned version was live long enough to mark its trades")

@@ -65,9 +65,16 @@ class ThesisDecided(Event):
     market_conditions: MarketConditions
     market_time: Literal["premarket", "regular", "afterhours"] = "regular"
     reasoning: LongText = ""
+    #: The learned params the trading engine decided under (its ParamsReader's view: the
+    #: version and "live" or "canary"); both absent on the fallback. Lets the learner
+    #: attribute realised P&L to each version.
+    params_version: int | None = Field(default=None, ge=1)
+    params_mode: Literal["live", "canary"] | None = None
 
     @model_validator(mode="after")
     def _sized_only_when_acting(self) -> ThesisDecided:
         if self.decision_type in ("HOLD", "IGNORE") and self.position_size_pct != 0.0:
             raise ValueError(f"a {self.decision_type} decision cannot size a position")
+        if (self.params_version is None) != (self.params_mode is None):
+            raise ValueError("params_version and params_mode come together, or neither")
         return self

@@ -95,7 +95,7 @@ def _message(name: str, version: int, mode: str, params: AdaptiveParams, as_of: 
 
 def plan(
     versions: list[Version], frame: pl.DataFrame, as_of: date, kind: str,
-    policy: RolloutPolicy, regime: str = "unknown",
+    policy: RolloutPolicy, regime: str = "unknown", guardrails: Guardrails | None = None,
 ) -> tuple[list[dict[str, Any]], list[Action], dict[str, Any]]:
     """The changes a cycle makes (pure but for the clock-free inputs): a list of history
     entries (version, mode, params, parent, provenance, evidence, publish, canary_pct)."""
@@ -143,7 +143,8 @@ def plan(
     fitted: dict[str, Any] = {"candidate": None}
     if kind == "daily" and not in_flight and not entries and len(frame) > 0:
         incumbent = live.params if live else FALLBACK_PARAMS
-        params, evidence = adapt(frame, incumbent, regime, Guardrails(horizon=policy.horizon))
+        params, evidence = adapt(frame, incumbent, regime,
+                                 guardrails or Guardrails(horizon=policy.horizon))
         new, old = params.model_dump(mode="json"), incumbent.model_dump(mode="json")
         changed = {k for k in new if k != "calibration" and new[k] != old[k]}
         fitted = {"candidate": None, "changed": sorted(changed)}
@@ -163,8 +164,11 @@ def plan(
 
 def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
               policy: RolloutPolicy | None = None,
-              publish: Publish = publish_params) -> dict[str, Any]:
-    """One daily or weekly cycle; returns its summary (the stored one on a rerun)."""
+              publish: Publish = publish_params, *, guardrails: Guardrails | None = None,
+              report: bool = True) -> dict[str, Any]:
+    """One daily or weekly cycle; returns its summary (the stored one on a rerun).
+    `report`: a daily cycle writes the day's report (a paced simulation skips it but on
+    its last session)."""
     url: str = settings.database_url  # type: ignore[assignment]
     name = settings.params_name
     policy = policy or RolloutPolicy(horizon=settings.learning_horizon)
@@ -188,7 +192,7 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
     regime = str(labels[-1]) if len(labels) else "unknown"
     known = known_by(decisions, as_of, policy.horizon) if not decisions.is_empty() else decisions
     frame = learning_frame(known, policy.horizon)
-    entries, actions, fitted = plan(versions, frame, as_of, kind, policy, regime)
+    entries, actions, fitted = plan(versions, frame, as_of, kind, policy, regime, guardrails)
     summary["live_quality"] = live_quality(known, versions)
     summary.update(decisions=len(frame), fitted=fitted,
                    actions=[asdict(a) for a in actions],
@@ -205,7 +209,7 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
         asyncio.run(_publish_insight(settings, as_of, summary))
     except Exception as exc:  # an insight is information, not state: the cycle stands
         log.warning("learner: the cycle's insight was not published: %s", exc)
-    if kind == "daily":
+    if kind == "daily" and report:
         _write_report(settings, as_of, decisions)
     return {**summary, "ran": True}
 

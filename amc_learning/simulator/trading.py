@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from amc_learning.schemas.params import FALLBACK_PARAMS
 from amc_learning.schemas.thesis import ThesisDecided
 from amc_learning.streams.params import ParamsView
 
@@ -58,6 +59,15 @@ class Position:
     size_pct: float
 
 
+#: What a reader hands out when it has nothing valid: the counterfactual arm trades on it.
+FALLBACK_VIEW = ParamsView(FALLBACK_PARAMS, "fallback", "counterfactual", "default")
+
+
+def arm(view: ParamsView) -> str:
+    """The arm a decision was made in: "fallback", or the version and mode ("v3 live")."""
+    return f"v{view.version} {view.mode}" if view.source == "published" else "fallback"
+
+
 def with_params(view: ParamsView, confidence: float,
                 policy: TradingPolicy) -> tuple[float, TradingPolicy, float]:
     """(the confidence trading acts on, the policy with the params' thresholds, the
@@ -69,6 +79,11 @@ def with_params(view: ParamsView, confidence: float,
     policy = replace(policy, buy_confidence=view.params.buy_threshold,
                      sell_confidence=view.params.sell_threshold)
     return used, policy, view.params.position_size_limit_pct
+
+
+def position_size(confidence: float, limit_pct: float) -> float:
+    """Percent of the portfolio for a BUY or SELL: more for a surer thesis, capped."""
+    return round(min(limit_pct, 1.0 + 8.0 * abs(confidence - 0.5)), 3)
 
 
 def decision(confidence: float, policy: TradingPolicy) -> str:

@@ -31,20 +31,26 @@ from amc_learning.schemas.discovery import SCORE_COMPONENTS, CandidateScored, Sc
 from amc_learning.schemas.prices import PriceBarClosed
 from amc_learning.schemas.thesis import MarketConditions, ThesisDecided, ThesisExpectation
 from amc_learning.schemas.trades import TradeFilled
+from amc_learning.simulator.ledger import COUNTERFACTUAL, Entry, Ledger
 from amc_learning.simulator.market import IndexHistory, load_history
 from amc_learning.simulator.trading import (
     DEFAULT_LIMIT_PCT,
+    FALLBACK_VIEW,
     Bars,
     Position,
     TradingPolicy,
+    arm,
     decision,
     exit_of,
     open_position,
+    position_size,
     with_params,
 )
 from amc_learning.streams.params import ParamsReader
 
 ORIGIN = date(2013, 1, 2)
+#: Sessions a thesis looks ahead: its horizon, and the ledger's mark-to-market.
+HORIZON = 7
 DEFAULT_START = date(2014, 1, 2)
 INDEX_SYMBOL = "^IXIC"
 VIX_SYMBOL = "^VIX"
@@ -88,7 +94,9 @@ class World:
         self.cfg = config
         #: with a reader, trading reads its parameters exactly as a trading engine would
         self.params, self.params_name = params, params_name
-        self.params_used: Counter[tuple[str, int | None, str | None]] = Counter()
+        #: decisions per arm, and (with a reader) what each arm and the fallback earned
+        self.params_used: Counter[str] = Counter()
+        self.ledger = Ledger(horizon=HORIZON)
         self.hist = history or load_history()
         self.rng = np.random.default_rng(config.seed)
         n = config.symbols
@@ -146,6 +154,8 @@ class World:
         day = _Day(t, scores, prev_close, bars, manual, confidence_noise, source_draw, catalysts)
         events = self._events(day) if emit else []
         self._trade(day, events if emit else None)
+        if emit and self.params is not None:
+            self.ledger.close(t, close)
         self.close = close
         self.returns.append(ret)
         self.t += 1
@@ -157,10 +167,13 @@ class World:
         session = self.hist.sessions[day.t]
         conditions = self._conditions(day.t)
         events: list[Event] = []
+        if self.params is not None:
+            self.ledger.live[day.t] = arm(self.params.get(self.params_name))
+            self._counterfactual(day, session)
         for candidate in self._discovery(day, session):
             events.append(candidate)
             if candidate.passed:
-                events.append(self._decide(day, session, candidate, conditions))
+                events.append(self._decide(day, session, candidate, conditions, record=True))
         events.extend(self._bars(day, session))
         events.extend(
             CatalystObserved(
@@ -225,21 +238,49 @@ class World:
             for i in range(len(self.symbols))
         ]
 
-    def _decide(
-        self, day: _Day, session: date, c: CandidateScored, conditions: MarketConditions
-    ) -> ThesisDecided:
-        i = self.symbols.index(c.symbol)
-        policy = self.cfg.policy
-        horizon = 7
-        drift = float(self.expected_alpha(day.scores[i : i + 1])[0]) * horizon
-        p_true = _normal_cdf(drift / (self.sigma[i] * math.sqrt(horizon)))
+    def _confidence(self, day: _Day, i: int) -> tuple[float, float]:
+        """(the thesis confidence, the true win probability) of symbol `i` today."""
+        drift = float(self.expected_alpha(day.scores[i : i + 1])[0]) * HORIZON
+        p_true = _normal_cdf(drift / (self.sigma[i] * math.sqrt(HORIZON)))
         logit = math.log(max(p_true, 1e-6) / max(1 - p_true, 1e-6))
         confidence = _sigmoid(self.cfg.effects.overconfidence * logit + day.confidence_noise[i])
+        return confidence, p_true
+
+    def _counterfactual(self, day: _Day, session: date) -> None:
+        """What the fallback params would have traded today on their own discovery run:
+        the ledger's paired arm (`simulator.ledger`)."""
+        fallback = FALLBACK_VIEW.params
+        weights = np.array([getattr(fallback.scoring_weights, c) for c in SCORE_COMPONENTS])
+        composite = day.scores @ weights
+        for i in np.argsort(-composite)[: self.cfg.policy.candidates_per_run]:
+            if composite[i] < fallback.discovery_threshold:
+                continue
+            used, policy, limit = with_params(FALLBACK_VIEW, self._confidence(day, i)[0],
+                                              self.cfg.policy)
+            decided = decision(used, policy)
+            if decided in ("BUY", "SELL"):
+                self.ledger.add(Entry(day.t, session, COUNTERFACTUAL, int(i),
+                                      1.0 if decided == "BUY" else -1.0,
+                                      position_size(used, limit), float(day.bars.open[i])))
+
+    def _decide(
+        self, day: _Day, session: date, c: CandidateScored, conditions: MarketConditions,
+        record: bool = False,
+    ) -> ThesisDecided:
+        """The thesis on a passed candidate, under the params the reader hands out for its
+        decision key; `record`: count it and enter it in the ledger (emitted sessions)."""
+        i = self.symbols.index(c.symbol)
+        policy = self.cfg.policy
+        horizon = HORIZON
+        confidence, p_true = self._confidence(day, i)
         decision_id = _decision_id(self.cfg.seed, c.symbol, session)
-        used, limit, note = confidence, DEFAULT_LIMIT_PCT, ""
+        used, limit, note, label = confidence, DEFAULT_LIMIT_PCT, "", "no reader"
+        version, mode = None, None
         if self.params is not None:  # the same decision key always lands in the same arm
             view = self.params.get(self.params_name, decision_id)
-            self.params_used[(view.source, view.version, view.mode)] += 1
+            label = arm(view)
+            if view.source == "published":
+                version, mode = view.version, view.mode
             used, policy, limit = with_params(view, confidence, policy)
             note = f"; params {view.source} v{view.version} {view.mode or ''}".rstrip()
         decided = decision(used, policy)
@@ -248,7 +289,11 @@ class World:
         sign = {"UP": 1.0, "DOWN": -1.0}.get(direction, 0.0)
         size = 0.0
         if decided in ("BUY", "SELL"):
-            size = round(min(limit, 1.0 + 8.0 * abs(used - 0.5)), 3)
+            size = position_size(used, limit)
+        if record and self.params is not None:
+            self.params_used[label] += 1
+            if size:
+                self.ledger.add(Entry(day.t, session, label, i, sign, size, price))
         source_draw = day.source_draw[i]
         source = "thesis" if source_draw < 0.85 else "discovery" if source_draw < 0.95 else "manual"
         catalyst = self.catalyst_kind[i] if c.scores.catalyst > 0.7 else None
@@ -274,6 +319,7 @@ class World:
             ),
             market_conditions=conditions.model_copy(update={"sector": self.sectors[i]}),
             reasoning=f"simulated thesis: p_true={p_true:.3f}{note}",
+            params_version=version, params_mode=mode,  # type: ignore[arg-type]
         )
 
     def _bars(self, day: _Day, session: date) -> list[PriceBarClosed]:
@@ -400,7 +446,6 @@ def simulate(
         )
     while world.t < first:
         world.step(emit=False)
-    world.params_used.clear()  # count only the decisions of emitted sessions
     for _ in range(config.days):
         yield world.step(emit=True)
 

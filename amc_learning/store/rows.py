@@ -71,7 +71,7 @@ DECISIONS = Table("learning_decisions", (
     "confidence_score", "price_at_decision", "position_size_pct", "market_time", "reasoning",
     "discovery_run_id", "discovery_timestamp", "discovery_scores", "discovery_features",
     "thesis_data", "market_conditions", "decision_data", "decided_at", "producer",
-    "schema_version", "is_synthetic",
+    "schema_version", "is_synthetic", "params_version", "params_mode",
 ))
 CANDIDATES = Table("discovery_candidates", (
     "event_id", "run_id", "symbol", "rank", "composite_score", "threshold", "passed",
@@ -116,7 +116,7 @@ def _decision_rows(e: ThesisDecided, raw: bytes) -> Rows:
         e.discovery_run_id, e.discovery_timestamp, None if scores is None else _json(scores),
         _json(e.discovery_features), e.thesis.model_dump_json(),
         e.market_conditions.model_dump_json(), raw.decode(), e.occurred_at, e.producer,
-        e.schema_version, False,
+        e.schema_version, False, e.params_version, e.params_mode,
     ))]
 
 
@@ -133,7 +133,7 @@ def _candidate_rows(e: CandidateScored, raw: bytes) -> Rows:
             "discovery", e.composite_score, e.price, 0.0, "premarket",
             f"never decided: composite {e.composite_score:.4f} below threshold {e.threshold}",
             e.run_id, e.occurred_at, s.model_dump_json(), _json(e.features), "{}", "{}",
-            raw.decode(), e.occurred_at, e.producer, e.schema_version, True,
+            raw.decode(), e.occurred_at, e.producer, e.schema_version, True, None, None,
         )))
     return rows
 
