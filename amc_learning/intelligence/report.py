@@ -10,7 +10,7 @@ curve is in-sample (it is then optimistic by construction).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -32,6 +32,8 @@ class ReportData:
     patterns / failures / features / change_points: the newest pass's rows.
     index: session, close; regimes: session, trend, volatility, regime.
     params: params_history rows; cycles: learning_cycles rows (kind, as_of, ran_at, summary).
+    arms: per params arm the trading engine decided under (arm, decisions, trades, marked,
+      pnl_pct, first, last): what trading made under each version and the fallback.
     collection: per session, rows stored per table; dead_letters: reason, day, n.
     health: scalar counts (outcomes by type, backlog, totals).
     """
@@ -53,6 +55,7 @@ class ReportData:
     health: dict[str, Any]
     params_name: str = "default"
     min_out_of_sample: int = 100
+    arms: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,23 @@ FROM (
 ) c WHERE session <= %(as_of)s GROUP BY session ORDER BY session
 """
 
+#: Per params arm the trading engine decided under (ThesisDecided.params_version/mode):
+#: decisions, BUY/SELL trades, and their P&L marked at the middle horizon, in percent of
+#: the portfolio (side x position size x return_7d, the return the learning judges by).
+_ARMS = """
+SELECT coalesce('v' || d.params_version || ' ' || d.params_mode, 'fallback') AS arm,
+       count(*) AS decisions,
+       count(*) FILTER (WHERE d.decision_type IN ('BUY', 'SELL')) AS trades,
+       count(o.return_7d) FILTER (WHERE d.decision_type IN ('BUY', 'SELL')) AS marked,
+       coalesce(sum(CASE d.decision_type WHEN 'BUY' THEN 1 WHEN 'SELL' THEN -1 END
+                    * d.position_size_pct * o.return_7d), 0) AS pnl_pct,
+       min((d.decided_at AT TIME ZONE 'UTC')::date) AS first,
+       max((d.decided_at AT TIME ZONE 'UTC')::date) AS last
+FROM learning_decisions d LEFT JOIN learning_outcomes o ON o.decision_id = d.id
+WHERE NOT d.is_synthetic AND (d.decided_at AT TIME ZONE 'UTC')::date <= %(as_of)s
+GROUP BY 1 ORDER BY min(d.decided_at)
+"""
+
 _HEALTH = """
 SELECT
   (SELECT count(*) FROM learning_outcomes WHERE outcome_type = 'open') AS open,
@@ -120,6 +137,9 @@ def gather(database_url: str, as_of: date | None = None, params_name: str = "def
                          "as_of": date_, "parent_version": pl.Int64, "published": pl.Boolean,
                          "evidence": pl.Object, "recorded_at": pl.Datetime("us", "UTC")},
                         name=params_name, as_of=as_of)
+        arms = _frame(conn, _ARMS, {"arm": pl.Utf8, "decisions": pl.Int64, "trades": pl.Int64,
+                                    "marked": pl.Int64, "pnl_pct": pl.Float64,
+                                    "first": date_, "last": date_}, as_of=as_of)
         cycles = _frame(conn, "SELECT kind, as_of, ran_at, summary FROM learning_cycles"
                               " WHERE name = %(name)s AND as_of <= %(as_of)s"
                               " ORDER BY ran_at DESC LIMIT 10",
@@ -136,4 +156,5 @@ def gather(database_url: str, as_of: date | None = None, params_name: str = "def
         as_of=as_of, generated_at=datetime.now(UTC), decisions=known, calibration=calibration,
         patterns=patterns, failures=failures, features=features, change_points=change_points,
         index=index.select("session", "close"), regimes=regimes, params=params, cycles=cycles,
-        collection=collection, dead_letters=dead, health=dict(health), params_name=params_name)
+        collection=collection, dead_letters=dead, health=dict(health), params_name=params_name,
+        arms=arms)

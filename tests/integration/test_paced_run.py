@@ -1,0 +1,62 @@
+"""The main job closes the feedback loop: the market is paced by the learner, the simulated
+trading engine reads each version the learner publishes, and no decision is ever made on
+params issued after its own session. Real broker, PostgreSQL and consumer processes."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from amc_learning.intelligence.rollout import RolloutPolicy
+from amc_learning.run import run
+from tests.integration.helpers import rows
+
+pytestmark = pytest.mark.integration
+
+#: Promotes whatever it judges, after a few sessions: this test is about the loop (pacing,
+#: the reader, causality), not the statistics (tests/unit/test_rollout.py is).
+EAGER = RolloutPolicy(min_sessions=3, canary_sessions=3, max_sessions=100, promote_at=0.0,
+                      reject_at=-1.0)
+
+
+def test_a_paced_run_trades_on_what_the_learner_publishes_never_on_params_from_its_future(
+    settings,
+):
+    said: list[str] = []
+    summary = run(settings, days=50, seed=3, symbols=40, bad_rate=0.0, start=None,
+                  say=said.append, cycle_every=5, policy=EAGER)
+    params = summary["params"]
+    arms = params["decisions_by_params"]  # type: ignore[index]
+
+    # the simulated trading engine's reader saw a version move and traded on it
+    paths = {}
+    for v in params["versions"]:  # type: ignore[index]
+        paths.setdefault(v["version"], []).append(v["mode"])
+    assert paths.get(1, [])[:3] == ["shadow", "canary", "live"], paths
+    assert arms.get("fallback", 0) > 0 and arms.get("v1 canary", 0) > 0, arms
+    assert arms.get("v1 live", 0) > 0, arms
+    assert any("version 1 -> live" in line for line in said), said
+
+    # causality: each decision's params entered their mode in a cycle as of an earlier
+    # session; and before version 1 went canary, everything traded on the fallback
+    entered = {(version, mode): as_of for version, mode, as_of in rows(
+        settings.database_url,
+        "SELECT version, mode, min(as_of) FROM params_history WHERE published"
+        " GROUP BY version, mode")}
+    decided = rows(settings.database_url,
+                   "SELECT (decided_at AT TIME ZONE 'UTC')::date, params_version, params_mode"
+                   " FROM learning_decisions WHERE NOT is_synthetic")
+    canary_from: date = entered[(1, "canary")]
+    for session, version, mode in decided:
+        if version is None:
+            continue
+        assert entered[(version, mode)] < session, (session, version, mode)
+    assert all(version is None for session, version, _ in decided if session <= canary_from)
+    assert sum(1 for _, version, _ in decided if version is not None) == sum(
+        n for arm, n in arms.items() if arm.startswith("v"))
+
+    # the ledger marks the learned sessions against the fallback on the same sessions
+    pnl = params["pnl"]  # type: ignore[index]
+    assert pnl["learned"]["sessions"] > 0 and pnl["learned"]["fallback_trades"] >= 0
+    assert set(pnl["arms"]) >= {"fallback", "fallback (counterfactual)", "v1 live"}
