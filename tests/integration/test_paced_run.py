@@ -24,7 +24,7 @@ def test_a_paced_run_trades_on_what_the_learner_publishes_never_on_params_from_i
     settings,
 ):
     said: list[str] = []
-    summary = run(settings, days=50, seed=3, symbols=40, bad_rate=0.0, start=None,
+    summary = run(settings, days=60, seed=3, symbols=40, bad_rate=0.0, start=None,
                   say=said.append, cycle_every=5, policy=EAGER)
     params = summary["params"]
     arms = params["decisions_by_params"]  # type: ignore[index]
