@@ -265,3 +265,18 @@ def test_text_a_producer_sent_reaches_the_page_as_text_never_as_markup():
         assert f"alert(&#39;{field}&#39;)" in page or f"alert('{field}')" in page
     for svg in re.findall(r"<svg.*?</svg>", page, flags=re.S):
         _well_formed(svg)  # escaped inside the charts too
+
+
+def test_the_page_shows_what_trading_made_under_each_version():
+    arms = pl.DataFrame({"arm": ["fallback", "v1 canary", "v1 live"], "decisions": [300, 4, 90],
+                         "trades": [200, 3, 60], "marked": [200, 3, 52],
+                         "pnl_pct": [1.25, 0.01, 0.5],
+                         "first": [START, START + timedelta(days=60), START + timedelta(days=90)],
+                         "last": [START + timedelta(days=89)] * 2 + [START + timedelta(days=199)]})
+    page = render(_report_data(arms=arms))
+    section = page[page.index("What trading made under each version"):]
+    rows = re.findall(r"<tr>(<td.*?)</tr>", section)[:3]
+    assert [re.sub(r"<[^>]+>", "|", r).split("|")[1] for r in rows] == [
+        "fallback", "v1 canary", "v1 live"]
+    assert "+0.50" in rows[2] and "+1.0" in rows[2]  # 0.5 % over 52 trades: 0.96 bp each
+    assert "What trading made" not in render(_report_data())  # no decisions name params
