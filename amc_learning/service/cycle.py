@@ -146,7 +146,11 @@ def plan(
         params, evidence = adapt(frame, incumbent, regime,
                                  guardrails or Guardrails(horizon=policy.horizon))
         new, old = params.model_dump(mode="json"), incumbent.model_dump(mode="json")
+        # a new calibration map alone is no reason for a version (every fit moves its
+        # knots a little); with another change, it is part of what the version changes
         changed = {k for k in new if k != "calibration" and new[k] != old[k]}
+        if changed and new["calibration"] != old["calibration"]:
+            changed.add("calibration")
         fitted = {"candidate": None, "changed": sorted(changed)}
         if changed:
             sessions = frame["session"]
