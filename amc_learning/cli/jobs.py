@@ -174,7 +174,8 @@ def _print_params(params: dict[str, Any]) -> None:
         a = arms.get(arm, {})
         fb = a.get("fallback_same_sessions")
         bp = a.get("per_trade_bp")
-        line = (f"  {arm:<26} {used.get(arm, 0):>9,} {a.get('marked', 0):>7,} "
+        decided = f"{used[arm]:,}" if arm in used else "–"  # the counterfactual decides none
+        line = (f"  {arm:<26} {decided:>9} {a.get('marked', 0):>7,} "
                 f"{a.get('pnl_pct', 0.0):>+8.2f} {'' if bp is None else f'{bp:+.1f}':>9}")
         if fb:
             fbp = fb["per_trade_bp"]
