@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import gzip
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+
+from amc_learning.schemas.thesis import MarketConditions
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -32,6 +35,23 @@ class IndexHistory:
             if session >= day:
                 return i
         raise ValueError(f"no session on or after {day}; the history ends {self.sessions[-1]}")
+
+    def vix_at(self, t: int) -> float:
+        """The real VIX where known; before 2014, 21-day realised index vol as a proxy."""
+        if not math.isnan(self.vix[t]):
+            return float(self.vix[t])
+        closes = self.close[t - 21 : t + 1]
+        return float(np.std(np.diff(np.log(closes))) * math.sqrt(252) * 100 * 1.1)
+
+    def conditions(self, t: int) -> MarketConditions:
+        """What a thesis service knows of the market at session `t`'s open."""
+        closes = self.close[t - 50 : t]
+        trend = closes[-1] / closes.mean() - 1.0
+        vix = self.vix_at(t - 1)
+        volatility = "high_vol" if vix >= 20 else "low_vol"
+        direction = "bull" if trend > 0 else "bear"
+        regime = "sideways" if abs(trend) < 0.01 else f"{direction}_{volatility}"
+        return MarketConditions(vix=round(vix, 4), sector="index", regime=regime)  # type: ignore[arg-type]
 
 
 def _parse_date(text: str) -> date:

@@ -9,9 +9,10 @@ confidence that is deliberately miscalibrated (`overconfidence`), so calibration
 something real to find. Everything is a pure function of (seed, start, days): the world
 always begins at `ORIGIN` and fast-forwards, so consecutive runs continue one another.
 
-The trading rules and how trading reads its params are in `simulator.trading`. What stays
-here (about 440 lines) is one `World.step`: the market, the services' events of a session
-and the open positions advance together from one random stream, so they stay together.
+The trading rules and how trading reads its params are in `simulator.trading`, the
+ledger of what it earned in `simulator.ledger`. What stays here (about 470 lines) is one
+`World.step`: the market, the services' events of a session, the open positions and the
+fallback's counterfactual advance together from one random stream, so they stay together.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ class World:
 
     def _events(self, day: _Day) -> list[Event]:
         session = self.hist.sessions[day.t]
-        conditions = self._conditions(day.t)
+        conditions = self.hist.conditions(day.t)
         events: list[Event] = []
         if self.params is not None:
             self.ledger.live[day.t] = arm(self.params.get(self.params_name))
@@ -341,29 +342,13 @@ class World:
             open=float(h.open[t]), high=float(h.high[t]), low=float(h.low[t]),
             close=float(h.close[t]), volume=float(h.volume[t]),
         ))
-        vix = round(self._vix(t), 4)
+        vix = round(self.hist.vix_at(t), 4)
         bars.append(PriceBarClosed(
             event_id=_uid(0, "bar", VIX_SYMBOL, session), occurred_at=at,
             producer=PRODUCERS["prices"], symbol=VIX_SYMBOL, session=session,
             open=vix, high=vix, low=vix, close=vix, volume=0.0,
         ))
         return bars
-
-    def _vix(self, t: int) -> float:
-        """The real VIX where known; before 2014, 21-day realised index vol as a proxy."""
-        if not math.isnan(self.hist.vix[t]):
-            return float(self.hist.vix[t])
-        closes = self.hist.close[t - 21 : t + 1]
-        return float(np.std(np.diff(np.log(closes))) * math.sqrt(252) * 100 * 1.1)
-
-    def _conditions(self, t: int) -> MarketConditions:
-        closes = self.hist.close[t - 50 : t]
-        trend = closes[-1] / closes.mean() - 1.0
-        vix = self._vix(t - 1)
-        volatility = "high_vol" if vix >= 20 else "low_vol"
-        direction = "bull" if trend > 0 else "bear"
-        regime = "sideways" if abs(trend) < 0.01 else f"{direction}_{volatility}"
-        return MarketConditions(vix=round(vix, 4), sector="index", regime=regime)  # type: ignore[arg-type]
 
     # -- trading ------------------------------------------------------------------------
 
@@ -394,7 +379,7 @@ class World:
     def _enter_silently(self, day: _Day) -> None:
         """While fast-forwarding, positions still open and close as they would have."""
         session = self.hist.sessions[day.t]
-        conditions = self._conditions(day.t)
+        conditions = self.hist.conditions(day.t)
         for candidate in self._discovery(day, session):
             if not candidate.passed:
                 continue
