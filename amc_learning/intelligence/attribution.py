@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import polars as pl
@@ -116,21 +115,14 @@ def walk_forward_importance(
             max_iter=100, learning_rate=0.1, max_leaf_nodes=15, random_state=seed
         )
         model.fit(train.select(features).to_numpy(), train[ret].to_numpy())
-        with warnings.catch_warnings():
-            # scikit-learn warns that its configuration may not reach joblib's workers
-            # when the process runs other threads (scikit-learn/scikit-learn#32631): it
-            # runs in one job here, on the default configuration
-            warnings.filterwarnings("ignore", message=".*sklearn.utils.parallel.delayed",
-                                    category=UserWarning)
-            result = permutation_importance(
-                model,
-                test.select(features).to_numpy(),
-                test[ret].to_numpy(),
-                n_repeats=repeats,
-                random_state=seed,
-                scoring="r2",
-                n_jobs=1,
-            )
+        result = permutation_importance(
+            model,
+            test.select(features).to_numpy(),
+            test[ret].to_numpy(),
+            n_repeats=repeats,
+            random_state=seed,
+            scoring="r2",
+        )
         for f, v in zip(features, result.importances_mean, strict=True):
             scores[f].append(float(v))
     return pl.DataFrame(
