@@ -26,6 +26,7 @@ import polars as pl
 from scipy.stats import norm
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.inspection import permutation_importance
+from threadpoolctl import threadpool_limits
 
 from amc_learning.intelligence.stats import benjamini_hochberg, newey_west_t
 
@@ -114,15 +115,19 @@ def walk_forward_importance(
         model = HistGradientBoostingRegressor(
             max_iter=100, learning_rate=0.1, max_leaf_nodes=15, random_state=seed
         )
-        model.fit(train.select(features).to_numpy(), train[ret].to_numpy())
-        result = permutation_importance(
-            model,
-            test.select(features).to_numpy(),
-            test[ret].to_numpy(),
-            n_repeats=repeats,
-            random_state=seed,
-            scoring="r2",
-        )
+        # One OpenMP thread: with more, the model's binning runs joblib threads that race
+        # on the process's warning filters (each resets them in a catch_warnings block),
+        # which can leave them empty and print scikit-learn warnings at every later fit.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            model.fit(train.select(features).to_numpy(), train[ret].to_numpy())
+            result = permutation_importance(
+                model,
+                test.select(features).to_numpy(),
+                test[ret].to_numpy(),
+                n_repeats=repeats,
+                random_state=seed,
+                scoring="r2",
+            )
         for f, v in zip(features, result.importances_mean, strict=True):
             scores[f].append(float(v))
     return pl.DataFrame(
