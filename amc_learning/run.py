@@ -237,24 +237,41 @@ def wait_until_consumed(
     processes: list[subprocess.Popen[bytes]], say: Say, timeout_s: float = 900.0,
 ) -> None:
     """Block until `group` has committed every target offset; fail if a consumer died."""
+    asyncio.run(_wait_consumed(settings, group, targets, processes, say, timeout_s))
+
+
+async def _wait_consumed(
+    settings: Settings, group: str, targets: dict[tuple[str, int], int],
+    processes: list[subprocess.Popen[bytes]], say: Say, timeout_s: float,
+) -> None:
+    """One client asks for the group's committed offsets (OffsetFetch) every 0.1 s."""
     deadline = time.monotonic() + timeout_s
     total = sum(targets.values())
-    last_report = 0.0
-    while True:
-        committed = asyncio.run(committed_offsets(settings, group, sorted(targets)))
-        behind = sum(max(0, end - committed[key]) for key, end in targets.items())
-        if behind == 0:
-            return
-        for proc in processes:
-            if proc.poll() is not None:
-                raise RunError(f"a consumer exited with code {proc.returncode}; "
-                               f"see the logs in {settings.data_dir / 'logs'}")
-        if time.monotonic() > deadline:
-            raise RunError(f"consumers still {behind} events behind after {timeout_s:.0f} s")
-        if time.monotonic() - last_report > 5:
-            say(f"  waiting for consumers: {total - behind}/{total} offsets committed")
-            last_report = time.monotonic()
-        time.sleep(0.5)
+    last_report = time.monotonic()
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=group,
+                                enable_auto_commit=False)
+    try:
+        await asyncio.wait_for(consumer.start(), 60.0)
+        while True:
+            behind = 0
+            for (topic, partition), end in targets.items():
+                offset = await asyncio.wait_for(
+                    consumer.committed(TopicPartition(topic, partition)), 60.0)
+                behind += max(0, end - (offset or 0))
+            if behind == 0:
+                return
+            for proc in processes:
+                if proc.poll() is not None:
+                    raise RunError(f"a consumer exited with code {proc.returncode}; "
+                                   f"see the logs in {settings.data_dir / 'logs'}")
+            if time.monotonic() > deadline:
+                raise RunError(f"consumers still {behind} events behind after {timeout_s:.0f} s")
+            if time.monotonic() - last_report > 5:
+                say(f"  waiting for consumers: {total - behind}/{total} offsets committed")
+                last_report = time.monotonic()
+            await asyncio.sleep(0.1)
+    finally:
+        await stop_client(consumer, timeout_s=5.0)
 
 
 def wait_until_settled(settings: Settings, targets: dict[tuple[str, int], int],
