@@ -1,11 +1,13 @@
 """The main job: infrastructure, migrations, topics, consumer processes, simulation, summary.
 
-With learning on (the default), the simulated market is paced by the learner: every
-`cycle_every` sessions the run waits until persist and outcomes have stored everything
-published so far, runs the daily learning cycle as of the last session, and waits until
-the simulated trading engine's `ParamsReader` holds what the cycle published, before the
-next session is simulated. Faster than real time, causally the same as live: a decision
-of session S is made on params a cycle issued as of a session before S.
+With learning on (the default), the simulated market is paced by the learner. Every
+`cycle_every` sessions a daily cycle starts as of the last session published: it waits
+until persist and outcomes have stored and tracked everything up to that session, then
+learns. The market goes on meanwhile, as it would live. `cycle_every` sessions later the
+run waits for that cycle to end and for the simulated trading engine's `ParamsReader` to
+hold what it published, then starts the next one: params issued as of session D trade
+from session D + cycle_every + 1 on. Faster than real time, causally the same as live: a
+decision of session S is made on params a cycle issued as of a session before S.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import random
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -139,6 +142,7 @@ def publish_simulation(
             produced.by_topic[names.base(topic)] += 1
         broken.clear()
 
+    learner = Learner(settings, pacing, reader, say) if pacing is not None else None
     try:
         for day, events in enumerate(simulate(config, world=world), start=1):
             for event in events:
@@ -151,12 +155,14 @@ def publish_simulation(
                 raise RunError("the broker stopped acknowledging events (waited 120 s)")
             if day % 50 == 0 or day == config.days:
                 say(f"  simulated {day}/{config.days} sessions, {publisher.stats.sent} events sent")
-            if pacing is not None and day % pacing.every == 0 and day < config.days:
+            if learner is not None and day % learner.pacing.every == 0 and day < config.days:
                 send_broken()
                 produced.merge_targets(publisher.stats.acked_end_offsets)
-                learn(settings, world.hist.sessions[world.t - 1], produced.targets, pacing,
-                      reader, say)
+                learner.join()  # the previous cycle's params trade from the next session
+                learner.start(world.hist.sessions[world.t - 1], produced.targets)
     finally:
+        if learner is not None:
+            learner.join()
         publisher.close()
         reader.close()
     produced.params_used = world.params_used
@@ -169,25 +175,52 @@ def publish_simulation(
     return produced
 
 
-def learn(settings: Settings, as_of: date, targets: dict[tuple[str, int], int],
-          pacing: Pacing, reader: ParamsReader, say: Say) -> None:
-    """Once everything published is stored and tracked, the daily cycle as of `as_of`; then
-    wait until `reader` holds what the cycle published."""
-    wait_until_settled(settings, targets, pacing.consumers, say=lambda _: None)
-    summary = run_cycle(settings, "daily", as_of, pacing.policy, guardrails=pacing.guardrails,
-                        report=False)
-    published = [(c["version"], c["mode"]) for c in summary.get("changes", []) if c["publish"]]
-    for change in summary.get("changes", []):
-        say(f"  learner as of {as_of}: version {change['version']} -> {change['mode']}")
-    name = settings.params_name
+class Learner:
+    """The paced run's learning cycles, one at a time, beside the simulation."""
 
-    def holds(r: ParamsReader) -> bool:
-        held = r.status()["held"].get(name, {})
-        return all(held.get(mode) == version for version, mode in published)
+    def __init__(self, settings: Settings, pacing: Pacing, reader: ParamsReader,
+                 say: Say) -> None:
+        self.settings, self.pacing, self.reader, self.say = settings, pacing, reader, say
+        self._thread: threading.Thread | None = None
+        self._published: list[tuple[int, str]] = []
 
-    if published and not reader.wait_for(holds, timeout=60.0):
-        say(f"  the simulated trading engine's reader did not show {published} within 60 s: "
-            f"it trades on what it holds ({reader.status()['held']})")
+    def start(self, as_of: date, targets: dict[tuple[str, int], int]) -> None:
+        """The cycle as of `as_of`, once everything up to `targets` is stored and tracked."""
+        self._thread = threading.Thread(target=self._cycle, args=(as_of, dict(targets)),
+                                        name=f"learner-{as_of}", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        """Wait for the running cycle, then until the reader holds what it published."""
+        if self._thread is None:
+            return
+        self._thread.join()
+        self._thread = None
+        published, self._published = self._published, []
+        name = self.settings.params_name
+
+        def holds(r: ParamsReader) -> bool:
+            held = r.status()["held"].get(name, {})
+            return all(held.get(mode) == version for version, mode in published)
+
+        if published and not self.reader.wait_for(holds, timeout=60.0):
+            self.say(f"  the simulated trading engine's reader did not show {published} "
+                     f"within 60 s: it trades on what it holds ({self.reader.status()['held']})")
+
+    def _cycle(self, as_of: date, targets: dict[tuple[str, int], int]) -> None:
+        try:
+            wait_until_settled(self.settings, targets, self.pacing.consumers, say=lambda _: None)
+            summary = run_cycle(self.settings, "daily", as_of, self.pacing.policy,
+                                guardrails=self.pacing.guardrails, report=False)
+        except Exception as exc:  # learning never stops the trading: it goes on as it is
+            self.say(f"  learner as of {as_of}: the cycle failed ({type(exc).__name__}: "
+                     f"{exc}); trading goes on with the params it holds")
+            return
+        for change in summary.get("changes", []):
+            self.say(f"  learner as of {as_of}: version {change['version']} -> "
+                     f"{change['mode']}")
+        self._published = [(c["version"], c["mode"]) for c in summary.get("changes", [])
+                           if c["publish"]]
 
 
 async def send_records(
