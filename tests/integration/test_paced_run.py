@@ -34,8 +34,8 @@ def test_a_paced_run_trades_on_what_the_learner_publishes_never_on_params_from_i
     for v in params["versions"]:  # type: ignore[index]
         paths.setdefault(v["version"], []).append(v["mode"])
     assert paths.get(1, [])[:3] == ["shadow", "canary", "live"], paths
-    assert arms.get("fallback", 0) > 0 and arms.get("v1 canary", 0) > 0, arms
-    assert arms.get("v1 live", 0) > 0, arms
+    # (the canary arm gets a tenth of a few decisions a session: it may have none here)
+    assert arms.get("fallback", 0) > 0 and arms.get("v1 live", 0) > 0, arms
     assert any("version 1 -> live" in line for line in said), said
 
     # causality: each decision's params entered their mode in a cycle as of an earlier
@@ -48,6 +48,7 @@ def test_a_paced_run_trades_on_what_the_learner_publishes_never_on_params_from_i
                    "SELECT (decided_at AT TIME ZONE 'UTC')::date, params_version, params_mode"
                    " FROM learning_decisions WHERE NOT is_synthetic")
     canary_from: date = entered[(1, "canary")]
+    assert canary_from < entered[(1, "live")]
     for session, version, mode in decided:
         if version is None:
             continue
