@@ -23,6 +23,7 @@ ALLOWED = {
     "store": {"schemas", "intelligence", "settings"},
     "simulator": {"schemas", "streams", "settings"},
     "pages": {"schemas", "intelligence"},
+    "adapters": {"schemas"},
     "service": {"schemas", "intelligence", "store", "streams", "pages", "settings"},
     "consumers": {"schemas", "intelligence", "store", "streams", "service", "settings"},
 }
@@ -78,7 +79,7 @@ def test_no_module_imports_from_a_layer_above_it():
 
 def test_nothing_imports_our_packages_by_bare_top_level_names():
     bare = {"schemas", "streams", "consumers", "simulator", "intelligence", "store", "service",
-            "pages"}
+            "pages", "adapters"}
     wrong = [f"{name}: {t}" for path, name in modules().items() for t in imports(path)
              if t.split(".")[0] in bare]
     for path in [*(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py")]:
@@ -96,7 +97,7 @@ def test_psycopg_is_spoken_only_in_the_store():
 
 def test_the_functional_core_does_no_io():
     wrong = [f"{name}: {t}" for path, name in modules().items()
-             if layer(name) in ("intelligence", "schemas")
+             if layer(name) in ("intelligence", "schemas", "adapters")
              for t in imports(path) if t.split(".")[0] in IO]
     assert not wrong, wrong
 
