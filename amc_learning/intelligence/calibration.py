@@ -143,6 +143,7 @@ def calibration_report(
     Columns: group, n, method, brier_raw, ece_raw, knots (list of [x, y]); the raw scores
     describe the confidence as given, on the rows the map was fitted on.
     """
+    frame = frame.drop_nulls([confidence, won])  # a decision without a confidence: none to judge
     groups = frame.partition_by(by, as_dict=True) if by else {("all",): frame}
     rows = []
     for key, part in sorted(groups.items(), key=lambda kv: str(kv[0])):

@@ -190,7 +190,7 @@ def overconfidence(
     and the mean of that series is tested with a Newey–West t (lags = horizon, for the
     overlapping outcomes); one-sided p-values, BH q-values across all bins.
     """
-    data = frame.drop_nulls("win").with_columns(
+    data = frame.drop_nulls(["win", "confidence"]).with_columns(
         (pl.col("confidence") * bins).floor().clip(0, bins - 1).alias("_bin"),
         (pl.col("win").cast(pl.Float64) - pl.col("confidence")).alias("_gap"),
     )

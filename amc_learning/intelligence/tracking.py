@@ -132,7 +132,7 @@ def apply(state: SymbolState, fact: Fact) -> bool:
             return False
         return _track(state, never_decided_id(fact), _candidate(fact))
     if isinstance(fact, TradeFilled):
-        if fact.decision_id is None:
+        if fact.decision_id is None or fact.mode != "live":  # paper and shadow are no P&L
             return False
         row = [fact.fill_type, fact.price, fact.exit_reason, fact.occurred_at.date().isoformat()]
         return _put(state.fills.setdefault(fact.decision_id, {}), fact.fill_id, row)
@@ -158,12 +158,12 @@ def _track(state: SymbolState, decision_id: str, spec: dict[str, Any]) -> bool:
 
 
 def _decision(e: ThesisDecided) -> dict[str, Any]:
-    t = e.thesis
+    t = e.thesis  # absent in v2 when the producer gave none: no thesis accuracy then
     return {
         "symbol": e.symbol, "type": e.decision_type, "from": "decision",
         "counterfactual": e.decision_type in ("HOLD", "IGNORE"), "entry": e.entry_price,
         "day": e.occurred_at.date().isoformat(), "after_close": e.market_time == "afterhours",
-        "thesis": {
+        "thesis": None if t is None else {
             "direction": t.expected_direction, "horizon": t.horizon_days,
             "target": t.target_price, "stop": t.stop_price, "catalyst": t.expected_catalyst,
             "catalyst_window": t.catalyst_window_days, "volume_ratio": t.expected_volume_ratio,

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 #: Exchange tickers (AAPL, BRK.B, RDS-A) and index symbols (^VIX, ^IXIC).
 Symbol = Annotated[str, StringConstraints(pattern=r"^\^?[A-Z][A-Z0-9]{0,5}([.\-][A-Z0-9]{1,3})?$")]
@@ -24,7 +34,13 @@ Features = Annotated[dict[FeatureName, float], Field(max_length=128)]
 DecisionType = Literal["BUY", "SELL", "HOLD", "IGNORE"]
 DecisionSource = Literal["discovery", "thesis", "manual"]
 Side = Literal["BUY", "SELL"]
-ExitReason = Literal["stop_loss", "profit_target", "manual", "time"]
+#: Why a position closed; `trailing_stop` and `partial_profit` need schema_version 2.
+ExitReason = Literal["stop_loss", "profit_target", "manual", "time", "trailing_stop",
+                     "partial_profit"]
+#: A lowercase name: a tier (`ultra_low`), a flag (`chase_risk`).
+Label = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+#: What an adapter inferred or defaulted for an event, field -> how (schema_version 2).
+Provenance = Annotated[dict[FeatureName, ShortText], Field(max_length=64)]
 Regime = Literal[
     "bull_low_vol", "bull_high_vol", "bear_low_vol", "bear_high_vol", "sideways", "unknown"
 ]
@@ -68,12 +84,84 @@ class Contract(BaseModel):
     model_config = ConfigDict(frozen=True, strict=True, extra="forbid", allow_inf_nan=False)
 
 
+class ScoringModel(Contract):
+    """The model that scored a candidate: learning never mixes two (schema_version 2)."""
+
+    name: Identifier
+    version: Identifier
+
+
+class Scaled(Contract):
+    """A number on the scale its producer declared ([low, high]), kept as it was sent."""
+
+    value: float
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _a_scale(self) -> Scaled:
+        if not self.low < self.high:
+            raise ValueError(f"scale [{self.low}, {self.high}]: low must be below high")
+        return self
+
+    @property
+    def normalised(self) -> float:
+        """The value on [0, 1], clipped (a value beyond the scale is a data-quality finding)."""
+        return min(max((self.value - self.low) / (self.high - self.low), 0.0), 1.0)
+
+
+class Tier(Contract):
+    """A factor scored by tier, as a points scanner does: `{"tier": "ultra_low", "points": 50}`."""
+
+    tier: Label
+    points: float | None = None
+
+
+#: What an absent optional field holds: such a field is left out when an event is written.
+EMPTY: tuple[object, ...] = (None, {}, [], ())
+
+
+def without_empty(data: dict[str, object], fields: Iterable[str]) -> dict[str, object]:
+    """`data` without the `fields` that hold nothing: a v1 event is written as v1 wrote it."""
+    for field in fields:
+        if field in data and data[field] in EMPTY:
+            del data[field]
+    return data
+
+
+@dataclass(frozen=True)
+class VersionRules:
+    """What schema version 1 of an event is, inside its v2 superset: the v2 fields it may
+    not carry, the fields it requires, and the values of a field that v2 added."""
+
+    v2_only: tuple[str, ...] = ()
+    v1_required: tuple[str, ...] = ()
+    v2_values: tuple[tuple[str, tuple[object, ...]], ...] = ()
+
+    def check(self, event: BaseModel) -> None:
+        """Schema version 1 is what it always was."""
+        if getattr(event, "schema_version", 1) != 1:
+            return
+        given = event.model_fields_set
+        added = [f for f in self.v2_only if getattr(event, f) not in EMPTY]
+        if added:
+            raise ValueError(f"{', '.join(added)}: needs schema_version 2")
+        missing = [f for f in self.v1_required if f not in given or getattr(event, f) is None]
+        if missing:
+            raise ValueError(f"{', '.join(missing)}: required in schema_version 1")
+        for field, values in self.v2_values:
+            if getattr(event, field) in values:
+                raise ValueError(f"{field}={getattr(event, field)!r}: needs schema_version 2")
+
+
 class Event(Contract):
     """The envelope: identity, type, version, time and origin of every event."""
 
     event_id: UUID
     event_type: str
-    schema_version: Literal[1] = 1
+    #: 2: the fields of contract v2 (candidates, decisions, fills); the other events are
+    #: the same in both versions
+    schema_version: Literal[1, 2] = 1
     occurred_at: UtcTime
     producer: Identifier
 

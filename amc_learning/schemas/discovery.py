@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from amc_learning.schemas.common import (
     Contract,
     Event,
+    FeatureName,
     Features,
     Identifier,
+    Label,
     Price,
     Probability,
+    Provenance,
+    Scaled,
+    ScoringModel,
+    ShortText,
     Symbol,
+    Tier,
+    VersionRules,
+    without_empty,
 )
 
 #: The six score components of the discovery model, in a fixed order.
@@ -32,15 +41,49 @@ class ScoreComponents(Contract):
 
 
 class CandidateScored(Event):
-    """One candidate of a discovery run, scored; `passed` says whether it cleared the threshold."""
+    """One candidate of a discovery run, scored; `passed` says whether it cleared the threshold.
+
+    Schema version 2 carries what real scanners emit: the scoring model that scored it,
+    the score on the scale the producer declared (`raw_score`; `composite_score` is its
+    value on [0, 1], which the engine's adapters compute), components on their own scales
+    and under their own names, factor tiers with their points, risk flags and short text
+    attributes, and what an adapter inferred (`provenance`). The six 0–1 `scores` and the
+    `threshold` become optional: "not measured" is absent, never a fabricated 0.
+    """
 
     event_type: Literal["candidate_scored"] = "candidate_scored"
     run_id: Identifier
     symbol: Symbol
     rank: int = Field(ge=1, le=100_000)
     composite_score: Probability
-    threshold: Probability
+    threshold: Probability | None = None
     passed: bool
-    scores: ScoreComponents
-    features: Features
+    scores: ScoreComponents | None = None
+    features: Features = Field(default_factory=dict)
     price: Price
+    scoring_model: ScoringModel | None = None
+    raw_score: Scaled | None = None
+    components: dict[FeatureName, Scaled] = Field(default_factory=dict, max_length=32)
+    tiers: dict[FeatureName, Tier] = Field(default_factory=dict, max_length=32)
+    flags: list[Label] = Field(default_factory=list, max_length=32)
+    attributes: dict[FeatureName, ShortText] = Field(default_factory=dict, max_length=32)
+    provenance: Provenance = Field(default_factory=dict)
+
+    VERSIONS: ClassVar[VersionRules] = VersionRules(
+        v2_only=("scoring_model", "raw_score", "components", "tiers", "flags", "attributes",
+                 "provenance"),
+        v1_required=("threshold", "scores", "features"))
+
+    @model_serializer(mode="wrap")
+    def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        return without_empty(handler(self), (*self.VERSIONS.v2_only, "threshold", "scores"))
+
+    @model_validator(mode="after")
+    def _versions(self) -> CandidateScored:
+        self.VERSIONS.check(self)
+        if self.raw_score is not None and abs(
+                self.raw_score.normalised - self.composite_score) > 1e-6:
+            raise ValueError(f"composite_score {self.composite_score} is not raw_score on "
+                             f"[0, 1] ({self.raw_score.normalised:.6f})")
+        return self
+

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from amc_learning.schemas.common import (
     Contract,
@@ -17,10 +17,14 @@ from amc_learning.schemas.common import (
     Percent,
     Price,
     Probability,
+    Provenance,
     Regime,
+    ScoringModel,
     ShortText,
     Symbol,
     UtcTime,
+    VersionRules,
+    without_empty,
 )
 from amc_learning.schemas.discovery import ScoreComponents
 
@@ -47,22 +51,29 @@ class ThesisExpectation(Contract):
 
 
 class ThesisDecided(Event):
-    """A BUY/SELL/HOLD/IGNORE decision; `decision_id` is the producer's idempotency key."""
+    """A BUY/SELL/HOLD/IGNORE decision; `decision_id` is the producer's idempotency key.
+
+    Schema version 2 keeps the producer's own label beside the canonical action
+    (`BUY_MORE` is a BUY, `TRIM_50` a SELL of half the position: `size_change_pct` -50),
+    several price targets and a horizon given only as text; the confidence, the
+    structured thesis and the market conditions become optional (a decision without a
+    confidence is still tracked, and left out of calibration).
+    """
 
     event_type: Literal["thesis_decided"] = "thesis_decided"
     decision_id: Identifier
     symbol: Symbol
     decision_type: DecisionType
     decision_source: DecisionSource
-    confidence_score: Probability
+    confidence_score: Probability | None = None
     entry_price: Price
     position_size_pct: Percent = 0.0
     discovery_run_id: Identifier | None = None
     discovery_timestamp: UtcTime | None = None
     discovery_scores: ScoreComponents | None = None
     discovery_features: Features = Field(default_factory=dict)
-    thesis: ThesisExpectation
-    market_conditions: MarketConditions
+    thesis: ThesisExpectation | None = None
+    market_conditions: MarketConditions | None = None
     market_time: Literal["premarket", "regular", "afterhours"] = "regular"
     reasoning: LongText = ""
     #: The learned params the trading engine decided under (its ParamsReader's view: the
@@ -70,11 +81,30 @@ class ThesisDecided(Event):
     #: attribute realised P&L to each version.
     params_version: int | None = Field(default=None, ge=1)
     params_mode: Literal["live", "canary"] | None = None
+    label: ShortText | None = None
+    size_change_pct: float | None = Field(default=None, ge=-100.0, le=1000.0)
+    targets: list[Price] = Field(default_factory=list, max_length=8)
+    horizon_text: ShortText | None = None
+    scoring_model: ScoringModel | None = None
+    provenance: Provenance = Field(default_factory=dict)
+
+    VERSIONS: ClassVar[VersionRules] = VersionRules(
+        v2_only=("label", "size_change_pct", "targets", "horizon_text", "scoring_model",
+                 "provenance"),
+        v1_required=("confidence_score", "thesis", "market_conditions"))
+
+    @model_serializer(mode="wrap")
+    def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        return without_empty(handler(self), (*self.VERSIONS.v2_only, "params_version",
+                                             "params_mode", "confidence_score", "thesis",
+                                             "market_conditions"))
 
     @model_validator(mode="after")
     def _sized_only_when_acting(self) -> ThesisDecided:
+        self.VERSIONS.check(self)
         if self.decision_type in ("HOLD", "IGNORE") and self.position_size_pct != 0.0:
             raise ValueError(f"a {self.decision_type} decision cannot size a position")
         if (self.params_version is None) != (self.params_mode is None):
             raise ValueError("params_version and params_mode come together, or neither")
         return self
+

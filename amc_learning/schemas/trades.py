@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
-from amc_learning.schemas.common import Event, ExitReason, Identifier, Percent, Price, Side, Symbol
+from amc_learning.schemas.common import (
+    Event,
+    ExitReason,
+    Identifier,
+    Percent,
+    Price,
+    Provenance,
+    Side,
+    Symbol,
+    VersionRules,
+    without_empty,
+)
 
 
 class TradeFilled(Event):
-    """One fill. `fill_id` is the idempotency key; an EXIT says why the position closed."""
+    """One fill. `fill_id` is the idempotency key; an EXIT says why the position closed.
+
+    Schema version 2 carries the broker's order id (an order fills in several parts, each
+    its own `fill_id`), the account's mode — only `live` fills are P&L; `paper` and
+    `shadow` ones are stored and tracked apart — and the exit reasons real systems use
+    (`trailing_stop`, `partial_profit`).
+    """
 
     event_type: Literal["trade_filled"] = "trade_filled"
     fill_id: Identifier
@@ -23,9 +40,25 @@ class TradeFilled(Event):
     price: Price
     position_size_pct: Percent = 0.0
     exit_reason: ExitReason | None = None
+    order_id: Identifier | None = None
+    mode: Literal["live", "paper", "shadow"] = "live"
+    provenance: Provenance = Field(default_factory=dict)
+
+    VERSIONS: ClassVar[VersionRules] = VersionRules(
+        v2_only=("order_id", "provenance"),
+        v2_values=(("mode", ("paper", "shadow")),
+                   ("exit_reason", ("trailing_stop", "partial_profit"))))
+
+    @model_serializer(mode="wrap")
+    def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        written = without_empty(handler(self), self.VERSIONS.v2_only)
+        if written.get("mode") == "live" and self.schema_version == 1:
+            del written["mode"]  # a v1 fill is written as v1 wrote it
+        return written
 
     @model_validator(mode="after")
     def _exit_has_reason(self) -> TradeFilled:
+        self.VERSIONS.check(self)
         if (self.fill_type == "ENTRY") != (self.exit_reason is None):
             raise ValueError("exit_reason is required on exits and forbidden on entries")
         return self

@@ -297,7 +297,9 @@ class World:
                 self.ledger.add(Entry(day.t, session, label, i, sign, size, price))
         source_draw = day.source_draw[i]
         source = "thesis" if source_draw < 0.85 else "discovery" if source_draw < 0.95 else "manual"
-        catalyst = self.catalyst_kind[i] if c.scores.catalyst > 0.7 else None
+        scores = c.scores
+        assert scores is not None  # the simulated scanner scores every component
+        catalyst = self.catalyst_kind[i] if scores.catalyst > 0.7 else None
         return ThesisDecided(
             event_id=_uid(self.cfg.seed, "decision", c.symbol, session),
             occurred_at=_at(session, time(14, 35)),
@@ -315,7 +317,7 @@ class World:
                 target_price=round(price * (1 + sign * policy.profit_target), 4) if sign else None,
                 stop_price=round(price * (1 - sign * policy.stop_loss), 4) if sign else None,
                 expected_catalyst=catalyst, catalyst_window_days=5 if catalyst else None,
-                expected_volume_ratio=round(1.0 + 2.0 * c.scores.volume_momentum, 4),
+                expected_volume_ratio=round(1.0 + 2.0 * scores.volume_momentum, 4),
                 rationale=f"composite {c.composite_score:.3f}, rank {c.rank}",
             ),
             market_conditions=conditions.model_copy(update={"sector": self.sectors[i]}),

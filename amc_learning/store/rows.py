@@ -71,17 +71,20 @@ DECISIONS = Table("learning_decisions", (
     "confidence_score", "price_at_decision", "position_size_pct", "market_time", "reasoning",
     "discovery_run_id", "discovery_timestamp", "discovery_scores", "discovery_features",
     "thesis_data", "market_conditions", "decision_data", "decided_at", "producer",
-    "schema_version", "is_synthetic", "params_version", "params_mode",
+    "schema_version", "is_synthetic", "params_version", "params_mode", "label",
+    "size_change_pct", "scoring_model", "scoring_version",
 ))
 CANDIDATES = Table("discovery_candidates", (
     "event_id", "run_id", "symbol", "rank", "composite_score", "threshold", "passed",
     "score_volume_momentum", "score_squeeze", "score_catalyst", "score_options",
     "score_technical", "score_sentiment", "features", "price", "discovered_at", "producer",
-    "schema_version",
+    "schema_version", "scoring_model", "scoring_version", "raw_score", "raw_low", "raw_high",
+    "detail",
 ))
 TRADES = Table("learning_trades", (
     "event_id", "fill_id", "trade_id", "decision_id", "symbol", "fill_type", "side", "quantity",
     "price", "position_size_pct", "exit_reason", "executed_at", "producer", "schema_version",
+    "order_id", "mode",
 ))
 BARS = Table("price_bars", (
     "event_id", "symbol", "session", "open", "high", "low", "close", "volume", "producer",
@@ -108,32 +111,47 @@ _SYNTHETIC = uuid.UUID("a1d3c0de-5e1f-4c0a-8d1b-6f0c0ffee001")
 Rows = list[tuple[Table, tuple[Any, ...]]]
 
 
+def _model(e: CandidateScored | ThesisDecided) -> tuple[str | None, str | None]:
+    m = e.scoring_model
+    return (None, None) if m is None else (m.name, m.version)
+
+
 def _decision_rows(e: ThesisDecided, raw: bytes) -> Rows:
     scores = e.discovery_scores.model_dump() if e.discovery_scores else None
     return [(DECISIONS, (
         e.event_id, e.decision_id, e.symbol, e.decision_type, e.decision_source,
         e.confidence_score, e.entry_price, e.position_size_pct, e.market_time, e.reasoning,
         e.discovery_run_id, e.discovery_timestamp, None if scores is None else _json(scores),
-        _json(e.discovery_features), e.thesis.model_dump_json(),
-        e.market_conditions.model_dump_json(), raw.decode(), e.occurred_at, e.producer,
-        e.schema_version, False, e.params_version, e.params_mode,
+        _json(e.discovery_features), "{}" if e.thesis is None else e.thesis.model_dump_json(),
+        "{}" if e.market_conditions is None else e.market_conditions.model_dump_json(),
+        raw.decode(), e.occurred_at, e.producer, e.schema_version, False, e.params_version,
+        e.params_mode, e.label, e.size_change_pct, *_model(e),
     ))]
 
 
 def _candidate_rows(e: CandidateScored, raw: bytes) -> Rows:
     s = e.scores
+    components = (None,) * 6 if s is None else (
+        s.volume_momentum, s.squeeze, s.catalyst, s.options, s.technical, s.sentiment)
+    raw_score = e.raw_score
+    detail = {k: v for k, v in e.model_dump(include={"components", "tiers", "flags",
+                                                      "attributes", "provenance"}).items()
+              if v}
     rows: Rows = [(CANDIDATES, (
         e.event_id, e.run_id, e.symbol, e.rank, e.composite_score, e.threshold, e.passed,
-        s.volume_momentum, s.squeeze, s.catalyst, s.options, s.technical, s.sentiment,
-        _json(e.features), e.price, e.occurred_at, e.producer, e.schema_version,
+        *components, _json(e.features), e.price, e.occurred_at, e.producer, e.schema_version,
+        *_model(e), *((None,) * 3 if raw_score is None else (
+            raw_score.value, raw_score.low, raw_score.high)), _json(detail),
     ))]
     if not e.passed:  # never handed to the thesis service: a synthetic IGNORE decision
+        below = "" if e.threshold is None else f" below threshold {e.threshold}"
         rows.append((DECISIONS, (
             uuid.uuid5(_SYNTHETIC, str(e.event_id)), never_decided_id(e), e.symbol, "IGNORE",
             "discovery", e.composite_score, e.price, 0.0, "premarket",
-            f"never decided: composite {e.composite_score:.4f} below threshold {e.threshold}",
-            e.run_id, e.occurred_at, s.model_dump_json(), _json(e.features), "{}", "{}",
-            raw.decode(), e.occurred_at, e.producer, e.schema_version, True, None, None,
+            f"never decided: composite {e.composite_score:.4f}{below}",
+            e.run_id, e.occurred_at, None if s is None else s.model_dump_json(),
+            _json(e.features), "{}", "{}", raw.decode(), e.occurred_at, e.producer,
+            e.schema_version, True, None, None, None, None, *_model(e),
         )))
     return rows
 
@@ -142,7 +160,7 @@ def _trade_rows(e: TradeFilled, _raw: bytes) -> Rows:
     return [(TRADES, (
         e.event_id, e.fill_id, e.trade_id, e.decision_id, e.symbol, e.fill_type, e.side,
         e.quantity, e.price, e.position_size_pct, e.exit_reason, e.occurred_at, e.producer,
-        e.schema_version,
+        e.schema_version, e.order_id, e.mode,
     ))]
 
 

@@ -7,9 +7,11 @@ import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jsonschema
 import pytest
 from pydantic import ValidationError
 
+from amc_learning.schemas.discovery import CandidateScored
 from amc_learning.schemas.params import AdaptiveParams
 from amc_learning.schemas.registry import (
     EVENT_MODELS,
@@ -17,6 +19,8 @@ from amc_learning.schemas.registry import (
     decode_event,
     export_json_schemas,
 )
+from amc_learning.schemas.thesis import ThesisDecided
+from amc_learning.schemas.trades import TradeFilled
 from tests import factories
 
 
@@ -104,11 +108,101 @@ def test_adaptive_params_weights_sum_to_one_and_calibration_is_monotone():
         AdaptiveParams.model_validate({**base, "calibration": knots})
 
 
-def test_schema_export_writes_one_json_schema_per_message(tmp_path: Path):
+def test_schema_export_writes_v1_of_every_message_and_v2_of_every_event(tmp_path: Path):
     paths = export_json_schemas(tmp_path)
-    assert {p.name for p in paths} == {f"{name}.v1.json" for name in MESSAGE_MODELS}
+    assert {p.name for p in paths} == {f"{name}.v1.json" for name in MESSAGE_MODELS} | {
+        f"{name}.v2.json" for name in EVENT_MODELS}
     thesis = json.loads((tmp_path / "thesis_decided.v1.json").read_text())
     assert thesis["x-topic"] == "learning.thesis.v1"
     assert "confidence_score" in thesis["required"] or "confidence_score" in thesis["properties"]
     assert thesis["properties"]["confidence_score"]["maximum"] == 1.0
     assert set(EVENT_MODELS) <= set(MESSAGE_MODELS)
+
+
+# -- contract v2 --------------------------------------------------------------------------
+
+
+def _schemas(tmp_path: Path) -> dict[tuple[str, int], dict]:
+    export_json_schemas(tmp_path)
+    return {(p.name.split(".")[0], int(p.name.split(".v")[1][0])): json.loads(p.read_text())
+            for p in tmp_path.glob("*.json")}
+
+
+def test_every_v1_event_is_valid_under_both_json_schemas_and_no_v2_event_under_v1(tmp_path):
+    schemas = _schemas(tmp_path)
+    v1_events = [f() for f in (factories.thesis, factories.candidate, factories.fill,
+                               factories.bar)]
+    for event in v1_events:
+        body = json.loads(event.model_dump_json())
+        for version in (1, 2):
+            jsonschema.validate(body, schemas[(event.event_type, version)])
+    v2 = json.loads(_v2_candidate().model_dump_json())
+    jsonschema.validate(v2, schemas[("candidate_scored", 2)])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(v2, schemas[("candidate_scored", 1)])
+
+
+def test_a_v1_event_is_written_exactly_as_v1_wrote_it():
+    for event in (factories.thesis(), factories.candidate(), factories.fill()):
+        body = json.loads(event.model_dump_json())
+        assert body["schema_version"] == 1
+        assert not {"scoring_model", "raw_score", "components", "tiers", "flags", "provenance",
+                    "label", "targets", "order_id", "mode"} & set(body), event.event_type
+
+
+def _v2_candidate(**changes) -> CandidateScored:
+    body = json.loads(factories.candidate().model_dump_json())
+    for field in ("scores", "threshold"):
+        body.pop(field)
+    body.update(schema_version=2, composite_score=(125 + 75) / 380,
+                raw_score={"value": 125, "low": -75, "high": 305},
+                scoring_model={"name": "amc-scanner", "version": "3.3.1"},
+                tiers={"float": {"tier": "ultra_low", "points": 50}}, flags=["chase_risk"],
+                attributes={"sector": "energy"}, provenance={"composite_score": "raw_score"})
+    body.update(changes)
+    return CandidateScored.model_validate_json(json.dumps(body))
+
+
+def test_a_v2_candidate_keeps_its_raw_score_model_and_tiers_and_needs_no_components():
+    candidate = _v2_candidate()
+    assert candidate.scores is None and candidate.threshold is None
+    assert candidate.raw_score.value == 125 and candidate.composite_score == pytest.approx(
+        candidate.raw_score.normalised)
+    assert decode_event(candidate.model_dump_json().encode()) == candidate
+    with pytest.raises(ValidationError, match="is not raw_score on"):
+        _v2_candidate(composite_score=0.9)
+    with pytest.raises(ValidationError, match="low must be below high"):
+        _v2_candidate(raw_score={"value": 1, "low": 5, "high": 5})
+
+
+def test_version_1_stays_what_it_was():
+    with pytest.raises(ValidationError, match="threshold, scores: required in schema_version 1"):
+        _v2_candidate(schema_version=1, raw_score=None, scoring_model=None, tiers={},
+                      flags=[], attributes={}, provenance={})
+    with pytest.raises(ValidationError, match="raw_score, tiers: needs schema_version 2"):
+        CandidateScored.model_validate_json(json.dumps({
+            **json.loads(factories.candidate().model_dump_json()), "composite_score": 200 / 380,
+            "raw_score": {"value": 125, "low": -75, "high": 305},
+            "tiers": {"float": {"tier": "low"}}}))
+    fill = json.loads(factories.fill().model_dump_json())
+    with pytest.raises(ValidationError, match="mode='paper': needs schema_version 2"):
+        TradeFilled.model_validate_json(json.dumps({**fill, "mode": "paper"}))
+    paper = TradeFilled.model_validate_json(json.dumps({**fill, "mode": "paper",
+                                                        "schema_version": 2}))
+    assert paper.mode == "paper"
+
+
+def test_a_v2_decision_keeps_the_producers_label_and_may_lack_a_confidence():
+    body = json.loads(factories.thesis().model_dump_json())
+    for field in ("confidence_score", "thesis", "market_conditions"):
+        body.pop(field)
+    body.update(schema_version=2, decision_type="SELL", label="TRIM_50", size_change_pct=-50.0,
+                targets=[6.91, 8.2], horizon_text="2-4 weeks", position_size_pct=0.0)
+    decision = ThesisDecided.model_validate_json(json.dumps(body))
+    assert (decision.label, decision.size_change_pct, decision.confidence_score) == (
+        "TRIM_50", -50.0, None)
+    with pytest.raises(ValidationError, match="confidence_score, thesis, market_conditions: "
+                                              "required in schema_version 1"):
+        ThesisDecided.model_validate_json(json.dumps({**body, "schema_version": 1,
+                                                      "label": None, "size_change_pct": None,
+                                                      "targets": [], "horizon_text": None}))
