@@ -48,6 +48,41 @@ async def test_round_trip_stores_every_field_exactly(settings):
     assert bar == ("AMC", b.session, 5.2, 5.6, 5.0, 5.4, 1_250_000.0)
 
 
+async def test_contract_v2_events_are_stored_with_their_model_label_and_mode(settings):
+    candidate = factories.candidate(
+        schema_version=2, passed=False, scores=None, threshold=None,
+        composite_score=(40 + 75) / 380, raw_score={"value": 40, "low": -75, "high": 305},
+        scoring_model={"name": "amc-scanner", "version": "3.3.1"},
+        tiers={"float": {"tier": "ultra_low", "points": 50}}, flags=["chase_risk"],
+        provenance={"composite_score": "raw_score on its declared scale"})
+    decision = factories.thesis(schema_version=2, decision_type="SELL", label="TRIM_50",
+                                size_change_pct=-50.0, confidence_score=None, thesis=None,
+                                market_conditions=None, position_size_pct=0.0,
+                                targets=[6.91, 8.2],
+                                scoring_model={"name": "amc-scanner", "version": "3.3.1"})
+    paper = factories.fill(schema_version=2, mode="paper", order_id="ord-1",
+                           decision_id=decision.decision_id)
+    publish(settings, [candidate, decision, paper, factories.thesis()])
+    stats = await run_persist(settings, max_records=4, idle_exit_s=15)
+    assert stats.consumed == 4 and stats.dead_lettered == 0
+    [cand] = rows(settings.database_url,
+                  "SELECT schema_version, scoring_model, scoring_version, raw_score, raw_low,"
+                  " raw_high, composite_score, threshold, score_squeeze, detail"
+                  " FROM discovery_candidates")
+    assert cand[:9] == (2, "amc-scanner", "3.3.1", 40.0, -75.0, 305.0,
+                        pytest.approx(115 / 380), None, None)
+    assert cand[9]["tiers"] == {"float": {"tier": "ultra_low", "points": 50.0}}
+    assert cand[9]["flags"] == ["chase_risk"] and "provenance" in cand[9]
+    decided = rows(settings.database_url,
+                   "SELECT decision_type, label, size_change_pct, confidence_score,"
+                   " scoring_model, is_synthetic FROM learning_decisions ORDER BY label")
+    assert ("SELL", "TRIM_50", -50.0, None, "amc-scanner", False) in decided
+    assert ("IGNORE", None, None, pytest.approx(115 / 380), "amc-scanner", True) in decided
+    assert ("BUY", None, None, 0.72, None, False) in decided  # a v1 decision, as before
+    [trade] = rows(settings.database_url, "SELECT order_id, mode FROM learning_trades")
+    assert trade == ("ord-1", "paper")
+
+
 async def test_duplicates_and_producer_retries_are_stored_once(settings):
     t, b = factories.thesis(), factories.bar()
     retry = factories.thesis(decision_id=t.decision_id)  # same decision, new event id
