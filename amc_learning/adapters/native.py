@@ -172,7 +172,10 @@ def factor(text: object) -> Factor:
     tier, rest = None, plain
     if ":" in plain:
         head, rest = plain.split(":", 1)
-        tier = re.sub(r"[^a-z0-9]+", "_", head.strip().lower()).strip("_") or None
+        if len(head.split()) <= 3:  # a tier is a word or two; a longer head is prose
+            tier = re.sub(r"[^a-z0-9]+", "_", head.strip().lower()).strip("_") or None
+        else:
+            rest = plain
     value: float | None = None
     unit: str | None = None
     try:

@@ -1,4 +1,4 @@
-"""The data itself: `export`, `replay`, `backup`, `restore`."""
+"""The data itself: `import`, `export`, `replay`, `backup`, `restore`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,23 @@ from amc_learning.settings import Settings
 
 
 def register(command: Command) -> None:
+    p = command("import", "import a producer's history through the normal topics",
+                "Read the files of a producer, map every record to a contract-v2 event\n"
+                "(or a rejection with its reason), watch the data's quality (stuck\n"
+                "fields, rising missing values, changed scales), and publish the events\n"
+                "through the normal topics, so persist, outcomes and the learner treat\n"
+                "them like live traffic. Importing twice stores nothing new. The summary's\n"
+                "last line is JSON: read, events per topic, rejected by reason, inferred.")
+    p.add_argument("producer", choices=["amc-trader"], help="whose files")
+    p.add_argument("path", type=Path,
+                   help="an AMC-Trader checkout (its data/ folder is read) or that folder")
+    p.add_argument("--tz", default="America/Los_Angeles",
+                   help="the time zone of naive times (default: America/Los_Angeles, the "
+                        "cron scripts' wall clock; the backend writes UTC)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="map and count only: no broker, no database")
+    p.set_defaults(handler=_import)
+
     p = command("export", "tables to Parquet or CSV, streamed within a memory cap",
                 "Write tables of the learning database as Parquet datasets\n"
                 "(OUT/TABLE/part-NNNNN.parquet: read with polars.scan_parquet) or CSV files\n"
@@ -155,4 +172,33 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             args.until.date() if args.until else None,
             say=say, horizons=settings.horizons)]
     print(json.dumps(summary))
+    return 0
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.adapters.native import Unmappable
+    from amc_learning.service.imports import publish, read_amc_trader
+
+    try:
+        imported = read_amc_trader(args.path, args.tz)
+    except FileNotFoundError as exc:
+        raise UserError(f"{exc}\nhint: pass the checkout's root or its data/ folder") from None
+    except Unmappable as exc:
+        raise UserError(f"--tz: {exc}\nhint: an IANA name such as America/New_York") from None
+    summary = imported.summary()
+    for name, figures in summary["files"].items():
+        say(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+    for finding in summary["quality"]:
+        say(f"  data quality: {finding['file']} {finding['field']}: {finding['kind']} "
+            f"({finding['detail']})")
+    if not args.dry_run:
+        settings = connected(settings)
+        say(f"publishing {len(imported.events):,} events")
+        sent = publish(settings, imported.events,
+                       lambda n: say(f"  {n:,}/{len(imported.events):,} sent"))
+        summary["published"] = sent
+    accounted = sum(f.get("events", 0) for f in summary["files"].values())
+    print(f"read {summary['read']:,} records: {sum(summary['events'].values()):,} events "
+          f"({accounted:,} counted per file), {sum(summary['rejected'].values()):,} rejected")
+    print(json.dumps(summary, default=str))
     return 0

@@ -24,7 +24,8 @@ ALLOWED = {
     "simulator": {"schemas", "streams", "settings"},
     "pages": {"schemas", "intelligence"},
     "adapters": {"schemas"},
-    "service": {"schemas", "intelligence", "store", "streams", "pages", "settings"},
+    "service": {"schemas", "intelligence", "store", "streams", "pages", "adapters",
+                "settings"},
     "consumers": {"schemas", "intelligence", "store", "streams", "service", "settings"},
 }
 #: Libraries that do IO: none of them in the functional core.
