@@ -42,7 +42,7 @@ async def test_an_amc_trader_history_is_stored_once_with_its_scoring_model(setti
     assert again.returncode == 0, again.stderr[-2000:]
     await run_persist(settings, max_records=736, idle_exit_s=20)
     assert rows(settings.database_url, "SELECT count(*) FROM discovery_candidates") == [(729,)]
-    assert rows(settings.database_url, "SELECT count(*) FROM learning_decisions") == [(729,)]
+    assert rows(settings.database_url, "SELECT count(*) FROM learning_decisions") == [(728,)]
 
 
 def test_a_wrong_path_or_zone_is_a_clear_error(settings, tmp_path):
