@@ -79,10 +79,7 @@ def utc(day: str | date, clock: str | time | None = None, tz: str = "UTC") -> da
     """A timestamp in UTC from a date and a wall-clock time in `tz` (an IANA name), or
     from one ISO text; an aware ISO text keeps its own offset. Naive times are the norm
     in AMC-Trader (Pacific in its cron scripts, UTC in its backend), hence `tz`."""
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise Unmappable(f"unknown time zone {tz!r}") from exc
+    zone = time_zone(tz)
     try:
         if isinstance(day, date) and not isinstance(day, datetime):
             parsed = datetime.combine(day, _clock(clock))
@@ -96,6 +93,14 @@ def utc(day: str | date, clock: str | time | None = None, tz: str = "UTC") -> da
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
     return parsed.astimezone(UTC)
+
+
+def time_zone(tz: str) -> ZoneInfo:
+    """The IANA time zone `tz`; Unmappable when there is none of that name."""
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise Unmappable(f"unknown time zone {tz!r}") from exc
 
 
 def _clock(clock: str | time | None) -> time:

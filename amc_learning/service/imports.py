@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from amc_learning.adapters import amc_trader
-from amc_learning.adapters.native import Unmappable, number
+from amc_learning.adapters.native import Unmappable, number, time_zone
 from amc_learning.intelligence.quality import Finding, field_health
 from amc_learning.schemas.common import Event
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
@@ -68,6 +68,7 @@ class Imported:
 
 def read_amc_trader(path: Path, tz: str = "America/Los_Angeles") -> Imported:
     """Map every file of AMC-Trader's `data/` folder this engine knows (see module doc)."""
+    time_zone(tz)  # a wrong zone is the caller's error, not one rejection per record
     folder = path / "data" if (path / "data").is_dir() else path
     if not folder.is_dir():
         raise FileNotFoundError(f"{path}: no such folder (an AMC-Trader checkout or its data/)")
