@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -117,16 +116,13 @@ class Tier(Contract):
     points: float | None = None
 
 
-#: What an absent optional field holds: such a field is left out when an event is written.
+#: What an absent optional field holds: such a field is left out when an event is written
+#: (`Field(exclude_if=absent)`), so a v1 event is written exactly as v1 wrote it.
 EMPTY: tuple[object, ...] = (None, {}, [], ())
 
 
-def without_empty(data: dict[str, object], fields: Iterable[str]) -> dict[str, object]:
-    """`data` without the `fields` that hold nothing: a v1 event is written as v1 wrote it."""
-    for field in fields:
-        if field in data and data[field] in EMPTY:
-            del data[field]
-    return data
+def absent(value: object) -> bool:
+    return value is None or value == {} or value == []
 
 
 @dataclass(frozen=True)

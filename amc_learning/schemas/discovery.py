@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
+from pydantic import Field, model_validator
 
 from amc_learning.schemas.common import (
     Contract,
@@ -22,7 +22,7 @@ from amc_learning.schemas.common import (
     Symbol,
     Tier,
     VersionRules,
-    without_empty,
+    absent,
 )
 
 #: The six score components of the discovery model, in a fixed order.
@@ -56,27 +56,26 @@ class CandidateScored(Event):
     symbol: Symbol
     rank: int = Field(ge=1, le=100_000)
     composite_score: Probability
-    threshold: Probability | None = None
+    threshold: Probability | None = Field(default=None, exclude_if=absent)
     passed: bool
-    scores: ScoreComponents | None = None
+    scores: ScoreComponents | None = Field(default=None, exclude_if=absent)
     features: Features = Field(default_factory=dict)
     price: Price
-    scoring_model: ScoringModel | None = None
-    raw_score: Scaled | None = None
-    components: dict[FeatureName, Scaled] = Field(default_factory=dict, max_length=32)
-    tiers: dict[FeatureName, Tier] = Field(default_factory=dict, max_length=32)
-    flags: list[Label] = Field(default_factory=list, max_length=32)
-    attributes: dict[FeatureName, ShortText] = Field(default_factory=dict, max_length=32)
-    provenance: Provenance = Field(default_factory=dict)
+    scoring_model: ScoringModel | None = Field(default=None, exclude_if=absent)
+    raw_score: Scaled | None = Field(default=None, exclude_if=absent)
+    components: dict[FeatureName, Scaled] = Field(default_factory=dict, max_length=32,
+                                                  exclude_if=absent)
+    tiers: dict[FeatureName, Tier] = Field(default_factory=dict, max_length=32,
+                                           exclude_if=absent)
+    flags: list[Label] = Field(default_factory=list, max_length=32, exclude_if=absent)
+    attributes: dict[FeatureName, ShortText] = Field(default_factory=dict, max_length=32,
+                                                     exclude_if=absent)
+    provenance: Provenance = Field(default_factory=dict, exclude_if=absent)
 
     VERSIONS: ClassVar[VersionRules] = VersionRules(
         v2_only=("scoring_model", "raw_score", "components", "tiers", "flags", "attributes",
                  "provenance"),
         v1_required=("threshold", "scores", "features"))
-
-    @model_serializer(mode="wrap")
-    def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
-        return without_empty(handler(self), (*self.VERSIONS.v2_only, "threshold", "scores"))
 
     @model_validator(mode="after")
     def _versions(self) -> CandidateScored:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
+from pydantic import Field, model_validator
 
 from amc_learning.schemas.common import (
     Contract,
@@ -24,7 +24,7 @@ from amc_learning.schemas.common import (
     Symbol,
     UtcTime,
     VersionRules,
-    without_empty,
+    absent,
 )
 from amc_learning.schemas.discovery import ScoreComponents
 
@@ -65,39 +65,34 @@ class ThesisDecided(Event):
     symbol: Symbol
     decision_type: DecisionType
     decision_source: DecisionSource
-    confidence_score: Probability | None = None
+    confidence_score: Probability | None = Field(default=None, exclude_if=absent)
     entry_price: Price
     position_size_pct: Percent = 0.0
     discovery_run_id: Identifier | None = None
     discovery_timestamp: UtcTime | None = None
     discovery_scores: ScoreComponents | None = None
     discovery_features: Features = Field(default_factory=dict)
-    thesis: ThesisExpectation | None = None
-    market_conditions: MarketConditions | None = None
+    thesis: ThesisExpectation | None = Field(default=None, exclude_if=absent)
+    market_conditions: MarketConditions | None = Field(default=None, exclude_if=absent)
     market_time: Literal["premarket", "regular", "afterhours"] = "regular"
     reasoning: LongText = ""
     #: The learned params the trading engine decided under (its ParamsReader's view: the
     #: version and "live" or "canary"); both absent on the fallback. Lets the learner
     #: attribute realised P&L to each version.
-    params_version: int | None = Field(default=None, ge=1)
-    params_mode: Literal["live", "canary"] | None = None
-    label: ShortText | None = None
-    size_change_pct: float | None = Field(default=None, ge=-100.0, le=1000.0)
-    targets: list[Price] = Field(default_factory=list, max_length=8)
-    horizon_text: ShortText | None = None
-    scoring_model: ScoringModel | None = None
-    provenance: Provenance = Field(default_factory=dict)
+    params_version: int | None = Field(default=None, ge=1, exclude_if=absent)
+    params_mode: Literal["live", "canary"] | None = Field(default=None, exclude_if=absent)
+    label: ShortText | None = Field(default=None, exclude_if=absent)
+    size_change_pct: float | None = Field(default=None, ge=-100.0, le=1000.0,
+                                          exclude_if=absent)
+    targets: list[Price] = Field(default_factory=list, max_length=8, exclude_if=absent)
+    horizon_text: ShortText | None = Field(default=None, exclude_if=absent)
+    scoring_model: ScoringModel | None = Field(default=None, exclude_if=absent)
+    provenance: Provenance = Field(default_factory=dict, exclude_if=absent)
 
     VERSIONS: ClassVar[VersionRules] = VersionRules(
         v2_only=("label", "size_change_pct", "targets", "horizon_text", "scoring_model",
                  "provenance"),
         v1_required=("confidence_score", "thesis", "market_conditions"))
-
-    @model_serializer(mode="wrap")
-    def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
-        return without_empty(handler(self), (*self.VERSIONS.v2_only, "params_version",
-                                             "params_mode", "confidence_score", "thesis",
-                                             "market_conditions"))
 
     @model_validator(mode="after")
     def _sized_only_when_acting(self) -> ThesisDecided:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
+from pydantic import Field, model_validator
 
 from amc_learning.schemas.common import (
     Event,
@@ -16,7 +16,7 @@ from amc_learning.schemas.common import (
     Side,
     Symbol,
     VersionRules,
-    without_empty,
+    absent,
 )
 
 
@@ -40,21 +40,16 @@ class TradeFilled(Event):
     price: Price
     position_size_pct: Percent = 0.0
     exit_reason: ExitReason | None = None
-    order_id: Identifier | None = None
-    mode: Literal["live", "paper", "shadow"] = "live"
-    provenance: Provenance = Field(default_factory=dict)
+    order_id: Identifier | None = Field(default=None, exclude_if=absent)
+    #: left out when live: the only mode v1 knows
+    mode: Literal["live", "paper", "shadow"] = Field(default="live",
+                                                     exclude_if=lambda v: v == "live")
+    provenance: Provenance = Field(default_factory=dict, exclude_if=absent)
 
     VERSIONS: ClassVar[VersionRules] = VersionRules(
         v2_only=("order_id", "provenance"),
         v2_values=(("mode", ("paper", "shadow")),
                    ("exit_reason", ("trailing_stop", "partial_profit"))))
-
-    @model_serializer(mode="wrap")
-    def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
-        written = without_empty(handler(self), self.VERSIONS.v2_only)
-        if written.get("mode") == "live" and self.schema_version == 1:
-            del written["mode"]  # a v1 fill is written as v1 wrote it
-        return written
 
     @model_validator(mode="after")
     def _exit_has_reason(self) -> TradeFilled:
