@@ -19,6 +19,7 @@ Mapped so far:
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -28,10 +29,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from amc_learning.adapters.native import Unmappable, factor, llm_rating, number, utc
+from amc_learning.adapters.native import Unmappable, action, factor, llm_rating, number, utc
 from amc_learning.schemas.common import Event, Scaled, ScoringModel, Tier
 from amc_learning.schemas.discovery import CandidateScored
 from amc_learning.schemas.thesis import ThesisDecided
+from amc_learning.schemas.trades import TradeFilled
 
 PRODUCER = "amc-trader-scanner"
 #: The points scanner's net score: about -75..305 (penalties to every factor's top tier).
@@ -211,3 +213,54 @@ def _diamond(record: Mapping[str, Any], rank: int, run_id: str, written_at: date
                     "passed": "the scanner writes only picks at or above its threshold"})
     inferred.update(("occurred_at", "raw_score.scale"))
     return candidate
+
+
+_HEADING = re.compile(
+    r"^\s*#*\s*(\d{1,2}:\d{2}:\d{2})\s*PT\s*-\s*([A-Z_ ]+?)\s+([A-Za-z.\-^]+)\s*$")
+_DAY = re.compile(r"(\d{4}-\d{2}-\d{2})")
+
+
+def trade_log(records: Iterable[Mapping[str, Any]]) -> Mapped:
+    """Trades as `scripts/execute_trade.py` logs them in `memory/YYYY-MM-DD.md`: a heading
+    `HH:MM:SS PT - BUY SYM`, then Qty and Price (rounded to cents). The date is the file's
+    name, the time Pacific. A BUY is the entry of the scan history's entered pick of that
+    symbol and day (`amc-scan:SYM:DAY`), so its outcome is tracked from this fill."""
+    out = Mapped()
+    records = list(records)
+    out.read = len(records)
+    for i, record in enumerate(records):
+        try:
+            out.events.append(_logged_trade(record, out.inferred))
+        except (Unmappable, ValidationError) as exc:
+            out.reject(f"trade log record {i + 1}", _reason(exc))
+    return out
+
+
+def _logged_trade(record: Mapping[str, Any], inferred: Counter[str]) -> TradeFilled:
+    heading = _HEADING.match(str(record.get("heading", "")))
+    day = _DAY.search(str(record.get("file", "")))
+    if heading is None or day is None:
+        raise Unmappable(f"not a trade heading: {record.get('heading')!r}")
+    clock, label, symbol = heading.groups()
+    read = action(label)
+    if read.action not in ("BUY", "SELL"):
+        raise Unmappable(f"{label!r} is not a trade")
+    quantity = _required(number(record.get("Qty")), "Qty")
+    price = _required(number(record.get("Price")), "Price")
+    key = f"{day.group(1)}:{symbol}"
+    provenance = {"occurred_at": "the file's date and the heading's Pacific time",
+                  "price": "as logged, rounded to cents"}
+    entry = read.action == "BUY"
+    if not entry:
+        provenance["exit_reason"] = "the log does not say why: manual assumed"
+    fill = TradeFilled(
+        event_id=_id("log", key, clock, label), occurred_at=utc(day.group(1), clock,
+                                                                "America/Los_Angeles"),
+        producer="amc-trader-execution", schema_version=2,
+        fill_id=f"amc-log:{key}:{clock}:{read.action}", trade_id=f"amc:{symbol}:{day.group(1)}",
+        decision_id=f"amc-scan:{symbol}:{day.group(1)}" if entry else None, symbol=symbol,
+        fill_type="ENTRY" if entry else "EXIT", side=read.action,  # type: ignore[arg-type]
+        quantity=quantity, price=price, exit_reason=None if entry else "manual",
+        provenance=provenance)
+    inferred.update(("occurred_at",) + (() if entry else ("exit_reason",)))
+    return fill

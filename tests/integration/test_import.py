@@ -33,7 +33,7 @@ async def test_an_amc_trader_history_is_stored_once_with_its_scoring_model(setti
     [(raw, composite)] = rows(settings.database_url,
                               "SELECT raw_score, composite_score FROM discovery_candidates"
                               " WHERE symbol = 'RIG' AND raw_score = 125")
-    assert composite == pytest.approx((125 + 75) / 380)
+    assert raw == 125.0 and composite == pytest.approx((125 + 75) / 380)
     decided = rows(settings.database_url,
                    "SELECT label, count(*) FROM learning_decisions GROUP BY label")
     assert dict(decided) == {"entered": 7, None: 721}  # the picks not entered: never decided

@@ -91,3 +91,20 @@ def test_an_import_accounts_for_every_record_and_flags_the_dead_columns():
     assert {"float_score", "momentum_score", "volume_score", "catalyst_score",
             "multiday_score"} <= stuck
     assert "scanner_score" not in stuck
+
+
+def test_the_trade_log_fills_enter_the_scan_historys_entered_picks():
+    records = json.loads((FIXTURES / "payloads" / "r1_memory_trade_log.json").read_text())[
+        "records"]
+    mapped = amc_trader.trade_log([*records, {"file": "memory/2026-03-05.md",
+                                              "heading": "09:00:00 PT - RESEARCH XYZ",
+                                              "Qty": "1", "Price": "$1"}])
+    assert (mapped.read, len(mapped.events)) == (5, 4)
+    assert mapped.rejected == [("trade log record 5", "'RESEARCH' is not a trade")]
+    entered = {d.decision_id for d in amc_trader.scan_history(_scan_rows()).events
+               if d.event_type == "thesis_decided"}
+    for fill in mapped.events:
+        assert fill.decision_id in entered and fill.fill_type == "ENTRY"
+    rig = mapped.events[0]
+    assert (rig.quantity, rig.price) == (55.0, 5.34)
+    assert rig.occurred_at == datetime(2026, 2, 10, 20, 0, 23, tzinfo=UTC)  # 12:00:23 PST
