@@ -8,6 +8,9 @@ run waits for that cycle to end and for the simulated trading engine's `ParamsRe
 hold what it published, then starts the next one: params issued as of session D trade
 from session D + cycle_every + 1 on. Faster than real time, causally the same as live: a
 decision of session S is made on params a cycle issued as of a session before S.
+
+About 400 lines: the job's steps, the waits on its consumers and the paced learner, which
+share the consumer processes and the publishing loop.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -34,7 +37,7 @@ from amc_learning.intelligence.adaptive import Guardrails
 from amc_learning.intelligence.rollout import RolloutPolicy
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.schemas.topics import OUTCOMES
-from amc_learning.service.cycle import run_cycle
+from amc_learning.service.cycle import explain, run_cycle
 from amc_learning.settings import Settings
 from amc_learning.simulator.corrupt import corrupt
 from amc_learning.simulator.world import SimConfig, World, next_start, simulate
@@ -248,21 +251,27 @@ async def committed_offsets(
 ) -> dict[tuple[str, int], int]:
     """The group's committed offsets (OffsetFetch; works on Tansu, unlike the admin API).
     Raises TimeoutError when the broker does not answer within `timeout_s`."""
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=group,
-                                enable_auto_commit=False)
+    consumer = _group_client(settings, group)
 
     async def fetch() -> dict[tuple[str, int], int]:
         await consumer.start()
-        out = {}
-        for topic, partition in partitions:
-            offset = await consumer.committed(TopicPartition(topic, partition))
-            out[(topic, partition)] = offset or 0
-        return out
+        return await _committed(consumer, partitions)
 
     try:
         return await asyncio.wait_for(fetch(), timeout_s)
     finally:
         await stop_client(consumer, timeout_s=5.0)
+
+
+def _group_client(settings: Settings, group: str) -> AIOKafkaConsumer:
+    """A client that asks for `group`'s committed offsets and never joins it."""
+    return AIOKafkaConsumer(**client_options(settings), group_id=group, enable_auto_commit=False)
+
+
+async def _committed(consumer: AIOKafkaConsumer,
+                     partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    return {(topic, partition): await consumer.committed(TopicPartition(topic, partition)) or 0
+            for topic, partition in partitions}
 
 
 def wait_until_consumed(
@@ -281,16 +290,12 @@ async def _wait_consumed(
     deadline = time.monotonic() + timeout_s
     total = sum(targets.values())
     last_report = time.monotonic()
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=group,
-                                enable_auto_commit=False)
+    consumer = _group_client(settings, group)
     try:
         await asyncio.wait_for(consumer.start(), 60.0)
         while True:
-            behind = 0
-            for (topic, partition), end in targets.items():
-                offset = await asyncio.wait_for(
-                    consumer.committed(TopicPartition(topic, partition)), 60.0)
-                behind += max(0, end - (offset or 0))
+            committed = await asyncio.wait_for(_committed(consumer, targets), 60.0)
+            behind = sum(max(0, end - committed[key]) for key, end in targets.items())
             if behind == 0:
                 return
             for proc in processes:
@@ -362,7 +367,7 @@ def run(
                if (r["version"], r["mode"]) not in known_versions]
     versions = [
         {"version": r["version"], "mode": r["mode"], "as_of": str(r["as_of"]),
-         "published": r["published"], "canary_pct": r["canary_pct"], "why": why(r)}
+         "published": r["published"], "canary_pct": r["canary_pct"], "why": explain(r)}
         for r in changed
     ]
     after = stored_counts(settings.database_url)
@@ -377,32 +382,6 @@ def run(
         "params": {"versions": versions, "decisions_by_params": dict(produced.params_used),
                    **({"pnl": produced.pnl} if learning else {})},
     }
-
-
-def why(row: dict[str, object]) -> str:
-    """A params history row's reason, in a line."""
-    evidence: dict[str, object] = row["evidence"] or {}  # type: ignore[assignment]
-    provenance: dict[str, object] = row["provenance"] or {}  # type: ignore[assignment]
-    mode = row["mode"]
-    if mode == "shadow":
-        window = provenance.get("window") or ["?", "?"]
-        return (f"fitted on {provenance.get('decisions')} decisions of {window[0]} .. "  # type: ignore[index]
-                f"{window[1]}; changed {', '.join(evidence.get('changed') or [])}")  # type: ignore[index,arg-type]
-    if mode in ("canary", "live") and "p_not_better" in evidence:
-        return (f"beat its incumbent over {evidence['sessions']} sessions: P(not better) "
-                f"{evidence['p_not_better']} <= {evidence['needed']}")
-    if mode == "rejected":
-        return (f"{evidence.get('why')}: P(not better) {evidence.get('p_not_better')} over "
-                f"{evidence.get('sessions')} sessions")
-    if mode == "rolled_back":
-        return (f"CUSUM alarm on {evidence.get('alarm_session')} after "
-                f"{evidence.get('sessions_live')} sessions live")
-    if mode == "superseded":
-        return f"superseded by version {evidence.get('by')}"
-    if "restores" in provenance:
-        restored = provenance["restores"]
-        return "restores " + (f"version {restored}" if restored != "fallback" else "the fallback")
-    return ""
 
 
 def with_params_key(settings: Settings) -> Settings:

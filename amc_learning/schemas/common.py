@@ -116,12 +116,9 @@ class Tier(Contract):
     points: float | None = None
 
 
-#: What an absent optional field holds: such a field is left out when an event is written
-#: (`Field(exclude_if=absent)`), so a v1 event is written exactly as v1 wrote it.
-EMPTY: tuple[object, ...] = (None, {}, [], ())
-
-
 def absent(value: object) -> bool:
+    """An optional field that holds nothing: left out when an event is written
+    (`Field(exclude_if=absent)`), so a v1 event is written exactly as v1 wrote it."""
     return value is None or value == {} or value == []
 
 
@@ -139,7 +136,7 @@ class VersionRules:
         if getattr(event, "schema_version", 1) != 1:
             return
         given = event.model_fields_set
-        added = [f for f in self.v2_only if getattr(event, f) not in EMPTY]
+        added = [f for f in self.v2_only if not absent(getattr(event, f))]
         if added:
             raise ValueError(f"{', '.join(added)}: needs schema_version 2")
         missing = [f for f in self.v1_required if f not in given or getattr(event, f) is None]

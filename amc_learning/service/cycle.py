@@ -166,6 +166,34 @@ def plan(
     return entries, actions, fitted
 
 
+def explain(row: dict[str, object]) -> str:
+    """A params history row's reason, in a line: what `plan` and the rollout judge
+    recorded as its evidence and provenance."""
+    evidence: dict[str, object] = row["evidence"] or {}  # type: ignore[assignment]
+    provenance: dict[str, object] = row["provenance"] or {}  # type: ignore[assignment]
+    mode = row["mode"]
+    if mode == "shadow":
+        window = provenance.get("window") or ["?", "?"]
+        return (f"fitted on {provenance.get('decisions')} decisions of {window[0]} .. "  # type: ignore[index]
+                f"{window[1]}; changed {', '.join(evidence.get('changed') or [])}")  # type: ignore[index,arg-type]
+    if mode in ("canary", "live") and "p_not_better" in evidence:
+        return (f"beat its incumbent over {evidence['sessions']} sessions: P(not better) "
+                f"{evidence['p_not_better']} <= {evidence['needed']}")
+    if mode == "rejected":
+        return (f"{evidence.get('why')}: P(not better) {evidence.get('p_not_better')} over "
+                f"{evidence.get('sessions')} sessions")
+    if mode == "rolled_back":
+        return (f"CUSUM alarm on {evidence.get('alarm_session')} after "
+                f"{evidence.get('sessions_live')} sessions live")
+    if mode == "superseded":
+        return f"superseded by version {evidence.get('by')}"
+    if "restores" in provenance:
+        restored = provenance["restores"]
+        return "restores " + (f"version {restored}" if restored != "fallback" else "the fallback")
+    return ""
+
+
+
 def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
               policy: RolloutPolicy | None = None,
               publish: Publish = publish_params, *, guardrails: Guardrails | None = None,

@@ -29,6 +29,7 @@ import numpy as np
 from amc_learning.schemas.catalysts import CatalystObserved
 from amc_learning.schemas.common import Event
 from amc_learning.schemas.discovery import SCORE_COMPONENTS, CandidateScored, ScoreComponents
+from amc_learning.schemas.params import AdaptiveParams
 from amc_learning.schemas.prices import PriceBarClosed
 from amc_learning.schemas.thesis import MarketConditions, ThesisDecided, ThesisExpectation
 from amc_learning.schemas.trades import TradeFilled
@@ -188,15 +189,21 @@ class World:
         )
         return events
 
-    def _discovery(self, day: _Day, session: date) -> list[CandidateScored]:
+    def _shortlist(self, day: _Day,
+                   params: AdaptiveParams | None) -> tuple[np.ndarray, np.ndarray, float]:
+        """(composite scores, the run's candidates best first, threshold) under `params`'
+        weights and threshold (the policy's own without params)."""
         policy = self.cfg.policy
         weights, threshold = np.array(policy.discovery_weights), policy.discovery_threshold
-        if self.params is not None:
-            live = self.params.get(self.params_name).params
-            weights = np.array([getattr(live.scoring_weights, c) for c in SCORE_COMPONENTS])
-            threshold = live.discovery_threshold
+        if params is not None:
+            weights = np.array([getattr(params.scoring_weights, c) for c in SCORE_COMPONENTS])
+            threshold = params.discovery_threshold
         composite = day.scores @ weights
-        order = np.argsort(-composite)[: policy.candidates_per_run]
+        return composite, np.argsort(-composite)[: policy.candidates_per_run], threshold
+
+    def _discovery(self, day: _Day, session: date) -> list[CandidateScored]:
+        live = self.params.get(self.params_name).params if self.params is not None else None
+        composite, order, threshold = self._shortlist(day, live)
         run_id = f"disc-{self.cfg.seed}-{session.isoformat()}"
         features = self._features(day)
         out = []
@@ -250,11 +257,9 @@ class World:
     def _counterfactual(self, day: _Day, session: date) -> None:
         """What the fallback params would have traded today on their own discovery run:
         the ledger's paired arm (`simulator.ledger`)."""
-        fallback = FALLBACK_VIEW.params
-        weights = np.array([getattr(fallback.scoring_weights, c) for c in SCORE_COMPONENTS])
-        composite = day.scores @ weights
-        for i in np.argsort(-composite)[: self.cfg.policy.candidates_per_run]:
-            if composite[i] < fallback.discovery_threshold:
+        composite, order, threshold = self._shortlist(day, FALLBACK_VIEW.params)
+        for i in order:
+            if composite[i] < threshold:
                 continue
             used, policy, limit = with_params(FALLBACK_VIEW, self._confidence(day, i)[0],
                                               self.cfg.policy)
@@ -272,10 +277,9 @@ class World:
         decision key; `record`: count it and enter it in the ledger (emitted sessions)."""
         i = self.symbols.index(c.symbol)
         policy = self.cfg.policy
-        horizon = HORIZON
         confidence, p_true = self._confidence(day, i)
         decision_id = _decision_id(self.cfg.seed, c.symbol, session)
-        used, limit, note, label = confidence, DEFAULT_LIMIT_PCT, "", "no reader"
+        used, limit, note, label = confidence, DEFAULT_LIMIT_PCT, "", ""
         version, mode = None, None
         if self.params is not None:  # the same decision key always lands in the same arm
             view = self.params.get(self.params_name, decision_id)
@@ -313,7 +317,7 @@ class World:
             discovery_features=c.features,
             thesis=ThesisExpectation(
                 expected_direction=direction,  # type: ignore[arg-type]
-                horizon_days=horizon,
+                horizon_days=HORIZON,
                 target_price=round(price * (1 + sign * policy.profit_target), 4) if sign else None,
                 stop_price=round(price * (1 - sign * policy.stop_loss), 4) if sign else None,
                 expected_catalyst=catalyst, catalyst_window_days=5 if catalyst else None,
