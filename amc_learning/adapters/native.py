@@ -75,10 +75,21 @@ def prices(value: object) -> list[float]:
     return [p for p in found if p is not None]
 
 
+#: US zone abbreviations a wall-clock text may end with ("12:17 PM PT").
+ZONES = {"pt": "America/Los_Angeles", "pst": "America/Los_Angeles",
+         "pdt": "America/Los_Angeles", "et": "America/New_York", "est": "America/New_York",
+         "edt": "America/New_York", "ct": "America/Chicago", "utc": "UTC", "z": "UTC"}
+_CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([ap]\.?m\.?)?\s*([a-z]{1,3})?\s*$",
+                    re.IGNORECASE)
+
+
 def utc(day: str | date, clock: str | time | None = None, tz: str = "UTC") -> datetime:
     """A timestamp in UTC from a date and a wall-clock time in `tz` (an IANA name), or
     from one ISO text; an aware ISO text keeps its own offset. Naive times are the norm
-    in AMC-Trader (Pacific in its cron scripts, UTC in its backend), hence `tz`."""
+    in AMC-Trader (Pacific in its cron scripts, UTC in its backend), hence `tz`. A clock
+    may be written `13:23:43`, `12:17 PM` or `12:17 PM PT` (its zone then wins over `tz`)."""
+    if isinstance(clock, str):
+        clock, tz = _wall_clock(clock, tz)
     zone = time_zone(tz)
     try:
         if isinstance(day, date) and not isinstance(day, datetime):
@@ -101,6 +112,24 @@ def time_zone(tz: str) -> ZoneInfo:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise Unmappable(f"unknown time zone {tz!r}") from exc
+
+
+def _wall_clock(text: str, tz: str) -> tuple[time, str]:
+    found = _CLOCK.match(text)
+    if found is None:
+        raise Unmappable(f"not a time of day: {text!r}")
+    hour, minute, second = int(found.group(1)), int(found.group(2)), int(found.group(3) or 0)
+    meridiem, zone = (found.group(4) or "").lower().replace(".", ""), found.group(5)
+    if meridiem:
+        if not 1 <= hour <= 12:
+            raise Unmappable(f"not a time of day: {text!r}")
+        hour = hour % 12 + (12 if meridiem == "pm" else 0)
+    if zone is not None and zone.lower() not in ZONES:
+        raise Unmappable(f"unknown time zone {zone!r} in {text!r}")
+    try:
+        return time(hour, minute, second), ZONES[zone.lower()] if zone else tz
+    except ValueError as exc:
+        raise Unmappable(f"not a time of day: {text!r}") from exc
 
 
 def _clock(clock: str | time | None) -> time:
@@ -130,6 +159,7 @@ _ACTIONS: dict[str, tuple[str, float | None]] = {
     "research": ("IGNORE", None), "watch": ("IGNORE", None), "watchlist": ("IGNORE", None),
     "monitor": ("IGNORE", None), "cancelled": ("IGNORE", None), "canceled": ("IGNORE", None),
     "pass": ("IGNORE", None), "skip": ("IGNORE", None),
+    "ignore_recommendation": ("IGNORE", None),
 }
 
 

@@ -22,8 +22,11 @@ def register(command: Command) -> None:
                 "them like live traffic. Importing twice stores nothing new. The summary's\n"
                 "last line is JSON: read, events per topic, rejected by reason, inferred.")
     p.add_argument("producer", choices=["amc-trader"], help="whose files")
-    p.add_argument("path", type=Path,
-                   help="an AMC-Trader checkout (its data/ folder is read) or that folder")
+    p.add_argument("path", type=Path, nargs="+",
+                   help="an AMC-Trader checkout (its data/ folder is read), that folder, or "
+                        "folders and JSON files of its records (the backend's candidates and "
+                        "theses, learning_decisions rows, trade logs, Alpaca orders: each "
+                        "record is recognised by its fields)")
     p.add_argument("--tz", default="America/Los_Angeles",
                    help="the time zone of naive times (default: America/Los_Angeles, the "
                         "cron scripts' wall clock; the backend writes UTC)")
@@ -182,14 +185,16 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     try:
         imported = read_amc_trader(args.path, args.tz)
     except FileNotFoundError as exc:
-        raise UserError(f"{exc}\nhint: pass the checkout's root or its data/ folder") from None
+        raise UserError(f"{exc}\nhint: pass the checkout's root, its data/ folder, or files"
+                        " of its records") from None
     except Unmappable as exc:
         raise UserError(f"--tz: {exc}\nhint: an IANA name such as America/New_York") from None
     summary = imported.summary()
     for name, figures in summary["files"].items():
         say(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
     for finding in summary["quality"]:
-        say(f"  data quality: {finding['file']} {finding['field']}: {finding['kind']} "
+        model = f" ({finding['scoring_model']})" if "scoring_model" in finding else ""
+        say(f"  data quality: {finding['file']}{model} {finding['field']}: {finding['kind']} "
             f"({finding['detail']})")
     if not args.dry_run:
         settings = connected(settings)
@@ -197,8 +202,9 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         sent = publish(settings, imported.events,
                        lambda n: say(f"  {n:,}/{len(imported.events):,} sent"))
         summary["published"] = sent
-    accounted = sum(f.get("events", 0) for f in summary["files"].values())
-    print(f"read {summary['read']:,} records: {sum(summary['events'].values()):,} events "
-          f"({accounted:,} counted per file), {sum(summary['rejected'].values()):,} rejected")
+    again = sum(f.get("already_read", 0) for f in summary["files"].values())
+    print(f"read {summary['read']:,} records: {sum(summary['events'].values()):,} events"
+          + (f" (and {again:,} already read from another file)" if again else "")
+          + f", {sum(summary['rejected'].values()):,} rejected")
     print(json.dumps(summary, default=str))
     return 0

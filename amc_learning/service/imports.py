@@ -2,17 +2,21 @@
 quality, and publish the events through the normal topics (so persist, outcomes and the
 learner treat them like live traffic).
 
-`read_amc_trader(path)` reads an AMC-Trader checkout (its `data/` folder) or such a
-folder; every record of a file it maps is an event or a rejection, every file it does
-not map yet is listed. `publish` sends the events with `LearningPublisher`.
+`read_amc_trader(paths)` reads AMC-Trader checkouts (their `data/` folder), such folders,
+folders of captured records and single files. The `data/` files are known by name; any
+other JSON file holds records (a list, or `{"records": [...]}` as the captured payloads
+are) each recognised by its shape (`SHAPES`), so an export of the backend's candidates,
+its theses, its `learning_decisions` rows, the trade logs or Alpaca's orders imports as
+it is. Every record read is an event or a rejection; every file not mapped is listed.
+`publish` sends the events with `LearningPublisher`.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +24,10 @@ from typing import Any
 
 import polars as pl
 
-from amc_learning.adapters import amc_trader
+from amc_learning.adapters import alpaca, amc_backend, amc_positions, amc_trader
+from amc_learning.adapters.mapped import Mapped, each
 from amc_learning.adapters.native import Unmappable, number, time_zone
-from amc_learning.intelligence.quality import Finding, field_health
+from amc_learning.intelligence.quality import field_health
 from amc_learning.schemas.common import Event
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.settings import Settings
@@ -33,7 +38,24 @@ SCAN_NUMBERS = ("scanner_score", "float_score", "momentum_score", "volume_score"
                 "catalyst_score", "multiday_score", "price_at_scan", "rvol", "float_shares",
                 "change_pct", "volume")
 #: The files of AMC-Trader's data/ folder read as the scanner's parameters, not records.
-PARAMETERS = ("scanner_weights.json",)
+PARAMETERS = ("scanner_weights.json", "weight_history.json")
+#: A record's shape: the first whose keys it has (all of them) names its adapter.
+SHAPES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("trade log", ("heading", "file")),
+    ("AlphaStack 4.1 candidate", ("subscores", "score", "symbol")),
+    ("direct discovery candidate", ("volume_ratio", "action_tag", "symbol")),
+    ("position thesis", ("suggestion", "symbol")),
+    ("learning_decisions row", ("recommendation_source", "decision_type", "symbol")),
+    ("scanner pick", ("score", "float", "squeeze", "symbol")),
+    ("scan row", ("scan_date", "scan_time", "symbol", "scanner_score")),
+    ("closed position", ("entry_price", "exit_price", "symbol")),
+    ("scanner test trade", ("entry_time", "entry_price", "symbol")),
+    ("scale-out", ("date_scaled", "symbol")),
+    ("lesson", ("lesson_type", "decision", "symbol")),
+    ("Alpaca trade update", ("event", "order")),
+    ("Alpaca order", ("filled_avg_price", "side", "symbol")),
+    ("Alpaca position", ("avg_entry_price", "qty", "symbol")),
+)
 
 
 @dataclass
@@ -50,13 +72,19 @@ class Imported:
     def read(self) -> int:
         return sum(f.get("read", 0) for f in self.files.values())
 
-    def add(self, name: str, mapped: amc_trader.Mapped) -> None:
-        self.events.extend(mapped.events)
+    def add(self, name: str, mapped: Mapped, **more: Any) -> None:
+        """A file's events; one already read from another file (the same source record:
+        the same id) is counted there, not sent twice."""
+        seen = {e.event_id for e in self.events}
+        fresh = [e for e in mapped.events if e.event_id not in seen]
+        self.events.extend(fresh)
         reasons = Counter(reason for _, reason in mapped.rejected)
         self.rejected.update(reasons)
         self.inferred.update(mapped.inferred)
         self.files[name] = {"read": mapped.read, "events": len(mapped.events),
-                            "rejected": dict(reasons)}
+                            "rejected": dict(reasons), **more}
+        if len(fresh) < len(mapped.events):
+            self.files[name]["already_read"] = len(mapped.events) - len(fresh)
 
     def summary(self) -> dict[str, Any]:
         by_topic = Counter(TOPIC_OF_EVENT[e.event_type] for e in self.events)
@@ -66,35 +94,168 @@ class Imported:
                 "quality": self.quality}
 
 
-def read_amc_trader(path: Path, tz: str = "America/Los_Angeles") -> Imported:
-    """Map every file of AMC-Trader's `data/` folder this engine knows (see module doc)."""
+def read_amc_trader(paths: Path | list[Path], tz: str = "America/Los_Angeles") -> Imported:
+    """Map every file under `paths` this engine knows (see the module's doc)."""
     time_zone(tz)  # a wrong zone is the caller's error, not one rejection per record
-    folder = path / "data" if (path / "data").is_dir() else path
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{path}: no such folder (an AMC-Trader checkout or its data/)")
-    out = Imported()
-    weights = _json(folder / "scanner_weights.json") if (
-        folder / "scanner_weights.json").exists() else None
-    model = amc_trader.scoring_model(weights if isinstance(weights, dict) else None)
-    for file in sorted(p for p in folder.iterdir() if p.is_file()):
-        name = file.name
-        if name == "scanner_performance.csv":
-            rows = _csv(file)
-            out.add(name, amc_trader.scan_history(rows, tz=tz, model=model))
-            out.quality.extend(_finding(name, f) for f in field_health(
-                _numbers(rows, SCAN_NUMBERS),
-                ranges={"scanner_score": amc_trader.POINTS_SCALE}))
-        elif name == "diamonds.json":
-            records = _json(file)
-            written = datetime.fromtimestamp(file.stat().st_mtime, UTC)
-            out.add(name, amc_trader.diamonds(records if isinstance(records, list) else [],
-                                              written_at=written, weights=weights))
-            out.inferred["occurred_at (the file's modification time)"] += len(records)
-        elif name in PARAMETERS:
-            out.files[name] = {"read": 0, "events": 0, "used": f"scoring model {model.version}"}
+    files: list[Path] = []
+    for path in [paths] if isinstance(paths, Path) else paths:
+        folder = path / "data" if (path / "data").is_dir() else path
+        if folder.is_file():
+            files.append(folder)
+        elif folder.is_dir():
+            files.extend(sorted(p for p in folder.iterdir() if p.is_file()))
         else:
-            out.files[name] = {"read": 0, "events": 0, "not_mapped": "no adapter for it yet"}
+            raise FileNotFoundError(
+                f"{path}: no such file or folder (an AMC-Trader checkout, its data/, or files"
+                " of its records)")
+    by_name = {f.name: f for f in files}
+    weights = _object(by_name.get("scanner_weights.json"))
+    versions = amc_trader.scanner_versions(weights, _object(by_name.get("weight_history.json")))
+    out = Imported()
+    scanned: dict[tuple[str, str], float] = {}  # (symbol, day) -> the last price scanned
+    for file in sorted(files, key=lambda f: f.name != "scanner_performance.csv"):
+        name = _label(file, by_name)
+        try:
+            _read_file(out, file, name, tz, weights, versions, scanned)
+        except (ValueError, UnicodeDecodeError, csv.Error) as exc:  # JSON errors are these
+            out.files[name] = {"read": 0, "events": 0, "unreadable": str(exc)[:200]}
     return out
+
+
+def _read_file(out: Imported, file: Path, name: str, tz: str, weights: dict[str, Any],
+               versions: list[amc_trader.Version], scanned: dict[tuple[str, str], float]
+               ) -> None:
+    if file.name == "scanner_performance.csv":
+        rows = _csv(file)
+        out.add(name, amc_trader.scan_history(rows, tz=tz, versions=versions))
+        scanned.update(((r.get("symbol", ""), r.get("scan_date", "")), price) for r in rows
+                       if (price := _number(r.get("price_at_scan"))) is not None)
+        out.quality.extend(_quality(name, rows, versions))
+    elif file.name == "portfolio_tracking.csv":
+        out.add(name, amc_positions.portfolio(_csv(file), tz=tz))
+    elif file.name in PARAMETERS:
+        out.files[name] = {"read": 0, "events": 0, "used": "scoring model versions " + ", ".join(
+            f"{v.model.version} (from {v.since or 'the start'}, points up to {v.scale[1]:g})"
+            for v in versions)}
+    elif file.name == "learning_log.json":
+        log = _object(file)
+        out.add(name, amc_trader.lessons(log.get("manual_lessons") or [], tz=tz,
+                                         scanned=scanned))
+    elif file.suffix == ".json":
+        written = datetime.fromtimestamp(file.stat().st_mtime, UTC)
+        mapped, shapes = records(_records(file), tz=tz, written_at=written, weights=weights,
+                                 versions=versions, scanned=scanned)
+        out.add(name, mapped, shapes=dict(shapes))
+    else:
+        out.files[name] = {"read": 0, "events": 0, "not_mapped": "no adapter for it"}
+
+
+def records(found: list[Any], *, tz: str, written_at: datetime, weights: dict[str, Any],
+            versions: list[amc_trader.Version], scanned: dict[tuple[str, str], float]
+            ) -> tuple[Mapped, Counter[str]]:
+    """Map records of any known shape: each goes to the adapter of its shape (`SHAPES`);
+    a record of no known shape is one rejection naming its keys. Also: records per shape."""
+    groups: dict[str, list[Any]] = defaultdict(list)
+    unknown: list[Any] = []
+    for record in found:
+        shape = shape_of(record)
+        (groups[shape] if shape else unknown).append(record)
+    adapters: dict[str, Callable[[list[Any]], Mapped]] = {
+        "trade log": amc_positions.trade_log,
+        "AlphaStack 4.1 candidate": lambda rs: amc_backend.alphastack(rs, written_at=written_at),
+        "direct discovery candidate": lambda rs: amc_backend.direct_discovery(rs),
+        "position thesis": lambda rs: amc_backend.position_thesis(rs, written_at=written_at),
+        "learning_decisions row": lambda rs: amc_backend.learning_rows(rs),
+        "scanner pick": lambda rs: amc_trader.diamonds(rs, written_at=written_at,
+                                                       weights=weights),
+        "scan row": lambda rs: amc_trader.scan_history(rs, tz=tz, versions=versions),
+        "closed position": lambda rs: amc_positions.closed_positions(rs),
+        "scanner test trade": lambda rs: amc_positions.scanner_test_trades(rs, tz=tz),
+        "scale-out": amc_positions.scale_outs,
+        "lesson": lambda rs: amc_trader.lessons(rs, tz=tz, scanned=scanned),
+        "Alpaca trade update": lambda rs: each(rs, "Alpaca trade update",
+                                               lambda i, r, _: alpaca.trade_update(r)),
+        "Alpaca order": lambda rs: each(rs, "Alpaca order", lambda i, r, _: alpaca.order(r)),
+        "Alpaca position": lambda rs: each(rs, "Alpaca position", _not_a_fill),
+    }
+    out = Mapped()
+    shapes: Counter[str] = Counter()
+    for shape, group in groups.items():
+        out.extend(adapters[shape](group))
+        shapes[shape] += len(group)
+    out.extend(each(unknown, "record", _unknown))
+    if unknown:
+        shapes["unknown"] += len(unknown)
+    return out, shapes
+
+
+def shape_of(record: object) -> str | None:
+    """The name of the record's shape (`SHAPES`), or None."""
+    if not isinstance(record, Mapping):
+        return None
+    keys = set(record.get("data", record)) if isinstance(record.get("data"), Mapping) else set(
+        record)
+    return next((name for name, needs in SHAPES if keys.issuperset(needs)), None)
+
+
+def _not_a_fill(i: int, record: Any, inferred: Counter[str]) -> Event:
+    raise Unmappable("a position (its average price and size now), not a fill")
+
+
+def _unknown(i: int, record: Any, inferred: Counter[str]) -> Event:
+    keys = sorted(record)[:8] if isinstance(record, Mapping) else type(record).__name__
+    raise Unmappable(f"a record of no known shape (keys {keys})")
+
+
+def _label(file: Path, by_name: dict[str, Path]) -> str:
+    return file.name if by_name.get(file.name) == file else str(file)
+
+
+def _object(file: Path | None) -> dict[str, Any]:
+    if file is None:
+        return {}
+    value = _json(file)
+    return value if isinstance(value, dict) else {}
+
+
+def _records(file: Path) -> list[Any]:
+    value = _json(file)
+    if isinstance(value, dict) and isinstance(value.get("records"), list):
+        return list(value["records"])
+    return value if isinstance(value, list) else [value]
+
+
+def _number(value: object) -> float | None:
+    try:
+        return number(value)
+    except Unmappable:
+        return None
+
+
+def _quality(file: str, rows: list[dict[str, str]], versions: list[amc_trader.Version]
+             ) -> list[dict[str, Any]]:
+    """The scan history's health: a stuck field or a feed that stops is the logger's,
+    whichever version scored (the whole file); a score beyond its scale is judged on the
+    scale of the version that scored it."""
+    found = [{"file": file, "field": f.field, "kind": f.kind, "detail": f.detail}
+             for f in field_health(_numbers(rows, SCAN_NUMBERS)) if f.kind != "out_of_scale"]
+    for version in versions:
+        mine = [r for r in rows if _scan_version(r, versions) is version]
+        found.extend({"file": file, "scoring_model": f"amc-scanner {version.model.version}",
+                      "field": f.field, "kind": f.kind, "detail": f.detail}
+                     for f in field_health(_numbers(mine, ("scanner_score",)),
+                                           ranges={"scanner_score": version.scale})
+                     if f.kind == "out_of_scale")
+    return found
+
+
+def _scan_version(row: Mapping[str, str], versions: list[amc_trader.Version]
+                  ) -> amc_trader.Version | None:
+    try:
+        day = datetime.fromisoformat(str(row.get("scan_date"))[:10]).date()
+    except ValueError:
+        return None
+    return amc_trader.version_on(versions, day)
 
 
 def _csv(file: Path) -> list[dict[str, str]]:
@@ -107,19 +268,9 @@ def _json(file: Path) -> Any:
 
 
 def _numbers(rows: list[dict[str, str]], columns: tuple[str, ...]) -> pl.DataFrame:
-    def read(value: str | None) -> float | None:
-        try:
-            return number(value)
-        except Unmappable:
-            return None
-
     present = [c for c in columns if rows and c in rows[0]]
-    return pl.DataFrame({c: [read(r.get(c)) for r in rows] for c in present},
+    return pl.DataFrame({c: [_number(r.get(c)) for r in rows] for c in present},
                         schema={c: pl.Float64 for c in present})
-
-
-def _finding(file: str, f: Finding) -> dict[str, Any]:
-    return {"file": file, "field": f.field, "kind": f.kind, "detail": f.detail}
 
 
 def publish(settings: Settings, events: list[Event],
