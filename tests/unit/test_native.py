@@ -110,6 +110,24 @@ def test_naive_times_take_the_declared_zone_and_aware_ones_keep_theirs():
         utc("yesterday")
 
 
+@pytest.mark.parametrize(("clock", "expected"), [
+    ("12:17 PM PT", datetime(2026, 2, 3, 20, 17, tzinfo=UTC)),
+    ("12:17 AM PT", datetime(2026, 2, 3, 8, 17, tzinfo=UTC)),
+    ("9:30 a.m. ET", datetime(2026, 2, 3, 14, 30, tzinfo=UTC)),
+    ("6:30 pm", datetime(2026, 2, 4, 2, 30, tzinfo=UTC)),  # the declared zone: Pacific
+])
+def test_a_clock_written_by_hand_with_its_zone_is_read(clock, expected):
+    assert utc("2026-02-03", clock, "America/Los_Angeles") == expected
+
+
+@pytest.mark.parametrize(("clock", "reason"), [
+    ("13:05 PM", "not a time of day"), ("12:17 PM XT", "unknown time zone 'XT'"),
+    ("noon", "not a time of day")])
+def test_a_clock_that_cannot_be_read_says_why(clock, reason):
+    with pytest.raises(Unmappable, match=reason):
+        utc("2026-02-03", clock)
+
+
 def test_the_scan_histories_dead_factor_columns_are_flagged_and_live_ones_are_not():
     rows = _rows("scanner_performance.csv")
     assert len(rows) == 729
