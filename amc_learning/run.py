@@ -26,19 +26,25 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
+from amc_learning.adapters.amc_trader import Version
+from amc_learning.adapters.mapped import Mapped
 from amc_learning.consumers.outcomes import tracker_config
 from amc_learning.intelligence.adaptive import Guardrails
 from amc_learning.intelligence.rollout import RolloutPolicy
+from amc_learning.schemas.common import Event, ScoringModel
+from amc_learning.schemas.discovery import SCORE_COMPONENTS
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.schemas.topics import OUTCOMES
 from amc_learning.service.cycle import explain, run_cycle
+from amc_learning.service.imports import records
 from amc_learning.settings import Settings
+from amc_learning.simulator import amc_shapes
 from amc_learning.simulator.corrupt import corrupt
 from amc_learning.simulator.world import SimConfig, World, next_start, simulate
 from amc_learning.store.figures import STORED_QUERIES, outcome_counts, stored_counts
@@ -64,6 +70,8 @@ class Produced:
     params_used: Counter[str] = field(default_factory=Counter)
     #: what each arm earned, beside the counterfactual fallback (`simulator.ledger`)
     pnl: dict[str, object] = field(default_factory=dict)
+    #: with a producer's shapes: its records, what the adapters made of them
+    native: Mapped | None = None
 
     def merge_targets(self, ends: dict[tuple[str, int], int]) -> None:
         for key, end in ends.items():
@@ -124,14 +132,38 @@ class Pacing:
     guardrails: Guardrails | None = None
 
 
+#: The producers whose shapes the simulator can speak (`simulator.amc_shapes`).
+PRODUCERS = ("native", "amc-trader")
+#: The simulated AMC-Trader scanner, as the adapters read it.
+AMC_SCANNER = Version(None, ScoringModel(name="amc-scanner", version=amc_shapes.SCANNER),
+                      amc_shapes.SCALE, {c: amc_shapes.MOST for c in SCORE_COMPONENTS},
+                      tuple(amc_shapes.FEATURES.values()))
+
+
+def through_amc_trader(events: list[Event], account: Mapped) -> list[Event]:
+    """The day's events written as AMC-Trader writes them, read back by the adapters (as
+    its real files are); bars and news pass as they are. `account` counts the records,
+    the events made and the rejections."""
+    native = [(event, amc_shapes.render(event)) for event in events]
+    mapped, _ = records([r for _, r in native if r is not None], tz=amc_shapes.TZ,
+                        written_at=events[0].occurred_at if events else datetime.now(UTC),
+                        weights={}, versions=[AMC_SCANNER], scanned={})
+    account.read += mapped.read
+    account.rejected.extend(mapped.rejected)
+    account.inferred.update(mapped.inferred)
+    return [e for e, r in native if r is None] + mapped.events
+
+
 def publish_simulation(
     settings: Settings, config: SimConfig, bad_rate: float, say: Say,
-    pacing: Pacing | None = None,
+    pacing: Pacing | None = None, producer: str = "native",
 ) -> Produced:
     """Publish every simulated event through LearningPublisher, plus deliberately broken
     copies of a `bad_rate` share of them through a raw producer (they must be rejected).
-    With `pacing`, learn every `pacing.every` sessions before the next one."""
-    produced = Produced()
+    With `pacing`, learn every `pacing.every` sessions before the next one. `producer`:
+    "amc-trader" sends them through AMC-Trader's shapes and the adapters
+    (`through_amc_trader`)."""
+    produced = Produced(native=Mapped() if producer == "amc-trader" else None)
     rng = random.Random(config.seed)
     broken: list[tuple[str, bytes, bytes]] = []
     names = TopicNames(settings.topic_prefix)
@@ -148,6 +180,8 @@ def publish_simulation(
     learner = Learner(settings, pacing, reader, say) if pacing is not None else None
     try:
         for day, events in enumerate(simulate(config, world=world), start=1):
+            if produced.native is not None:
+                events = through_amc_trader(events, produced.native)
             for event in events:
                 publisher.publish(event)
                 if rng.random() < bad_rate:
@@ -326,7 +360,7 @@ def run(
     settings: Settings, *, days: int, seed: int, symbols: int, bad_rate: float,
     start: date | None, say: Say, workers: int = 1, learning: bool = True,
     cycle_every: int = 5, policy: RolloutPolicy | None = None,
-    guardrails: Guardrails | None = None,
+    guardrails: Guardrails | None = None, producer: str = "native",
 ) -> dict[str, object]:
     """The whole job against provisioned settings; returns the machine-readable summary.
     `learning`: pace the market by the learner's cycles (module docstring); without it,
@@ -352,7 +386,7 @@ def run(
         say(f"simulating {days} sessions of {symbols} symbols from {start} (seed {seed})"
             + (f", learning every {cycle_every} sessions" if learning else ""))
         pacing = Pacing(consumers, cycle_every, policy, guardrails) if learning else None
-        produced = publish_simulation(settings, config, bad_rate, say, pacing)
+        produced = publish_simulation(settings, config, bad_rate, say, pacing, producer)
         say("waiting for persist and outcomes to consume everything")
         wait_until_settled(settings, produced.targets, consumers, say)
     finally:
@@ -373,7 +407,12 @@ def run(
     after = stored_counts(settings.database_url)
     tables = [t for t in STORED_QUERIES if t != "dead_letters"]
     longest = tracker_config(settings).longest
+    shapes = {} if produced.native is None else {"producer": {
+        "name": producer, "records": produced.native.read,
+        "events": produced.native.read - len(produced.native.rejected),
+        "rejected": dict(Counter(r for _, r in produced.native.rejected).most_common())}}
     return {
+        **shapes,
         "produced": dict(sorted(produced.by_topic.items())),
         "stored": {t: after[t] - before[t] for t in tables},
         "rejected": after["dead_letters"] - before["dead_letters"],

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         None, description="HMAC-SHA256 key that signs (learner) and verifies (reader) params"
     )
     params_name: str = Field("default", description="the param set the trading engine reads")
+    scoring_model: str | None = Field(
+        None, description="the scoring model the learner learns from, \"name version\" (e.g. "
+        "\"amc-scanner 3.3.1\") or \"native\" (the engine's own six components); unset = "
+        "the one in use now (behind the most decisions of the last 20 sessions). Learning "
+        "never mixes models")
     params_ttl_days: float = Field(
         14.0, gt=0, description="how long a published params version stays valid (days)"
     )

@@ -7,6 +7,11 @@ user can feed the engine with these.
 * `order`: an order object of the REST API (`GET /v2/orders`), once filled: one fill at
   its average price and filled quantity, at `filled_at`.
 
+An order whose `client_order_id` is `<decision_id>:<purpose>` (Alpaca takes up to 128
+characters) links its fills to that decision, and is one trade with the decision's other
+orders; a purpose that is an exit reason (`stop_loss`, `profit_target`, ...) is the exit's.
+Any Alpaca user can tag orders this way; an untagged order stands alone, its exit manual.
+
 Numbers arrive as strings, sides in lower case; quantities may be fractional. A sell that
 leaves no position is an EXIT, one that leaves some a PARTIAL_EXIT; Alpaca does not say
 why a position was closed, so an exit's reason is `manual` and its provenance says it was
@@ -17,13 +22,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
 from amc_learning.adapters.native import Unmappable, is_missing, number, utc
+from amc_learning.schemas.common import ExitReason
 from amc_learning.schemas.trades import TradeFilled
 
 PRODUCER = "alpaca"
 FILL_EVENTS = ("fill", "partial_fill")
+EXIT_REASONS = get_args(ExitReason)
 _NAMESPACE = uuid.UUID("0e9d4c7a-3f55-4b8e-a1d2-9f6b2c8e4d71")
 
 
@@ -67,18 +74,23 @@ def _fill(order: Mapping[str, Any], *, fill_id: str, at: object, quantity: float
     if quantity is None or price is None:
         raise Unmappable("qty and price: missing")
     provenance = {}
-    if side == "BUY":
+    client = str(order.get("client_order_id") or "")
+    tagged, _, purpose = client.rpartition(":")
+    decision_id = decision_id or (tagged or None)
+    entering = purpose == "entry" if tagged else side == "BUY"
+    if entering:
         fill_type, reason = "ENTRY", None
     else:
         fill_type = "PARTIAL_EXIT" if left not in (None, 0.0) else "EXIT"
-        reason = "manual"
-        provenance["exit_reason"] = "Alpaca does not say why: manual assumed"
-    if left is None and side == "SELL":
+        reason = purpose if purpose in EXIT_REASONS else "manual"
+        if reason == "manual":
+            provenance["exit_reason"] = "Alpaca does not say why: manual assumed"
+    if left is None and not entering:
         provenance["fill_type"] = "no position size given: a full exit assumed"
     return TradeFilled(
         event_id=_uuid(fill_id), occurred_at=utc(str(at)), producer=PRODUCER,
         schema_version=2, fill_id=_identifier(fill_id),
-        trade_id=_identifier(str(order.get("client_order_id") or order["id"])),
+        trade_id=_identifier(tagged or client or str(order["id"])),
         decision_id=decision_id, symbol=str(order.get("symbol", "")),
         fill_type=fill_type, side=side, quantity=abs(quantity),  # type: ignore[arg-type]
         price=price, exit_reason=reason, order_id=_identifier(str(order["id"])),  # type: ignore[arg-type]

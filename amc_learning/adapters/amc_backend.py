@@ -10,7 +10,8 @@ naive UTC times (`datetime.utcnow()`), scores on 0–100 and labels in lower cas
 * `direct_discovery` — the older direct discovery: a 0–100 score and its measurements.
 * `position_thesis` — the thesis on a held position: its `suggestion` is the label
   (`hold`, `increase`, `trim`), the price is read from the thesis text.
-* `learning_rows` — rows of AMC-Trader's own `learning_decisions` table.
+* `learning_rows` — rows of AMC-Trader's own `learning_decisions` table. Its `metadata`
+  may name the discovery run and the learned params (version, mode) it decided under.
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ def _row(record: Mapping[str, Any], tz: str, inferred: Counter[str]) -> ThesisDe
     features = {k: v for k in ("scanner_score", "stop") if not is_missing(meta.get(k))
                 and (v := number(meta.get(k))) is not None}
     source = str(record.get("recommendation_source") or "")
+    version = number(meta.get("params_version"))  # a producer that decides on our params
     row_id = record.get("id") or f"{symbol}:{at:%Y-%m-%dT%H:%M:%S}"
     inferred.update(("occurred_at", "decision_source"))
     return ThesisDecided(
@@ -151,7 +153,9 @@ def _row(record: Mapping[str, Any], tz: str, inferred: Counter[str]) -> ThesisDe
         decision_source=SOURCES.get(source, "manual"),  # type: ignore[arg-type]
         confidence_score=number(record.get("confidence_score")), entry_price=price,
         discovery_features=features, label=read.label, size_change_pct=read.size_change_pct,
-        targets=prices(meta.get("target")),
+        targets=prices(meta.get("target")), discovery_run_id=meta.get("discovery_run_id"),
+        params_version=None if version is None else int(version),
+        params_mode=meta.get("params_mode") if version is not None else None,
         market_time=MARKET_TIMES.get(str(record.get("market_time")), "regular"),  # type: ignore[arg-type]
         reasoning=str(record.get("reasoning") or "")[:4000],
         provenance={"occurred_at": f"created_at, naive, taken as {tz}",

@@ -21,14 +21,22 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from amc_learning.adapters.mapped import Mapped, each, event_id, mapping, ranks, required
-from amc_learning.adapters.native import Unmappable, action, factor, llm_rating, number, utc
+from amc_learning.adapters.native import (
+    Unmappable,
+    action,
+    factor,
+    is_missing,
+    llm_rating,
+    number,
+    utc,
+)
 from amc_learning.schemas.common import Scaled, ScoringModel, Tier
-from amc_learning.schemas.discovery import CandidateScored
+from amc_learning.schemas.discovery import SCORE_COMPONENTS, CandidateScored, ScoreComponents
 from amc_learning.schemas.thesis import ThesisDecided
 
 PRODUCER = "amc-trader-scanner"
@@ -47,6 +55,11 @@ class Version:
     since: date | None
     model: ScoringModel
     scale: tuple[float, float] = POINTS_SCALE
+    #: factors this version writes as `"<mark> <Tier>: <points> pts"` columns, with the
+    #: most points each can earn: read as tiers, and as components on [0, most]
+    factors: Mapping[str, float] = field(default_factory=dict)
+    #: the columns read as numeric features (never the outcome columns beside them)
+    features: tuple[str, ...] = ("rvol", "float_shares", "change_pct", "volume")
 
 
 def scanner_versions(weights: Mapping[str, Any] | None,
@@ -152,23 +165,26 @@ def _scan_pick(row: Mapping[str, str], rank: int | None, tz: str, versions: list
     version = version_on(versions, at.date())
     run_id = _run(row)
     raw = Scaled(value=score, low=version.scale[0], high=version.scale[1])
-    features = {name: value for name, column in (
-        ("rvol", "rvol"), ("float_shares", "float_shares"), ("change_pct", "change_pct"),
-        ("volume", "volume")) if (value := number(row.get(column))) is not None}
+    features = {name: value for name in version.features
+                if (value := number(row.get(name))) is not None}
     entered = str(row.get("entered", "")).strip().lower() == "yes"
+    passed = str(row.get("passed", row.get("entered", ""))).strip().lower() == "yes"
+    tiers, components = _factors(row, version.factors)
+    scores = (ScoreComponents(**{c: components[c].normalised for c in SCORE_COMPONENTS})
+              if all(c in components for c in SCORE_COMPONENTS) else None)
     price = number(row.get("price_at_scan")) or _at(row.get("recommendation"))
     attributes = {k: str(v)[:200] for k, v in (("catalyst", row.get("catalyst_text", "")),
                                                ("vigl_match", row.get("vigl_match", ""))) if v}
     candidate = CandidateScored(
         event_id=event_id("scan", run_id, row["symbol"]), occurred_at=at, producer=PRODUCER,
         schema_version=2, run_id=run_id, symbol=row["symbol"], rank=rank,
-        composite_score=raw.normalised, passed=entered, features=features,
+        composite_score=raw.normalised, passed=passed, features=features,
         price=required(price, "price_at_scan"), scoring_model=version.model, raw_score=raw,
-        attributes=attributes,
+        tiers=tiers, components=components, scores=scores, attributes=attributes,
         provenance={"occurred_at": f"scan date and time, naive, taken as {tz}",
                     "scoring_model": "the scanner version in force on the scan date",
                     "raw_score": f"net points on the version's scale {version.scale}",
-                    "passed": "entered (Yes) or not"})
+                    "passed": "passed (Yes) or, without it, entered (Yes)"})
     inferred.update(("occurred_at", "scoring_model", "raw_score.scale", "passed"))
     if not entered:
         return [candidate]
@@ -189,6 +205,22 @@ def _scan_pick(row: Mapping[str, str], rank: int | None, tz: str, versions: list
                     "entry_price": "entry_price, else the price at the scan"})
     inferred.update(("decided_at",))
     return [candidate, decision]
+
+
+def _factors(row: Mapping[str, Any], factors: Mapping[str, float]
+             ) -> tuple[dict[str, Tier], dict[str, Scaled]]:
+    """The declared factors a row writes as text: each one's tier with its points, and its
+    points as a component on [0, the most it can earn]."""
+    tiers, components = {}, {}
+    for name, most in factors.items():
+        if is_missing(row.get(name)):
+            continue
+        read = factor(row[name])
+        if read.tier is None or read.value is None:
+            raise Unmappable(f"{name}: no tier and points in {row[name]!r}")
+        tiers[name] = Tier(tier=read.tier, points=read.value)
+        components[name] = Scaled(value=read.value, low=0.0, high=most)
+    return tiers, components
 
 
 def _at(text: object) -> float | None:

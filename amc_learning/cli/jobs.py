@@ -33,6 +33,11 @@ def register(command: Command) -> None:
                    help="do not pace the market by the learner: publish every session at "
                         "once, let the learner process follow, one cycle at the end (the "
                         "fastest ingest demo)")
+    p.add_argument("--producer", choices=["native", "amc-trader"], default="native",
+                   help="how the simulated trading side writes: native (contract v1) or "
+                        "amc-trader (its scan history rows with points and tiers, its "
+                        "learning_decisions rows with its labels, Alpaca fill messages; all "
+                        "read back by the adapters, as its real files are)")
     p.add_argument("--workers", type=int, default=1,
                    help="persist and outcomes processes each, in one consumer group per "
                         "kind: the partitions are shared, keyed by symbol (default: 1)")
@@ -78,7 +83,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             summary = run(ready, days=args.days, seed=args.seed, symbols=args.symbols,
                           bad_rate=args.bad_rate, start=args.start, say=say,
                           workers=args.workers, learning=not args.no_learning,
-                          cycle_every=args.cycle_every)
+                          cycle_every=args.cycle_every, producer=args.producer)
     except (RunError, ValueError) as exc:
         raise UserError(str(exc)) from None
     _print_summary(summary)
@@ -118,6 +123,12 @@ def _print_summary(summary: dict[str, object]) -> None:
     stored: dict[str, int] = summary["stored"]  # type: ignore[assignment]
     totals: dict[str, int] = summary["totals"]  # type: ignore[assignment]
     rejected: int = summary["rejected"]  # type: ignore[assignment]
+    shapes: dict[str, Any] | None = summary.get("producer")  # type: ignore[assignment]
+    if shapes is not None:
+        print(f"written as {shapes['name']} writes: {shapes['records']:,} records, "
+              f"{shapes['events']:,} read back as events by the adapters, "
+              f"{sum(shapes['rejected'].values()):,} rejected"
+              + "".join(f"\n  {n:,}: {reason}" for reason, n in shapes["rejected"].items()))
     print("events produced:")
     for topic, n in produced.items():
         print(f"  {topic:<28} {n:>10,}")

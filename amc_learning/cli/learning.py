@@ -29,6 +29,11 @@ def register(command: Command) -> None:
     p.add_argument("--horizon", type=int, default=None,
                    help="the outcome horizon judged, in sessions: one of "
                         "LEARNING_OUTCOME_HORIZONS (default: the middle one, 7)")
+    p.add_argument("--scoring-model", default=None, metavar="MODEL",
+                   help="whose decisions: \"name version\" (amc-scanner 3.3.1) or native; "
+                        "one at a time, learning never mixes them (default: "
+                        "LEARNING_SCORING_MODEL, else the one in use now: behind the most "
+                        "decisions of the last 20 sessions)")
     p.set_defaults(handler=_analyze)
 
     p = command("cycle", "run one learning cycle now and print what it changed",
@@ -66,7 +71,12 @@ def register(command: Command) -> None:
 
 
 def _analyze(args: argparse.Namespace, settings: Settings) -> int:
-    from amc_learning.service.analysis import Inputs, NotEnoughHistory, analysis_pass
+    from amc_learning.service.analysis import (
+        Inputs,
+        NotEnoughHistory,
+        UnknownModel,
+        analysis_pass,
+    )
     from amc_learning.store.frames import feature_columns
     from amc_learning.store.migrations import migrate
 
@@ -75,7 +85,10 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
         migrate(url)
         say("reading decisions, outcomes and index bars")
         try:
-            inputs = Inputs.read(url, settings.horizons, args.horizon)
+            inputs = Inputs.read(url, settings.horizons, args.horizon,
+                                 args.scoring_model or settings.scoring_model)
+        except UnknownModel as exc:
+            raise UserError(f"--scoring-model: {exc}") from None
         except ValueError as exc:
             raise UserError(f"--horizon: {exc}\nhint: pick one of "
                             f"{settings.outcome_horizons}") from None
@@ -88,7 +101,8 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
             raise UserError(f"--signature: no feature named {', '.join(unknown)}\n"
                             f"hint: the stored features are {', '.join(features)}")
         as_of: date = args.as_of or inputs.decisions["session"].max()  # type: ignore[assignment]
-        say(f"analysing {len(inputs.decisions):,} decisions as of {as_of}")
+        say(f"analysing {len(inputs.decisions):,} decisions of the scoring model "
+            f"{inputs.scoring_model} as of {as_of}")
         try:
             result, written = analysis_pass(url, inputs, as_of, inputs.config(signature))
         except NotEnoughHistory as exc:
@@ -147,13 +161,18 @@ def _cycle(args: argparse.Namespace, settings: Settings) -> int:
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
     settings = connected(settings)
+    from amc_learning.service.analysis import UnknownModel
     from amc_learning.service.report import write_report
 
     if args.out.is_dir():
         raise UserError(f"--out {args.out} is a directory\nhint: name the file, e.g. "
                         f"--out {args.out / 'report.html'}")
-    out = write_report(settings.database_url, args.out, args.as_of,  # type: ignore[arg-type]
-                       settings.params_name, horizons=settings.horizons)
+    try:
+        out = write_report(settings.database_url, args.out, args.as_of,  # type: ignore[arg-type]
+                           settings.params_name, horizons=settings.horizons,
+                           scoring_model=settings.scoring_model)
+    except UnknownModel as exc:
+        raise UserError(f"LEARNING_SCORING_MODEL: {exc}") from None
     print(f"wrote {out} ({out.stat().st_size / 1024:,.0f} KiB)")
     return 0
 

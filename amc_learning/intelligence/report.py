@@ -54,6 +54,8 @@ class ReportData:
     dead_letters: pl.DataFrame
     health: dict[str, Any]
     params_name: str = "default"
+    #: the scoring model whose decisions the learning sections judge
+    scoring_model: str = "native"
     min_out_of_sample: int = 100
     arms: pl.DataFrame = field(default_factory=pl.DataFrame)
 

@@ -19,6 +19,15 @@ from amc_learning.intelligence.analysis import (
 from amc_learning.store.frames import decision_frame, feature_columns, index_frame
 from amc_learning.store.results import store_analysis
 
+#: The engine's own contract: decisions and candidates that name no scoring model.
+NATIVE = "native"
+#: The sessions whose decisions say which scoring model is in use now.
+RECENT_SESSIONS = 20
+
+
+class UnknownModel(ValueError):
+    """No decision of the scoring model asked for is stored."""
+
 
 class NotEnoughHistory(ValueError):
     """Too few sessions with complete outcomes before the as-of date for a pass."""
@@ -26,23 +35,53 @@ class NotEnoughHistory(ValueError):
 
 @dataclass(frozen=True)
 class Inputs:
-    """What a pass reads: every decision with its outcomes, the index bars, and the
-    horizon judged (one of the tracker's `horizons`; default the middle one)."""
+    """What a pass reads: the decisions of one scoring model with their outcomes, the
+    index bars, and the horizon judged (one of the tracker's `horizons`; default the
+    middle one). Learning never mixes models: patterns, calibration and weights learned
+    from one model's scores say nothing of another's."""
 
     decisions: pl.DataFrame
     index: pl.DataFrame
     horizon: int
+    scoring_model: str = NATIVE
 
     @classmethod
     def read(cls, database_url: str, horizons: tuple[int, int, int] = (1, h.DEFAULT, 30),
-             horizon: int | None = None) -> Inputs:
+             horizon: int | None = None, scoring_model: str | None = None) -> Inputs:
+        """`scoring_model`: "name version", or "native"; None: the one in use now
+        (`scoring_models`)."""
         horizon = horizons[1] if horizon is None else horizon
-        return cls(decision_frame(database_url, horizons, horizon), index_frame(database_url),
-                   horizon)
+        frame = decision_frame(database_url, horizons, horizon)
+        models = scoring_models(frame)
+        model = scoring_model or (next(iter(models)) if models else NATIVE)
+        if scoring_model is not None and models and scoring_model not in models:
+            raise UnknownModel(f"no decisions of the scoring model {scoring_model!r} are "
+                             f"stored (there are: {', '.join(models)})")
+        if not frame.is_empty():
+            frame = frame.filter(pl.col("scoring_model") == model)
+        return cls(frame, index_frame(database_url), horizon, model)
 
     def config(self, signature: tuple[str, ...] = SIGNATURE) -> AnalysisConfig:
         return AnalysisConfig(features=tuple(feature_columns(self.decisions)),
                               signature_features=signature, horizon=self.horizon)
+
+
+def scoring_models(frame: pl.DataFrame, recent: int = RECENT_SESSIONS) -> dict[str, int]:
+    """The scoring models in a decision frame, each with its real (not synthetic)
+    decisions; first the one behind the most real decisions of the last `recent`
+    sessions (the scanner in use now: a new version takes over as soon as it decides
+    more), then by all decisions, then by name."""
+    if frame.is_empty():
+        return {}
+    sessions = frame["session"].unique().sort()
+    since = sessions[max(0, len(sessions) - recent)]
+    real = ~pl.col("is_synthetic")
+    counts = frame.group_by("scoring_model").agg(
+        (real & (pl.col("session") >= since)).sum().alias("recent"), real.sum().alias("n"),
+        pl.len().alias("all"))
+    ordered = counts.sort(["recent", "n", "all", "scoring_model"],
+                          descending=[True, True, True, False])
+    return dict(zip(ordered["scoring_model"], ordered["n"], strict=True))
 
 
 def analysis_pass(database_url: str, inputs: Inputs, as_of: date,

@@ -211,9 +211,10 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
     if (done := params_store.cycle_summary(url, kind, as_of, name)) is not None:
         return {**done, "ran": False, "reason": "already ran for this as-of date"}
     versions = params_store.load_versions(url, name)
-    inputs = Inputs.read(url, settings.horizons, policy.horizon)
+    inputs = Inputs.read(url, settings.horizons, policy.horizon, settings.scoring_model)
     decisions = inputs.decisions
-    summary: dict[str, Any] = {"kind": kind, "as_of": str(as_of), "name": name}
+    summary: dict[str, Any] = {"kind": kind, "as_of": str(as_of), "name": name,
+                               "scoring_model": inputs.scoring_model}
     analysis = None
     if not decisions.is_empty():
         try:
@@ -242,16 +243,18 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
     except Exception as exc:  # an insight is information, not state: the cycle stands
         log.warning("learner: the cycle's insight was not published: %s", exc)
     if kind == "daily" and report:
-        _write_report(settings, as_of, decisions)
+        _write_report(settings, as_of, decisions, inputs.scoring_model)
     return {**summary, "ran": True}
 
 
-def _write_report(settings: Settings, as_of: date, decisions: pl.DataFrame) -> None:
+def _write_report(settings: Settings, as_of: date, decisions: pl.DataFrame,
+                  scoring_model: str) -> None:
     """The day's report into LEARNING_DATA_DIR/reports (report-<as-of>.html, latest.html)."""
     folder = settings.data_dir / "reports"
     try:
         page = write_report(settings.database_url, folder / f"report-{as_of}.html",  # type: ignore[arg-type]
-                            as_of, settings.params_name, decisions, settings.horizons)
+                            as_of, settings.params_name, decisions, settings.horizons,
+                            scoring_model)
         shutil.copyfile(page, folder / ".latest.html.partial")
         os.replace(folder / ".latest.html.partial", folder / "latest.html")
     except Exception as exc:  # a report is for people: the cycle stands without it

@@ -12,14 +12,22 @@ import polars as pl
 
 from amc_learning.intelligence import horizon as h
 from amc_learning.pages.report import render
+from amc_learning.service.analysis import NATIVE, Inputs
 from amc_learning.store.report import gather
 
 
 def write_report(database_url: str, out: Path, as_of: date | None = None,
                  params_name: str = "default", decisions: pl.DataFrame | None = None,
-                 horizons: tuple[int, int, int] = (1, h.DEFAULT, 30)) -> Path:
-    """Render the report and replace `out` with it in one rename."""
-    html = render(gather(database_url, as_of, params_name, decisions, horizons))
+                 horizons: tuple[int, int, int] = (1, h.DEFAULT, 30),
+                 scoring_model: str | None = None) -> Path:
+    """Render the report and replace `out` with it in one rename. `decisions`: the frame of
+    one scoring model already read (a cycle's); else read, of `scoring_model` (None: the
+    model behind the most decisions, as the learner chooses)."""
+    if decisions is None:
+        inputs = Inputs.read(database_url, horizons, scoring_model=scoring_model)
+        decisions, scoring_model = inputs.decisions, inputs.scoring_model
+    html = render(gather(database_url, as_of, params_name, decisions, horizons,
+                         scoring_model or NATIVE))
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     partial.write_text(html, encoding="utf-8")

@@ -1,13 +1,16 @@
 """Read what the pipeline stored into the frames the analyzers take (the learner's input).
 
 `decision_frame`: one row per decision with an outcome — real and synthetic (candidates
-never decided on) — with its discovery features spread into columns (and the six
-discovery score components as `score_<component>`), the raw returns, each named by its
-length in sessions (`return_{n}d` for the tracker's `LEARNING_OUTCOME_HORIZONS`, stored
-as return_1d, return_7d and return_30d), and the side-adjusted ones (HOLD, IGNORE and
-candidates count as bought, as the outcome tracker measures them), and `win` = the
-side-adjusted return over `horizon` > 0. A feature named like one of those columns (a
-producer's `return_5d`, a past return) is spread as `feature_<name>`.
+never decided on) — with the scoring model that informed it (`scoring_model`, "name
+version": its own, else its candidate's; "native" for the engine's own six-component
+contract), its discovery features spread into columns (and the six discovery score
+components as `score_<component>`, its candidate's where it carries none), the raw
+returns, each named by its length in sessions (`return_{n}d` for the tracker's
+`LEARNING_OUTCOME_HORIZONS`, stored as return_1d, return_7d and return_30d), and the
+side-adjusted ones (HOLD, IGNORE and candidates count as bought, as the outcome tracker
+measures them), and `win` = the side-adjusted return over `horizon` > 0. A feature
+named like one of those columns (a producer's `return_5d`, a past return) is spread as
+`feature_<name>`.
 `index_frame`: the index bars (and the VIX close where stored) for the regime detector.
 """
 
@@ -26,17 +29,31 @@ _DECISIONS = """
 SELECT d.decision_id, (d.decided_at AT TIME ZONE 'UTC')::date AS session, d.symbol,
        d.decision_type, d.recommendation_source AS decision_source,
        d.confidence_score AS confidence, d.is_synthetic, d.discovery_features AS features,
-       d.discovery_scores AS scores,
+       COALESCE(d.discovery_scores, c.scores) AS scores,
+       COALESCE(d.scoring_model || ' ' || d.scoring_version, c.model, 'native')
+         AS scoring_model,
        o.return_1d, o.return_7d, o.return_30d, o.days_held, o.max_adverse_excursion,
        o.thesis_accuracy_score, o.outcome_type
 FROM learning_decisions d JOIN learning_outcomes o ON o.decision_id = d.id
+LEFT JOIN LATERAL (  -- a decision that names no model nor scores: its candidate's
+    SELECT c.scoring_model || ' ' || c.scoring_version AS model,
+           CASE WHEN c.score_volume_momentum IS NOT NULL THEN jsonb_build_object(
+             'volume_momentum', c.score_volume_momentum, 'squeeze', c.score_squeeze,
+             'catalyst', c.score_catalyst, 'options', c.score_options,
+             'technical', c.score_technical, 'sentiment', c.score_sentiment) END AS scores
+    FROM discovery_candidates c
+    WHERE d.discovery_scores IS NULL AND d.scoring_model IS NULL
+      AND c.symbol = d.symbol AND c.run_id = d.discovery_run_id
+    LIMIT 1
+) c ON true
 ORDER BY d.decided_at, d.decision_id
 """
 _SCHEMA = {
     "decision_id": pl.Utf8, "session": pl.Date, "symbol": pl.Utf8, "decision_type": pl.Utf8,
     "decision_source": pl.Utf8, "confidence": pl.Float64, "is_synthetic": pl.Utf8,
-    "features": pl.Utf8, "scores": pl.Utf8, "return_1d": pl.Float64, "return_7d": pl.Float64,
-    "return_30d": pl.Float64, "days_held": pl.Int64, "max_adverse_excursion": pl.Float64,
+    "features": pl.Utf8, "scores": pl.Utf8, "scoring_model": pl.Utf8,
+    "return_1d": pl.Float64, "return_7d": pl.Float64, "return_30d": pl.Float64,
+    "days_held": pl.Int64, "max_adverse_excursion": pl.Float64,
     "thesis_accuracy_score": pl.Float64, "outcome_type": pl.Utf8,
 }
 

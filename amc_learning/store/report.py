@@ -81,7 +81,8 @@ def _newest(conn: psycopg.Connection[Any], table: str, columns: str, schema: dic
 
 def gather(database_url: str, as_of: date | None = None, params_name: str = "default",
            decisions: pl.DataFrame | None = None,
-           horizons: tuple[int, int, int] = (1, h.DEFAULT, 30)) -> ReportData:
+           horizons: tuple[int, int, int] = (1, h.DEFAULT, 30),
+           scoring_model: str = "native") -> ReportData:
     """Everything the report shows, as of `as_of` (default: the last stored session).
 
     `decisions`: a `amc_learning.store.frames.decision_frame` already read (the learner passes its
@@ -157,4 +158,4 @@ def gather(database_url: str, as_of: date | None = None, params_name: str = "def
         patterns=patterns, failures=failures, features=features, change_points=change_points,
         index=index.select("session", "close"), regimes=regimes, params=params, cycles=cycles,
         collection=collection, dead_letters=dead, health=dict(health), params_name=params_name,
-        arms=arms)
+        arms=arms, scoring_model=scoring_model)
