@@ -15,6 +15,7 @@ from amc_learning.consumers.metrics import (
     CYCLE_FAILURES,
     CYCLE_LAST_SUCCESS,
     CYCLE_SECONDS,
+    DATA_QUALITY,
     LIVE_ECE,
     LIVE_HIT_RATE,
     LIVE_VERSION,
@@ -75,4 +76,8 @@ def timed_cycle(settings: Settings, kind: str, as_of: date | None = None) -> dic
     for gauge, key in ((LIVE_ECE, "ece"), (LIVE_HIT_RATE, "hit_rate")):
         if quality.get(key) is not None:
             gauge.set(quality[key])
+    if "data_quality" in summary:  # a cycle that ran: its findings replace the last ones
+        DATA_QUALITY.clear()
+        for f in summary["data_quality"]:
+            DATA_QUALITY.labels(f["producer"], f["scoring_model"], f["kind"]).inc()
     return summary

@@ -41,5 +41,9 @@ CYCLE_LAST_SUCCESS = Gauge("learning_cycle_last_success_timestamp_seconds",
 LIVE_VERSION = Gauge("learning_params_live_version", "the live params version (0: fallback)")
 LIVE_ECE = Gauge("learning_params_live_ece", "expected calibration error of the live params' "
                  "calibration on the last 20 sessions of complete outcomes")
+DATA_QUALITY = Gauge("learning_data_quality_findings", "fields of a producer's scoring model "
+                     "that look broken in the last 30 days of candidates, as of the last daily "
+                     "cycle (stuck at one value, missing more often, beyond the declared "
+                     "scale)", ["producer", "scoring_model", "kind"])
 LIVE_HIT_RATE = Gauge("learning_params_live_hit_rate", "share of BUY/SELL decisions of the "
                       "last 20 sessions of complete outcomes that won")

@@ -11,6 +11,8 @@ Real producers break quietly: AMC-Trader's scan history has every factor score c
   arriving where 0–1 was declared).
 
 The rows are taken in the order given (oldest first). Each finding says what it saw.
+`stream_health` runs the checks per producer and scoring model over what was stored (the
+learner, every daily cycle); the import runs `field_health` over a producer's files.
 """
 
 from __future__ import annotations
@@ -64,4 +66,29 @@ def field_health(
                                         f"{len(present)} values outside [{low}, {high}] "
                                         f"(from {outside.min()!r} to {outside.max()!r})",
                                         len(outside)))
+    return findings
+
+
+def stream_health(frame: pl.DataFrame, *, min_rows: int = 30, recent: int = 50
+                  ) -> list[dict[str, str]]:
+    """`field_health` per producer and scoring model over recent candidates (`frame`:
+    producer, scoring_model, raw_score, raw_low, raw_high and one column per feature,
+    oldest first). A field a producer never sends is not missing, it is not its field:
+    the all-null columns of each group are left out. The raw score is judged on the
+    scale the group declared."""
+    findings: list[dict[str, str]] = []
+    if frame.is_empty():
+        return findings
+    for (producer, model), group in frame.group_by(["producer", "scoring_model"],
+                                                   maintain_order=True):
+        values = group.drop("producer", "scoring_model", "raw_low", "raw_high")
+        values = values.select(c for c in values.columns if values[c].null_count() < len(values))
+        ranges = {}
+        if "raw_score" in values.columns:
+            ranges["raw_score"] = (float(group["raw_low"].min()),  # type: ignore[arg-type]
+                                   float(group["raw_high"].max()))  # type: ignore[arg-type]
+        findings.extend({"producer": str(producer), "scoring_model": str(model),
+                         "field": f.field, "kind": f.kind, "detail": f.detail}
+                        for f in field_health(values, ranges=ranges, min_rows=min_rows,
+                                              recent=recent))
     return findings

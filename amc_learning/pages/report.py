@@ -314,6 +314,7 @@ def _health(data: ReportData) -> dict[str, Any]:
              ("last", "day of the last rejection (wall clock)")],
             [([(r["reason"], r["reason"]), (num(r["n"]), r["n"]), (str(r["day"]), str(r["day"]))],
               "") for r in by_reason.iter_rows(named=True)])
+    out["quality"], out["quality_as_of"] = _quality(data.cycles)
     if len(data.cycles):
         rows = []
         for r in data.cycles.sort("ran_at", descending=True).head(10).iter_rows(named=True):
@@ -327,6 +328,23 @@ def _health(data: ReportData) -> dict[str, Any]:
         out["cycles"] = Table([("kind", ""), ("as of", "session"), ("ran at", "wall clock, UTC"),
                                ("analysis", "what the pass stored, or why it did not")], rows)
     return out
+
+
+def _quality(cycles: pl.DataFrame) -> tuple[Table | None, str | None]:
+    """The field findings of the newest daily cycle that checked them."""
+    if not len(cycles):
+        return None, None
+    for r in cycles.sort("ran_at", descending=True).iter_rows(named=True):
+        summary = r["summary"] if isinstance(r["summary"], dict) else {}
+        if r["kind"] != "daily" or "data_quality" not in summary:
+            continue
+        findings = summary["data_quality"]
+        table = Table([("producer", ""), ("scoring model", ""), ("field", ""),
+                       ("finding", "stuck, missing_rise or out_of_scale"), ("detail", "")],
+                      [([(f[k], f[k]) for k in ("producer", "scoring_model", "field", "kind",
+                                                 "detail")], "fail") for f in findings])
+        return (table if findings else None), str(r["as_of"])
+    return None, None
 
 
 def _summary(data: ReportData, check: CalibrationCheck | None) -> list[Card]:

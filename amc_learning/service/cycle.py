@@ -36,6 +36,7 @@ from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.adaptive import COMPONENTS, Guardrails, adapt
 from amc_learning.intelligence.analysis import known_by
 from amc_learning.intelligence.calibration import calibrate, expected_calibration_error
+from amc_learning.intelligence.quality import stream_health
 from amc_learning.intelligence.rollout import (
     IN_FLIGHT,
     Action,
@@ -55,7 +56,7 @@ from amc_learning.service.analysis import Inputs, NotEnoughHistory, analysis_pas
 from amc_learning.service.report import write_report
 from amc_learning.settings import Settings
 from amc_learning.store import params as params_store
-from amc_learning.store.frames import last_session
+from amc_learning.store.frames import candidate_frame, last_session
 from amc_learning.streams.kafka import producer_options, stop_client
 from amc_learning.streams.params import publish_params
 
@@ -227,6 +228,7 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
     frame = learning_frame(known, policy.horizon)
     entries, actions, fitted = plan(versions, frame, as_of, kind, policy, regime, guardrails)
     summary["live_quality"] = live_quality(known, versions)
+    summary["data_quality"] = stream_health(candidate_frame(url))
     summary.update(decisions=len(frame), fitted=fitted,
                    actions=[asdict(a) for a in actions],
                    changes=[{k: e[k] for k in ("version", "mode", "publish")} for e in entries])

@@ -64,13 +64,13 @@ def scan_row(c: CandidateScored) -> dict[str, str]:
     local = c.occurred_at.astimezone(ZoneInfo(TZ))
     low, high = SCALE
     row = {"scan_date": local.date().isoformat(), "scan_time": local.strftime("%H:%M:%S"),
-           "symbol": c.symbol, "price_at_scan": f"{c.price:g}",
+           "symbol": c.symbol, "price_at_scan": f"{c.price:.10g}",
            "scanner_score": str(round(low + c.composite_score * (high - low))),
            "passed": "Yes" if c.passed else "No", "entered": "No"}
     if c.scores is not None:
         for name in SCORE_COMPONENTS:
             row[name] = factor_text(getattr(c.scores, name))
-    row.update({FEATURES[k]: f"{v:g}" for k, v in c.features.items() if k in FEATURES})
+    row.update({FEATURES[k]: f"{v:.10g}" for k, v in c.features.items() if k in FEATURES})
     return row
 
 
@@ -99,12 +99,12 @@ def decision_row(d: ThesisDecided) -> dict[str, Any]:
 
 def trade_update(f: TradeFilled) -> dict[str, Any]:
     purpose = "entry" if f.fill_type == "ENTRY" else (f.exit_reason or "manual")
-    quantity = f"{f.quantity:g}"
+    quantity = f"{f.quantity:.10g}"
     order = {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sim-order/{f.fill_id}")),
              "client_order_id": f"{ROW_PREFIX}{f.decision_id}:{purpose}", "symbol": f.symbol,
              "side": f.side.lower(), "type": "market", "qty": quantity,
-             "filled_qty": quantity, "filled_avg_price": f"{f.price:g}", "status": "filled"}
+             "filled_qty": quantity, "filled_avg_price": f"{f.price:.10g}", "status": "filled"}
     return {"stream": "trade_updates", "data": {
-        "event": "fill", "execution_id": f.fill_id, "order": order, "price": f"{f.price:g}",
+        "event": "fill", "execution_id": f.fill_id, "order": order, "price": f"{f.price:.10g}",
         "qty": quantity, "position_qty": quantity if f.fill_type == "ENTRY" else "0",
         "timestamp": f.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z")}}

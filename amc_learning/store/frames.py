@@ -17,6 +17,7 @@ named like one of those columns (a producer's `return_5d`, a past return) is spr
 from __future__ import annotations
 
 import io
+import json
 from datetime import date
 
 import polars as pl
@@ -110,6 +111,34 @@ def _spread(column: pl.Series) -> pl.DataFrame:
     if (objects == "{}").all():
         return pl.DataFrame()
     return objects.str.json_decode(infer_schema_length=None).struct.unnest()
+
+
+_CANDIDATES = """
+SELECT producer, COALESCE(scoring_model || ' ' || scoring_version, 'native') AS scoring_model,
+       raw_score, raw_low, raw_high, features
+FROM discovery_candidates
+WHERE discovered_at >= (SELECT max(discovered_at) FROM discovery_candidates) - %s * interval '1 day'
+ORDER BY discovered_at, event_id
+"""
+
+
+def candidate_frame(database_url: str, days: int = 30) -> pl.DataFrame:
+    """The candidates of the last `days` (calendar days before the newest), oldest first:
+    producer, scoring_model, raw_score and its declared scale, and a column per feature
+    (null where a candidate lacks it): what `intelligence.quality.stream_health` watches."""
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        records = conn.execute(_CANDIDATES, (days,)).fetchall()
+    schema = {"producer": pl.Utf8, "scoring_model": pl.Utf8, "raw_score": pl.Float64,
+              "raw_low": pl.Float64, "raw_high": pl.Float64, "features": pl.Utf8}
+    frame = pl.DataFrame([{**r, "features": json.dumps(r["features"])} for r in records],
+                         schema=schema)
+    if frame.is_empty():
+        return frame
+    features = _spread(frame["features"])
+    features = features.rename({c: f"feature_{c}" for c in features.columns
+                                if c in frame.columns})
+    return pl.concat([frame.drop("features"), features.select(pl.all().cast(pl.Float64))],
+                     how="horizontal")
 
 
 def index_frame(database_url: str, index_symbol: str = "^IXIC",

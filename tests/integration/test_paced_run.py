@@ -61,3 +61,31 @@ def test_a_paced_run_trades_on_what_the_learner_publishes_never_on_params_from_i
     pnl = params["pnl"]  # type: ignore[index]
     assert pnl["learned"]["sessions"] > 0 and pnl["learned"]["fallback_trades"] >= 0
     assert set(pnl["arms"]) >= {"fallback", "fallback (counterfactual)", "v1 live"}
+
+
+def test_a_run_in_amc_traders_shapes_reaches_the_learner_through_the_adapters(settings):
+    """`run --producer amc-trader`: scan rows with points and tiers, learning_decisions
+    rows with AMC-Trader's labels, Alpaca fill messages, all read back by the adapters."""
+    summary = run(settings, days=60, seed=3, symbols=40, bad_rate=0.002, start=None,
+                  say=lambda _: None, cycle_every=5, policy=EAGER, producer="amc-trader")
+    shapes = summary["producer"]
+    assert shapes["rejected"] == {} and shapes["records"] == shapes["events"] > 0
+    produced, stored = summary["produced"], summary["stored"]
+    assert sum(produced.values()) == sum(stored.values()) + summary["rejected"]
+
+    url = settings.database_url
+    assert rows(url, "SELECT DISTINCT scoring_model, scoring_version, raw_low, raw_high"
+                     " FROM discovery_candidates") == [("amc-scanner", "sim-1", -75.0, 305.0)]
+    labels = {label for (label,) in rows(
+        url, "SELECT DISTINCT label FROM learning_decisions WHERE NOT is_synthetic")}
+    assert labels <= {"BUY", "SELL", "HOLD", "RESEARCH"} and "RESEARCH" in labels
+    [(fills, linked)] = rows(url, "SELECT count(*), count(d.id) FROM learning_trades t"
+                                  " LEFT JOIN learning_decisions d"
+                                  " ON d.decision_id = t.decision_id")
+    assert fills > 0 and linked == fills  # every fill found its decision by the order's tag
+    models = {s["scoring_model"] for (s,) in rows(
+        url, "SELECT summary FROM learning_cycles WHERE kind = 'daily'")}
+    assert models == {"amc-scanner sim-1"}
+    # the learner learned from the scanner's points and tiers, and trading used it
+    arms = summary["params"]["decisions_by_params"]
+    assert any(arm.startswith("v") for arm in arms), (arms, summary["params"]["versions"])

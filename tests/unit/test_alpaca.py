@@ -68,3 +68,21 @@ def test_rest_orders_as_amc_trader_reads_them_each_have_a_reason_when_not_a_fill
     assert (filled.symbol, filled.side, filled.quantity, filled.price) == ("KSS", "SELL", 7.0,
                                                                           18.8)
     assert alpaca.order(ORDER).quantity == 20.5  # the filled part of a partly filled order
+
+
+def test_an_order_tagged_with_its_decision_links_its_fills_and_names_the_exit():
+    entry = alpaca.trade_update(_update("fill", "55", "55",
+                                        client_order_id="amc-ld:dec-7:entry"))
+    exit_ = alpaca.trade_update(_update("fill", "55", "0", side="sell",
+                                        client_order_id="amc-ld:dec-7:stop_loss"))
+    assert (entry.decision_id, entry.trade_id, entry.fill_type) == (
+        "amc-ld:dec-7", "amc-ld:dec-7", "ENTRY")
+    assert (exit_.decision_id, exit_.trade_id, exit_.fill_type, exit_.exit_reason) == (
+        "amc-ld:dec-7", "amc-ld:dec-7", "EXIT", "stop_loss")
+    assert "exit_reason" not in exit_.provenance  # said, not assumed
+    short = alpaca.trade_update(_update("fill", "10", "-10", side="sell",
+                                        client_order_id="dec-9:entry"))
+    assert (short.fill_type, short.side, short.decision_id) == ("ENTRY", "SELL", "dec-9")
+    untagged = alpaca.trade_update(_update("fill", "55", "0", side="sell"))
+    assert (untagged.decision_id, untagged.exit_reason) == (None, "manual")
+    assert untagged.provenance["exit_reason"].startswith("Alpaca does not say why")

@@ -21,7 +21,7 @@ from amc_learning.adapters.native import (
     prices,
     utc,
 )
-from amc_learning.intelligence.quality import field_health
+from amc_learning.intelligence.quality import field_health, stream_health
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "amc_trader"
 
@@ -153,3 +153,20 @@ def test_a_scale_change_and_a_feed_that_stops_are_noticed():
     assert kinds == {("score", "out_of_scale"), ("feed", "missing_rise")}
     assert "2 of 120 values outside [0.0, 1.0]" in next(
         f.detail for f in findings if f.kind == "out_of_scale")
+
+
+def test_stream_health_judges_each_producers_model_on_its_own_fields_and_scale():
+    n = 60
+    native = pl.DataFrame({
+        "producer": ["sim"] * n, "scoring_model": ["native"] * n,
+        "raw_score": [None] * n, "raw_low": [None] * n, "raw_high": [None] * n,
+        "rsi_14": [30.0 + i for i in range(n)], "float_shares": [None] * n})
+    scanner = pl.DataFrame({
+        "producer": ["amc"] * n, "scoring_model": ["amc-scanner 3.3.1"] * n,
+        "raw_score": [100.0] * (n - 2) + [320.0, 99.0], "raw_low": [-75.0] * n,
+        "raw_high": [305.0] * n, "rsi_14": [None] * n, "float_shares": [0.0] * n})
+    findings = stream_health(pl.concat([native, scanner], how="vertical_relaxed"))
+    seen = {(f["producer"], f["scoring_model"], f["field"], f["kind"]) for f in findings}
+    assert seen == {("amc", "amc-scanner 3.3.1", "float_shares", "stuck"),
+                    ("amc", "amc-scanner 3.3.1", "raw_score", "out_of_scale")}
+    assert stream_health(native.head(0)) == []

@@ -1,0 +1,75 @@
+"""The simulated trading side written as AMC-Trader writes, and read back by the adapters:
+the facts the simulator planted survive the round trip, within what the shapes can say."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from amc_learning.adapters.mapped import Mapped
+from amc_learning.run import AMC_SCANNER, through_amc_trader
+from amc_learning.schemas.discovery import SCORE_COMPONENTS
+from amc_learning.simulator import amc_shapes
+from amc_learning.simulator.world import SimConfig, simulate
+
+
+@pytest.fixture(scope="module")
+def sessions() -> list[list]:
+    return list(simulate(SimConfig(seed=5, symbols=40, start=date(2014, 3, 3), days=12)))
+
+
+def test_every_record_reads_back_and_only_bars_and_news_pass_as_they_are(sessions):
+    account = Mapped()
+    for events in sessions:
+        mapped = through_amc_trader(events, account)
+        rendered = [e for e in events if amc_shapes.render(e) is not None]
+        assert len(mapped) == len(events)
+        assert {e.event_type for e in events} - {e.event_type for e in mapped} == set()
+        assert all(e.schema_version == 2 for e in mapped
+                   if e.event_type in ("candidate_scored", "thesis_decided", "trade_filled"))
+        assert sum(1 for e in mapped if e.event_type in (
+            "candidate_scored", "thesis_decided", "trade_filled")) == len(rendered)
+    assert account.read > 0 and account.rejected == []
+
+
+def test_a_candidate_keeps_its_score_on_the_points_scale_and_its_components_in_tiers(sessions):
+    [original] = [e for e in sessions[0] if e.event_type == "candidate_scored"][:1]
+    row = amc_shapes.scan_row(original)
+    assert all(isinstance(v, str) for v in row.values())  # every value a string
+    [read] = [e for e in through_amc_trader([original], Mapped())]
+    assert read.scoring_model == AMC_SCANNER.model
+    assert read.raw_score.value == float(row["scanner_score"])
+    assert read.composite_score == pytest.approx(original.composite_score, abs=0.5 / 380)
+    for name in SCORE_COMPONENTS:  # 0-1 written as points of 50, read back as 0-1
+        assert getattr(read.scores, name) == pytest.approx(getattr(original.scores, name),
+                                                           abs=0.5 / 50)
+        assert read.tiers[name].points == read.components[name].value
+    assert read.passed == original.passed and read.price == original.price
+    assert read.features["news_sentiment"] == original.features["sentiment"]
+    assert row["scan_time"] == "06:30:00" or row["scan_time"] == "05:30:00"  # naive Pacific
+
+
+def test_decisions_keep_their_label_params_and_fills_their_decision_and_exit(sessions):
+    events = [e for day in sessions for e in day]
+    decisions = {e.decision_id: e for e in events if e.event_type == "thesis_decided"}
+    fills = [e for e in events if e.event_type == "trade_filled"]
+    mapped = [m for day in sessions for m in through_amc_trader(day, Mapped())]
+    read = {m.decision_id: m for m in mapped if m.event_type == "thesis_decided"}
+    assert len(read) == len(decisions)
+    for decision_id, original in decisions.items():
+        back = read[f"{amc_shapes.ROW_PREFIX}{decision_id}"]
+        assert back.decision_type == original.decision_type
+        assert back.label == amc_shapes.LABELS[original.decision_type]
+        assert back.confidence_score == original.confidence_score
+        assert back.entry_price == original.entry_price
+        assert back.occurred_at == original.occurred_at
+        assert (back.params_version, back.params_mode) == (original.params_version,
+                                                           original.params_mode)
+    back_fills = {m.fill_id: m for m in mapped if m.event_type == "trade_filled"}
+    assert fills and len(back_fills) == len(fills)
+    for original in fills:
+        back = back_fills[original.fill_id]
+        assert back.decision_id == f"{amc_shapes.ROW_PREFIX}{original.decision_id}"
+        assert (back.fill_type, back.side, back.price, back.exit_reason) == (
+            original.fill_type, original.side, original.price, original.exit_reason)
