@@ -21,6 +21,8 @@ from amc_learning.store.results import store_analysis
 
 #: The engine's own contract: decisions and candidates that name no scoring model.
 NATIVE = "native"
+#: Contract-v2 decisions no scoring model informed (a held position's HOLD, a lesson).
+UNSCORED = "unscored"
 #: The sessions whose decisions say which scoring model is in use now.
 RECENT_SESSIONS = 20
 
@@ -70,7 +72,8 @@ def scoring_models(frame: pl.DataFrame, recent: int = RECENT_SESSIONS) -> dict[s
     """The scoring models in a decision frame, each with its real (not synthetic)
     decisions; first the one behind the most real decisions of the last `recent`
     sessions (the scanner in use now: a new version takes over as soon as it decides
-    more), then by all decisions, then by name."""
+    more), then by all decisions, then by name; "unscored" (decisions no model informed)
+    last."""
     if frame.is_empty():
         return {}
     sessions = frame["session"].unique().sort()
@@ -79,8 +82,9 @@ def scoring_models(frame: pl.DataFrame, recent: int = RECENT_SESSIONS) -> dict[s
     counts = frame.group_by("scoring_model").agg(
         (real & (pl.col("session") >= since)).sum().alias("recent"), real.sum().alias("n"),
         pl.len().alias("all"))
-    ordered = counts.sort(["recent", "n", "all", "scoring_model"],
-                          descending=[True, True, True, False])
+    ordered = counts.with_columns(scored=pl.col("scoring_model") != UNSCORED).sort(
+        ["scored", "recent", "n", "all", "scoring_model"],
+        descending=[True, True, True, True, False])
     return dict(zip(ordered["scoring_model"], ordered["n"], strict=True))
 
 

@@ -228,7 +228,7 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
     frame = learning_frame(known, policy.horizon)
     entries, actions, fitted = plan(versions, frame, as_of, kind, policy, regime, guardrails)
     summary["live_quality"] = live_quality(known, versions)
-    summary["data_quality"] = stream_health(candidate_frame(url))
+    summary["data_quality"] = stream_health(candidate_frame(url, as_of))
     summary.update(decisions=len(frame), fitted=fitted,
                    actions=[asdict(a) for a in actions],
                    changes=[{k: e[k] for k in ("version", "mode", "publish")} for e in entries])

@@ -3,14 +3,14 @@
 `decision_frame`: one row per decision with an outcome — real and synthetic (candidates
 never decided on) — with the scoring model that informed it (`scoring_model`, "name
 version": its own, else its candidate's; "native" for the engine's own six-component
-contract), its discovery features spread into columns (and the six discovery score
-components as `score_<component>`, its candidate's where it carries none), the raw
-returns, each named by its length in sessions (`return_{n}d` for the tracker's
-`LEARNING_OUTCOME_HORIZONS`, stored as return_1d, return_7d and return_30d), and the
-side-adjusted ones (HOLD, IGNORE and candidates count as bought, as the outcome tracker
-measures them), and `win` = the side-adjusted return over `horizon` > 0. A feature
-named like one of those columns (a producer's `return_5d`, a past return) is spread as
-`feature_<name>`.
+contract v1; "unscored" for a v2 decision no model informed, a held position's HOLD),
+its discovery features spread into columns (and the six discovery score components as
+`score_<component>`, its candidate's where it carries none), the raw returns, each named
+by its length in sessions (`return_{n}d` for the tracker's `LEARNING_OUTCOME_HORIZONS`,
+stored as return_1d, return_7d and return_30d), and the side-adjusted ones (HOLD, IGNORE
+and candidates count as bought, as the outcome tracker measures them), and `win` = the
+side-adjusted return over `horizon` > 0. A feature named like one of those columns (a
+producer's `return_5d`, a past return) is spread as `feature_<name>`.
 `index_frame`: the index bars (and the VIX close where stored) for the regime detector.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 import psycopg
@@ -31,7 +31,8 @@ SELECT d.decision_id, (d.decided_at AT TIME ZONE 'UTC')::date AS session, d.symb
        d.decision_type, d.recommendation_source AS decision_source,
        d.confidence_score AS confidence, d.is_synthetic, d.discovery_features AS features,
        COALESCE(d.discovery_scores, c.scores) AS scores,
-       COALESCE(d.scoring_model || ' ' || d.scoring_version, c.model, 'native')
+       COALESCE(d.scoring_model || ' ' || d.scoring_version, c.model,
+                CASE WHEN d.schema_version = 1 THEN 'native' ELSE 'unscored' END)
          AS scoring_model,
        o.return_1d, o.return_7d, o.return_30d, o.days_held, o.max_adverse_excursion,
        o.thesis_accuracy_score, o.outcome_type
@@ -117,17 +118,20 @@ _CANDIDATES = """
 SELECT producer, COALESCE(scoring_model || ' ' || scoring_version, 'native') AS scoring_model,
        raw_score, raw_low, raw_high, features
 FROM discovery_candidates
-WHERE discovered_at >= (SELECT max(discovered_at) FROM discovery_candidates) - %s * interval '1 day'
+WHERE discovered_at >= %(since)s AND discovered_at < %(until)s
 ORDER BY discovered_at, event_id
 """
 
 
-def candidate_frame(database_url: str, days: int = 30) -> pl.DataFrame:
-    """The candidates of the last `days` (calendar days before the newest), oldest first:
-    producer, scoring_model, raw_score and its declared scale, and a column per feature
-    (null where a candidate lacks it): what `intelligence.quality.stream_health` watches."""
+def candidate_frame(database_url: str, as_of: date, days: int = 30) -> pl.DataFrame:
+    """The candidates of the `days` calendar days up to `as_of` (its whole day), oldest
+    first: producer, scoring_model, raw_score and its declared scale, and a column per
+    feature (null where a candidate lacks it): what `intelligence.quality.stream_health`
+    watches."""
+    until = datetime.combine(as_of + timedelta(days=1), time(0), UTC)
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        records = conn.execute(_CANDIDATES, (days,)).fetchall()
+        records = conn.execute(_CANDIDATES, {"since": until - timedelta(days=days + 1),
+                                             "until": until}).fetchall()
     schema = {"producer": pl.Utf8, "scoring_model": pl.Utf8, "raw_score": pl.Float64,
               "raw_low": pl.Float64, "raw_high": pl.Float64, "features": pl.Utf8}
     frame = pl.DataFrame([{**r, "features": json.dumps(r["features"])} for r in records],

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from amc_learning.consumers.persist import run_persist
 from amc_learning.run import _end_offsets, spawn_consumer, stop_processes
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "amc_trader"
 
 
-def test_a_history_and_its_fills_round_trip_to_rows_and_tracked_outcomes(settings):
+def test_a_history_and_its_fills_round_trip_to_rows_and_tracked_outcomes(settings, tmp_path):
     """The scan history, the lessons, the portfolio and the logged entry fills, imported;
     the bars a market-data bridge would publish; persist and the outcome tracker running."""
     trades = FIXTURES / "payloads" / "r1_memory_trade_log.json"
@@ -30,12 +31,16 @@ def test_a_history_and_its_fills_round_trip_to_rows_and_tracked_outcomes(setting
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert summary["published"] == summary["events"] == {
         "learning.discovery.v1": 729, "learning.thesis.v1": 25, "learning.trades.v1": 10}
-    sessions = [d for d in (date(2026, 2, 9) + timedelta(days=i) for i in range(50))
+    sessions = [d for d in (date(2026, 2, 9) + timedelta(days=i) for i in range(26))
                 if d.weekday() < 5]
     bars = [factories.bar(symbol="RIG", session=day, open=5.3, high=5.5 + i / 20,
                           low=5.2, close=5.345 * (1 + 0.01 * i),
                           occurred_at=datetime.combine(day, time(21), UTC))
-            for i, day in enumerate(sessions)]
+            for i, day in enumerate(sessions)] + [  # the index (the learning clock), and
+        factories.bar(symbol=symbol, session=day, open=1.0, high=1.1 + i % 3, low=0.9,  # the
+                      close=1.0 + i % 3, occurred_at=datetime.combine(day, time(21), UTC))
+        for symbol in ("^IXIC", "ENSC", "TPET", "USEG")  # 3.3.1 scanner's entered picks
+        for i, day in enumerate(sessions)]
     procs = [spawn_consumer(settings, n, settings.data_dir / "logs")
              for n in ("persist", "outcomes")]
     try:
@@ -80,6 +85,22 @@ def test_a_history_and_its_fills_round_trip_to_rows_and_tracked_outcomes(setting
     assert max(stored_event_ids(url).values()) == 1
     assert rows(url, "SELECT count(*) FROM discovery_candidates") == [(729,)]
     assert rows(url, "SELECT count(*) FROM learning_trades") == [(10,)]
+
+    # the learner learns from the scanner in use now, and says which fields look broken
+    keyed = settings.with_overrides(params_key=SecretStr("import-key"))
+    cycle = cli(keyed, "cycle", "daily")
+    assert cycle.returncode == 0, cycle.stderr[-2000:]
+    done = json.loads(cycle.stdout.strip().splitlines()[-1])
+    assert done["scoring_model"] == "amc-scanner 3.3.1"
+    found = {(f["producer"], f["scoring_model"], f["field"], f["kind"])
+             for f in done["data_quality"]}
+    assert ("amc-trader-scanner", "amc-scanner before-3.2_explosive", "float_shares",
+            "stuck") in found
+    page = tmp_path / "report.html"
+    assert cli(keyed, "report", "--out", str(page)).returncode == 0
+    html = page.read_text()
+    assert "scoring model <code>amc-scanner 3.3.1</code>" in html
+    assert "Fields that look broken" in html and "float_shares" in html
 
 
 def test_a_wrong_path_or_zone_is_a_clear_error(settings, tmp_path):
