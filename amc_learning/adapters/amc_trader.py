@@ -10,8 +10,9 @@ Pure functions from a file's records to a `Mapped` (see `adapters.mapped`):
   counterfactual it is). A recommendation of the cron generation (a scan row with the
   recommendation, stop and target written out) maps the same way, with its targets.
 * `diamonds.json` — the current scanner's output: candidates with their factor tiers
-  (`"⚠️  Moderate: 35.8M"` → tier `moderate`), risk flags and text attributes. The file
-  has no timestamp: the caller gives the time it was written.
+  (`"⚠️  Moderate: 35.8M"` → tier `moderate`, and feature `float_shares` 35.8e6 where the
+  text holds a measurement), risk flags and text attributes. The file has no timestamp:
+  the caller gives the time it was written.
 * `learning_log.json` (`lessons`) — the hand-written lessons: a CANCELLED order is an
   IGNORE decision (nothing was done), priced from the scan history of its day.
 """
@@ -43,6 +44,10 @@ PRODUCER = "amc-trader-scanner"
 #: The points scanner's net score: about -75..305 (penalties to every factor's top tier).
 POINTS_SCALE = (-75.0, 305.0)
 #: diamonds.json: the factor texts that carry a tier, and the flags' own fields.
+#: diamonds.json: the factor texts that hold a measurement, and the feature it becomes
+#: (`"⚠️  Moderate: 35.8M"` float_shares 35.8e6, `"Moderate: 3.9 DTC"` squeeze_dtc 3.9).
+MEASURED = {"float": "float_shares", "market_cap": "market_cap", "momentum": "momentum_pct",
+            "squeeze": "squeeze_dtc"}
 _AT = re.compile(r"@\s*\$?\s*(\d[\d,]*(?:\.\d+)?)")
 FACTOR_FIELDS = ("float", "momentum", "squeeze", "structure", "market_cap", "volume_pattern",
                  "gap", "catalyst", "entry_timing")
@@ -248,11 +253,14 @@ def _diamond(record: Mapping[str, Any], rank: int, run_id: str, written_at: date
                  high=POINTS_SCALE[1])
     tiers: dict[str, Tier] = {}
     attributes: dict[str, str] = {}
+    measured: dict[str, float] = {}
     for name in FACTOR_FIELDS:
         text = record.get(name)
         if not isinstance(text, str) or not text.strip():
             continue
         read = factor(text)
+        if name in MEASURED and read.value is not None:
+            measured[MEASURED[name]] = read.value
         if read.tier is not None:
             points = weights.get(name, {}).get(read.tier) if isinstance(
                 weights.get(name), dict) else None
@@ -263,7 +271,7 @@ def _diamond(record: Mapping[str, Any], rank: int, run_id: str, written_at: date
             "days_to_cover"))), ("short_ratio", number(record.get("short_ratio"))),
         ("gap_pct", number(record.get("gap_pct"))), ("volume", number(record.get("volume"))),
         ("catalyst_llm", llm_rating(record.get("catalyst"))),
-        ("penalties", number(record.get("penalties")))) if v is not None}
+        ("penalties", number(record.get("penalties")))) if v is not None} | measured
     flags = [str(f).strip().lower().replace(" ", "_") for f in record.get("red_flags") or []]
     if str(record.get("chase_risk", "")).strip().lower() not in ("", "low", "none"):
         flags.append("chase_risk")

@@ -86,6 +86,9 @@ def test_the_current_scanners_pick_keeps_its_tiers_with_their_points_and_flags()
     assert candidate.tiers["momentum"].points == 40 and candidate.tiers["squeeze"].points == 20
     assert candidate.tiers["market_cap"].points is None  # "ultra_nano" has no points listed
     assert candidate.features["catalyst_llm"] == pytest.approx(0.7)
+    assert (candidate.features["float_shares"], candidate.features["squeeze_dtc"],  # text
+            candidate.features["market_cap"], candidate.features["momentum_pct"]) == (
+        pytest.approx(35.8e6), 3.9, pytest.approx(44e6), 0.0)
     assert candidate.raw_score.value == 120 and candidate.occurred_at == written
     assert len(mapped.rejected) == 1 and "symbol" in mapped.rejected[0][1]
 
