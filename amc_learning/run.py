@@ -41,6 +41,7 @@ from amc_learning.schemas.common import Event, ScoringModel
 from amc_learning.schemas.discovery import SCORE_COMPONENTS
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.schemas.topics import OUTCOMES
+from amc_learning.schemas.trades import TradeFilled
 from amc_learning.service.cycle import explain, run_cycle
 from amc_learning.service.imports import records
 from amc_learning.settings import Settings
@@ -71,7 +72,7 @@ class Produced:
     #: what each arm earned, beside the counterfactual fallback (`simulator.ledger`)
     pnl: dict[str, object] = field(default_factory=dict)
     #: with a producer's shapes: its records, what the adapters made of them
-    native: Mapped | None = None
+    native: AmcTraderFeed | None = None
 
     def merge_targets(self, ends: dict[tuple[str, int], int]) -> None:
         for key, end in ends.items():
@@ -132,26 +133,36 @@ class Pacing:
     guardrails: Guardrails | None = None
 
 
-#: The producers whose shapes the simulator can speak (`simulator.amc_shapes`).
-PRODUCERS = ("native", "amc-trader")
 #: The simulated AMC-Trader scanner, as the adapters read it.
 AMC_SCANNER = Version(None, ScoringModel(name="amc-scanner", version=amc_shapes.SCANNER),
                       amc_shapes.SCALE, {c: amc_shapes.MOST for c in SCORE_COMPONENTS},
                       tuple(amc_shapes.FEATURES.values()))
 
 
-def through_amc_trader(events: list[Event], account: Mapped) -> list[Event]:
-    """The day's events written as AMC-Trader writes them, read back by the adapters (as
-    its real files are); bars and news pass as they are. `account` counts the records,
-    the events made and the rejections."""
-    native = [(event, amc_shapes.render(event)) for event in events]
-    mapped, _ = records([r for _, r in native if r is not None], tz=amc_shapes.TZ,
-                        written_at=events[0].occurred_at if events else datetime.now(UTC),
-                        weights={}, versions=[AMC_SCANNER], scanned={})
-    account.read += mapped.read
-    account.rejected.extend(mapped.rejected)
-    account.inferred.update(mapped.inferred)
-    return [e for e, r in native if r is None] + mapped.events
+@dataclass
+class AmcTraderFeed:
+    """Each day's events written as AMC-Trader writes them (`simulator.amc_shapes`), read
+    back by the adapters as its real files are; bars and news pass as they are. Counts
+    the records and the rejections; knows the symbols held, from the fills it wrote (a
+    BUY on one is AMC-Trader's BUY_MORE, a SELL its TRIM_50)."""
+
+    account: Mapped = field(default_factory=Mapped)
+    held: set[str] = field(default_factory=set)
+
+    def __call__(self, events: list[Event]) -> list[Event]:
+        native = []
+        for event in events:  # in the day's order: decisions before today's fills
+            native.append((event, amc_shapes.render(event, held=event.key in self.held)))
+            if isinstance(event, TradeFilled):
+                (self.held.add if event.fill_type == "ENTRY" else self.held.discard)(
+                    event.symbol)
+        mapped, _ = records([r for _, r in native if r is not None], tz=amc_shapes.TZ,
+                            written_at=events[0].occurred_at if events else datetime.now(UTC),
+                            weights={}, versions=[AMC_SCANNER], scanned={})
+        self.account.read += mapped.read
+        self.account.rejected.extend(mapped.rejected)
+        self.account.inferred.update(mapped.inferred)
+        return [e for e, r in native if r is None] + mapped.events
 
 
 def publish_simulation(
@@ -162,8 +173,8 @@ def publish_simulation(
     copies of a `bad_rate` share of them through a raw producer (they must be rejected).
     With `pacing`, learn every `pacing.every` sessions before the next one. `producer`:
     "amc-trader" sends them through AMC-Trader's shapes and the adapters
-    (`through_amc_trader`)."""
-    produced = Produced(native=Mapped() if producer == "amc-trader" else None)
+    (`AmcTraderFeed`)."""
+    produced = Produced(native=AmcTraderFeed() if producer == "amc-trader" else None)
     rng = random.Random(config.seed)
     broken: list[tuple[str, bytes, bytes]] = []
     names = TopicNames(settings.topic_prefix)
@@ -181,7 +192,7 @@ def publish_simulation(
     try:
         for day, events in enumerate(simulate(config, world=world), start=1):
             if produced.native is not None:
-                events = through_amc_trader(events, produced.native)
+                events = produced.native(events)
             for event in events:
                 publisher.publish(event)
                 if rng.random() < bad_rate:
@@ -407,10 +418,11 @@ def run(
     after = stored_counts(settings.database_url)
     tables = [t for t in STORED_QUERIES if t != "dead_letters"]
     longest = tracker_config(settings).longest
-    shapes = {} if produced.native is None else {"producer": {
-        "name": producer, "records": produced.native.read,
-        "events": produced.native.read - len(produced.native.rejected),
-        "rejected": dict(Counter(r for _, r in produced.native.rejected).most_common())}}
+    account = None if produced.native is None else produced.native.account
+    shapes = {} if account is None else {"producer": {
+        "name": producer, "records": account.read,
+        "events": account.read - len(account.rejected),
+        "rejected": dict(Counter(r for _, r in account.rejected).most_common())}}
     return {
         **shapes,
         "produced": dict(sorted(produced.by_topic.items())),

@@ -8,8 +8,8 @@ own shapes, so they reach the engine through the same adapters as its real files
   tiered points scanner (`SCANNER`, on -75..305), each component written as a factor
   text with its tier and points (`"✅ High: 36 pts"`), and whether it passed;
 * a decision is a row of its `learning_decisions` table: its own labels (RESEARCH for a
-  candidate looked at and left), naive UTC times, the stop, target, discovery run and the
-  learned params it decided under in `metadata`;
+  candidate looked at and left, BUY_MORE and TRIM_50 on a symbol held), naive UTC times,
+  the stop, target, discovery run and the learned params it decided under in `metadata`;
 * a fill is an Alpaca `trade_updates` message: numbers as strings, sides in lower case,
   the order tagged `<decision_id>:<purpose>` (entry, or the exit's reason).
 
@@ -44,17 +44,20 @@ FEATURES = {"relative_volume": "relative_volume", "short_interest_pct": "short_i
 #: The cron generation's wall clock.
 TZ = "America/Los_Angeles"
 LABELS = {"BUY": "BUY", "SELL": "SELL", "HOLD": "HOLD", "IGNORE": "RESEARCH"}
+#: ... and on a symbol already held: adding to it, trimming it.
+HELD_LABELS = {**LABELS, "BUY": "BUY_MORE", "SELL": "TRIM_50"}
 SOURCES = {"discovery": "discovery", "thesis": "ai_thesis_generator", "manual": "user_manual"}
 #: The producer's own id of a decision row, as `amc_backend.learning_rows` names it.
 ROW_PREFIX = "amc-ld:"
 
 
-def render(event: Event) -> dict[str, Any] | None:
-    """`event` as AMC-Trader writes it; None for what passes as it is (bars, news)."""
+def render(event: Event, held: bool = False) -> dict[str, Any] | None:
+    """`event` as AMC-Trader writes it (`held`: its symbol is held: a decision on it is
+    labelled as AMC-Trader labels one); None for what passes as it is (bars, news)."""
     if isinstance(event, CandidateScored):
         return scan_row(event)
     if isinstance(event, ThesisDecided):
-        return decision_row(event)
+        return decision_row(event, held)
     if isinstance(event, TradeFilled):
         return trade_update(event)
     return None
@@ -80,7 +83,7 @@ def factor_text(value: float) -> str:
     return f"{mark} {tier}: {round(value * MOST)} pts"
 
 
-def decision_row(d: ThesisDecided) -> dict[str, Any]:
+def decision_row(d: ThesisDecided, held: bool = False) -> dict[str, Any]:
     thesis = d.thesis
     meta: dict[str, Any] = {}
     if d.discovery_timestamp is not None:  # the scan run, named by its wall-clock time
@@ -90,7 +93,8 @@ def decision_row(d: ThesisDecided) -> dict[str, Any]:
         meta.update(stop=thesis.stop_price, target=thesis.target_price)
     if d.params_version is not None:
         meta.update(params_version=d.params_version, params_mode=d.params_mode)
-    return {"id": d.decision_id, "symbol": d.symbol, "decision_type": LABELS[d.decision_type],
+    labels = HELD_LABELS if held else LABELS
+    return {"id": d.decision_id, "symbol": d.symbol, "decision_type": labels[d.decision_type],
             "recommendation_source": SOURCES[d.decision_source],
             "confidence_score": d.confidence_score, "price_at_decision": d.entry_price,
             "market_time": "open", "reasoning": d.reasoning, "metadata": meta,

@@ -78,7 +78,8 @@ def test_a_run_in_amc_traders_shapes_reaches_the_learner_through_the_adapters(se
                      " FROM discovery_candidates") == [("amc-scanner", "sim-1", -75.0, 305.0)]
     labels = {label for (label,) in rows(
         url, "SELECT DISTINCT label FROM learning_decisions WHERE NOT is_synthetic")}
-    assert labels <= {"BUY", "SELL", "HOLD", "RESEARCH"} and "RESEARCH" in labels
+    assert labels <= {"BUY", "SELL", "HOLD", "RESEARCH", "BUY_MORE", "TRIM_50"}
+    assert {"RESEARCH", "BUY_MORE"} <= labels
     [(fills, linked)] = rows(url, "SELECT count(*), count(d.id) FROM learning_trades t"
                                   " LEFT JOIN learning_decisions d"
                                   " ON d.decision_id = t.decision_id")

@@ -7,8 +7,7 @@ from datetime import date
 
 import pytest
 
-from amc_learning.adapters.mapped import Mapped
-from amc_learning.run import AMC_SCANNER, through_amc_trader
+from amc_learning.run import AMC_SCANNER, AmcTraderFeed
 from amc_learning.schemas.discovery import SCORE_COMPONENTS
 from amc_learning.simulator import amc_shapes
 from amc_learning.simulator.world import SimConfig, simulate
@@ -20,9 +19,9 @@ def sessions() -> list[list]:
 
 
 def test_every_record_reads_back_and_only_bars_and_news_pass_as_they_are(sessions):
-    account = Mapped()
+    feed = AmcTraderFeed()
     for events in sessions:
-        mapped = through_amc_trader(events, account)
+        mapped = feed(events)
         rendered = [e for e in events if amc_shapes.render(e) is not None]
         assert len(mapped) == len(events)
         assert {e.event_type for e in events} - {e.event_type for e in mapped} == set()
@@ -30,14 +29,14 @@ def test_every_record_reads_back_and_only_bars_and_news_pass_as_they_are(session
                    if e.event_type in ("candidate_scored", "thesis_decided", "trade_filled"))
         assert sum(1 for e in mapped if e.event_type in (
             "candidate_scored", "thesis_decided", "trade_filled")) == len(rendered)
-    assert account.read > 0 and account.rejected == []
+    assert feed.account.read > 0 and feed.account.rejected == []
 
 
 def test_a_candidate_keeps_its_score_on_the_points_scale_and_its_components_in_tiers(sessions):
     [original] = [e for e in sessions[0] if e.event_type == "candidate_scored"][:1]
     row = amc_shapes.scan_row(original)
     assert all(isinstance(v, str) for v in row.values())  # every value a string
-    [read] = [e for e in through_amc_trader([original], Mapped())]
+    [read] = AmcTraderFeed()([original])
     assert read.scoring_model == AMC_SCANNER.model
     assert read.raw_score.value == float(row["scanner_score"])
     assert read.composite_score == pytest.approx(original.composite_score, abs=0.5 / 380)
@@ -54,13 +53,15 @@ def test_decisions_keep_their_label_params_and_fills_their_decision_and_exit(ses
     events = [e for day in sessions for e in day]
     decisions = {e.decision_id: e for e in events if e.event_type == "thesis_decided"}
     fills = [e for e in events if e.event_type == "trade_filled"]
-    mapped = [m for day in sessions for m in through_amc_trader(day, Mapped())]
+    feed = AmcTraderFeed()
+    mapped = [m for day in sessions for m in feed(day)]
     read = {m.decision_id: m for m in mapped if m.event_type == "thesis_decided"}
     assert len(read) == len(decisions)
     for decision_id, original in decisions.items():
         back = read[f"{amc_shapes.ROW_PREFIX}{decision_id}"]
         assert back.decision_type == original.decision_type
-        assert back.label == amc_shapes.LABELS[original.decision_type]
+        assert back.label in (amc_shapes.LABELS[original.decision_type],
+                              amc_shapes.HELD_LABELS[original.decision_type])
         assert back.confidence_score == original.confidence_score
         assert back.entry_price == original.entry_price
         assert back.occurred_at == original.occurred_at
@@ -73,3 +74,16 @@ def test_decisions_keep_their_label_params_and_fills_their_decision_and_exit(ses
         assert back.decision_id == f"{amc_shapes.ROW_PREFIX}{original.decision_id}"
         assert (back.fill_type, back.side, back.price, back.exit_reason) == (
             original.fill_type, original.side, original.price, original.exit_reason)
+
+
+def test_a_decision_on_a_symbol_held_is_labelled_as_amc_trader_labels_it(sessions):
+    feed = AmcTraderFeed()
+    labels = {m.label for day in sessions for m in feed(day) if m.event_type == "thesis_decided"}
+    assert labels >= {"BUY", "BUY_MORE"}  # the simulator decides on symbols it holds too
+    acting = [e for day in sessions for e in day
+              if e.event_type == "thesis_decided" and e.decision_type in ("BUY", "SELL")]
+    for decision in acting[:4]:
+        [more] = AmcTraderFeed(held={decision.symbol})([decision])
+        assert more.decision_type == decision.decision_type
+        assert (more.label, more.size_change_pct) == (
+            ("BUY_MORE", None) if decision.decision_type == "BUY" else ("TRIM_50", -50.0))
