@@ -30,6 +30,7 @@ from amc_learning.adapters.native import Unmappable, number, time_zone
 from amc_learning.intelligence.quality import field_health
 from amc_learning.schemas.common import Event
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
+from amc_learning.schemas.thesis import ThesisDecided
 from amc_learning.settings import Settings
 from amc_learning.streams.publisher import LearningPublisher
 
@@ -67,6 +68,7 @@ class Imported:
     rejected: Counter[str] = field(default_factory=Counter)
     inferred: Counter[str] = field(default_factory=Counter)
     quality: list[dict[str, Any]] = field(default_factory=list)
+    source: dict[Any, str] = field(default_factory=dict)  # event id -> the file it came from
 
     @property
     def read(self) -> int:
@@ -78,6 +80,7 @@ class Imported:
         seen = {e.event_id for e in self.events}
         fresh = [e for e in mapped.events if e.event_id not in seen]
         self.events.extend(fresh)
+        self.source.update((e.event_id, name) for e in fresh)
         reasons = Counter(reason for _, reason in mapped.rejected)
         self.rejected.update(reasons)
         self.inferred.update(mapped.inferred)
@@ -119,7 +122,29 @@ def read_amc_trader(paths: Path | list[Path], tz: str = "America/Los_Angeles") -
             _read_file(out, file, name, tz, weights, versions, scanned)
         except (ValueError, UnicodeDecodeError, csv.Error) as exc:  # JSON errors are these
             out.files[name] = {"read": 0, "events": 0, "unreadable": str(exc)[:200]}
+    out.quality.extend(conflicts(out))
     return out
+
+
+def conflicts(imported: Imported) -> list[dict[str, Any]]:
+    """Decisions of two files that contradict each other: on one symbol and day, one acts
+    (BUY or SELL) and the other says nothing was done (IGNORE): AMC-Trader's scan history
+    marks ENSC entered on 2026-02-27, its learning log says that order was cancelled. Both
+    are kept; the analyst decides."""
+    days: dict[tuple[str, Any], list[ThesisDecided]] = defaultdict(list)
+    for e in imported.events:
+        if isinstance(e, ThesisDecided) and e.decision_type != "HOLD":
+            days[(e.symbol, e.occurred_at.date())].append(e)
+    found = []
+    for (symbol, day), decided in sorted(days.items()):
+        acting = [d for d in decided if d.decision_type in ("BUY", "SELL")]
+        left = [d for d in decided if d.decision_type == "IGNORE"]
+        if acting and left:
+            said = "; ".join(f"{d.decision_type} ({d.label}) in {imported.source[d.event_id]}"
+                             for d in acting + left)
+            found.append({"file": imported.source[left[0].event_id], "field": "decision",
+                          "kind": "conflict", "detail": f"{symbol} on {day}: {said}"})
+    return found
 
 
 def _read_file(out: Imported, file: Path, name: str, tz: str, weights: dict[str, Any],

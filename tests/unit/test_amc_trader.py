@@ -135,6 +135,14 @@ def test_every_vendored_file_is_accounted_for_record_by_record():
     assert [e.event_id for e in again.events] == ids
 
 
+def test_two_files_that_contradict_each_other_are_a_finding():
+    [conflict] = [q for q in read_amc_trader(FIXTURES).summary()["quality"]
+                  if q["kind"] == "conflict"]
+    assert conflict["detail"] == ("ENSC on 2026-02-27: BUY (entered) in "
+                                  "scanner_performance.csv; IGNORE (CANCELLED) in "
+                                  "learning_log.json")
+
+
 def test_the_dead_factor_columns_are_flagged_and_live_ones_are_not():
     summary = read_amc_trader(FIXTURES).summary()
     stuck = {q["field"] for q in summary["quality"] if q["kind"] == "stuck"}
