@@ -159,6 +159,7 @@ def _read_file(out: Imported, file: Path, name: str, tz: str, weights: dict[str,
     elif file.name == "portfolio_tracking.csv":
         out.add(name, amc_positions.portfolio(_csv(file), tz=tz))
     elif file.name in PARAMETERS:
+        _json(file)  # unreadable: said so in its line (the versions then go without it)
         out.files[name] = {"read": 0, "events": 0, "used": "scoring model versions " + ", ".join(
             f"{v.model.version} (from {v.since or 'the start'}, points up to {v.scale[1]:g})"
             for v in versions)}
@@ -237,9 +238,11 @@ def _label(file: Path, by_name: dict[str, Path]) -> str:
 
 
 def _object(file: Path | None) -> dict[str, Any]:
-    if file is None:
+    """A JSON object from `file`; {} when there is no file or no object in it."""
+    try:
+        value = _json(file) if file is not None else {}
+    except (ValueError, UnicodeDecodeError):
         return {}
-    value = _json(file)
     return value if isinstance(value, dict) else {}
 
 

@@ -171,6 +171,7 @@ def test_a_score_beyond_its_versions_scale_is_a_finding_of_that_version(tmp_path
 
 def test_a_file_that_is_not_json_is_listed_as_unreadable_and_others_still_import(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "scanner_weights.json").write_text("[1, 2")
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "odd.json").write_text(json.dumps({"records": [{"what": 1}, "text"]}))
     (tmp_path / "d5.json").write_text((FIXTURES / "payloads" / "d5_direct_discovery.json")
@@ -182,6 +183,7 @@ def test_a_file_that_is_not_json_is_listed_as_unreadable_and_others_still_import
     assert set(files["odd.json"]["rejected"]) == {
         "a record of no known shape (keys ['what'])", "a record of no known shape (keys str)"}
     assert files["d5.json"]["events"] == 4
+    assert "unreadable" in files["scanner_weights.json"]
 
 
 def test_alphastack_candidates_keep_their_0_100_scale_and_fill_the_six_scores():
