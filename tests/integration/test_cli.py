@@ -134,6 +134,13 @@ def test_analyze_learns_from_what_run_stored_and_rerunning_it_adds_nothing(setti
         judged[(horizons, args)] = json.loads(out.stdout.strip().splitlines()[-1])["horizon"]
     assert list(judged.values()) == [7, 5, 1]
 
+    # one scoring model at a time: the simulator's decisions are the engine's own (v1)
+    other = cli(settings, "analyze", "--scoring-model", "amc-scanner 3.3.1")
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert ("--scoring-model: no decisions of the scoring model 'amc-scanner 3.3.1' are "
+            "stored (there are: native)") in other.stderr
+    assert "of the scoring model native" in first.stderr
+
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
