@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from amc_learning.run import committed_offsets
 from amc_learning.schemas import topics
 from amc_learning.settings import Settings
 from tests.faults.conftest import LONG, Budget, Reference, Tally
@@ -72,11 +73,14 @@ def explain(settings: Settings, diffs: list) -> str:
     """The outcome messages behind the first differing row, for whoever must debug it."""
     first = diffs[0][0]
     records = asyncio.run(read_topic(settings, topics.OUTCOMES, expected=10**9, timeout=10))
-    mine = [json.loads(r.value) for r in records if json.loads(r.value)["decision_id"] == first]
+    mine = [r for r in records if json.loads(r.value)["decision_id"] == first]
     keys = ("revision", "outcome_type", "sessions_elapsed", "price_at_outcome", "return_pct")
-    seen = [{k: m.get(k) for k in keys} for m in mine]
+    seen = [{"at": f"{r.partition}@{r.offset}", **{k: json.loads(r.value).get(k) for k in keys}}
+            for r in mine]
+    partitions = sorted({(r.topic, r.partition) for r in mine})
+    committed = asyncio.run(committed_offsets(settings, settings.persist_group, partitions))
     return (f"{len(diffs)} rows differ; first {diffs[0]}; its messages: {seen}; "
-            f"{in_state(settings, [first])}")
+            f"persist committed {committed}; {in_state(settings, [first])}")
 
 
 def test_sigkill_persist_and_outcomes_at_random_points(
