@@ -220,9 +220,10 @@ def plan_batch(
             reason, error = outcome
             plan.dead_letters.append(dead_letter(record, consumer, reason, error, failed_at))
             continue
-        if outcome.event_id in seen:  # a duplicate within the batch: the sink would ignore it
-            continue
-        seen.add(outcome.event_id)
+        if outcome.event_type != "outcome_updated":  # an upsert: the last one must stay
+            if outcome.event_id in seen:  # a duplicate in the batch: the sink would ignore it
+                continue
+            seen.add(outcome.event_id)
         for table, row in PERSISTED[outcome.event_type](outcome, raw):
             plan.rows.setdefault(table, []).append(row)
             plan.sources.setdefault(table, []).append(record)
@@ -232,7 +233,10 @@ def plan_batch(
 
 
 def _keep_last_outcome(plan: Plan) -> None:
-    """One outcome per decision: the last one on the topic (see `OUTCOMES`)."""
+    """One outcome per decision: the last one on the topic (see `OUTCOMES`), even when it
+    repeats an earlier one of the batch word for word (an outcome's id is a function of
+    its content): a tracker restarted after a crash re-publishes `matured` after an older
+    `open`, and keeping the first copy stored the `open` (the crash test's finding)."""
     last = {row[0]: i for i, row in enumerate(plan.rows[OUTCOMES])}
     keep = sorted(last.values())
     plan.rows[OUTCOMES] = [plan.rows[OUTCOMES][i] for i in keep]

@@ -9,11 +9,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from amc_learning.consumers.outcomes import outcome_event
 from amc_learning.schemas import topics
+from amc_learning.schemas.outcomes import OutcomeUpdated
 from amc_learning.store.rows import (
     BARS,
     CANDIDATES,
     DECISIONS,
+    OUTCOMES,
     TRADES,
     dead_letter_row,
     plan_batch,
@@ -98,3 +101,24 @@ def test_valid_events_survive_among_bad_ones_and_batch_duplicates_collapse():
 def test_dead_letter_rows_carry_a_hash_that_tells_payloads_apart():
     a, b = plan(FakeRecord(topics.THESIS, b"{a"), FakeRecord(topics.THESIS, b"{b")).dead_letters
     assert dead_letter_row(a)[9] != dead_letter_row(b)[9]
+
+
+def test_the_last_outcome_stays_even_when_it_repeats_an_earlier_one_word_for_word():
+    """A tracker restarted after a crash re-publishes: matured, then an older open, then
+    matured again (the same content, so the same event id). The last one is the truth."""
+    def outcome(revision: int, kind: str) -> OutcomeUpdated:
+        return outcome_event({"decision_id": "cand:run-1:AMC", "symbol": "AMC",
+                              "decision_type": "IGNORE", "tracked_from": "candidate",
+                              "is_counterfactual": True, "entry_price": 10.0,
+                              "revision": revision, "outcome_type": kind,
+                              "sessions_elapsed": revision - 26})
+    matured, older = outcome(56, "matured"), outcome(53, "open")
+    again = outcome(56, "matured")
+    assert again.event_id == matured.event_id
+    p = plan(*(rec(topics.OUTCOMES, o) for o in (matured, older, again)))
+    [row] = p.rows[OUTCOMES]
+    assert (row[OUTCOMES.columns.index("revision")],
+            row[OUTCOMES.columns.index("outcome_type")]) == (56, "matured")
+    # and a duplicate of an insert-only event still collapses
+    bar = factories.bar()
+    assert len(plan(rec(topics.PRICES, bar), rec(topics.PRICES, bar)).rows[BARS]) == 1
