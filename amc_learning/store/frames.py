@@ -26,28 +26,27 @@ from psycopg.rows import dict_row
 
 from amc_learning.intelligence.horizon import DEFAULT, length, side_returns
 
-_DECISIONS = """
+#: A decision that carries no scores or names no model takes its candidate's (same run,
+#: same symbol). Inside COALESCE the lookup runs only for such a decision: the engine's
+#: own (v1) decisions carry their scores and pay nothing for it.
+_CANDIDATE = ("(SELECT {} FROM discovery_candidates c"
+              " WHERE c.symbol = d.symbol AND c.run_id = d.discovery_run_id LIMIT 1)")
+_SCORES = """CASE WHEN c.score_volume_momentum IS NOT NULL THEN jsonb_build_object(
+    'volume_momentum', c.score_volume_momentum, 'squeeze', c.score_squeeze,
+    'catalyst', c.score_catalyst, 'options', c.score_options,
+    'technical', c.score_technical, 'sentiment', c.score_sentiment) END"""
+_DECISIONS = f"""
 SELECT d.decision_id, (d.decided_at AT TIME ZONE 'UTC')::date AS session, d.symbol,
        d.decision_type, d.recommendation_source AS decision_source,
        d.confidence_score AS confidence, d.is_synthetic, d.discovery_features AS features,
-       COALESCE(d.discovery_scores, c.scores) AS scores,
-       COALESCE(d.scoring_model || ' ' || d.scoring_version, c.model,
-                CASE WHEN d.schema_version = 1 THEN 'native' ELSE 'unscored' END)
-         AS scoring_model,
+       COALESCE(d.discovery_scores, {_CANDIDATE.format(_SCORES)}) AS scores,
+       COALESCE(d.scoring_model || ' ' || d.scoring_version,
+                CASE WHEN d.schema_version = 1 THEN 'native' END,
+                {_CANDIDATE.format("c.scoring_model || ' ' || c.scoring_version")},
+                'unscored') AS scoring_model,
        o.return_1d, o.return_7d, o.return_30d, o.days_held, o.max_adverse_excursion,
        o.thesis_accuracy_score, o.outcome_type
 FROM learning_decisions d JOIN learning_outcomes o ON o.decision_id = d.id
-LEFT JOIN LATERAL (  -- a decision that names no model nor scores: its candidate's
-    SELECT c.scoring_model || ' ' || c.scoring_version AS model,
-           CASE WHEN c.score_volume_momentum IS NOT NULL THEN jsonb_build_object(
-             'volume_momentum', c.score_volume_momentum, 'squeeze', c.score_squeeze,
-             'catalyst', c.score_catalyst, 'options', c.score_options,
-             'technical', c.score_technical, 'sentiment', c.score_sentiment) END AS scores
-    FROM discovery_candidates c
-    WHERE d.discovery_scores IS NULL AND d.scoring_model IS NULL
-      AND c.symbol = d.symbol AND c.run_id = d.discovery_run_id
-    LIMIT 1
-) c ON true
 ORDER BY d.decided_at, d.decision_id
 """
 _SCHEMA = {
