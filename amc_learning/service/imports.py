@@ -127,10 +127,12 @@ def read_amc_trader(paths: Path | list[Path], tz: str = "America/Los_Angeles") -
 
 
 def conflicts(imported: Imported) -> list[dict[str, Any]]:
-    """Decisions of two files that contradict each other: on one symbol and day, one acts
+    """Decisions of two files that contradict each other — on one symbol and day, one acts
     (BUY or SELL) and the other says nothing was done (IGNORE): AMC-Trader's scan history
-    marks ENSC entered on 2026-02-27, its learning log says that order was cancelled. Both
-    are kept; the analyst decides."""
+    marks ENSC entered on 2026-02-27, its learning log says that order was cancelled — or
+    that look like one decision logged twice (the same action on one symbol and day in two
+    files: its own learning_decisions row beside the scan history's entry). Both are
+    kept; the analyst decides."""
     days: dict[tuple[str, Any], list[ThesisDecided]] = defaultdict(list)
     for e in imported.events:
         if isinstance(e, ThesisDecided) and e.decision_type != "HOLD":
@@ -139,11 +141,14 @@ def conflicts(imported: Imported) -> list[dict[str, Any]]:
     for (symbol, day), decided in sorted(days.items()):
         acting = [d for d in decided if d.decision_type in ("BUY", "SELL")]
         left = [d for d in decided if d.decision_type == "IGNORE"]
-        if acting and left:
+        files = {imported.source[d.event_id] for d in acting}
+        twice = len(files) > 1 and len({d.decision_type for d in acting}) == 1
+        if (acting and left) or twice:
             said = "; ".join(f"{d.decision_type} ({d.label}) in {imported.source[d.event_id]}"
                              for d in acting + left)
-            found.append({"file": imported.source[left[0].event_id], "field": "decision",
-                          "kind": "conflict", "detail": f"{symbol} on {day}: {said}"})
+            found.append({"file": imported.source[(left or acting)[-1].event_id],
+                          "field": "decision", "kind": "conflict" if left else "logged_twice",
+                          "detail": f"{symbol} on {day}: {said}"})
     return found
 
 

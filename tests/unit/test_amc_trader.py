@@ -135,12 +135,15 @@ def test_every_vendored_file_is_accounted_for_record_by_record():
     assert [e.event_id for e in again.events] == ids
 
 
-def test_two_files_that_contradict_each_other_are_a_finding():
-    [conflict] = [q for q in read_amc_trader(FIXTURES).summary()["quality"]
-                  if q["kind"] == "conflict"]
+def test_two_files_that_contradict_each_other_or_log_one_decision_twice_are_findings():
+    found = read_amc_trader([FIXTURES, FIXTURES / "payloads"]).summary()["quality"]
+    [conflict] = [q for q in found if q["kind"] == "conflict"]
     assert conflict["detail"] == ("ENSC on 2026-02-27: BUY (entered) in "
                                   "scanner_performance.csv; IGNORE (CANCELLED) in "
                                   "learning_log.json")
+    twice = {q["detail"] for q in found if q["kind"] == "logged_twice"}
+    assert twice == {"RIG on 2026-02-10: BUY (entered) in scanner_performance.csv; "
+                     "BUY (buy) in t3_learning_decisions_rows.json"}
 
 
 def test_the_dead_factor_columns_are_flagged_and_live_ones_are_not():
