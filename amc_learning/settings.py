@@ -102,6 +102,19 @@ class Settings(BaseSettings):
     metrics_targets: str = Field(
         "", description="`status`: further processes to scrape, host:port, comma-separated"
     )
+    api_host: str = Field("127.0.0.1", description="`serve`: the HTTP API's address "
+                          "(0.0.0.0 in containers)")
+    api_port: int = Field(8080, ge=0, le=65535, description="`serve`: the HTTP API's port")
+    api_tokens: str = Field(
+        "", description="`serve`: the bearer tokens, producer:scope[+scope]:sha256hex, "
+        "comma-separated (`amc-learning api-token NAME` makes one); scopes collect, read")
+    api_max_body_bytes: int = Field(
+        4_194_304, ge=1024, description="`serve`: a larger request body is refused (413)")
+    api_max_batch: int = Field(
+        1000, ge=1, description="`serve`: events per collect request, at most (413)")
+    api_ack_timeout_s: float = Field(
+        5.0, gt=0, description="`serve`: how long a collect request waits for the broker to "
+        "acknowledge its events before it answers 503 with Retry-After")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "WARNING", description="log level of the consumer processes"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 from pathlib import Path
@@ -32,6 +33,25 @@ def register(command: Command) -> None:
                         "tracks decisions to their outcomes; learner: a daily learning cycle "
                         "per new session (and a weekly one per new week)")
     p.set_defaults(handler=_consume)
+
+    p = command("serve", "the HTTP API: collect events, read params and intelligence",
+                "Serve the HTTP API on LEARNING_API_HOST:LEARNING_API_PORT until SIGTERM:\n"
+                "POST /learning/collect/{discovery-data,thesis-decision,trade-outcome}\n"
+                "(one event or a list; 200 once the broker acknowledged every one, 422 with\n"
+                "every field error, 503 with Retry-After when the broker does not answer),\n"
+                "GET /learning/intelligence/adaptive-params, /healthz; OpenAPI at /docs.\n"
+                "Bearer tokens from LEARNING_API_TOKENS (`amc-learning api-token`).")
+    p.add_argument("--port", type=int, default=None,
+                   help="the port (default: LEARNING_API_PORT, 8080; 0 picks a free one)")
+    p.set_defaults(handler=_serve)
+
+    p = command("api-token", "make a bearer token for the HTTP API",
+                "Print a new token (give it to the producer) and its LEARNING_API_TOKENS\n"
+                "entry (give that to the server: it holds only the token's SHA-256).")
+    p.add_argument("producer", help="the producer the token speaks for (lower case)")
+    p.add_argument("--scope", default="collect",
+                   help="collect, read, or collect+read (default: collect)")
+    p.set_defaults(handler=_api_token)
 
     p = command("status", "one screen: every process, its lag and rates, the broker, the "
             "database, live params, cycles, collection success",
@@ -128,4 +148,34 @@ def _schemas(args: argparse.Namespace, settings: Settings) -> int:
 
     for path in export_json_schemas(args.dir):
         print(path)
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.api import tokens
+    from amc_learning.api.server import serve_api
+
+    try:
+        if not tokens.parse(settings.api_tokens):
+            raise ValueError("LEARNING_API_TOKENS is empty: no caller could be let in")
+    except ValueError as exc:
+        raise UserError(f"{exc}\nhint: `amc-learning api-token NAME` makes a token and "
+                        "its entry") from None
+    if args.port is not None:
+        settings = settings.with_overrides(api_port=args.port)
+    return serve_api(connected(settings))
+
+
+def _api_token(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.api import tokens
+
+    try:
+        token, entry = tokens.make(args.producer, tuple(args.scope.split("+")))
+    except ValueError as exc:
+        raise UserError(f"{exc}\nhint: a lower-case producer name and --scope collect, "
+                        "read or collect+read") from None
+    print(f"token (give it to {args.producer}; it is not stored anywhere): {token}",
+          file=sys.stderr)
+    print(f"LEARNING_API_TOKENS entry (the server's): {entry}", file=sys.stderr)
+    print(json.dumps({"producer": args.producer, "token": token, "entry": entry}))
     return 0

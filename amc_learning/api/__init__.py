@@ -1,0 +1,1 @@
+"""The HTTP way in: `amc-learning serve` (collect events, read intelligence and params)."""

@@ -1,0 +1,221 @@
+"""The HTTP API (`amc-learning serve`): FastAPI on uvicorn.
+
+* `POST /learning/collect/{discovery-data,thesis-decision,trade-outcome}`: one event or a
+  list of them (contract v1 or v2). Every event is validated before any is sent: one
+  invalid event is a 422 listing every field error (`loc` starts with the event's index
+  in a batch), and nothing is sent. The token decides each event's `producer`. A 200
+  means the broker acknowledged every event; a broker that does not within
+  `LEARNING_API_ACK_TIMEOUT_S` is a 503 with `Retry-After`. Events are idempotent by
+  `event_id`, so a retry after a 503 stores each event once, whatever part of the batch
+  the broker took before it failed.
+* `GET /learning/intelligence/adaptive-params?name=`: what a `ParamsReader` holds for the
+  param set: the version and mode in force and its params, or the fallback and why.
+* `/healthz` on the API's port, and `/metrics` with `/healthz` on the metrics port as in
+  every process (`amc-learning status` finds it); `/docs`: the generated OpenAPI page.
+
+Auth: `Authorization: Bearer <token>` (`api.tokens`); 401 without a known token, 403
+without the scope. Bodies over `LEARNING_API_MAX_BODY_BYTES` and batches over
+`LEARNING_API_MAX_BATCH` are a 413.
+"""
+
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from aiokafka import AIOKafkaProducer
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import Counter, Histogram
+from pydantic import ValidationError
+
+from amc_learning.api import tokens as token_rules
+from amc_learning.schemas.params import FALLBACK_PARAMS
+from amc_learning.schemas.registry import EVENT_ADAPTER, TOPIC_OF_EVENT
+from amc_learning.settings import Settings
+from amc_learning.streams.kafka import producer_options, stop_client
+from amc_learning.streams.params import ParamsReader, ParamsView
+from amc_learning.streams.topics import TopicNames
+
+#: What each collect route takes.
+ROUTES = {"discovery-data": "candidate_scored", "thesis-decision": "thesis_decided",
+          "trade-outcome": "trade_filled"}
+RETRY_AFTER_S = 5
+
+REQUESTS = Counter("learning_api_requests", "HTTP API requests by route and status",
+                   ["route", "status"])
+COLLECTED = Counter("learning_api_events_collected", "events the broker acknowledged for a "
+                    "collect request", ["producer", "topic"])
+LATENCY = Histogram("learning_api_request_seconds", "HTTP API request time", ["route"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10))
+
+
+class Broker:
+    """The API's producer: started lazily and again after a failure, every wait bounded."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.producer: AIOKafkaProducer | None = None
+        self.names = TopicNames(settings.topic_prefix)
+        self.lock = asyncio.Lock()
+
+    async def send(self, records: list[tuple[str, bytes, bytes]]) -> None:
+        """Send (topic, key, value) and wait until the broker acknowledged each; raises
+        TimeoutError or a Kafka error when it does not within the ack timeout."""
+        async def all_acked() -> None:
+            producer = await self._started()
+            futures = [await producer.send(self.names(topic), value, key=key)
+                       for topic, key, value in records]
+            await asyncio.gather(*futures)
+        try:
+            await asyncio.wait_for(all_acked(), self.settings.api_ack_timeout_s)
+        except Exception:
+            await self.close()  # a producer that failed may hold a dead connection
+            raise
+
+    async def _started(self) -> AIOKafkaProducer:
+        async with self.lock:
+            if self.producer is None:
+                producer = AIOKafkaProducer(**producer_options(self.settings))
+                try:
+                    await producer.start()
+                except BaseException:
+                    await stop_client(producer, 2.0)
+                    raise
+                self.producer = producer
+            return self.producer
+
+    async def close(self) -> None:
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            await stop_client(producer, 5.0)
+
+
+def create_app(settings: Settings, reader: ParamsReader | None = None) -> FastAPI:
+    """The app; `reader` follows the params topic (started and closed by the caller)."""
+    known = token_rules.parse(settings.api_tokens)
+    broker = Broker(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await broker.close()
+
+    app = FastAPI(title="AMC-Trader learning engine", lifespan=lifespan,
+                  description="Collect what the trading side decides; read what it learned.")
+
+    def scope(needed: str) -> Callable[[Request], token_rules.Token]:
+        def check(request: Request) -> token_rules.Token:
+            given = request.headers.get("authorization", "")
+            kind, _, secret = given.partition(" ")
+            token = token_rules.find(known, secret.strip()) if kind.lower() == "bearer" \
+                else None
+            if token is None:
+                raise HTTPException(401, "a known bearer token is required "
+                                         "(Authorization: Bearer <token>)",
+                                    headers={"WWW-Authenticate": "Bearer"})
+            if needed not in token.scopes:
+                raise HTTPException(403, f"this token ({token.producer}) lacks the "
+                                         f"{needed!r} scope")
+            return token
+        return check
+
+    collector = Annotated[token_rules.Token, Depends(scope("collect"))]
+    reading = Annotated[token_rules.Token, Depends(scope("read"))]
+
+    @app.middleware("http")
+    async def measured(request: Request, call_next: Any) -> Response:
+        route = request.url.path
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        LATENCY.labels(route).observe(time.perf_counter() - started)
+        REQUESTS.labels(route, str(response.status_code)).inc()
+        return response
+
+    @app.post("/learning/collect/{kind}")
+    async def collect(kind: str, request: Request, token: collector) -> JSONResponse:
+        if kind not in ROUTES:
+            raise HTTPException(404, f"no collect route {kind!r}: one of {', '.join(ROUTES)}")
+        body = await _body(request, settings.api_max_body_bytes)
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _invalid([{"loc": ["body"], "msg": f"not JSON: {exc}"}])
+        items = data if isinstance(data, list) else [data]
+        if len(items) > settings.api_max_batch:
+            raise HTTPException(413, f"{len(items)} events in one request: at most "
+                                     f"{settings.api_max_batch} (LEARNING_API_MAX_BATCH)")
+        events, errors = [], []
+        for i, item in enumerate(items):
+            where: list[Any] = [i] if isinstance(data, list) else []
+            if not isinstance(item, dict):
+                errors.append({"loc": where, "msg": "an event is a JSON object"})
+                continue
+            try:  # strict JSON validation, as on the topics; the token names the producer
+                event = EVENT_ADAPTER.validate_json(json.dumps(
+                    {**item, "producer": token.producer}))
+            except ValidationError as exc:
+                errors.extend({"loc": where + list(e["loc"]), "msg": e["msg"],
+                               "type": e["type"]} for e in exc.errors(include_url=False,
+                                                                      include_input=False))
+                continue
+            if event.event_type != ROUTES[kind]:
+                errors.append({"loc": [*where, "event_type"],
+                               "msg": f"{event.event_type!r} is not collected here: "
+                                      f"/learning/collect/{kind} takes {ROUTES[kind]!r}"})
+                continue
+            events.append(event)
+        if errors:
+            return _invalid(errors)
+        try:
+            await broker.send([(TOPIC_OF_EVENT[e.event_type], e.key.encode(),
+                                e.model_dump_json().encode()) for e in events])
+        except Exception as exc:  # the broker did not acknowledge: the caller retries
+            return JSONResponse(
+                {"detail": f"the broker did not acknowledge within "
+                           f"{settings.api_ack_timeout_s:g} s ({type(exc).__name__}); retry: "
+                           "events are idempotent by event_id"},
+                status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+        for e in events:
+            COLLECTED.labels(token.producer, TOPIC_OF_EVENT[e.event_type]).inc()
+        return JSONResponse({"accepted": len(events), "producer": token.producer,
+                             "event_ids": [str(e.event_id) for e in events]})
+
+    @app.get("/learning/intelligence/adaptive-params")
+    async def adaptive_params(_: reading, name: str = settings.params_name) -> JSONResponse:
+        view = reader.get(name) if reader is not None else ParamsView(
+            FALLBACK_PARAMS, "fallback", "this server has no LEARNING_PARAMS_KEY to verify "
+            "published params with: the fallback", name)
+        return JSONResponse({"name": view.name, "source": view.source, "reason": view.reason,
+                             "version": view.version, "mode": view.mode,
+                             "params": view.params.model_dump(mode="json")})
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"process": "serve", "status": "ready",
+                             "broker": "connected" if broker.producer else "not connected"})
+
+    return app
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"the body is {declared} bytes: at most {limit} "
+                                 "(LEARNING_API_MAX_BODY_BYTES)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"the body passes {limit} bytes "
+                                     "(LEARNING_API_MAX_BODY_BYTES)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _invalid(errors: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse({"detail": errors}, status_code=422)

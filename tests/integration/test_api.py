@@ -1,0 +1,209 @@
+"""`amc-learning serve` as its own process on loopback, spoken to with the standard
+library's HTTP client: events posted are stored once under the token's producer, and
+every refusal says why."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from amc_learning.api import tokens
+from amc_learning.consumers.persist import run_persist
+from amc_learning.run import send_records, settings_env
+from amc_learning.schemas import topics
+from amc_learning.schemas.params import sign
+from amc_learning.streams.params import message_key, publish_params
+from tests import factories
+from tests.integration.helpers import rows
+from tests.integration.test_cli import cli
+from tests.integration.test_params import version
+
+pytestmark = pytest.mark.integration
+
+WRITER, WRITER_ENTRY = tokens.make("amc-trader-cron", ("collect",))
+READER, READER_ENTRY = tokens.make("trading-engine", ("read",))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def call(base: str, method: str, path: str, token: str | None = None,
+         body: Any = None, raw: bytes | None = None) -> tuple[int, dict[str, str], Any]:
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return (response.status, {k.lower(): v for k, v in response.headers.items()},
+                    json.loads(response.read()))
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, json.loads(
+            exc.read() or b"null")
+
+
+def _headers_only(base: str, path: str, token: str, length: int) -> str:
+    """A POST that declares `length` bytes and sends none: the answer, as text."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}"
+                  f"\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+                  .encode())
+        answer = b""
+        while chunk := s.recv(65536):  # until the server closes or the body is complete
+            answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            declared = [int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                        if line.startswith(b"content-length:")]
+            if declared and len(body) >= declared[0]:
+                break
+        return answer.decode(errors="replace")
+
+
+def _serve(settings: Any, port: int, **env: str) -> subprocess.Popen[bytes]:
+    environment = {**os.environ, **settings_env(settings),
+                   "LEARNING_API_TOKENS": f"{WRITER_ENTRY},{READER_ENTRY}", **env}
+    proc = subprocess.Popen([sys.executable, "-m", "amc_learning.cli", "serve", "--port",
+                             str(port)], env=environment, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stderr.read().decode()[-2000:]) from None
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("serve did not answer /healthz within 60 s")
+
+
+@pytest.fixture
+def server(settings) -> Iterator[str]:
+    port = _free_port()
+    proc = _serve(settings, port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def test_a_batch_posted_over_http_is_stored_once_under_the_tokens_producer(
+        settings, server):
+    batch = [json.loads(factories.candidate(symbol=s, run_id="run-http").model_dump_json())
+             for s in ("AMC", "GME", "RIG")]
+    batch[0]["producer"] = "someone-else"  # the token decides, not the body
+    code, _, answer = call(server, "POST", "/learning/collect/discovery-data", WRITER, batch)
+    assert code == 200, answer
+    assert answer["accepted"] == 3 and answer["producer"] == "amc-trader-cron"
+    again = call(server, "POST", "/learning/collect/discovery-data", WRITER, batch)
+    assert again[0] == 200  # a retry: the same event ids
+    single = json.loads(factories.thesis(decision_id="dec-http").model_dump_json())
+    assert call(server, "POST", "/learning/collect/thesis-decision", WRITER, single)[0] == 200
+    stats = await run_persist(settings, max_records=7, idle_exit_s=20)
+    assert stats.consumed == 7 and stats.dead_lettered == 0
+    assert rows(settings.database_url, "SELECT producer, count(*) FROM discovery_candidates"
+                                       " GROUP BY 1") == [("amc-trader-cron", 3)]
+    assert rows(settings.database_url, "SELECT producer FROM learning_decisions"
+                                       " WHERE decision_id = 'dec-http'") == [
+        ("amc-trader-cron",)]
+
+
+def test_every_refusal_says_why(settings, server):
+    event = json.loads(factories.candidate().model_dump_json())
+    path = "/learning/collect/discovery-data"
+    assert call(server, "POST", path, None, event)[0] == 401
+    assert call(server, "POST", path, "not-a-token", event)[0] == 401
+    code, _, answer = call(server, "POST", path, READER, event)
+    assert code == 403 and "lacks the 'collect' scope" in answer["detail"]
+    code, _, answer = call(server, "GET", "/learning/intelligence/adaptive-params", WRITER)
+    assert code == 403 and "'read'" in answer["detail"]
+
+    bad = [event, {**event, "price": "5.1", "symbol": "not a symbol"}, "text"]
+    code, _, answer = call(server, "POST", path, WRITER, bad)
+    assert code == 422
+    where = {(tuple(e["loc"])) for e in answer["detail"]}
+    assert {(1, "candidate_scored", "price"), (1, "candidate_scored", "symbol"), (2,)} <= where
+    wrong_route = json.loads(factories.fill().model_dump_json())
+    code, _, answer = call(server, "POST", path, WRITER, wrong_route)
+    assert code == 422 and "takes 'candidate_scored'" in answer["detail"][0]["msg"]
+    code, _, answer = call(server, "POST", path, WRITER, raw=b"{" * 10)
+    assert code == 422 and answer["detail"][0]["loc"] == ["body"]
+    head = _headers_only(server, path, WRITER, 4_194_304 + 1)  # refused before it is sent
+    assert head.startswith("HTTP/1.1 413") and "LEARNING_API_MAX_BODY_BYTES" in head
+    code, _, answer = call(server, "POST", path, WRITER, [event] * 1001)
+    assert code == 413 and "at most 1000" in answer["detail"]
+    assert call(server, "POST", "/learning/collect/nothing", WRITER, event)[0] == 404
+    # nothing refused reached the topics
+    assert rows(settings.database_url, "SELECT count(*) FROM discovery_candidates") == [(0,)]
+
+
+def test_params_read_over_http_are_what_a_reader_holds_or_the_fallback_and_why(
+        settings, server):
+    code, _, answer = call(server, "GET", "/learning/intelligence/adaptive-params", READER)
+    assert code == 200
+    assert answer["source"] == "fallback" and answer["version"] is None
+    assert answer["reason"] and answer["params"]["discovery_threshold"] > 0
+
+
+def test_a_dead_broker_is_a_503_with_retry_after_within_the_bounded_wait(settings):
+    port = _free_port()
+    dead = settings.with_overrides(kafka_bootstrap=f"127.0.0.1:{_free_port()}")
+    proc = _serve(dead, port, LEARNING_API_ACK_TIMEOUT_S="2")
+    try:
+        event = json.loads(factories.candidate().model_dump_json())
+        started = time.monotonic()
+        code, headers, answer = call(f"http://127.0.0.1:{port}", "POST",
+                                     "/learning/collect/discovery-data", WRITER, event)
+        took = time.monotonic() - started
+        assert code == 503 and headers["retry-after"] == "5", answer
+        assert "retry" in answer["detail"] and took < 30  # bounded: never a hang
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_serve_without_tokens_is_one_clear_line(settings):
+    result = cli(settings.with_overrides(api_tokens=""), "serve", "--port", "0")
+    assert result.returncode == 2 and "LEARNING_API_TOKENS is empty" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_params_over_http_are_the_version_a_reader_holds_and_never_a_tampered_one(settings):
+    keyed = settings.with_overrides(params_key=SecretStr("api-key"))
+    asyncio.run(publish_params(keyed, version(1, discovery_threshold=0.72)))
+    forged = sign(version(2, discovery_threshold=0.3), b"not-the-key")
+    asyncio.run(send_records(keyed, [(keyed.topic_prefix + topics.PARAMS,
+                                      message_key("default", "live"),
+                                      forged.model_dump_json().encode())]))
+    port = _free_port()
+    proc = _serve(keyed, port)
+    try:
+        deadline, answer = time.monotonic() + 30, {}
+        while time.monotonic() < deadline and answer.get("version") != 1:
+            _, _, answer = call(f"http://127.0.0.1:{port}", "GET",
+                                "/learning/intelligence/adaptive-params", READER)
+            time.sleep(0.2)
+        assert (answer["source"], answer["version"], answer["mode"]) == ("published", 1, "live")
+        assert answer["params"]["discovery_threshold"] == 0.72  # not the forged 0.3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
