@@ -128,9 +128,10 @@ def create_app(settings: Settings, reader: ParamsReader | None = None) -> FastAP
 
     @app.middleware("http")
     async def measured(request: Request, call_next: Any) -> Response:
-        route = request.url.path
         started = time.perf_counter()
         response: Response = await call_next(request)
+        # the route's template, never the raw path: a label per made-up URL would grow forever
+        route = getattr(request.scope.get("route"), "path", "unmatched")
         LATENCY.labels(route).observe(time.perf_counter() - started)
         REQUESTS.labels(route, str(response.status_code)).inc()
         return response
