@@ -112,6 +112,10 @@ class Settings(BaseSettings):
         4_194_304, ge=1024, description="`serve`: a larger request body is refused (413)")
     api_max_batch: int = Field(
         1000, ge=1, description="`serve`: events per collect request, at most (413)")
+    api_rate_per_s: float = Field(
+        100.0, gt=0, description="`serve`: requests per second a token may make, on average "
+        "(then 429 with Retry-After)")
+    api_burst: int = Field(200, ge=1, description="`serve`: requests a token may make at once")
     api_ack_timeout_s: float = Field(
         5.0, gt=0, description="`serve`: how long a collect request waits for the broker to "
         "acknowledge its events before it answers 503 with Retry-After")

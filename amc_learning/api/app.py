@@ -13,17 +13,25 @@
 * `/healthz` on the API's port, and `/metrics` with `/healthz` on the metrics port as in
   every process (`amc-learning status` finds it); `/docs`: the generated OpenAPI page.
 
+With `?format=` a collect route takes a producer's own shape instead (`FORMATS`:
+AlphaStack 4.1 candidates, AMC-Trader's scan rows and `learning_decisions` rows, Alpaca's
+`trade_updates` messages and orders), read by the same adapters as `import`; a record they
+cannot map is a 422 with its reason.
+
 Auth: `Authorization: Bearer <token>` (`api.tokens`); 401 without a known token, 403
-without the scope. Bodies over `LEARNING_API_MAX_BODY_BYTES` and batches over
-`LEARNING_API_MAX_BATCH` are a 413.
+without the scope, 429 with `Retry-After` over the token's rate (a bucket per producer:
+`LEARNING_API_RATE_PER_S`, `LEARNING_API_BURST`). Bodies over
+`LEARNING_API_MAX_BODY_BYTES` and batches over `LEARNING_API_MAX_BATCH` are a 413.
 """
 
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from aiokafka import AIOKafkaProducer
@@ -32,6 +40,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
+from amc_learning.adapters import alpaca, amc_backend, amc_trader
+from amc_learning.adapters.mapped import Mapped, each
 from amc_learning.api import tokens as token_rules
 from amc_learning.schemas.params import FALLBACK_PARAMS
 from amc_learning.schemas.registry import EVENT_ADAPTER, TOPIC_OF_EVENT
@@ -94,10 +104,42 @@ class Broker:
             await stop_client(producer, 5.0)
 
 
+class RateLimit:
+    """A token bucket per producer: `rate` requests a second on average, `burst` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.buckets: dict[str, tuple[float, float]] = {}  # producer -> (tokens, at)
+
+    def wait(self, producer: str, now: float) -> float:
+        """0 when the request may go (and takes a token), else the seconds until it may."""
+        tokens, at = self.buckets.get(producer, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if tokens >= 1.0:
+            self.buckets[producer] = (tokens - 1.0, now)
+            return 0.0
+        self.buckets[producer] = (tokens, now)
+        return (1.0 - tokens) / self.rate
+
+
+#: Native shapes a collect route also takes (`?format=`): the route, and the adapter.
+FORMATS: dict[str, tuple[str, Callable[[list[Any]], Mapped]]] = {
+    "alphastack-4.1": ("discovery-data", lambda records: amc_backend.alphastack(
+        records, written_at=datetime.now(UTC))),
+    "amc-scan-row": ("discovery-data", amc_trader.scan_history),
+    "amc-learning-decision": ("thesis-decision", amc_backend.learning_rows),
+    "alpaca-trade-update": ("trade-outcome", lambda records: each(
+        records, "Alpaca trade update", lambda i, r, _: alpaca.trade_update(r))),
+    "alpaca-order": ("trade-outcome", lambda records: each(
+        records, "Alpaca order", lambda i, r, _: alpaca.order(r))),
+}
+
+
 def create_app(settings: Settings, reader: ParamsReader | None = None) -> FastAPI:
     """The app; `reader` follows the params topic (started and closed by the caller)."""
     known = token_rules.parse(settings.api_tokens)
     broker = Broker(settings)
+    limit = RateLimit(settings.api_rate_per_s, settings.api_burst)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -120,6 +162,10 @@ def create_app(settings: Settings, reader: ParamsReader | None = None) -> FastAP
             if needed not in token.scopes:
                 raise HTTPException(403, f"this token ({token.producer}) lacks the "
                                          f"{needed!r} scope")
+            if (wait := limit.wait(token.producer, time.monotonic())) > 0:
+                raise HTTPException(429, f"{token.producer}: over {settings.api_rate_per_s:g} "
+                                         "requests a second (LEARNING_API_RATE_PER_S)",
+                                    headers={"Retry-After": str(math.ceil(wait))})
             return token
         return check
 
@@ -137,9 +183,14 @@ def create_app(settings: Settings, reader: ParamsReader | None = None) -> FastAP
         return response
 
     @app.post("/learning/collect/{kind}")
-    async def collect(kind: str, request: Request, token: collector) -> JSONResponse:
+    async def collect(kind: str, request: Request, token: collector,
+                      format: str | None = None) -> JSONResponse:
         if kind not in ROUTES:
             raise HTTPException(404, f"no collect route {kind!r}: one of {', '.join(ROUTES)}")
+        if format is not None and FORMATS.get(format, ("",))[0] != kind:
+            known_here = [f for f, (route, _) in FORMATS.items() if route == kind]
+            raise HTTPException(400, f"format {format!r} is not taken by /learning/collect/"
+                                     f"{kind}: {', '.join(known_here) or 'none'}")
         body = await _body(request, settings.api_max_body_bytes)
         try:
             data = json.loads(body)
@@ -150,6 +201,12 @@ def create_app(settings: Settings, reader: ParamsReader | None = None) -> FastAP
             raise HTTPException(413, f"{len(items)} events in one request: at most "
                                      f"{settings.api_max_batch} (LEARNING_API_MAX_BATCH)")
         events, errors = [], []
+        if format is not None:  # AMC-Trader's or Alpaca's own shapes, through the adapters
+            mapped = FORMATS[format][1](items)
+            errors = [{"loc": [int(where.rsplit(" ", 1)[1]) - 1] if isinstance(data, list)
+                       else [], "msg": why} for where, why in mapped.rejected]
+            items = [] if errors else [json.loads(e.model_dump_json()) for e in mapped.events]
+            data = items  # what the adapters made: validated as any event is, below
         for i, item in enumerate(items):
             where: list[Any] = [i] if isinstance(data, list) else []
             if not isinstance(item, dict):
@@ -163,7 +220,7 @@ def create_app(settings: Settings, reader: ParamsReader | None = None) -> FastAP
                                "type": e["type"]} for e in exc.errors(include_url=False,
                                                                       include_input=False))
                 continue
-            if event.event_type != ROUTES[kind]:
+            if format is None and event.event_type != ROUTES[kind]:
                 errors.append({"loc": [*where, "event_type"],
                                "msg": f"{event.event_type!r} is not collected here: "
                                       f"/learning/collect/{kind} takes {ROUTES[kind]!r}"})

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -204,6 +205,56 @@ def test_params_over_http_are_the_version_a_reader_holds_and_never_a_tampered_on
             time.sleep(0.2)
         assert (answer["source"], answer["version"], answer["mode"]) == ("published", 1, "live")
         assert answer["params"]["discovery_threshold"] == 0.72  # not the forged 0.3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "amc_trader" / "payloads"
+
+
+async def test_a_producers_own_shapes_go_through_the_adapters(settings, server):
+    candidates = json.loads((FIXTURES / "d8_alphastack41_api_candidates.json").read_text())[
+        "records"]
+    path = "/learning/collect/discovery-data?format=alphastack-4.1"
+    code, _, answer = call(server, "POST", path, WRITER, candidates)
+    assert code == 200 and answer["accepted"] == 3, answer
+    broken = [candidates[0], {**candidates[1], "price": None}]
+    code, _, answer = call(server, "POST", path, WRITER, broken)
+    assert code == 422 and answer["detail"] == [{"loc": [1], "msg": "price: missing"}]
+    fill = {"stream": "trade_updates", "data": {
+        "event": "fill", "execution_id": "exec-1", "timestamp": "2026-02-10T20:00:23Z",
+        "price": "5.345", "qty": "55", "position_qty": "55",
+        "order": {"id": "61e69015-8549-4bfd-b9c3-01e75843f47d", "symbol": "RIG",
+                  "client_order_id": "dec-rig:entry", "side": "buy", "qty": "55",
+                  "filled_qty": "55", "filled_avg_price": "5.345", "status": "filled"}}}
+    code, _, answer = call(server, "POST", "/learning/collect/trade-outcome"
+                                           "?format=alpaca-trade-update", WRITER, fill)
+    assert code == 200 and answer["accepted"] == 1, answer
+    code, _, answer = call(server, "POST", "/learning/collect/trade-outcome"
+                                           "?format=alphastack-4.1", WRITER, candidates)
+    assert code == 400 and "alpaca-trade-update" in answer["detail"]
+    stats = await run_persist(settings, max_records=4, idle_exit_s=20)
+    assert stats.consumed == 4 and stats.dead_lettered == 0
+    assert rows(settings.database_url, "SELECT scoring_model, count(*) FROM"
+                                       " discovery_candidates GROUP BY 1") == [("alphastack", 3)]
+    assert rows(settings.database_url, "SELECT producer, decision_id, quantity FROM"
+                                       " learning_trades") == [("amc-trader-cron", "dec-rig",
+                                                                55.0)]
+
+
+def test_a_flood_from_one_token_is_a_429_and_others_are_not_held_back(settings):
+    port = _free_port()
+    proc = _serve(settings, port, LEARNING_API_RATE_PER_S="0.5", LEARNING_API_BURST="2")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        path = "/learning/intelligence/adaptive-params"
+        assert [call(base, "GET", path, READER)[0] for _ in range(2)] == [200, 200]
+        code, headers, answer = call(base, "GET", path, READER)
+        assert code == 429 and int(headers["retry-after"]) >= 1
+        assert "LEARNING_API_RATE_PER_S" in answer["detail"]
+        event = json.loads(factories.candidate().model_dump_json())
+        assert call(base, "POST", "/learning/collect/discovery-data", WRITER, event)[0] == 200
     finally:
         proc.terminate()
         proc.wait(timeout=30)
