@@ -10,6 +10,7 @@
   the broker took before it failed.
 * `GET /learning/intelligence/adaptive-params?name=`: what a `ParamsReader` holds for the
   param set: the version and mode in force and its params, or the fallback and why.
+  `/pattern-insights`, `/regime`, `/calibration`: what the newest learning pass stored.
 * `/healthz` on the API's port, and `/metrics` with `/healthz` on the metrics port as in
   every process (`amc-learning status` finds it); `/docs`: the generated OpenAPI page.
 
@@ -46,6 +47,7 @@ from amc_learning.api import tokens as token_rules
 from amc_learning.schemas.params import FALLBACK_PARAMS
 from amc_learning.schemas.registry import EVENT_ADAPTER, TOPIC_OF_EVENT
 from amc_learning.settings import Settings
+from amc_learning.store import insights
 from amc_learning.streams.kafka import producer_options, stop_client
 from amc_learning.streams.params import ParamsReader, ParamsView
 from amc_learning.streams.topics import TopicNames
@@ -250,6 +252,32 @@ def create_app(settings: Settings, reader: ParamsReader | None = None) -> FastAP
         return JSONResponse({"name": view.name, "source": view.source, "reason": view.reason,
                              "version": view.version, "mode": view.mode,
                              "params": view.params.model_dump(mode="json")})
+
+    async def stored(read: Callable[..., list[dict[str, Any]]], **args: Any) -> JSONResponse:
+        if not settings.database_url:
+            raise HTTPException(503, "this server has no database (LEARNING_DATABASE_URL)")
+        try:
+            found = await asyncio.to_thread(read, settings.database_url, **args)
+        except Exception as exc:  # psycopg's errors: the database did not answer
+            raise HTTPException(503, f"the database did not answer ({type(exc).__name__})",
+                                headers={"Retry-After": str(RETRY_AFTER_S)}) from None
+        return JSONResponse(json.loads(json.dumps(found, default=str)))
+
+    @app.get("/learning/intelligence/pattern-insights")
+    async def pattern_insights(_: reading, limit: int = 50) -> JSONResponse:
+        """The newest learning pass's patterns: win rate with its interval, shrunk win
+        rate, expectancy, p and q (Benjamini-Hochberg), most significant first."""
+        return await stored(insights.patterns, limit=max(1, min(limit, 1000)))
+
+    @app.get("/learning/intelligence/regime")
+    async def regime(_: reading, sessions: int = 20) -> JSONResponse:
+        """The regime (trend and volatility) of the last sessions, newest first."""
+        return await stored(insights.regimes, sessions=max(1, min(sessions, 500)))
+
+    @app.get("/learning/intelligence/calibration")
+    async def calibration(_: reading) -> JSONResponse:
+        """The newest calibration maps: knots [[confidence, probability], ...] per group."""
+        return await stored(insights.calibration)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -14,9 +14,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from pydantic import SecretStr
 
@@ -255,6 +257,40 @@ def test_a_flood_from_one_token_is_a_429_and_others_are_not_held_back(settings):
         assert "LEARNING_API_RATE_PER_S" in answer["detail"]
         event = json.loads(factories.candidate().model_dump_json())
         assert call(base, "POST", "/learning/collect/discovery-data", WRITER, event)[0] == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_the_intelligence_routes_answer_what_the_newest_pass_stored(settings):
+    ran = cli(settings, "run", "--days", "25", "--symbols", "20", "--bad-rate", "0",
+              "--no-learning")
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert cli(settings, "analyze").returncode == 0
+    port = _free_port()
+    proc = _serve(settings, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        code, _, found = call(base, "GET", "/learning/intelligence/pattern-insights?limit=5",
+                              READER)
+        assert code == 200 and 0 < len(found) <= 5
+        assert {"signature", "win_rate", "win_rate_ci_low", "q_value"} <= set(found[0])
+        [(as_of,)] = rows(settings.database_url,
+                          "SELECT max(as_of)::text FROM pattern_performance")
+        assert {p["as_of"] for p in found} == {as_of}
+        # 25 sessions are too few for the regime detector's windows: labels as it writes them
+        with psycopg.connect(settings.database_url) as conn:
+            conn.cursor().executemany(
+                "INSERT INTO regime_history (session, trend, volatility, regime, labelled_as_of)"
+                " VALUES (%s, 'bull', 'low_vol', 'bull_low_vol', %s)",
+                [(date(2024, 5, d), date(2024, 5, d)) for d in range(1, 6)])
+        code, _, regimes = call(base, "GET", "/learning/intelligence/regime?sessions=3", READER)
+        assert code == 200 and [r["session"] for r in regimes] == [
+            "2024-05-05", "2024-05-04", "2024-05-03"]
+        assert regimes[0]["regime"] == "bull_low_vol"
+        code, _, maps = call(base, "GET", "/learning/intelligence/calibration", READER)
+        assert code == 200 and maps and all(m["knots"] for m in maps)
+        assert call(base, "GET", "/learning/intelligence/regime", WRITER)[0] == 403
     finally:
         proc.terminate()
         proc.wait(timeout=30)

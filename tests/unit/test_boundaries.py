@@ -27,7 +27,7 @@ ALLOWED = {
     "service": {"schemas", "intelligence", "store", "streams", "pages", "adapters",
                 "settings"},
     "consumers": {"schemas", "intelligence", "store", "streams", "service", "settings"},
-    "api": {"schemas", "streams", "consumers", "adapters", "settings"},
+    "api": {"schemas", "streams", "consumers", "adapters", "store", "settings"},
 }
 #: Libraries that do IO: none of them in the functional core.
 IO = {"psycopg", "sqlalchemy", "aiokafka", "faust", "mode", "socket", "urllib", "http",
