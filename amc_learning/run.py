@@ -26,26 +26,20 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
-from amc_learning.adapters.amc_trader import Version
-from amc_learning.adapters.mapped import Mapped
 from amc_learning.consumers.outcomes import tracker_config
+from amc_learning.feeds import AmcTraderFeed
 from amc_learning.intelligence.adaptive import Guardrails
 from amc_learning.intelligence.rollout import RolloutPolicy
-from amc_learning.schemas.common import Event, ScoringModel
-from amc_learning.schemas.discovery import SCORE_COMPONENTS
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.schemas.topics import OUTCOMES
-from amc_learning.schemas.trades import TradeFilled
 from amc_learning.service.cycle import explain, run_cycle
-from amc_learning.service.imports import records
 from amc_learning.settings import Settings
-from amc_learning.simulator import amc_shapes
 from amc_learning.simulator.corrupt import corrupt
 from amc_learning.simulator.world import SimConfig, World, next_start, simulate
 from amc_learning.store.figures import STORED_QUERIES, outcome_counts, stored_counts
@@ -131,38 +125,6 @@ class Pacing:
     every: int = 5
     policy: RolloutPolicy | None = None
     guardrails: Guardrails | None = None
-
-
-#: The simulated AMC-Trader scanner, as the adapters read it.
-AMC_SCANNER = Version(None, ScoringModel(name="amc-scanner", version=amc_shapes.SCANNER),
-                      amc_shapes.SCALE, {c: amc_shapes.MOST for c in SCORE_COMPONENTS},
-                      tuple(amc_shapes.FEATURES.values()))
-
-
-@dataclass
-class AmcTraderFeed:
-    """Each day's events written as AMC-Trader writes them (`simulator.amc_shapes`), read
-    back by the adapters as its real files are; bars and news pass as they are. Counts
-    the records and the rejections; knows the symbols held, from the fills it wrote (a
-    BUY on one is AMC-Trader's BUY_MORE, a SELL its TRIM_50)."""
-
-    account: Mapped = field(default_factory=Mapped)
-    held: set[str] = field(default_factory=set)
-
-    def __call__(self, events: list[Event]) -> list[Event]:
-        native = []
-        for event in events:  # in the day's order: decisions before today's fills
-            native.append((event, amc_shapes.render(event, held=event.key in self.held)))
-            if isinstance(event, TradeFilled):
-                (self.held.add if event.fill_type == "ENTRY" else self.held.discard)(
-                    event.symbol)
-        mapped, _ = records([r for _, r in native if r is not None], tz=amc_shapes.TZ,
-                            written_at=events[0].occurred_at if events else datetime.now(UTC),
-                            weights={}, versions=[AMC_SCANNER], scanned={})
-        self.account.read += mapped.read
-        self.account.rejected.extend(mapped.rejected)
-        self.account.inferred.update(mapped.inferred)
-        return [e for e, r in native if r is None] + mapped.events
 
 
 def publish_simulation(

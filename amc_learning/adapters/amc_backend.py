@@ -22,8 +22,16 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from amc_learning.adapters.mapped import Mapped, each, event_id, mapping, ranks, required
-from amc_learning.adapters.native import Unmappable, action, is_missing, number, prices, utc
+from amc_learning.adapters.mapped import (
+    Mapped,
+    each,
+    event_id,
+    mapping,
+    numbers,
+    ranks,
+    required,
+)
+from amc_learning.adapters.native import Unmappable, action, number, prices, utc
 from amc_learning.schemas.common import Scaled, ScoringModel
 from amc_learning.schemas.discovery import SCORE_COMPONENTS, CandidateScored, ScoreComponents
 from amc_learning.schemas.thesis import ThesisDecided
@@ -55,10 +63,7 @@ def _alphastack(record: Mapping[str, Any], rank: int, run_id: str, written_at: d
                   for name, text in subscores.items() if (value := number(text)) is not None}
     scores = (ScoreComponents(**{c: components[c].normalised for c in SCORE_COMPONENTS})
               if all(c in components for c in SCORE_COMPONENTS) else None)
-    features = {k: v for k, v in (
-        ("confidence", number(record.get("confidence"))),
-        ("rel_vol", number(record.get("rel_vol"))), ("volume", number(record.get("volume"))),
-        ("market_cap_m", number(record.get("market_cap_m")))) if v is not None}
+    features = numbers(record, ("confidence", "rel_vol", "volume", "market_cap_m"))
     tag = str(record.get("action_tag") or "")
     inferred.update(("occurred_at", "passed"))
     return CandidateScored(
@@ -85,8 +90,7 @@ def _direct(record: Mapping[str, Any], rank: int, tz: str,
     at = utc(required(record.get("timestamp"), "timestamp"), tz=tz)
     run_id = f"direct-{at:%Y-%m-%dT%H:%M}"
     raw = Scaled(value=required(number(record.get("score")), "score"), low=0.0, high=100.0)
-    features = {k: v for k in ("volume", "volume_ratio", "price_change_pct", "dollar_volume")
-                if (v := number(record.get(k))) is not None}
+    features = numbers(record, ("volume", "volume_ratio", "price_change_pct", "dollar_volume"))
     tag = str(record.get("action_tag") or "")
     inferred.update(("occurred_at", "run_id"))
     return CandidateScored(
@@ -112,8 +116,7 @@ def _thesis(record: Mapping[str, Any], written_at: datetime,
     found = _PRICE.search(str(record.get("thesis") or ""))
     if found is None:
         raise Unmappable("no price: the thesis text names no current price")
-    features = {k: v for k in ("unrealized_pl_pct", "market_value")
-                if (v := number(record.get(k))) is not None}
+    features = numbers(record, ("unrealized_pl_pct", "market_value"))
     inferred.update(("occurred_at", "entry_price"))
     return ThesisDecided(
         event_id=event_id("thesis", symbol, written_at.isoformat(), read.label),
@@ -140,8 +143,7 @@ def _row(record: Mapping[str, Any], tz: str, inferred: Counter[str]) -> ThesisDe
     if not price:
         raise Unmappable(f"price_at_decision: {record.get('price_at_decision')!r} is no price")
     meta = mapping(record.get("metadata"))
-    features = {k: v for k in ("scanner_score", "stop") if not is_missing(meta.get(k))
-                and (v := number(meta.get(k))) is not None}
+    features = numbers(meta, ("scanner_score", "stop"))
     source = str(record.get("recommendation_source") or "")
     version = number(meta.get("params_version"))  # a producer that decides on our params
     row_id = record.get("id") or f"{symbol}:{at:%Y-%m-%dT%H:%M:%S}"

@@ -26,7 +26,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from amc_learning.adapters.mapped import Mapped, each, event_id, mapping, ranks, required
+from amc_learning.adapters.mapped import (
+    Mapped,
+    each,
+    event_id,
+    mapping,
+    numbers,
+    ranks,
+    required,
+)
 from amc_learning.adapters.native import (
     Unmappable,
     action,
@@ -170,8 +178,7 @@ def _scan_pick(row: Mapping[str, str], rank: int | None, tz: str, versions: list
     version = version_on(versions, at.date())
     run_id = _run(row)
     raw = Scaled(value=score, low=version.scale[0], high=version.scale[1])
-    features = {name: value for name in version.features
-                if (value := number(row.get(name))) is not None}
+    features = numbers(row, version.features)
     entered = str(row.get("entered", "")).strip().lower() == "yes"
     passed = str(row.get("passed", row.get("entered", ""))).strip().lower() == "yes"
     tiers, components = _factors(row, version.factors)
@@ -266,12 +273,10 @@ def _diamond(record: Mapping[str, Any], rank: int, run_id: str, written_at: date
                 weights.get(name), dict) else None
             tiers[name] = Tier(tier=read.tier, points=None if points is None else float(points))
         attributes[name] = text[:200]
-    features = {k: v for k, v in (
-        ("rvol", number(record.get("rvol"))), ("days_to_cover", number(record.get(
-            "days_to_cover"))), ("short_ratio", number(record.get("short_ratio"))),
-        ("gap_pct", number(record.get("gap_pct"))), ("volume", number(record.get("volume"))),
-        ("catalyst_llm", llm_rating(record.get("catalyst"))),
-        ("penalties", number(record.get("penalties")))) if v is not None} | measured
+    features = numbers(record, ("rvol", "days_to_cover", "short_ratio", "gap_pct", "volume",
+                                "penalties")) | measured
+    if (rating := llm_rating(record.get("catalyst"))) is not None:
+        features["catalyst_llm"] = rating
     flags = [str(f).strip().lower().replace(" ", "_") for f in record.get("red_flags") or []]
     if str(record.get("chase_risk", "")).strip().lower() not in ("", "low", "none"):
         flags.append("chase_risk")

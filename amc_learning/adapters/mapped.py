@@ -101,3 +101,9 @@ def ranks(records: Sequence[object], key: str) -> dict[int, int]:
 def mapping(value: object) -> Mapping[str, Any]:
     """`value` if it is an object, else an empty one (a field that should hold one)."""
     return value if isinstance(value, Mapping) else {}
+
+
+def numbers(record: Mapping[str, Any], names: Iterable[str]) -> dict[str, float]:
+    """The fields of `record` named in `names` that hold a number (`native.number`), as
+    features: a field missing or empty is left out, never a fabricated 0."""
+    return {name: value for name in names if (value := number(record.get(name))) is not None}

@@ -132,10 +132,8 @@ def _wall_clock(text: str, tz: str) -> tuple[time, str]:
         raise Unmappable(f"not a time of day: {text!r}") from exc
 
 
-def _clock(clock: str | time | None) -> time:
-    if clock is None or isinstance(clock, time):
-        return clock or time(0, 0)
-    return time.fromisoformat(clock.strip())
+def _clock(clock: time | None) -> time:
+    return clock or time(0, 0)
 
 
 @dataclass(frozen=True)

@@ -77,8 +77,7 @@ class Imported:
     def add(self, name: str, mapped: Mapped, **more: Any) -> None:
         """A file's events; one already read from another file (the same source record:
         the same id) is counted there, not sent twice."""
-        seen = {e.event_id for e in self.events}
-        fresh = [e for e in mapped.events if e.event_id not in seen]
+        fresh = [e for e in mapped.events if e.event_id not in self.source]
         self.events.extend(fresh)
         self.source.update((e.event_id, name) for e in fresh)
         reasons = Counter(reason for _, reason in mapped.rejected)
@@ -272,8 +271,13 @@ def _quality(file: str, rows: list[dict[str, str]], versions: list[amc_trader.Ve
     scale of the version that scored it."""
     found = [{"file": file, "field": f.field, "kind": f.kind, "detail": f.detail}
              for f in field_health(_numbers(rows, SCAN_NUMBERS)) if f.kind != "out_of_scale"]
+    by_version: dict[int, list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        if (version := _scan_version(row, versions)) is not None:
+            by_version[id(version)].append(row)
     for version in versions:
-        mine = [r for r in rows if _scan_version(r, versions) is version]
+        if not (mine := by_version.get(id(version), [])):
+            continue
         found.extend({"file": file, "scoring_model": f"amc-scanner {version.model.version}",
                       "field": f.field, "kind": f.kind, "detail": f.detail}
                      for f in field_health(_numbers(mine, ("scanner_score",)),

@@ -17,7 +17,6 @@ producer's `return_5d`, a past return) is spread as `feature_<name>`.
 from __future__ import annotations
 
 import io
-import json
 from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
@@ -115,7 +114,7 @@ def _spread(column: pl.Series) -> pl.DataFrame:
 
 _CANDIDATES = """
 SELECT producer, COALESCE(scoring_model || ' ' || scoring_version, 'native') AS scoring_model,
-       raw_score, raw_low, raw_high, features
+       raw_score, raw_low, raw_high, features::text AS features
 FROM discovery_candidates
 WHERE discovered_at >= %(since)s AND discovered_at < %(until)s
 ORDER BY discovered_at, event_id
@@ -133,8 +132,7 @@ def candidate_frame(database_url: str, as_of: date, days: int = 30) -> pl.DataFr
                                              "until": until}).fetchall()
     schema = {"producer": pl.Utf8, "scoring_model": pl.Utf8, "raw_score": pl.Float64,
               "raw_low": pl.Float64, "raw_high": pl.Float64, "features": pl.Utf8}
-    frame = pl.DataFrame([{**r, "features": json.dumps(r["features"])} for r in records],
-                         schema=schema)
+    frame = pl.DataFrame(records, schema=schema)
     if frame.is_empty():
         return frame
     features = _spread(frame["features"])
