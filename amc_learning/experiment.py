@@ -27,18 +27,19 @@ import polars as pl
 
 from amc_learning.intelligence.adaptive import adapt
 from amc_learning.intelligence.calibration import expected_calibration_error
-from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
+from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
+from amc_learning.schemas.signing import Signer, Verifier, new_private_key
 from amc_learning.simulator.research import (
     HORIZONS,
     ExperimentConfig,
     simulate_candidates,
     trade,
 )
-from amc_learning.streams.params import ParamsReader
+from amc_learning.streams.params import ParamsReader, Record
 
 HORIZON = HORIZONS[1]  # the simulated world's: what the adaptive engine judges by
 REFIT_EVERY = 21
-_KEY = b"experiment-key"
+_SIGNER = Signer(new_private_key())
 
 
 def _pnl(trades: pl.DataFrame, sessions: list[int]) -> np.ndarray:
@@ -82,7 +83,8 @@ def run_experiment(
     frame = simulate_candidates(cfg)
     start = 252
     clock_now = [datetime(2017, 1, 1, tzinfo=UTC)]
-    reader = ParamsReader(None, "experiment", _KEY, clock=lambda: clock_now[0])
+    reader = ParamsReader(None, "experiment", Verifier([_SIGNER.public_key]),
+                          clock=lambda: clock_now[0])
     current = FALLBACK_PARAMS
     adaptive_trades, static_trades, versions, rejected = [], [], 0, []
     # the learner runs all along (from a quarter in, when there is something to learn
@@ -95,7 +97,7 @@ def run_experiment(
         day = train["session"].max()
         issued = datetime.combine(day, time(22, 0), UTC)  # type: ignore[arg-type]
         clock_now[0] = issued
-        message = sign(
+        record = Record.signed(
             ParamsPublished(
                 name="default",
                 version=versions,
@@ -106,9 +108,9 @@ def run_experiment(
                 params=fitted,
                 provenance={"fit_until": str(day), "n": len(train)},
             ),
-            _KEY,
+            _SIGNER,
         )
-        reason = reader.offer(message.model_dump_json().encode())
+        reason = reader.offer(record.value, record.signature)
         if reason:
             rejected.append(reason)
         view = reader.get()

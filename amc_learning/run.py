@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import secrets
 import subprocess
 import sys
 import threading
@@ -37,6 +36,7 @@ from amc_learning.feeds import AmcTraderFeed
 from amc_learning.intelligence.adaptive import Guardrails
 from amc_learning.intelligence.rollout import RolloutPolicy
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
+from amc_learning.schemas.signing import new_private_key
 from amc_learning.schemas.topics import OUTCOMES
 from amc_learning.service.cycle import explain, run_cycle
 from amc_learning.settings import Settings
@@ -345,7 +345,7 @@ def run(
     start = start or next_start(last_session(settings.database_url))
     config = SimConfig(seed=seed, symbols=symbols, start=start, days=days)
     logs = settings.data_dir / "logs"
-    settings = with_params_key(settings)
+    settings = with_signing_key(settings)
     assert settings.database_url
     known_versions = {(r["version"], r["mode"]) for r in history(settings.database_url,
                                                                   settings.params_name)}
@@ -397,17 +397,18 @@ def run(
     }
 
 
-def with_params_key(settings: Settings) -> Settings:
-    """Settings with a params signing key: LEARNING_PARAMS_KEY, else a key generated once
-    into the data dir (embedded setups, so `make run` needs no configuration)."""
-    if settings.params_key is not None:
+def with_signing_key(settings: Settings) -> Settings:
+    """Settings with a params signing key: LEARNING_PARAMS_SIGNING_KEY, else a key made
+    once into the data dir (embedded setups, so `make run` needs no configuration; the
+    processes it starts verify with the key's public half)."""
+    if settings.params_signing_key is not None:
         return settings
-    path = settings.data_dir / "params.key"
+    path = settings.data_dir / "params-signing.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return settings.with_overrides(params_key=SecretStr(path.read_text().strip()))
+        path.touch(0o600)
+        path.write_text(new_private_key())
+    return settings.with_overrides(params_signing_key=SecretStr(path.read_text().strip()))
 
 
 async def _end_offsets(settings: Settings, topic: str) -> dict[tuple[str, int], int]:

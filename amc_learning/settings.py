@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Literal
 
@@ -72,9 +73,13 @@ class Settings(BaseSettings):
     breaker_cooldown_s: float = Field(
         5.0, gt=0, description="seconds an open breaker waits before a half-open trial"
     )
-    params_key: SecretStr | None = Field(
-        None, description="HMAC-SHA256 key that signs (learner) and verifies (reader) params"
-    )
+    params_signing_key: SecretStr | None = Field(
+        None, description="the learner's Ed25519 private key that signs params (base64; "
+        "`amc-learning params-keys new`). Only the learner holds it")
+    params_public_keys: str = Field(
+        "", description="the Ed25519 public keys params are accepted from (base64, "
+        "comma-separated: several during a key rotation); a process that holds the "
+        "signing key also accepts its public half")
     params_name: str = Field("default", description="the param set the trading engine reads")
     scoring_model: str | None = Field(
         None, description="the scoring model the learner learns from, \"name version\" (e.g. "
@@ -133,6 +138,20 @@ class Settings(BaseSettings):
         short, mid, long = (int(n) for n in value.split(","))
         if not 0 < short < mid < long:
             raise ValueError(f"three increasing numbers of sessions, not {value}")
+        return value
+
+    @field_validator("params_public_keys", "params_signing_key")
+    @classmethod
+    def _ed25519_keys(cls, value: str | SecretStr | None) -> str | SecretStr | None:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value or ""
+        for key in (k.strip() for k in text.split(",") if k.strip()):
+            try:
+                raw = base64.b64decode(key, validate=True)
+            except ValueError:
+                raw = b""
+            if len(raw) != 32:  # never echo a private key, even a wrong one
+                raise ValueError("each key is base64 of 32 bytes, as `amc-learning "
+                                 "params-keys new` prints it")
         return value
 
     @property

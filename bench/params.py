@@ -24,11 +24,12 @@ from typing import Any
 from pydantic import SecretStr
 
 from amc_learning.run import settings_env
-from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
+from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
+from amc_learning.schemas.signing import Signer, new_private_key
 from amc_learning.settings import Settings
-from amc_learning.streams.params import ParamsReader, publish_params
+from amc_learning.streams.params import ParamsReader, Record, publish_params
 
-_KEY = "bench-params-key"
+_KEY = new_private_key()
 
 
 def _message(version: int, name: str = "bench") -> ParamsPublished:
@@ -41,7 +42,7 @@ def _message(version: int, name: str = "bench") -> ParamsPublished:
 def propagation(settings: Settings, publishes: int) -> dict[str, Any]:
     """p50/p99 of publish -> seen-by-another-process, in milliseconds."""
     name = f"bench-{uuid.uuid4().hex[:8]}"  # a set of its own: the topic keeps earlier runs'
-    settings = settings.with_overrides(params_key=SecretStr(_KEY), params_name=name)
+    settings = settings.with_overrides(params_signing_key=SecretStr(_KEY), params_name=name)
     follower = subprocess.Popen(
         [sys.executable, "-m", "bench.params", "FOLLOW"], stdout=subprocess.PIPE,
         env={**settings_env(settings)}, text=True,
@@ -75,9 +76,10 @@ def propagation(settings: Settings, publishes: int) -> dict[str, Any]:
 
 def get_cost_ns(settings: Settings, calls: int = 1_000_000) -> float:
     """Nanoseconds per `ParamsReader.get()` holding a live version (canary-free path)."""
-    settings = settings.with_overrides(params_key=SecretStr(_KEY))
+    settings = settings.with_overrides(params_signing_key=SecretStr(_KEY))
     reader = ParamsReader.from_settings(settings)  # not started: get() reads what it holds
-    reader.offer(sign(_message(1), _KEY.encode()).model_dump_json().encode())
+    record = Record.signed(_message(1), Signer(_KEY))
+    reader.offer(record.value, record.signature)
     if reader.get("bench").source != "published":
         raise RuntimeError("the reader did not take the benchmark's version")
     get = reader.get

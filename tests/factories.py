@@ -6,13 +6,29 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pydantic import SecretStr
+
 from amc_learning.schemas.catalysts import CatalystObserved
 from amc_learning.schemas.discovery import CandidateScored
 from amc_learning.schemas.prices import PriceBarClosed
+from amc_learning.schemas.signing import Signer, new_private_key
 from amc_learning.schemas.thesis import ThesisDecided
 from amc_learning.schemas.trades import TradeFilled
 
 AT = datetime(2024, 3, 1, 14, 35, tzinfo=UTC)
+#: The learner's params key in tests, and a key that is not ours (both made per run).
+SIGNING_KEY, OTHER_KEY = new_private_key(), new_private_key()
+
+
+def keyed(settings: Any, key: str = SIGNING_KEY) -> Any:
+    """Settings that sign params with `key` (and so also accept its public half)."""
+    return settings.with_overrides(params_signing_key=SecretStr(key))
+
+
+def reading(settings: Any, key: str = SIGNING_KEY) -> Any:
+    """Settings of a reader: the public half of `key`, nothing that can sign."""
+    return settings.with_overrides(params_signing_key=None,
+                                   params_public_keys=Signer(key).public_key)
 SCORES = {"volume_momentum": 0.9, "squeeze": 0.4, "catalyst": 0.8, "options": 0.5,
           "technical": 0.6, "sentiment": 0.3}
 

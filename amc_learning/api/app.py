@@ -9,7 +9,9 @@
   `event_id`, so a retry after a 503 stores each event once, whatever part of the batch
   the broker took before it failed.
 * `GET /learning/intelligence/adaptive-params?name=`: what a `ParamsReader` holds for the
-  param set: the version and mode in force and its params, or the fallback and why.
+  param set: the version and mode in force and its params, or the fallback and why. With
+  published params come `record` (the params record's exact text), `signature` and
+  `key_id`: a caller that holds the public keys verifies `record` as UTF-8 bytes itself.
   `/pattern-insights`, `/regime`, `/calibration`: what the newest learning pass stored.
 * `/healthz` on the API's port, and `/metrics` with `/healthz` on the metrics port as in
   every process (`amc-learning status` finds it); `/docs`: the generated OpenAPI page.
@@ -46,6 +48,7 @@ from amc_learning.adapters.mapped import Mapped, each
 from amc_learning.api import tokens as token_rules
 from amc_learning.schemas.params import FALLBACK_PARAMS
 from amc_learning.schemas.registry import EVENT_ADAPTER, TOPIC_OF_EVENT
+from amc_learning.schemas.signing import ALGORITHM
 from amc_learning.settings import Settings
 from amc_learning.store import insights
 from amc_learning.streams.kafka import producer_options, stop_client
@@ -247,11 +250,15 @@ def create_app(settings: Settings, reader: ParamsReader | None = None) -> FastAP
     @app.get("/learning/intelligence/adaptive-params")
     async def adaptive_params(_: reading, name: str = settings.params_name) -> JSONResponse:
         view = reader.get(name) if reader is not None else ParamsView(
-            FALLBACK_PARAMS, "fallback", "this server has no LEARNING_PARAMS_KEY to verify "
-            "published params with: the fallback", name)
-        return JSONResponse({"name": view.name, "source": view.source, "reason": view.reason,
-                             "version": view.version, "mode": view.mode,
-                             "params": view.params.model_dump(mode="json")})
+            FALLBACK_PARAMS, "fallback", "this server has no LEARNING_PARAMS_PUBLIC_KEYS to "
+            "verify published params with: the fallback", name)
+        body = {"name": view.name, "source": view.source, "reason": view.reason,
+                "version": view.version, "mode": view.mode,
+                "params": view.params.model_dump(mode="json")}
+        if view.record is not None and view.signature is not None:  # verify it yourself
+            body.update(record=view.record.decode(), algorithm=ALGORITHM,
+                        signature=view.signature.value, key_id=view.signature.key_id)
+        return JSONResponse(body)
 
     async def stored(read: Callable[..., list[dict[str, Any]]], **args: Any) -> JSONResponse:
         if not settings.database_url:

@@ -92,7 +92,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     settings = connected(settings)
-    from amc_learning.run import prepare, publish_simulation, with_params_key
+    from amc_learning.run import prepare, publish_simulation, with_signing_key
     from amc_learning.simulator.world import SimConfig, next_start
     from amc_learning.store.frames import last_session
 
@@ -100,7 +100,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     prepare(settings)
     start = args.start or next_start(last_session(settings.database_url))  # type: ignore[arg-type]
     config = SimConfig(seed=args.seed, symbols=args.symbols, start=start, days=args.days)
-    produced = publish_simulation(with_params_key(settings), config, 0.0,
+    produced = publish_simulation(with_signing_key(settings), config, 0.0,
                                   lambda s: print(s, file=sys.stderr))
     print(json.dumps({"produced": dict(sorted(produced.by_topic.items()))}))
     return 0

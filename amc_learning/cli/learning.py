@@ -41,7 +41,7 @@ def register(command: Command) -> None:
                 "back), and when none is in flight fit a new candidate and publish it in\n"
                 "shadow. weekly: the analysis and the judgement, no new candidate.\n"
                 "Idempotent: a second run for the same --as-of changes nothing.\n"
-                "Needs LEARNING_PARAMS_KEY (params are signed).")
+                "Needs LEARNING_PARAMS_SIGNING_KEY (params are signed).")
     p.add_argument("kind", choices=["daily", "weekly"], help="which cycle")
     as_of_arg(p)
     p.set_defaults(handler=_cycle)
@@ -61,7 +61,7 @@ def register(command: Command) -> None:
     p = command("params", "show what a trading engine's ParamsReader sees now",
                 "Follow the signed params topic like the trading engine does and print the\n"
                 "params it would use, their version and mode, or the fallback and why.\n"
-                "Verifies with LEARNING_PARAMS_KEY.")
+                "Verifies with LEARNING_PARAMS_PUBLIC_KEYS.")
     p.add_argument("--name", default=None, help="param-set name (default: LEARNING_PARAMS_NAME)")
     p.add_argument("--wait-version", type=int, default=0,
                    help="wait until at least this version is live (default: just read)")
@@ -144,9 +144,9 @@ def _cycle(args: argparse.Namespace, settings: Settings) -> int:
     from amc_learning.service.cycle import run_cycle
     from amc_learning.store.migrations import migrate
 
-    if settings.params_key is None:
-        raise UserError("no LEARNING_PARAMS_KEY: the learner signs every params version\n"
-                        "hint: export LEARNING_PARAMS_KEY=<a shared secret>")
+    if settings.params_signing_key is None:
+        raise UserError("no LEARNING_PARAMS_SIGNING_KEY: the learner signs every params "
+                        "version\nhint: `amc-learning params-keys new` makes a key pair")
     migrate(settings.database_url)  # type: ignore[arg-type]
     summary = run_cycle(settings, args.kind, args.as_of)
     if not summary.get("ran"):

@@ -53,6 +53,15 @@ def register(command: Command) -> None:
                    help="collect, read, or collect+read (default: collect)")
     p.set_defaults(handler=_api_token)
 
+    p = command("params-keys", "make or show the Ed25519 keys that sign and verify params",
+                "new: print a new key pair: LEARNING_PARAMS_SIGNING_KEY (the learner's only;\n"
+                "keep it secret) and LEARNING_PARAMS_PUBLIC_KEYS (the readers', the API's and\n"
+                "the clients'; during a rotation list the old and the new key).\n"
+                "show: the public keys this environment accepts, with key ids and the PEM\n"
+                "that `openssl pkeyutl -verify -pubin -inkey KEY.pem -rawin` reads.")
+    p.add_argument("action", choices=["new", "show"], help="new: a key pair; show: ours")
+    p.set_defaults(handler=_params_keys)
+
     p = command("status", "one screen: every process, its lag and rates, the broker, the "
             "database, live params, cycles, collection success",
             "Find the running processes (LEARNING_DATA_DIR/processes, and\n"
@@ -164,6 +173,28 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.port is not None:
         settings = settings.with_overrides(api_port=args.port)
     return serve_api(connected(settings))
+
+
+def _params_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.schemas.signing import Signer, new_private_key, public_pem
+    from amc_learning.streams.params import verifier_of
+
+    if args.action == "new":
+        private = new_private_key()
+        signer = Signer(private)
+        print(f"key id {signer.key_id}: give LEARNING_PARAMS_SIGNING_KEY to the learner "
+              "alone, LEARNING_PARAMS_PUBLIC_KEYS to every reader\n"
+              f"{public_pem(signer.public_key)}", file=sys.stderr)
+        print(json.dumps({"key_id": signer.key_id, "LEARNING_PARAMS_SIGNING_KEY": private,
+                          "LEARNING_PARAMS_PUBLIC_KEYS": signer.public_key}))
+        return 0
+    public = verifier_of(settings).public_keys  # their form was checked with the settings
+    if not public:
+        raise UserError("no params keys here\nhint: set LEARNING_PARAMS_PUBLIC_KEYS (or "
+                        "LEARNING_PARAMS_SIGNING_KEY on the learner)")
+    for kid, key in public.items():
+        print(f"key id {kid} (base64 {key})\n{public_pem(key)}")
+    return 0
 
 
 def _api_token(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -55,7 +52,8 @@ class ParamsPublished(Contract):
     """One version of a parameter set on the compacted params topic (key = `name`)."""
 
     message_type: Literal["params_published"] = "params_published"
-    schema_version: Literal[1] = 1
+    #: 2: the signature travels beside the record (`schemas.signing`), not in it
+    schema_version: Literal[2] = 2
     name: Identifier
     version: int = Field(ge=1)
     issued_at: UtcTime
@@ -65,7 +63,6 @@ class ParamsPublished(Contract):
     regime: Regime
     params: AdaptiveParams
     provenance: dict[str, Any] = Field(default_factory=dict)
-    signature: str = Field(default="", pattern=r"^[0-9a-f]{0,64}$")
 
     @model_validator(mode="after")
     def _window(self) -> ParamsPublished:
@@ -84,7 +81,7 @@ class InsightPublished(Contract):
     body: dict[str, Any]
 
 
-# -- signing, bounds and the safe defaults (the contract both sides share) ------------------
+# -- bounds and the safe defaults (the contract both sides share) ------------------
 
 #: The seed's conservative defaults: what the trading engine uses when nothing valid is known.
 FALLBACK_PARAMS = AdaptiveParams(
@@ -122,22 +119,3 @@ def out_of_bounds(params: AdaptiveParams) -> str | None:
     if params.sell_threshold >= params.buy_threshold:
         return "sell_threshold must be below buy_threshold"
     return None
-
-
-def canonical_payload(message: ParamsPublished) -> bytes:
-    """The bytes that are signed: every field but the signature, as sorted compact JSON."""
-    body = message.model_dump(mode="json", exclude={"signature"})
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-
-def sign(message: ParamsPublished, key: bytes) -> ParamsPublished:
-    """The message with its HMAC-SHA256 signature over `canonical_payload`."""
-    digest = hmac.new(key, canonical_payload(message), hashlib.sha256).hexdigest()
-    return message.model_copy(update={"signature": digest})
-
-
-def signature_ok(message: ParamsPublished, key: bytes) -> bool:
-    if not message.signature:
-        return False
-    expected = hmac.new(key, canonical_payload(message), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, message.signature)

@@ -4,11 +4,11 @@
 
 * `get()` never blocks and never raises: it is one read of an immutable snapshot that a
   background thread replaces whole (no lock is taken on the read path).
-* It only ever returns parameters that were signed with the shared key (HMAC-SHA256 over
-  the canonical payload), that are within the hard bounds of `schemas.params`, newer than
-  what it holds (a higher version, or the same version promoted to a higher mode), and not
-  expired; otherwise the seed's conservative `FALLBACK_PARAMS`,
-  saying `source="fallback"` and why.
+* It only ever returns parameters whose record bytes carry a valid Ed25519 signature by
+  one of the public keys it holds (`schemas.signing`; it holds no key that can sign), that
+  are within the hard bounds of `schemas.params`, newer than what it holds (a higher
+  version, or the same version promoted to a higher mode), and not expired; otherwise the
+  seed's conservative `FALLBACK_PARAMS`, saying `source="fallback"` and why.
 * A broker outage changes nothing it holds: the last valid params stay until they expire.
   Connection attempts go through a circuit breaker, so a dead broker costs a retry per
   cool-down, not a busy loop.
@@ -40,9 +40,8 @@ from amc_learning.schemas.params import (
     AdaptiveParams,
     ParamsPublished,
     out_of_bounds,
-    sign,
-    signature_ok,
 )
+from amc_learning.schemas.signing import Signature, Signer, Verifier
 from amc_learning.settings import Settings
 from amc_learning.streams.breaker import CircuitBreaker
 from amc_learning.streams.kafka import KafkaConfig, producer_options
@@ -67,6 +66,30 @@ class ParamsView:
     name: str
     version: int | None = None
     mode: str | None = None  # "live" | "canary" for published params
+    #: published params: the record's exact bytes and their signature, for readers that
+    #: verify for themselves (the HTTP API hands both on)
+    record: bytes | None = None
+    signature: Signature | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """An accepted params message with the bytes it came as and their signature."""
+
+    message: ParamsPublished
+    value: bytes
+    signature: Signature
+
+    @classmethod
+    def signed(cls, message: ParamsPublished, signer: Signer) -> Record:
+        """The message as its record bytes, signed."""
+        value = message.model_dump_json().encode()
+        return cls(message, value, signer.sign(value))
+
+    def view(self, reason: str) -> ParamsView:
+        m = self.message
+        return ParamsView(m.params, "published", reason, m.name, m.version, m.mode,
+                          self.value, self.signature)
 
 
 #: A version moves shadow -> canary -> live under the same number; each step is a new
@@ -78,7 +101,7 @@ MODE_RANK = {"shadow": 0, "canary": 1, "live": 2}
 class _Held:
     """An immutable snapshot: per param-set name and mode, the newest accepted version."""
 
-    versions: dict[str, dict[str, ParamsPublished]] = field(default_factory=dict)
+    versions: dict[str, dict[str, Record]] = field(default_factory=dict)
     #: per name, the newest (version, mode rank) accepted
     newest: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: per name, the live view ready to hand out and its expiry (POSIX seconds): `get()`'s
@@ -88,13 +111,10 @@ class _Held:
     canaries: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, versions: dict[str, dict[str, ParamsPublished]],
+    def of(cls, versions: dict[str, dict[str, Record]],
            newest: dict[str, tuple[int, int]]) -> _Held:
-        live = {
-            name: (ParamsView(m.params, "published", "live", name, m.version, "live"),
-                   m.valid_until.timestamp())
-            for name, modes in versions.items() if (m := modes.get("live")) is not None
-        }
+        live = {name: (r.view("live"), r.message.valid_until.timestamp())
+                for name, modes in versions.items() if (r := modes.get("live")) is not None}
         canaries = frozenset(name for name, modes in versions.items() if "canary" in modes)
         return cls(versions, newest, live, canaries)
 
@@ -124,7 +144,7 @@ class ParamsReader:
         self,
         kafka: KafkaConfig | None,
         topic: str,
-        key: bytes | None,
+        verifier: Verifier | None,
         *,
         breaker: CircuitBreaker | None = None,
         clock: Callable[[], datetime] = _utc_now,
@@ -133,7 +153,7 @@ class ParamsReader:
     ) -> None:
         self._client = kafka.client() if kafka is not None else {}  # None: offered to only
         self._topic = topic
-        self._key = key
+        self._verifier = verifier
         self._clock = clock
         self._now: Callable[[], float] = (
             time.time if clock is _utc_now else lambda: clock().timestamp())
@@ -151,9 +171,8 @@ class ParamsReader:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> ParamsReader:
-        key = settings.params_key.get_secret_value().encode() if settings.params_key else None
         return cls(KafkaConfig.from_settings(settings), settings.topic_prefix + topics.PARAMS,
-                   key, **kwargs)
+                   verifier_of(settings), **kwargs)
 
     # -- the read path (trading) ------------------------------------------------------------
 
@@ -173,14 +192,14 @@ class ParamsReader:
         now = self._clock()
         modes = held.versions.get(name, {})
         canary, live = modes.get("canary"), modes.get("live")
-        if (canary is not None and canary.valid_until > now and decision_key is not None
-                and canary_bucket(decision_key) < canary.canary_pct):
-            return ParamsView(canary.params, "published", "canary arm", name, canary.version,
-                              "canary")
-        if live is not None and live.valid_until > now:
-            return ParamsView(live.params, "published", "live", name, live.version, "live")
+        if (canary is not None and canary.message.valid_until > now and decision_key is not None
+                and canary_bucket(decision_key) < canary.message.canary_pct):
+            return canary.view("canary arm")
+        if live is not None and live.message.valid_until > now:
+            return live.view("live")
         if live is not None:
-            reason = f"live version {live.version} expired at {live.valid_until.isoformat()}"
+            reason = (f"live version {live.message.version} expired at "
+                      f"{live.message.valid_until.isoformat()}")
         elif self.last_rejection:
             reason = f"no valid live version; last rejected: {self.last_rejection}"
         elif self.last_error and not self.connected:
@@ -191,9 +210,10 @@ class ParamsReader:
 
     # -- the validation path (one message) -------------------------------------------------
 
-    def offer(self, raw: bytes | None) -> str | None:
-        """Validate one message and hold it if valid; return the rejection reason or None."""
-        reason = self._check(raw)
+    def offer(self, raw: bytes | None, signature: Signature | None) -> str | None:
+        """Validate one message (its value and the signature from its headers) and hold it
+        if valid; return the rejection reason or None."""
+        reason = self._check(raw, signature)
         if reason is not None:
             kind = reason.split(":")[0]
             self.rejections[kind] = self.rejections.get(kind, 0) + 1
@@ -202,26 +222,25 @@ class ParamsReader:
             log.warning("params rejected: %s", reason)
         return reason
 
-    def _check(self, raw: bytes | None) -> str | None:
+    def _check(self, raw: bytes | None, signature: Signature | None) -> str | None:
         if raw is None:
             return "invalid: empty message (tombstone)"
+        if not self._verifier:
+            return "unverifiable: no LEARNING_PARAMS_PUBLIC_KEYS configured"
+        forged = self._verifier.check(raw, signature)
+        if forged is not None or signature is None:  # before parsing: unsigned bytes are
+            return forged or "unsigned"              # not looked into
         try:
             message = ParamsPublished.model_validate_json(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             return f"invalid: {'.'.join(map(str, first['loc']))}: {first['msg']}"
-        if self._key is None:
-            return "unverifiable: no LEARNING_PARAMS_KEY configured"
-        if not message.signature:
-            return f"unsigned: version {message.version}"
-        if not signature_ok(message, self._key):
-            return f"bad_signature: version {message.version} (tampered, or another key)"
         bounds = out_of_bounds(message.params)
         if bounds:
             return f"out_of_bounds: version {message.version}: {bounds}"
         held = self._held
         holding = held.versions.get(message.name, {}).get(message.mode)
-        if holding is not None and holding.signature == message.signature:
+        if holding is not None and holding.value == raw:
             return None  # the very message we hold, delivered again (a republish): no news
         newest = held.newest.get(message.name, (0, 0))
         if (message.version, MODE_RANK[message.mode]) <= newest:
@@ -231,7 +250,7 @@ class ParamsReader:
         if message.valid_until <= self._clock():
             return f"expired: version {message.version} valid until {message.valid_until}"
         versions = {k: dict(v) for k, v in held.versions.items()}
-        versions.setdefault(message.name, {})[message.mode] = message
+        versions.setdefault(message.name, {})[message.mode] = Record(message, raw, signature)
         if message.mode == "live":  # a new live version ends any canary before it
             versions[message.name].pop("canary", None)
         self._held = _Held.of(versions, {**held.newest,
@@ -246,15 +265,16 @@ class ParamsReader:
     def issued_at(self, name: str) -> datetime | None:
         """When the live version of `name` held now was issued (None: no live version)."""
         live = self._held.versions.get(name, {}).get("live")
-        return live.issued_at if live is not None else None
+        return live.message.issued_at if live is not None else None
 
     def status(self) -> dict[str, Any]:
         held = self._held
         return {
             "connected": self.connected,
             "breaker": self._breaker.state,
-            "held": {n: {m: v.version for m, v in modes.items()}
+            "held": {n: {m: r.message.version for m, r in modes.items()}
                      for n, modes in held.versions.items()},
+            "key_ids": self._verifier.key_ids if self._verifier else [],
             "rejections": dict(self.rejections),
             "last_rejection": self.last_rejection,
             "last_error": self.last_error,
@@ -312,7 +332,7 @@ class ParamsReader:
                     batch = await consumer.getmany(timeout_ms=200)
                     for records in batch.values():
                         for record in records:
-                            self.offer(record.value)
+                            self.offer(record.value, Signature.from_headers(record.headers))
             except Exception as exc:
                 self.connected, self.last_error = False, f"{type(exc).__name__}: {exc}"
                 self._breaker.record_failure()
@@ -323,17 +343,33 @@ class ParamsReader:
                     await asyncio.wait_for(consumer.stop(), 2.0)
 
 
-async def publish_params(settings: Settings, message: ParamsPublished) -> ParamsPublished:
-    """Sign with LEARNING_PARAMS_KEY and send to the params topic (key = the set's name)."""
-    if settings.params_key is None:
-        raise ValueError("no LEARNING_PARAMS_KEY: params must be signed")
-    signed = sign(message, settings.params_key.get_secret_value().encode())
+def signer_of(settings: Settings) -> Signer | None:
+    """The learner's signer (None: no LEARNING_PARAMS_SIGNING_KEY)."""
+    key = settings.params_signing_key
+    return Signer(key.get_secret_value()) if key is not None else None
+
+
+def verifier_of(settings: Settings) -> Verifier:
+    """The public keys a reader accepts: LEARNING_PARAMS_PUBLIC_KEYS, and the signing key's
+    own public half where this process holds it."""
+    keys = [k for k in settings.params_public_keys.split(",") if k.strip()]
+    signer = signer_of(settings)
+    return Verifier(keys + ([signer.public_key] if signer is not None else []))
+
+
+async def publish_params(settings: Settings, message: ParamsPublished) -> Record:
+    """Sign the record's bytes with LEARNING_PARAMS_SIGNING_KEY and send them to the params
+    topic, the signature and key id in its headers (key = set and mode)."""
+    signer = signer_of(settings)
+    if signer is None:
+        raise ValueError("no LEARNING_PARAMS_SIGNING_KEY: params must be signed")
+    record = Record.signed(message, signer)
     producer = AIOKafkaProducer(**producer_options(settings))
     await producer.start()
     try:
-        await producer.send_and_wait(settings.topic_prefix + topics.PARAMS,
-                                     signed.model_dump_json().encode(),
-                                     key=message_key(signed.name, signed.mode))
+        await producer.send_and_wait(settings.topic_prefix + topics.PARAMS, record.value,
+                                     key=message_key(message.name, message.mode),
+                                     headers=record.signature.headers())
     finally:
         await producer.stop()
-    return signed
+    return record

@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pydantic import SecretStr
 
 from amc_learning.consumers.loop import LoopStats
 from amc_learning.consumers.persist import run_persist
@@ -19,6 +18,7 @@ from amc_learning.streams.kafka import KafkaConfig
 from amc_learning.streams.params import ParamsReader, publish_params
 from amc_learning.streams.publisher import LearningPublisher
 from amc_learning.streams.topics import TopicNames
+from tests import factories
 from tests.faults.conftest import ProxiedBroker, Tally
 from tests.faults.pipeline import RESERVE_S, Budget, Feeder, Pipeline, run_calm, stream
 from tests.integration.helpers import outcome_rows
@@ -101,9 +101,10 @@ def test_the_params_reader_holds_on_then_falls_back_on_expiry_then_resumes(
     proxied, proxied_broker: ProxiedBroker, tally: Tally
 ):
     proxy = proxied_broker.proxy
-    keyed = proxied.with_overrides(params_key=SecretStr("fault-key"))
+    keyed = factories.keyed(proxied)
     signed(keyed, 1, valid_s=8, threshold=0.7)
-    reader = ParamsReader.from_settings(keyed, connect_timeout_s=1.0).start()
+    reader = ParamsReader.from_settings(factories.reading(keyed), connect_timeout_s=1.0)
+    reader.start()
     views, slowest = [], 0.0
 
     def get():  # type: ignore[no-untyped-def]

@@ -10,7 +10,6 @@ import sys
 
 import psycopg
 import pytest
-from pydantic import SecretStr
 
 from amc_learning.run import settings_env
 from amc_learning.schemas import topics
@@ -18,6 +17,7 @@ from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
 from amc_learning.service import cycle
 from amc_learning.store.frames import last_session
 from amc_learning.streams.params import ParamsReader
+from tests import factories
 from tests.faults.conftest import Tally
 from tests.integration.helpers import read_topic, rows
 from tests.integration.test_cli import cli
@@ -58,7 +58,7 @@ def die(settings, where: str) -> int:  # type: ignore[no-untyped-def]
 def test_no_half_cycle_reaches_the_topic_and_the_next_cycle_succeeds(
     settings, monkeypatch, tally: Tally
 ):
-    keyed = settings.with_overrides(params_key=SecretStr("cycle-key"))
+    keyed = factories.keyed(settings)
     # unpaced: the run's own learner publishes little, and the reset below starts clean
     ran = cli(keyed, "run", "--days", "40", "--symbols", "30", "--bad-rate", "0",
               "--no-learning")
@@ -77,7 +77,7 @@ def test_no_half_cycle_reaches_the_topic_and_the_next_cycle_succeeds(
              v1.model_dump_json()))
     earlier = len(on_topic(keyed))  # what the run's own learner sent, before the reset
     assert cycle.send_unsent(keyed) == 1
-    reader = ParamsReader.from_settings(keyed).start()
+    reader = ParamsReader.from_settings(factories.reading(keyed)).start()
     try:
         assert reader.wait_for(lambda r: r.get().version == 1, 30), reader.status()
         sent_before = len(on_topic(keyed))
@@ -120,11 +120,11 @@ def test_no_half_cycle_reaches_the_topic_and_the_next_cycle_succeeds(
     tally.duplicated = len(messages) - len({json.dumps(m, sort_keys=True) for m in messages})
     tally.note = "the duplicate is the resend of step 4, which readers ignore as identical"
     assert all(sent for _, _, sent, _ in final)
-    # every message on the topic is a recorded one, byte for byte but the signature
+    # every message on the topic is a recorded one
     for message in messages:
         body = ParamsPublished.model_validate_json(json.dumps(message))
         recorded = recorded_messages[(message["version"], message["mode"])]
-        assert body.model_copy(update={"signature": ""}) == ParamsPublished.model_validate_json(
-            json.dumps(recorded)), message["version"]
+        assert body == ParamsPublished.model_validate_json(json.dumps(recorded)), \
+            message["version"]
     assert (view.source, view.version, view.mode) == ("published", 1, "live")
     assert status["rejections"] == {}

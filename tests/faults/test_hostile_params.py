@@ -7,15 +7,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import REGISTRY
-from pydantic import SecretStr
 
-from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
+from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
+from amc_learning.schemas.signing import Signature, Signer
 from amc_learning.streams.params import ParamsReader, message_key, publish_params
+from tests import factories
 from tests.faults.conftest import Tally
 
 pytestmark = pytest.mark.integration
 
-KEY = "the-learners-key"
+#: a record as sent: its value and the signature in its headers (None: no headers)
+Sent = tuple[bytes | None, Signature | None]
 
 
 def version(n: int, issued: datetime | None = None, ttl: timedelta = timedelta(hours=1),
@@ -33,43 +35,51 @@ def rejected(reason: str) -> float:
 
 
 def test_the_reader_refuses_everything_a_stranger_writes(settings, tally: Tally):
-    keyed = settings.with_overrides(params_key=SecretStr(KEY))
+    keyed = factories.keyed(settings)
     v1 = asyncio.run(publish_params(keyed, version(1, discovery_threshold=0.70)))
     asyncio.run(publish_params(keyed, version(2, discovery_threshold=0.72)))
-    key = KEY.encode()
-    valid_json = sign(version(9), key).model_dump_json()
-    hostile: dict[str, list[bytes | None]] = {
-        "unsigned": [version(3).model_dump_json().encode(),
-                     version(999).model_dump_json().encode()],  # would outrank everything
+    ours, theirs = Signer(factories.SIGNING_KEY), Signer(factories.OTHER_KEY)
+    valid = version(9).model_dump_json().encode()
+    v4 = version(4).model_dump_json().encode()
+
+    def signed(value: bytes) -> Sent:  # with the real key: a learner bug, not a stranger
+        return value, ours.sign(value)
+
+    def body(message: ParamsPublished) -> bytes:
+        return message.model_dump_json().encode()
+
+    hostile: dict[str, list[Sent]] = {
+        "unsigned": [(body(version(3)), None),
+                     (body(version(999)), None),  # would outrank everything
+                     (b"\xff\xfe not even utf-8", None)],
+        "unknown_key": [(v4, theirs.sign(v4))],
         "bad_signature": [
-            sign(version(4), b"guessed-key").model_dump_json().encode(),
-            valid_json.replace('"discovery_threshold":0.75', '"discovery_threshold":0.45')
-            .encode(),  # a signed message, edited
+            (valid.replace(b'"discovery_threshold":0.75', b'"discovery_threshold":0.45'),
+             ours.sign(valid)),  # a signed message, edited
+            (v4, Signature(theirs.sign(v4).value, ours.key_id)),  # another key, our id
+            (valid, Signature("not base64!", ours.key_id)),
         ],
-        "stale": [v1.model_dump_json().encode()],  # the learner's own v1, replayed after v2
+        "stale": [(v1.value, v1.signature)],  # the learner's own v1, replayed after v2
         "out_of_bounds": [  # absurd, yet signed with the real key (a learner bug)
-            sign(version(5, position_size_limit_pct=50.0), key).model_dump_json().encode(),
-            sign(version(6, sell_threshold=0.45, buy_threshold=0.4), key)
-            .model_dump_json().encode(),
+            signed(body(version(5, position_size_limit_pct=50.0))),
+            signed(body(version(6, sell_threshold=0.45, buy_threshold=0.4))),
         ],
-        "expired": [sign(version(7, issued=datetime.now(UTC) - timedelta(hours=2)), key)
-                    .model_dump_json().encode()],
+        "expired": [signed(body(version(7, issued=datetime.now(UTC) - timedelta(hours=2))))],
         "invalid": [
-            b"\xff\xfe not even utf-8",
-            b'{"message_type": "params_published", "version": "two"}',
-            valid_json.replace('"version":9', '"version":0').encode(),
-            valid_json.replace('"discovery_threshold":0.75', '"discovery_threshold":NaN')
-            .encode(),
-            valid_json.replace('"volume_momentum":0.25', '"volume_momentum":2.25').encode(),
-            b"[" * 5000 + b"]" * 5000,
-            b'{"name": "' + b"x" * 2_000_000 + b'"}',
-            None,  # a tombstone
+            signed(b"\xff\xfe not even utf-8"),
+            signed(b'{"message_type": "params_published", "version": "two"}'),
+            signed(valid.replace(b'"version":9', b'"version":0')),
+            signed(valid.replace(b'"discovery_threshold":0.75', b'"discovery_threshold":NaN')),
+            signed(valid.replace(b'"volume_momentum":0.25', b'"volume_momentum":2.25')),
+            signed(b"[" * 5000 + b"]" * 5000),
+            signed(b'{"name": "' + b"x" * 2_000_000 + b'"}'),
+            (None, None),  # a tombstone
         ],
     }
     before = {reason: rejected(reason) for reason in hostile}
     for payloads in hostile.values():
         asyncio.run(_send(keyed, payloads))
-    reader = ParamsReader.from_settings(keyed).start()
+    reader = ParamsReader.from_settings(factories.reading(keyed)).start()
     total = sum(len(p) for p in hostile.values())
     try:
         assert reader.wait_for(lambda r: sum(r.rejections.values()) >= total, 60), \
@@ -90,7 +100,7 @@ def test_the_reader_refuses_everything_a_stranger_writes(settings, tally: Tally)
     assert counted == {reason: float(len(p)) for reason, p in hostile.items()}
 
 
-async def _send(settings, payloads: list[bytes | None]) -> None:  # type: ignore[no-untyped-def]
+async def _send(settings, payloads: list[Sent]) -> None:  # type: ignore[no-untyped-def]
     from aiokafka import AIOKafkaProducer
 
     from amc_learning.streams.kafka import producer_options
@@ -98,8 +108,9 @@ async def _send(settings, payloads: list[bytes | None]) -> None:  # type: ignore
     producer = AIOKafkaProducer(**{**producer_options(settings), "max_request_size": 4_000_000})
     await producer.start()
     try:
-        for value in payloads:
+        for value, signature in payloads:
             await producer.send_and_wait(settings.topic_prefix + "learning.params.v1", value,
-                                         key=message_key("default", "live"))
+                                         key=message_key("default", "live"),
+                                         headers=signature.headers() if signature else None)
     finally:
         await producer.stop()

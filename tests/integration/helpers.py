@@ -16,6 +16,7 @@ from amc_learning.schemas import topics
 from amc_learning.schemas.common import Event
 from amc_learning.settings import Settings
 from amc_learning.streams.kafka import client_options, producer_options
+from amc_learning.streams.params import message_key
 from amc_learning.streams.publisher import LearningPublisher
 
 
@@ -36,6 +37,20 @@ async def send_raw(
     try:
         for value in values:
             await producer.send_and_wait(settings.topic_prefix + topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def send_params(settings: Settings, records: list[tuple[bytes | None, Any]],
+                      name: str = "default", mode: str = "live") -> None:
+    """Params records as they are: (value, its `Signature` or None for none)."""
+    producer = AIOKafkaProducer(**producer_options(settings))
+    await producer.start()
+    try:
+        for value, signature in records:
+            await producer.send_and_wait(settings.topic_prefix + topics.PARAMS, value,
+                                         key=message_key(name, mode),
+                                         headers=signature.headers() if signature else None)
     finally:
         await producer.stop()
 

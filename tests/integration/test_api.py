@@ -20,16 +20,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from pydantic import SecretStr
 
 from amc_learning.api import tokens
 from amc_learning.consumers.persist import run_persist
-from amc_learning.run import send_records, settings_env
-from amc_learning.schemas import topics
-from amc_learning.schemas.params import sign
-from amc_learning.streams.params import message_key, publish_params
+from amc_learning.run import settings_env
+from amc_learning.schemas.signing import Signature, Signer, Verifier
+from amc_learning.streams.params import Record, publish_params
 from tests import factories
-from tests.integration.helpers import rows
+from tests.integration.helpers import rows, send_params
 from tests.integration.test_cli import cli
 from tests.integration.test_params import version
 
@@ -191,25 +189,34 @@ def test_serve_without_tokens_is_one_clear_line(settings):
 
 
 def test_params_over_http_are_the_version_a_reader_holds_and_never_a_tampered_one(settings):
-    keyed = settings.with_overrides(params_key=SecretStr("api-key"))
+    ours, theirs = Signer(factories.SIGNING_KEY), Signer(factories.OTHER_KEY)
+    keyed = factories.keyed(settings)
+    foreign = Record.signed(version(2, discovery_threshold=0.3), theirs)
+    newer = Record.signed(version(3, discovery_threshold=0.35), ours)
+    tampered = newer.value.replace(b'"discovery_threshold":0.35', b'"discovery_threshold":0.3')
+    # before v1 on the same partition: once the server holds v1, it has refused both
+    asyncio.run(send_params(keyed, [(foreign.value, foreign.signature),
+                                    (tampered, newer.signature)]))
     asyncio.run(publish_params(keyed, version(1, discovery_threshold=0.72)))
-    forged = sign(version(2, discovery_threshold=0.3), b"not-the-key")
-    asyncio.run(send_records(keyed, [(keyed.topic_prefix + topics.PARAMS,
-                                      message_key("default", "live"),
-                                      forged.model_dump_json().encode())]))
     port = _free_port()
-    proc = _serve(keyed, port)
+    proc = _serve(factories.reading(keyed), port)  # the public key only
     try:
         deadline, answer = time.monotonic() + 30, {}
         while time.monotonic() < deadline and answer.get("version") != 1:
             _, _, answer = call(f"http://127.0.0.1:{port}", "GET",
                                 "/learning/intelligence/adaptive-params", READER)
             time.sleep(0.2)
-        assert (answer["source"], answer["version"], answer["mode"]) == ("published", 1, "live")
-        assert answer["params"]["discovery_threshold"] == 0.72  # not the forged 0.3
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    assert (answer["source"], answer["version"], answer["mode"]) == ("published", 1, "live")
+    assert answer["params"]["discovery_threshold"] == 0.72  # not the forged 0.3
+    # the caller can check it for itself: the record's exact text, signed by our key
+    assert (answer["algorithm"], answer["key_id"]) == ("ed25519", ours.key_id)
+    record = answer["record"].encode()
+    assert Verifier([ours.public_key]).check(
+        record, Signature(answer["signature"], answer["key_id"])) is None
+    assert json.loads(record)["params"] == answer["params"]
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "amc_trader" / "payloads"

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from amc_learning.consumers.persist import run_persist
 from amc_learning.run import _end_offsets, spawn_consumer, stop_processes
@@ -87,7 +86,7 @@ def test_a_history_and_its_fills_round_trip_to_rows_and_tracked_outcomes(setting
     assert rows(url, "SELECT count(*) FROM learning_trades") == [(10,)]
 
     # the learner learns from the scanner in use now, and says which fields look broken
-    keyed = settings.with_overrides(params_key=SecretStr("import-key"))
+    keyed = factories.keyed(settings)
     cycle = cli(keyed, "cycle", "daily")
     assert cycle.returncode == 0, cycle.stderr[-2000:]
     done = json.loads(cycle.stdout.strip().splitlines()[-1])

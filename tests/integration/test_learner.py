@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from pydantic import SecretStr
 
+from tests import factories
 from tests.integration.test_cli import cli, rows
 
 pytestmark = pytest.mark.integration
@@ -15,11 +15,11 @@ pytestmark = pytest.mark.integration
 def test_a_cycle_issues_a_shadow_version_a_reader_elsewhere_holds_and_a_rerun_adds_nothing(
     settings,
 ):
-    keyed = settings.with_overrides(params_key=SecretStr("learner-key"))
+    keyed = factories.keyed(settings)
     ran = cli(keyed, "run", "--days", "40", "--symbols", "30", "--bad-rate", "0")
     assert ran.returncode == 0, ran.stderr[-2000:]
     unkeyed = cli(settings, "cycle", "daily")
-    assert unkeyed.returncode == 2 and "LEARNING_PARAMS_KEY" in unkeyed.stderr
+    assert unkeyed.returncode == 2 and "LEARNING_PARAMS_SIGNING_KEY" in unkeyed.stderr
     assert "Traceback" not in unkeyed.stderr
 
     history = rows(keyed.database_url,
@@ -32,7 +32,7 @@ def test_a_cycle_issues_a_shadow_version_a_reader_elsewhere_holds_and_a_rerun_ad
     assert set(provenance["window"]) and provenance["fit"]
 
     # a reader in another process holds the shadow version but trades the fallback
-    seen = cli(keyed, "params", "--timeout", "30")
+    seen = cli(factories.reading(keyed), "params", "--timeout", "30")
     assert seen.returncode == 0, seen.stderr[-2000:]
     view = json.loads(seen.stdout.strip().splitlines()[-1])
     assert view["reader"]["held"]["default"].get("shadow") == max(v for v, *_ in history)
@@ -44,6 +44,6 @@ def test_a_cycle_issues_a_shadow_version_a_reader_elsewhere_holds_and_a_rerun_ad
     assert json.loads(again.stdout.strip().splitlines()[-1])["ran"] is False
     assert len(rows(keyed.database_url, "SELECT 1 FROM params_history")) == len(history)
     # another key: the reader rejects what the learner signed
-    other = settings.with_overrides(params_key=SecretStr("another-key"))
+    other = factories.reading(settings, factories.OTHER_KEY)
     foreign = json.loads(cli(other, "params", "--timeout", "30").stdout.splitlines()[-1])
-    assert foreign["reader"]["rejections"].get("bad_signature", 0) >= 1
+    assert foreign["reader"]["rejections"].get("unknown_key", 0) >= 1

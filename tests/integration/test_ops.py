@@ -55,13 +55,13 @@ def healthz(url: str) -> dict:
 def burst(settings: Settings, days: int, symbols: int, bad_rate: float) -> tuple[
         threading.Thread, list[Produced]]:
     """Publish simulated sessions from a thread (the test scrapes meanwhile)."""
-    from amc_learning.run import with_params_key
+    from amc_learning.run import with_signing_key
 
     out: list[Produced] = []
     config = SimConfig(seed=11, symbols=symbols, start=date(2016, 1, 4), days=days)
 
     def publish() -> None:
-        out.append(publish_simulation(with_params_key(settings), config, bad_rate,
+        out.append(publish_simulation(with_signing_key(settings), config, bad_rate,
                                       lambda _: None))
 
     thread = threading.Thread(target=publish)
@@ -153,9 +153,9 @@ def test_three_persist_workers_share_the_partitions_and_a_killed_one_loses_nothi
 
 
 def test_the_outcomes_worker_and_the_learner_serve_metrics_and_health(settings, tmp_path):
-    from amc_learning.run import with_params_key
+    from amc_learning.run import with_signing_key
 
-    keyed = with_params_key(settings)
+    keyed = with_signing_key(settings)
     procs = [start(keyed, name, tmp_path / f"{name}.log") for name in ("outcomes", "learner")]
     try:
         (_, outcomes_url), (_, learner_url) = procs

@@ -8,14 +8,15 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pydantic import SecretStr
 
 from amc_learning import infra
-from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
+from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
+from amc_learning.schemas.signing import Signature, Signer, Verifier
 from amc_learning.streams.kafka import KafkaConfig, client_options
-from amc_learning.streams.params import ParamsReader, publish_params
+from amc_learning.streams.params import ParamsReader, Record, publish_params
 from amc_learning.streams.topics import TopicNames, create_topics
-from tests.integration.helpers import send_raw
+from tests import factories
+from tests.integration.helpers import send_params
 from tests.integration.test_cli import cli
 
 pytestmark = pytest.mark.integration
@@ -33,44 +34,47 @@ def version(n: int, **params) -> ParamsPublished:
 
 @pytest.fixture
 def keyed(settings):
-    return settings.with_overrides(params_key=SecretStr("integration-key"))
+    return factories.keyed(settings)
 
 
 def test_a_reader_in_another_process_sees_each_new_version(keyed):
     asyncio.run(publish_params(keyed, version(1)))
-    first = cli(keyed, "params", "--wait-version", "1", "--timeout", "30")
+    reader = factories.reading(keyed)  # holds the public key only
+    first = cli(reader, "params", "--wait-version", "1", "--timeout", "30")
     assert first.returncode == 0, first.stderr[-2000:]
     seen = json.loads(first.stdout.strip().splitlines()[-1])
     assert (seen["source"], seen["version"], seen["mode"]) == ("published", 1, "live")
     asyncio.run(publish_params(keyed, version(2, discovery_threshold=0.72)))
-    second = json.loads(cli(keyed, "params", "--wait-version", "2").stdout.splitlines()[-1])
+    second = json.loads(cli(reader, "params", "--wait-version", "2").stdout.splitlines()[-1])
     assert second["version"] == 2 and second["params"]["discovery_threshold"] == 0.72
 
 
 def test_bad_versions_on_the_topic_leave_the_reader_on_the_last_valid_one(keyed):
-    key = b"integration-key"
+    ours, theirs = Signer(factories.SIGNING_KEY), Signer(factories.OTHER_KEY)
     asyncio.run(publish_params(keyed, version(1)))
-    tampered = sign(version(2), key).model_dump_json().replace(
-        '"discovery_threshold":0.7', '"discovery_threshold":0.45')
-    payloads = [
-        tampered.encode(),
-        sign(version(3), b"wrong-key").model_dump_json().encode(),
-        sign(version(4, position_size_limit_pct=25.0), key).model_dump_json().encode(),
-        sign(version(1), key).model_dump_json().encode(),  # stale
-    ]
-    asyncio.run(send_raw(keyed, "learning.params.v1", payloads, key=b"default"))
-    reader = ParamsReader.from_settings(keyed).start()
+    second = Record.signed(version(2), ours)
+    tampered = second.value.replace(b'"discovery_threshold":0.7', b'"discovery_threshold":0.45')
+    foreign = Record.signed(version(3), theirs)
+    posing = Signature(foreign.signature.value, ours.key_id)
+    records = [(tampered, second.signature), (foreign.value, foreign.signature),
+               (foreign.value, posing), (second.value, None),
+               *((r.value, r.signature) for r in (
+                   Record.signed(version(4, position_size_limit_pct=25.0), ours),
+                   Record.signed(version(1), ours)))]  # stale
+    asyncio.run(send_params(keyed, records))
+    reader = ParamsReader.from_settings(factories.reading(keyed)).start()
     try:
-        assert reader.wait_for(lambda r: sum(r.rejections.values()) == 4, 30), reader.status()
+        assert reader.wait_for(lambda r: sum(r.rejections.values()) == 6, 30), reader.status()
         view = reader.get()
     finally:
         reader.close()
     assert (view.source, view.version, view.params.discovery_threshold) == ("published", 1, 0.7)
-    assert reader.rejections == {"bad_signature": 2, "out_of_bounds": 1, "stale": 1}
+    assert reader.rejections == {"bad_signature": 2, "unknown_key": 1, "unsigned": 1,
+                                 "out_of_bounds": 1, "stale": 1}
 
 
 def test_an_unreachable_broker_means_the_fallback_with_the_reason():
-    reader = ParamsReader(KafkaConfig(f"127.0.0.1:{infra.free_port()}"), "t", b"k",
+    reader = ParamsReader(KafkaConfig(f"127.0.0.1:{infra.free_port()}"), "t", Verifier([]),
                           connect_timeout_s=1.0).start()
     try:
         assert reader.wait_for(lambda r: r.status()["breaker"] != "closed", 30), reader.status()

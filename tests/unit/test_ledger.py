@@ -8,12 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished, sign
+from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
+from amc_learning.schemas.signing import Signature, Signer, Verifier, new_private_key
 from amc_learning.simulator.ledger import COUNTERFACTUAL, Entry, Ledger
 from amc_learning.simulator.world import SimConfig, World, simulate
-from amc_learning.streams.params import ParamsReader
+from amc_learning.streams.params import ParamsReader, Record
 
-KEY = b"ledger-key"
+SIGNER = Signer(new_private_key())
 
 
 def test_an_entry_is_marked_at_its_horizon_and_open_until_then():
@@ -34,25 +35,27 @@ def test_an_entry_is_marked_at_its_horizon_and_open_until_then():
                                   "fallback_trades": 1, "fallback_pnl_pct": pytest.approx(0.15)}
 
 
-def _live(version: int, **params) -> bytes:
+def _live(version: int, **params) -> tuple[bytes, Signature]:
     now = datetime.now(UTC)
     body = FALLBACK_PARAMS.model_copy(update=params)
     message = ParamsPublished(name="default", version=version, issued_at=now,
                               valid_until=now + timedelta(days=1), mode="live",
                               regime="unknown", params=body)
-    return sign(message, KEY).model_dump_json().encode()
+    record = Record.signed(message, SIGNER)
+    return record.value, record.signature
 
 
 def test_the_counterfactual_fallback_is_exactly_what_trading_on_the_fallback_makes():
     """Before any version, the real trading runs on the fallback: its arm and the
     counterfactual must be the same trades, to the cent. Then a live version takes over
     and its sessions are compared with the fallback's on the same sessions."""
-    reader = ParamsReader(None, "learning.params.v1", KEY)  # offered messages, no broker
+    # offered messages, no broker
+    reader = ParamsReader(None, "learning.params.v1", Verifier([SIGNER.public_key]))
     config = SimConfig(seed=11, symbols=60, days=40)
     world = World(config, params=reader)
     for day, _ in enumerate(simulate(config, world=world), start=1):
         if day == 20:  # a looser version: more candidates pass, bolder thresholds
-            assert reader.offer(_live(1, discovery_threshold=0.6, buy_threshold=0.6)) is None
+            assert reader.offer(*_live(1, discovery_threshold=0.6, buy_threshold=0.6)) is None
     summary = world.ledger.summary()
     fallback = summary["arms"]["fallback"]
     assert fallback["marked"] >= 5
