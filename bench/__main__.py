@@ -34,9 +34,9 @@ from amc_learning.settings import Settings
 from amc_learning.store.migrations import migrate
 from amc_learning.streams.kafka import client_options
 from amc_learning.streams.topics import TopicNames, create_topics
-from bench import cycle, ingest, params, publish, workload
+from bench import api, cycle, ingest, params, publish, workload
 
-STAGES = ("ingest", "scale", "publish", "params", "cycle")
+STAGES = ("ingest", "scale", "publish", "params", "api", "cycle")
 FULL = {"events": 200_000, "calls": 100_000, "publishes": 200, "cycle": (100_000, 1_000_000)}
 QUICK = {"events": 40_000, "calls": 30_000, "publishes": 30, "cycle": (20_000, 100_000)}
 TARGETS = {
@@ -44,6 +44,9 @@ TARGETS = {
     "publish.median_us": ("<=", 20), "publish.p99_us": ("<=", 200), "publish.max_us": ("<=", 1000),
     "publish.broker_down_median_us": ("<=", 20), "publish.broker_down_p99_us": ("<=", 200),
     "publish.broker_down_max_us": ("<=", 1000), "params.get_ns": ("<=", 1000),
+    # the seed's API response time, under the offered loads of bench/api.py
+    "api.collect_single_p99_ms": ("<=", 200), "api.collect_batch100_p99_ms": ("<=", 200),
+    "api.params_p99_ms": ("<=", 200),
     "cycle.1m.seconds": ("<=", 60), "cycle.1m.rss_mb": ("<=", 4096),
 }
 
@@ -148,6 +151,22 @@ def run_params(base: Settings, sizes: dict[str, Any], runs: int, results: Result
     results.add("params.get_ns", _repeat(runs, "get()", lambda: params.get_cost_ns(base)))
 
 
+def run_api(base: Settings, quick: bool, runs: int, results: Results) -> None:
+    say("api: serve and a bare endpoint of the same stack, at fixed loads and at capacity")
+    got = _repeat(runs, "api", functools.partial(api.measure, base, quick))
+    for key in got[0]:
+        if not key.startswith("bare"):
+            results.add(f"api.{key}", [g[key] for g in got])
+    for name, bare in (("collect_single_capacity", "bare_single_capacity"),
+                       ("collect_batch100_events", "bare_batch100_events"),
+                       ("params_capacity", "bare_get_capacity")):
+        results.add(f"api.{name}_ratio", [g[f"{name}_per_s"] / g[f"{bare}_per_s"] for g in got])
+    for name, bare in (("collect_single_p50_ms", "bare_single_p50_ms"),
+                       ("params_p50_ms", "bare_get_p50_ms")):
+        results.add(f"api.{name}_over_bare", [g[name] / g[bare] for g in got])
+        results.add(f"api.{bare}", [g[bare] for g in got])
+
+
 def run_cycle(base: Settings, admin_url: str, sizes: dict[str, Any], runs: int,
               results: Results) -> None:
     for n, label in zip(sizes["cycle"], ("100k", "1m"), strict=True):
@@ -198,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             run_publish(base, sizes, args.runs, results)
         if "params" in stages:
             run_params(base, sizes, args.runs, results)
+        if "api" in stages:
+            run_api(base, args.quick, args.runs, results)
         if "cycle" in stages:
             run_cycle(base, admin_url, sizes, args.runs, results)
     finally:

@@ -94,7 +94,10 @@ class Broker:
     async def _started(self) -> AIOKafkaProducer:
         async with self.lock:
             if self.producer is None:
-                producer = AIOKafkaProducer(**producer_options(self.settings))
+                # linger 0: each caller waits for its acknowledgement, and requests that
+                # arrive together still share a batch while one is in flight
+                producer = AIOKafkaProducer(**{**producer_options(self.settings),
+                                               "linger_ms": 0})
                 try:
                     await producer.start()
                 except BaseException:
