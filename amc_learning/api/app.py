@@ -76,6 +76,7 @@ class Broker:
         self.producer: AIOKafkaProducer | None = None
         self.names = TopicNames(settings.topic_prefix)
         self.lock = asyncio.Lock()
+        self.stopping: set[asyncio.Task[bool]] = set()
 
     async def send(self, records: list[tuple[str, bytes, bytes]]) -> None:
         """Send (topic, key, value) and wait until the broker acknowledged each; raises
@@ -88,7 +89,14 @@ class Broker:
         try:
             await asyncio.wait_for(all_acked(), self.settings.api_ack_timeout_s)
         except Exception:
-            await self.close()  # a producer that failed may hold a dead connection
+            # a producer that failed may hold a dead connection: the next request starts
+            # another, and this one stops in the background (its stop may wait on the
+            # broker too; the caller's 503 must not)
+            producer, self.producer = self.producer, None
+            if producer is not None:
+                task = asyncio.create_task(stop_client(producer, 5.0))
+                self.stopping.add(task)
+                task.add_done_callback(self.stopping.discard)
             raise
 
     async def _started(self) -> AIOKafkaProducer:
