@@ -121,6 +121,28 @@ class Settings(BaseSettings):
         100.0, gt=0, description="`serve`: requests per second a token may make, on average "
         "(then 429 with Retry-After)")
     api_burst: int = Field(200, ge=1, description="`serve`: requests a token may make at once")
+    prices_provider: Literal["alpaca", "polygon"] = Field(
+        "alpaca", description="`prices sync`: where daily bars come from")
+    alpaca_key_id: SecretStr | None = Field(None, description="Alpaca API key id (market data)")
+    alpaca_secret_key: SecretStr | None = Field(None, description="Alpaca API secret key")
+    alpaca_data_url: str = Field("https://data.alpaca.markets",
+                                 description="Alpaca's market data base URL")
+    alpaca_feed: Literal["iex", "sip"] = Field(
+        "iex", description="Alpaca's bar feed: iex (free plans) or sip (all exchanges)")
+    polygon_api_key: SecretStr | None = Field(None, description="Polygon.io API key")
+    polygon_url: str = Field("https://api.polygon.io", description="Polygon's base URL")
+    index_symbol: str = Field(
+        "^IXIC", description="the regime detector's index; an ETF (SPY, QQQ) where the "
+        "provider has no index data (Alpaca has none)")
+    vix_symbol: str = Field(
+        "^VIX", description="the volatility index the regimes read; empty: realised "
+        "volatility of the index instead")
+    prices_retries: int = Field(
+        6, ge=0, description="`prices sync`: tries again after a 429, a 5xx or no answer")
+    prices_max_wait_s: float = Field(
+        60.0, gt=0, description="`prices sync`: the longest single wait before a retry")
+    prices_poll_s: float = Field(
+        900.0, gt=0, description="`consume prices`: how often it looks for a closed session")
     api_ack_timeout_s: float = Field(
         5.0, gt=0, description="`serve`: how long a collect request waits for the broker to "
         "acknowledge its events before it answers 503 with Retry-After")

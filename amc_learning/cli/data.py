@@ -1,4 +1,4 @@
-"""The data itself: `import`, `export`, `replay`, `backup`, `restore`."""
+"""The data itself: `import`, `prices`, `export`, `replay`, `backup`, `restore`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,26 @@ def register(command: Command) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="map and count only: no broker, no database")
     p.set_defaults(handler=_import)
+
+    p = command("prices", "daily bars for every tracked decision, from Alpaca or Polygon",
+                "sync: find the symbols and sessions the outcome tracker still needs (every\n"
+                "decision whose outcome can change, every candidate tracked\n"
+                "counterfactually, the index and the VIX), fetch their daily bars as traded\n"
+                "and split-adjusted, and publish them as price_bar_closed events with the\n"
+                "splits marked. Idempotent: a second sync asks for nothing. Rate limits are\n"
+                "waited out as the provider asks; the summary says how long.\n"
+                "plan: what a sync would ask for, asking nothing.\n"
+                "Keys: LEARNING_ALPACA_KEY_ID and LEARNING_ALPACA_SECRET_KEY, or\n"
+                "LEARNING_POLYGON_API_KEY. The last line is JSON.")
+    p.add_argument("action", choices=["sync", "plan"])
+    p.add_argument("--provider", choices=["alpaca", "polygon"], default=None,
+                   help="default: LEARNING_PRICES_PROVIDER (alpaca)")
+    p.add_argument("--since", type=_day, default=None,
+                   help="ask for no session before this date (YYYY-MM-DD)")
+    p.add_argument("--again", action="store_true",
+                   help="ask again for sessions an earlier sync found no bar for or was "
+                        "refused (a halt that ended, a symbol the plan now covers)")
+    p.set_defaults(handler=_prices)
 
     p = command("export", "tables to Parquet or CSV, streamed within a memory cap",
                 "Write tables of the learning database as Parquet datasets\n"
@@ -175,6 +195,51 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             args.until.date() if args.until else None,
             say=say, horizons=settings.horizons)]
     print(json.dumps(summary))
+    return 0
+
+
+def _day(text: str) -> Any:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _prices(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from amc_learning.market.providers import provider_of
+    from amc_learning.service.prices import KeysRefused, plan, sync
+    from amc_learning.store.migrations import migrate
+
+    settings = connected(settings)
+    migrate(settings.database_url)  # type: ignore[arg-type]
+    if args.action == "plan":
+        todo = plan(settings, since=args.since, again=args.again)
+        for row in todo.waiting(datetime.now(UTC)):
+            say(f"  {row['symbol']:<8} {row['sessions']:>4} sessions from {row['oldest']}")
+        print(json.dumps({"last_closed": todo.last, "missing": {
+            s: [str(d) for d in days] for s, days in todo.missing.items()}}, default=str))
+        return 0
+    name = args.provider or settings.prices_provider
+    try:
+        provider = provider_of(settings, name)
+    except ValueError as exc:
+        raise UserError(f"{exc}\nhint: the provider's keys go in LEARNING_* variables "
+                        "(see `amc-learning --help`)") from None
+    try:
+        summary = sync(settings, provider, since=args.since, again=args.again, say=say)
+    except KeysRefused as exc:
+        raise UserError(f"{exc}\nhint: check LEARNING_ALPACA_KEY_ID, "
+                        "LEARNING_ALPACA_SECRET_KEY and LEARNING_ALPACA_DATA_URL") from None
+    print(f"{name}: {summary['published']:,} bars published for {summary['symbols']} "
+              f"symbols in {summary['requests']} requests; {summary['throttled']} throttled, "
+              f"{summary['waited_s']:.1f} s waited; no bar for "
+              f"{sum(len(v) for v in summary['no_bar'].values())} sessions; "
+              f"{len(summary['failed'])} symbols failed; {summary['regimes']}")
+    print(json.dumps(summary, default=str))
     return 0
 
 

@@ -17,6 +17,11 @@ their arrival order, so a replay after a crash converges to the same outcomes):
   entry is its `price` (the last close before the run), its path starts the same day.
 * A symbol that stops trading simply gets no more bars: its decisions stay open with the
   last known values.
+* Bars are stored as traded; a bar may say that a split took effect at its session's open
+  (`split_ratio`, new shares per old). Each decision sees every bar in the share terms of
+  its entry day: prices after a later split times the ratios since, volumes divided by
+  them (and baseline bars before an earlier split the other way), so a 2-for-1 split is
+  no -50 % return, whether the decision came before or after it.
 
 Definitions (all returns are fractions, 0.01 = 1 %):
 
@@ -53,7 +58,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -106,7 +111,8 @@ class TrackerConfig:
 class SymbolState:
     """Everything known about one symbol; JSON-serialisable for the Faust changelog."""
 
-    bars: dict[str, list[float]] = field(default_factory=dict)  # session -> o, h, l, c, v
+    #: session -> o, h, l, c, v[, split ratio effective at the session's open]
+    bars: dict[str, list[float]] = field(default_factory=dict)
     tracked: dict[str, dict[str, Any]] = field(default_factory=dict)
     fills: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # decision -> fills
     catalysts: dict[str, list[str]] = field(default_factory=dict)  # event_id -> session, kind
@@ -123,8 +129,10 @@ class SymbolState:
 def apply(state: SymbolState, fact: Fact) -> bool:
     """Record one fact; return False when it was already known (a duplicate) or ignored."""
     if isinstance(fact, PriceBarClosed):
-        return _put(state.bars, fact.session.isoformat(),
-                    [fact.open, fact.high, fact.low, fact.close, fact.volume])
+        values = [fact.open, fact.high, fact.low, fact.close, fact.volume]
+        if fact.split_ratio is not None and fact.split_ratio != 1.0:
+            values.append(fact.split_ratio)
+        return _put(state.bars, fact.session.isoformat(), values)
     if isinstance(fact, ThesisDecided):
         return _track(state, fact.decision_id, _decision(fact))
     if isinstance(fact, CandidateScored):
@@ -187,8 +195,10 @@ def outcome(state: SymbolState, decision_id: str, cfg: TrackerConfig) -> Outcome
     spec = state.tracked[decision_id]
     sessions = sorted(state.bars)
     first = _first_bar(sessions, spec)
-    bars = [Bar(s, *state.bars[s]) for s in sessions[first:]]
-    baseline = [state.bars[s][4] for s in sessions[max(0, first - cfg.baseline_sessions):first]]
+    terms = _in_terms(state.bars, spec["day"])
+    bars = [terms(s) for s in sessions[first:]]
+    baseline = [terms(s).volume
+                for s in sessions[max(0, first - cfg.baseline_sessions):first]]
     fills = state.fills.get(decision_id, {})
     entered = any(f[0] == "ENTRY" for f in fills.values())
     exits = sorted((f for f in fills.values() if f[0] == "EXIT"), key=lambda f: f[3])
@@ -340,6 +350,25 @@ def prune(
     forget = (latest - timedelta(days=2 * cfg.retention_days)).isoformat()
     state.done = {d: s for d, s in state.done.items() if s >= forget}
     return dropped
+
+
+def _in_terms(bars: dict[str, list[float]], day: str) -> Callable[[str], Bar]:
+    """A bar in the share terms of `day` (see the module docstring on splits)."""
+    splits = {s: v[5] for s, v in bars.items() if len(v) > 5}
+
+    def bar(session: str) -> Bar:
+        o, h, low, c, v = bars[session][:5]
+        factor = 1.0
+        for at, ratio in splits.items():
+            if day < at <= session:  # a split after the entry day: in the entry's shares
+                factor *= ratio
+            elif session < at <= day:  # a split before the entry day, after this bar
+                factor /= ratio
+        if factor == 1.0:
+            return Bar(session, o, h, low, c, v)
+        return Bar(session, o * factor, h * factor, low * factor, c * factor, v / factor)
+
+    return bar
 
 
 def _first_bar(sessions: list[str], spec: dict[str, Any]) -> int:

@@ -152,8 +152,8 @@ class Event(Contract):
 
     event_id: UUID
     event_type: str
-    #: 2: the fields of contract v2 (candidates, decisions, fills); the other events are
-    #: the same in both versions
+    #: 2: the fields of contract v2 (candidates, decisions, fills, a bar's split); the
+    #: other events are the same in both versions
     schema_version: Literal[1, 2] = 1
     occurred_at: UtcTime
     producer: Identifier

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from amc_learning.schemas.common import Event, Price, Symbol
+from amc_learning.schemas.common import Event, Price, Symbol, VersionRules, absent
 
 
 class PriceBarClosed(Event):
-    """A closed daily bar. Consistent by construction: low <= open, close <= high."""
+    """A closed daily bar, prices and volume as traded (not adjusted). Consistent by
+    construction: low <= open, close <= high."""
 
     event_type: Literal["price_bar_closed"] = "price_bar_closed"
     symbol: Symbol
@@ -21,9 +22,16 @@ class PriceBarClosed(Event):
     low: Price
     close: Price
     volume: float = Field(ge=0.0, le=1e13)
+    #: v2: a split effective at this session's open, new shares per old share (2.0 for a
+    #: 2-for-1, 0.1 for a 1-for-10 reverse split). The tracker puts every bar into the
+    #: share terms of each decision's entry, so a split is never a -50 % return.
+    split_ratio: float | None = Field(None, gt=0.0, le=1000.0, exclude_if=absent)
+
+    VERSIONS: ClassVar[VersionRules] = VersionRules(v2_only=("split_ratio",))
 
     @model_validator(mode="after")
     def _consistent(self) -> PriceBarClosed:
+        self.VERSIONS.check(self)
         if not self.low <= min(self.open, self.close) <= max(self.open, self.close) <= self.high:
             raise ValueError("bar must satisfy low <= open, close <= high")
         return self

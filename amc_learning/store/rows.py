@@ -88,6 +88,7 @@ TRADES = Table("learning_trades", (
 ))
 BARS = Table("price_bars", (
     "event_id", "symbol", "session", "open", "high", "low", "close", "volume", "producer",
+    "split_ratio",
 ))
 CATALYSTS = Table("catalyst_events", (
     "event_id", "symbol", "session", "kind", "headline", "magnitude", "observed_at", "producer",
@@ -166,7 +167,7 @@ def _trade_rows(e: TradeFilled, _raw: bytes) -> Rows:
 
 def _bar_rows(e: PriceBarClosed, _raw: bytes) -> Rows:
     return [(BARS, (e.event_id, e.symbol, e.session, e.open, e.high, e.low, e.close, e.volume,
-                    e.producer))]
+                    e.producer, e.split_ratio))]
 
 
 def _catalyst_rows(e: CatalystObserved, _raw: bytes) -> Rows:

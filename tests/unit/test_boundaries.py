@@ -24,8 +24,9 @@ ALLOWED = {
     "simulator": {"schemas", "streams", "settings"},
     "pages": {"schemas", "intelligence"},
     "adapters": {"schemas"},
+    "market": {"schemas", "intelligence", "settings"},
     "service": {"schemas", "intelligence", "store", "streams", "pages", "adapters",
-                "settings"},
+                "market", "settings"},
     "consumers": {"schemas", "intelligence", "store", "streams", "service", "settings"},
     "api": {"schemas", "streams", "consumers", "adapters", "store", "settings"},
 }

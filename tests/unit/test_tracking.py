@@ -261,3 +261,47 @@ def test_realized_volatility_needs_two_returns_and_matches_the_formula():
 def test_horizons_must_increase():
     with pytest.raises(ValueError, match="increasing"):
         TrackerConfig(horizons=(7, 1, 30))
+
+
+def test_a_split_is_no_return_for_decisions_before_or_after_it():
+    """The same path as above, but a 2-for-1 split took effect at the second session's
+    open: the raw bars from then on are half the price and twice the volume."""
+    raw = [PATH[0]] + [(o / 2, h / 2, lo / 2, c / 2, v * 2) for o, h, lo, c, v in PATH[1:]]
+    split = bars(raw)
+    split[1] = split[1].model_copy(update={"schema_version": 2, "split_ratio": 2.0})
+    before = outcome(track(decision("BUY"), *split), "dec-1", CFG)
+    plain = outcome(track(decision("BUY"), *bars()), "dec-1", CFG)
+    for name in ("return_1d", "return_7d", "return_30d", "max_favorable_excursion",
+                 "max_adverse_excursion", "volatility_realized", "return_pct"):
+        assert before[name] == pytest.approx(plain[name]), name
+
+    # decided on the split day, at the post-split price: the raw bars are its terms
+    after = factories.thesis(
+        decision_id="dec-2", decision_type="BUY", entry_price=50.0, position_size_pct=2.0,
+        occurred_at=datetime.combine(session(1), datetime.min.time(), UTC) + timedelta(hours=14))
+    o = outcome(track(after, *split), "dec-2", CFG)
+    assert o["return_1d"] == pytest.approx(96 / 2 / 50 - 1)
+    assert o["return_7d"] == pytest.approx(108 / 2 / 50 - 1)
+
+    # a candidate the session before the split, tracked counterfactually: no -50 % either
+    candidate = factories.candidate(
+        symbol=split[0].symbol, price=100.0, passed=False,
+        occurred_at=datetime.combine(D0, datetime.min.time(), UTC) + timedelta(hours=13))
+    c = outcome(track(candidate, *split), never_decided_id(candidate), CFG)
+    assert c["return_1d"] == pytest.approx(0.02) and c["return_7d"] == pytest.approx(-0.04)
+
+
+def test_baseline_volume_before_an_earlier_split_is_counted_in_todays_shares():
+    """A reverse 1-for-10 split between the baseline and the decision: the baseline's
+    volumes (old shares) are a tenth in the new shares the path trades in."""
+    cfg = TrackerConfig(horizons=(1, 2, 3), max_track_sessions=10, retention_days=30,
+                        baseline_sessions=5)
+    base = [factories.bar(session=D0 - timedelta(days=6 - i), open=1, high=1, low=1, close=1,
+                          volume=10_000) for i in range(5)]
+    path = bars([(10, 10, 10, 10, 1000)] * 3)
+    path[0] = path[0].model_copy(update={"schema_version": 2, "split_ratio": 0.1})
+    thesis = decision("BUY", expected_volume_ratio=1.0)
+    o = outcome(track(thesis.model_copy(update={"entry_price": 10.0}), *base, *path),
+                "dec-1", cfg)
+    assert o["volume_pattern_accuracy"] == pytest.approx(1.0)  # 1000 vs 10,000 / 10
+    assert o["return_1d"] == pytest.approx(0.0)

@@ -1,0 +1,1 @@
+"""The market-data providers: daily bars from Alpaca or Polygon through their SDKs."""

@@ -1,0 +1,216 @@
+"""`prices sync`: keep every tracked decision supplied with daily bars from a provider.
+
+1. Plan (`plan`): the tracked decisions and candidates (`store.prices.tracked`), their
+   windows of sessions (`intelligence.prices.windows`, with the index and the VIX), and
+   the sessions neither stored nor noted (`missing`): nothing else is asked for, so a
+   second sync asks for nothing (`again`: but for the sessions noted as having no bar or
+   refused).
+2. Per symbol: the bars as traded and split-adjusted from the provider, the splits between
+   them, the events. Rate limits and server errors are retried, waiting what the provider
+   asked (`Retry-After`) or backing off, every wait counted; a refusal that asking again
+   cannot change (an unknown symbol, no entitlement) is reported for that symbol and the
+   sync goes on. Keys Alpaca refuses end the sync at once, without asking for the rest.
+3. The bars go through one `LearningPublisher`, like any producer's events; the sessions
+   published and those with no bar are written to the ledger every 50 symbols, once the
+   broker has acknowledged every bar before. The summary is stored for the report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+from amc_learning.intelligence import calendar
+from amc_learning.intelligence.prices import (
+    RawBar,
+    bar_events,
+    missing,
+    split_ratios,
+    windows,
+)
+from amc_learning.market.providers import Provider, ProviderError
+from amc_learning.settings import Settings
+from amc_learning.store import prices as store
+from amc_learning.streams.publisher import LearningPublisher
+
+T = TypeVar("T")
+#: Sessions before an entry the tracker reads (its volume baseline).
+BASELINE_SESSIONS = 20
+
+
+class KeysRefused(Exception):
+    """The provider refused the keys: every symbol would be refused too."""
+
+
+@dataclass
+class Plan:
+    last: date  # the newest closed session
+    spans: dict[str, tuple[date, date]]
+    missing: dict[str, list[date]]
+    have: dict[str, set[date]]
+
+    def waiting(self, now: datetime) -> list[dict[str, Any]]:
+        """Per symbol waiting for bars: how many sessions and since when (the close of the
+        oldest missing session), longest wait first."""
+        rows = [{"symbol": s, "sessions": len(days), "oldest": days[0],
+                 "waiting_h": round((now - calendar.close_of(days[0])).total_seconds() / 3600,
+                                    1)}
+                for s, days in self.missing.items()]
+        return sorted(rows, key=lambda r: -r["waiting_h"])
+
+
+@dataclass
+class Summary:
+    provider: str
+    symbols: int = 0
+    sessions_missing: int = 0
+    requests: int = 0
+    published: int = 0
+    splits: dict[str, dict[str, float]] = field(default_factory=dict)
+    no_bar: dict[str, list[str]] = field(default_factory=dict)
+    refused_bars: dict[str, dict[str, str]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    not_served: dict[str, str] = field(default_factory=dict)
+    throttled: int = 0
+    retries: int = 0
+    waited_s: float = 0.0
+    regimes: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "waited_s": round(self.waited_s, 3)}
+
+
+def plan(settings: Settings, now: datetime | None = None, since: date | None = None,
+         again: bool = False) -> Plan:
+    url: str = settings.database_url  # type: ignore[assignment]
+    last = calendar.last_closed(now or datetime.now(UTC))
+    market = [s for s in (settings.index_symbol, settings.vix_symbol) if s]
+    spans = windows(store.tracked(url), horizon=max(settings.horizons),
+                    baseline=BASELINE_SESSIONS, last=last, offset=calendar.offset,
+                    market=market, since=since)
+    earliest = min((a for a, _ in spans.values()), default=last)
+    have = store.known(url, spans, calendar.offset(earliest, -1), again)
+    return Plan(last, spans, missing(spans, have, calendar.sessions), have)
+
+
+def sync(settings: Settings, provider: Provider, *, since: date | None = None,
+         now: datetime | None = None, again: bool = False,
+         say: Callable[[str], None] = lambda _: None,
+         sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """One sync (see the module docstring); its summary."""
+    started = datetime.now(UTC)
+    todo = plan(settings, now, since, again)
+    summary = Summary(provider.name, symbols=len(todo.missing),
+                      sessions_missing=sum(len(d) for d in todo.missing.values()))
+    say(f"{summary.symbols} symbols need {summary.sessions_missing} sessions of bars "
+        f"(newest closed session {todo.last})")
+    url: str = settings.database_url  # type: ignore[assignment]
+    publisher = LearningPublisher.from_settings(settings).start()
+    published: list[tuple[str, date]] = []
+    none: list[tuple[str, date]] = []
+
+    def acknowledged() -> None:  # written down only once the broker has every bar
+        if published and not publisher.flush(timeout=120):
+            raise TimeoutError("the broker stopped acknowledging bars (waited 120 s)")
+        summary.published += store.note(url, provider.name, "published", published)
+        store.note(url, provider.name, "no_bar", none)
+        published.clear()
+        none.clear()
+
+    try:
+        for i, (symbol, wanted) in enumerate(todo.missing.items(), start=1):
+            why_not = provider.serves(symbol)
+            if why_not is not None:
+                summary.not_served[symbol] = why_not
+                continue
+            try:
+                events, empty = _symbol(settings, provider, symbol, wanted, todo, summary,
+                                        sleep)
+            except ProviderError as exc:
+                if provider.name == "alpaca" and exc.status in (401, 403):
+                    raise KeysRefused(f"Alpaca refused the keys ({exc.status}: {exc})") \
+                        from None
+                summary.failed[symbol] = f"{exc.status or 'no answer'}: {exc}"
+                say(f"  {symbol}: failed ({summary.failed[symbol]})")
+                if not exc.transient:  # not asked again, but by `prices sync --again`
+                    store.note(url, provider.name, "refused", [(symbol, d) for d in wanted],
+                               summary.failed[symbol])
+                continue
+            for event in events:
+                publisher.publish(event)
+            published.extend((symbol, e.session) for e in events)
+            none.extend((symbol, d) for d in empty)
+            if i % 50 == 0 or i == len(todo.missing):
+                acknowledged()
+                say(f"  {i}/{len(todo.missing)} symbols, {summary.published:,} bars "
+                    f"published, {summary.waited_s:.1f} s waited for the provider")
+        acknowledged()
+    finally:
+        publisher.close()
+    if publisher.stats.dropped or publisher.stats.invalid:
+        raise RuntimeError(f"the publisher lost bars: {publisher.stats}")
+    summary.regimes = _regimes(settings, summary)
+    finished = datetime.now(UTC)
+    store.record_run(url, provider.name, started, finished, summary.as_dict())
+    return summary.as_dict()
+
+
+def _symbol(settings: Settings, provider: Provider, symbol: str, wanted: list[date],
+            todo: Plan, summary: Summary, sleep: Callable[[float], None]) -> tuple[list[Any],
+                                                                            list[date]]:
+    """The events of one symbol's missing sessions, and the sessions it has no bar for."""
+    # one session before the first missing one, when known: a split between the two shows
+    before = calendar.offset(wanted[0], -1)
+    start = before if before in todo.have.get(symbol, set()) else wanted[0]
+    traded: list[RawBar] = _ask(settings, summary, sleep,
+                                lambda: provider.bars(symbol, start, wanted[-1], False))
+    adjusted = traded if symbol.startswith("^") else _ask(
+        settings, summary, sleep, lambda: provider.bars(symbol, start, wanted[-1], True))
+    splits = split_ratios(traded, adjusted)
+    events, none, refused = bar_events(
+        symbol, wanted, traded, splits, producer=f"market-data-{provider.name}",
+        closes=calendar.close_of, pending=todo.last)
+    if splits:
+        summary.splits[symbol] = {str(d): r for d, r in splits.items()}
+    if none:
+        summary.no_bar[symbol] = [str(d) for d in none]
+    if refused:
+        summary.refused_bars[symbol] = {str(d): why for d, why in refused.items()}
+    return events, none
+
+
+def _ask(settings: Settings, summary: Summary, sleep: Callable[[float], None],
+         call: Callable[[], T]) -> T:
+    """`call`, again after a transient refusal: the wait asked for, else a doubling one."""
+    untold = 0  # refusals that did not say how long to wait: the back-off doubles
+    for attempt in range(settings.prices_retries + 1):
+        summary.requests += 1
+        try:
+            return call()
+        except ProviderError as exc:
+            if not exc.transient or attempt == settings.prices_retries:
+                raise
+            wait = exc.retry_after
+            if wait is None:
+                wait, untold = 0.5 * 2 ** untold, untold + 1
+            wait = min(wait, settings.prices_max_wait_s)
+            summary.throttled += exc.status == 429
+            summary.retries += 1
+            summary.waited_s += wait
+            sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _regimes(settings: Settings, summary: Summary) -> str:
+    """What the regime detector reads, in words (for the summary and the report)."""
+    index, vix = settings.index_symbol, settings.vix_symbol
+    if index in summary.not_served or index in summary.failed:
+        why = summary.not_served.get(index) or summary.failed[index]
+        return f"no bars for the index {index} ({why}): no regimes until it has some"
+    if not vix or vix in summary.not_served or vix in summary.failed:
+        return (f"index {index}; volatility from the index's realised volatility"
+                + (f" ({vix} has no bars here)" if vix else ""))
+    return f"index {index}; volatility from {vix}"
