@@ -177,6 +177,11 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def market(self) -> tuple[str, str]:
+        """The regime detector's index and volatility index ("" for none)."""
+        return self.index_symbol, self.vix_symbol
+
+    @property
     def horizons(self) -> tuple[int, int, int]:
         """Sessions behind the tracker's short, middle and long return."""
         short, mid, long = (int(n) for n in self.outcome_horizons.split(","))

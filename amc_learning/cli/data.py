@@ -193,7 +193,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         summary["recomputed_as_of"] = [str(d) for d in recompute(
             into, args.since.date() if args.since else None,
             args.until.date() if args.until else None,
-            say=say, horizons=settings.horizons)]
+            say=say, horizons=settings.horizons, market=settings.market)]
     print(json.dumps(summary))
     return 0
 
@@ -211,7 +211,7 @@ def _prices(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
     from amc_learning.market.providers import provider_of
-    from amc_learning.service.prices import KeysRefused, plan, sync
+    from amc_learning.service.prices import SyncStopped, plan, sync
     from amc_learning.store.migrations import migrate
 
     settings = connected(settings)
@@ -231,9 +231,10 @@ def _prices(args: argparse.Namespace, settings: Settings) -> int:
                         "(see `amc-learning --help`)") from None
     try:
         summary = sync(settings, provider, since=args.since, again=args.again, say=say)
-    except KeysRefused as exc:
-        raise UserError(f"{exc}\nhint: check LEARNING_ALPACA_KEY_ID, "
-                        "LEARNING_ALPACA_SECRET_KEY and LEARNING_ALPACA_DATA_URL") from None
+    except SyncStopped as exc:
+        raise UserError(f"{exc}\nhint: check the provider's keys and URL "
+                        f"(LEARNING_{name.upper()}_*); the bars published before are kept, "
+                        "and the next sync starts where this one stopped") from None
     print(f"{name}: {summary['published']:,} bars published for {summary['symbols']} "
               f"symbols in {summary['requests']} requests; {summary['throttled']} throttled, "
               f"{summary['waited_s']:.1f} s waited; no bar for "

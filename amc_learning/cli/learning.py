@@ -86,7 +86,7 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
         say("reading decisions, outcomes and index bars")
         try:
             inputs = Inputs.read(url, settings.horizons, args.horizon,
-                                 args.scoring_model or settings.scoring_model)
+                                 args.scoring_model or settings.scoring_model, settings.market)
         except UnknownModel as exc:
             raise UserError(f"--scoring-model: {exc}") from None
         except ValueError as exc:
@@ -162,6 +162,7 @@ def _cycle(args: argparse.Namespace, settings: Settings) -> int:
 def _report(args: argparse.Namespace, settings: Settings) -> int:
     settings = connected(settings)
     from amc_learning.service.analysis import UnknownModel
+    from amc_learning.service.prices import waiting
     from amc_learning.service.report import write_report
 
     if args.out.is_dir():
@@ -170,7 +171,8 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     try:
         out = write_report(settings.database_url, args.out, args.as_of,  # type: ignore[arg-type]
                            settings.params_name, horizons=settings.horizons,
-                           scoring_model=settings.scoring_model)
+                           scoring_model=settings.scoring_model, market=settings.market,
+                           waiting=waiting(settings, args.as_of))
     except UnknownModel as exc:
         raise UserError(f"LEARNING_SCORING_MODEL: {exc}") from None
     print(f"wrote {out} ({out.stat().st_size / 1024:,.0f} KiB)")

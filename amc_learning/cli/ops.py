@@ -28,10 +28,11 @@ def register(command: Command) -> None:
     p.set_defaults(handler=_topics)
 
     p = command("consume", "run one consumer process until SIGTERM")
-    p.add_argument("name", choices=["persist", "outcomes", "learner"],
+    p.add_argument("name", choices=["persist", "outcomes", "learner", "prices"],
                    help="persist: every event into PostgreSQL; outcomes: the Faust worker that "
                         "tracks decisions to their outcomes; learner: a daily learning cycle "
-                        "per new session (and a weekly one per new week)")
+                        "per new session (and a weekly one per new week); prices: a prices "
+                        "sync after every session close (LEARNING_PRICES_POLL_S)")
     p.set_defaults(handler=_consume)
 
     p = command("serve", "the HTTP API: collect events, read params and intelligence",
@@ -127,6 +128,18 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
         from amc_learning.consumers import outcomes
 
         return outcomes.main(settings)
+    if args.name == "prices":
+        from amc_learning.consumers import prices
+        from amc_learning.market.providers import provider_of
+        from amc_learning.store.migrations import migrate
+
+        try:
+            provider = provider_of(settings)
+        except ValueError as exc:
+            raise UserError(f"{exc}\nhint: the provider's keys go in LEARNING_* variables"
+                            " (see `amc-learning --help`)") from None
+        migrate(settings.database_url)  # type: ignore[arg-type]
+        return prices.main(settings, provider)
     from amc_learning.consumers import persist
 
     return persist.main(settings)

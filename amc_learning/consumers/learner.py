@@ -42,7 +42,7 @@ def main(settings: Settings) -> int:
     while not stop.is_set():
         try:
             try:
-                newest = last_session(url)
+                newest = last_session(url, settings.index_symbol)
             except Unavailable:
                 UP.labels("postgresql").set(0)
                 raise

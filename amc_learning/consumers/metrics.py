@@ -47,3 +47,18 @@ DATA_QUALITY = Gauge("learning_data_quality_findings", "fields of a producer's s
                      "scale)", ["producer", "scoring_model", "kind"])
 LIVE_HIT_RATE = Gauge("learning_params_live_hit_rate", "share of BUY/SELL decisions of the "
                       "last 20 sessions of complete outcomes that won")
+PRICES_PUBLISHED = Total("learning_prices_bars_published_total",
+                         "daily bars the market-data bridge published", ["provider"])
+PRICES_WAITED = Total("learning_prices_waited_seconds_total", "seconds the bridge waited "
+                      "before asking a provider again (rate limits, server errors)",
+                      ["provider"])
+PRICES_THROTTLED = Total("learning_prices_throttled_total", "provider answers that were 429",
+                         ["provider"])
+PRICES_FAILURES = Total("learning_prices_sync_failures_total",
+                        "syncs that stopped (the provider unreachable, the keys refused)",
+                        ["provider"])
+PRICES_WAITING = Gauge("learning_prices_symbols_waiting",
+                       "symbols with sessions the tracker needs and no bar, after the last "
+                       "sync")
+PRICES_LAST_SUCCESS = Gauge("learning_prices_last_success_timestamp_seconds",
+                            "when the last sync completed (Unix time)")

@@ -58,6 +58,10 @@ class ReportData:
     scoring_model: str = "native"
     min_out_of_sample: int = 100
     arms: pl.DataFrame = field(default_factory=pl.DataFrame)
+    index_symbol: str = "^IXIC"
+    #: the market-data bridge: its last sync's summary (`last_sync`, with `finished_at`)
+    #: and the symbols waiting for bars (`waiting`: symbol, sessions, oldest, waiting_h)
+    bars: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

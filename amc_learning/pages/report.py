@@ -200,7 +200,7 @@ def _regimes(data: ReportData) -> dict[str, Any]:
     rules = [(r["alarm_session"], f"CUSUM alarm on {r['stream']} (pass of {r['as_of']})")
              for r in data.change_points.iter_rows(named=True) if r["alarm_session"]]
     chart = time_chart("index close with trend regimes",
-                       [Series("^IXIC", days, idx["close"].to_list())],
+                       [Series(data.index_symbol, days, idx["close"].to_list())],
                        y_label="index close (log)", bands=bands, strip=strip, rules=rules,
                        log_y=True, height=280)
     current, since = None, None
@@ -283,6 +283,29 @@ def _short(value: Any) -> str:
     return str(value)
 
 
+def _bars(bars: dict[str, Any], cards: list[Card]) -> dict[str, Any]:
+    """The market-data bridge: its last sync, and the symbols waiting for bars (only where
+    it is in use: a simulation publishes its own bars)."""
+    last, waiting = bars.get("last_sync"), bars.get("waiting") or []
+    if last is None:
+        return {"bridge": None, "waiting": None}
+    longest = f"the longest for {waiting[0]['waiting_h']:,.0f} h" if waiting else "none"
+    cards.append(Card("symbols waiting for bars", f"{len(waiting):,}", longest, not waiting))
+    finished = last["finished_at"]
+    bridge = (f"Last prices sync: {finished:%Y-%m-%d %H:%M} UTC from {last['provider']}, "
+              f"{last.get('published', 0):,} bars for {last.get('symbols', 0):,} symbols; "
+              f"{last.get('throttled', 0):,} answers throttled, {last.get('waited_s', 0):,.1f} s "
+              f"waited; {len(last.get('failed') or {}):,} symbols refused. Regimes: "
+              f"{last.get('regimes') or '–'}.")
+    table = Table(
+        [("symbol", ""), ("sessions", "sessions with no bar yet"),
+         ("oldest", "the oldest session waiting"), ("waiting", "hours since its close")],
+        [([(r["symbol"], r["symbol"]), (num(r["sessions"]), r["sessions"]),
+           (str(r["oldest"]), str(r["oldest"])), (f"{r['waiting_h']:,.0f} h", r["waiting_h"])],
+          "fail" if r["waiting_h"] > 48 else "") for r in waiting[:30]]) if waiting else None
+    return {"bridge": bridge, "waiting": table}
+
+
 def _health(data: ReportData) -> dict[str, Any]:
     c, h = data.collection, data.health
     out: dict[str, Any] = {"chart": None, "quiet": 0, "dead_letters": None, "cycles": None}
@@ -314,6 +337,7 @@ def _health(data: ReportData) -> dict[str, Any]:
              ("last", "day of the last rejection (wall clock)")],
             [([(r["reason"], r["reason"]), (num(r["n"]), r["n"]), (str(r["day"]), str(r["day"]))],
               "") for r in by_reason.iter_rows(named=True)])
+    out.update(_bars(data.bars, out["cards"]))
     out["quality"], out["quality_as_of"] = _quality(data.cycles)
     if len(data.cycles):
         rows = []

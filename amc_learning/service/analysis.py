@@ -49,7 +49,8 @@ class Inputs:
 
     @classmethod
     def read(cls, database_url: str, horizons: tuple[int, int, int] = (1, h.DEFAULT, 30),
-             horizon: int | None = None, scoring_model: str | None = None) -> Inputs:
+             horizon: int | None = None, scoring_model: str | None = None,
+             market: tuple[str, str] = ("^IXIC", "^VIX")) -> Inputs:
         """`scoring_model`: "name version", or "native"; None: the one in use now
         (`scoring_models`)."""
         horizon = horizons[1] if horizon is None else horizon
@@ -61,7 +62,7 @@ class Inputs:
                              f"stored (there are: {', '.join(models)})")
         if not frame.is_empty():
             frame = frame.filter(pl.col("scoring_model") == model)
-        return cls(frame, index_frame(database_url), horizon, model)
+        return cls(frame, index_frame(database_url, *market), horizon, model)
 
     def config(self, signature: tuple[str, ...] = SIGNATURE) -> AnalysisConfig:
         return AnalysisConfig(features=tuple(feature_columns(self.decisions)),
@@ -101,13 +102,14 @@ def analysis_pass(database_url: str, inputs: Inputs, as_of: date,
 
 def recompute(database_url: str, since: date | None, until: date | None,
               say: Callable[[str], None],
-              horizons: tuple[int, int, int] = (1, h.DEFAULT, 30)) -> list[date]:
+              horizons: tuple[int, int, int] = (1, h.DEFAULT, 30),
+              market: tuple[str, str] = ("^IXIC", "^VIX")) -> list[date]:
     """Rerun the analysis pass of the learning cycles for a period: as of the last stored
     session of every week in [since, until).
 
     The params side of the cycles is left alone on purpose: publishing versions for past
     dates to the params topic the trading engine reads could only hurt trading."""
-    inputs = Inputs.read(database_url, horizons)
+    inputs = Inputs.read(database_url, horizons, market=market)
     if inputs.decisions.is_empty() or inputs.index.is_empty():
         say("recompute: no decisions with outcomes or no index bars: nothing to analyse")
         return []

@@ -53,6 +53,7 @@ from amc_learning.schemas.params import (
     ParamsPublished,
 )
 from amc_learning.service.analysis import Inputs, NotEnoughHistory, analysis_pass
+from amc_learning.service.prices import waiting
 from amc_learning.service.report import write_report
 from amc_learning.settings import Settings
 from amc_learning.store import params as params_store
@@ -205,14 +206,15 @@ def run_cycle(settings: Settings, kind: str, as_of: date | None = None,
     url: str = settings.database_url  # type: ignore[assignment]
     name = settings.params_name
     policy = policy or RolloutPolicy(horizon=settings.learning_horizon)
-    as_of = as_of or last_session(url)
+    as_of = as_of or last_session(url, settings.index_symbol)
     if as_of is None:
         return {"kind": kind, "as_of": None, "ran": False, "reason": "no sessions stored yet"}
     send_unsent(settings, publish)  # what an interrupted cycle recorded goes out first
     if (done := params_store.cycle_summary(url, kind, as_of, name)) is not None:
         return {**done, "ran": False, "reason": "already ran for this as-of date"}
     versions = params_store.load_versions(url, name)
-    inputs = Inputs.read(url, settings.horizons, policy.horizon, settings.scoring_model)
+    inputs = Inputs.read(url, settings.horizons, policy.horizon, settings.scoring_model,
+                         settings.market)
     decisions = inputs.decisions
     summary: dict[str, Any] = {"kind": kind, "as_of": str(as_of), "name": name,
                                "scoring_model": inputs.scoring_model}
@@ -256,7 +258,7 @@ def _write_report(settings: Settings, as_of: date, decisions: pl.DataFrame,
     try:
         page = write_report(settings.database_url, folder / f"report-{as_of}.html",  # type: ignore[arg-type]
                             as_of, settings.params_name, decisions, settings.horizons,
-                            scoring_model)
+                            scoring_model, settings.market, waiting(settings, as_of))
         shutil.copyfile(page, folder / ".latest.html.partial")
         os.replace(folder / ".latest.html.partial", folder / "latest.html")
     except Exception as exc:  # a report is for people: the cycle stands without it

@@ -9,7 +9,8 @@
    them, the events. Rate limits and server errors are retried, waiting what the provider
    asked (`Retry-After`) or backing off, every wait counted; a refusal that asking again
    cannot change (an unknown symbol, no entitlement) is reported for that symbol and the
-   sync goes on. Keys Alpaca refuses end the sync at once, without asking for the rest.
+   sync goes on. Keys Alpaca refuses, or a provider that does not answer at all, end the
+   sync at once, without asking for the rest (the next sync starts where it stopped).
 3. The bars go through one `LearningPublisher`, like any producer's events; the sessions
    published and those with no bar are written to the ledger every 50 symbols, once the
    broker has acknowledged every bar before. The summary is stored for the report.
@@ -41,8 +42,9 @@ T = TypeVar("T")
 BASELINE_SESSIONS = 20
 
 
-class KeysRefused(Exception):
-    """The provider refused the keys: every symbol would be refused too."""
+class SyncStopped(Exception):
+    """The sync cannot go on: the keys were refused, or the provider does not answer.
+    What was published before is kept and written down."""
 
 
 @dataclass
@@ -96,6 +98,16 @@ def plan(settings: Settings, now: datetime | None = None, since: date | None = N
     return Plan(last, spans, missing(spans, have, calendar.sessions), have)
 
 
+def waiting(settings: Settings, as_of: date | None = None) -> list[dict[str, Any]]:
+    """The symbols waiting for bars of sessions up to `as_of` (default: the last closed
+    one), for the report; none where no sync ever ran (the bridge is not in use: a
+    simulation publishes its own bars)."""
+    if store.last_run(settings.database_url) is None:  # type: ignore[arg-type]
+        return []
+    now = datetime.now(UTC)
+    return plan(settings, calendar.close_of(as_of) if as_of else now).waiting(now)
+
+
 def sync(settings: Settings, provider: Provider, *, since: date | None = None,
          now: datetime | None = None, again: bool = False,
          say: Callable[[str], None] = lambda _: None,
@@ -131,8 +143,12 @@ def sync(settings: Settings, provider: Provider, *, since: date | None = None,
                                         sleep)
             except ProviderError as exc:
                 if provider.name == "alpaca" and exc.status in (401, 403):
-                    raise KeysRefused(f"Alpaca refused the keys ({exc.status}: {exc})") \
+                    raise SyncStopped(f"Alpaca refused the keys ({exc.status}: {exc})") \
                         from None
+                if exc.status is None:  # unreachable: no other symbol would fare better
+                    acknowledged()
+                    raise SyncStopped(f"{provider.name} did not answer {symbol}'s request "
+                                      f"{settings.prices_retries + 1} times ({exc})") from None
                 summary.failed[symbol] = f"{exc.status or 'no answer'}: {exc}"
                 say(f"  {symbol}: failed ({summary.failed[symbol]})")
                 if not exc.transient:  # not asked again, but by `prices sync --again`

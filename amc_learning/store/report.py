@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.analysis import known_by
 from amc_learning.intelligence.report import ReportData
+from amc_learning.store import prices
 from amc_learning.store.frames import decision_frame, index_frame, last_session
 
 _COLLECTION = """
@@ -82,19 +83,20 @@ def _newest(conn: psycopg.Connection[Any], table: str, columns: str, schema: dic
 def gather(database_url: str, as_of: date | None = None, params_name: str = "default",
            decisions: pl.DataFrame | None = None,
            horizons: tuple[int, int, int] = (1, h.DEFAULT, 30),
-           scoring_model: str = "native") -> ReportData:
+           scoring_model: str = "native", market: tuple[str, str] = ("^IXIC", "^VIX"),
+           waiting: list[dict[str, Any]] | None = None) -> ReportData:
     """Everything the report shows, as of `as_of` (default: the last stored session).
 
     `decisions`: a `amc_learning.store.frames.decision_frame` already read (the learner passes its
     own, so a cycle does not read the decisions twice)."""
-    as_of = as_of or last_session(database_url) or datetime.now(UTC).date()
+    as_of = as_of or last_session(database_url, market[0]) or datetime.now(UTC).date()
     frame = decision_frame(database_url, horizons) if decisions is None else decisions
     known = known_by(frame, as_of, horizons[1]) if not frame.is_empty() else frame
     known = (known.select("session", "decision_source", "confidence", "win")
              if not known.is_empty() else pl.DataFrame(
                  schema={"session": pl.Date, "decision_source": pl.Utf8,
                          "confidence": pl.Float64, "win": pl.Boolean}))
-    index = index_frame(database_url).filter(pl.col("session") <= as_of)
+    index = index_frame(database_url, *market).filter(pl.col("session") <= as_of)
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
         date_ = pl.Date
         calibration = _frame(
@@ -158,4 +160,5 @@ def gather(database_url: str, as_of: date | None = None, params_name: str = "def
         patterns=patterns, failures=failures, features=features, change_points=change_points,
         index=index.select("session", "close"), regimes=regimes, params=params, cycles=cycles,
         collection=collection, dead_letters=dead, health=dict(health), params_name=params_name,
-        arms=arms, scoring_model=scoring_model)
+        arms=arms, scoring_model=scoring_model, index_symbol=market[0],
+        bars={"last_sync": prices.last_run(database_url), "waiting": waiting or []})

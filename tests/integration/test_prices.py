@@ -40,7 +40,8 @@ def market_for(symbols: list[str], start: date, end: date) -> Market:
                         for i, s in enumerate(sorted(symbols))}, page_size=25)
 
 
-def test_an_imported_history_gets_exactly_the_bars_it_needs_and_its_outcomes(settings):
+def test_an_imported_history_gets_exactly_the_bars_it_needs_and_its_outcomes(settings,
+                                                                             tmp_path):
     trades = FIXTURES / "payloads" / "r1_memory_trade_log.json"
     imported = cli(settings, "import", "amc-trader", str(FIXTURES), str(trades))
     assert imported.returncode == 0, imported.stderr[-2000:]
@@ -112,6 +113,15 @@ def test_an_imported_history_gets_exactly_the_bars_it_needs_and_its_outcomes(set
                                    " WHERE d.decision_id = 'amc-scan:RIG:2026-02-10'")
     assert seven == pytest.approx(0.0, abs=1e-9) and thirty == pytest.approx(0.0, abs=1e-9)
 
+    # the report says what the bridge did and who waits for bars (held positions: to today)
+    page = tmp_path / "report.html"
+    made = cli(own, "report", "--out", str(page))
+    assert made.returncode == 0, made.stderr[-2000:]
+    html = page.read_text()
+    assert "Last prices sync" in html and "from alpaca" in html
+    assert "index SPY; volatility from the index&#39;s realised volatility" in html
+    assert "Symbols waiting for bars" in html and ">RIG<" in html
+
 
 def _tracked(settings, symbols: list[str], day: date) -> None:  # type: ignore[no-untyped-def]
     events = [factories.thesis(symbol=s, decision_id=f"dec-{s}", entry_price=10.0,
@@ -170,3 +180,42 @@ def test_holidays_are_never_missing_and_keys_refused_end_the_sync_at_once(settin
     planned = cli(own, "prices", "plan")
     assert planned.returncode == 0, planned.stderr[-2000:]
     assert "HOL" in json.loads(planned.stdout.strip().splitlines()[-1])["missing"]
+
+
+def test_the_prices_process_syncs_and_an_unreachable_provider_only_degrades_it(settings,
+                                                                             tmp_path):
+    from amc_learning.infra import free_port
+    from amc_learning.run import stop_processes as stop
+    from amc_learning.status import scrape, total
+    from tests.integration.helpers import wait_for
+    from tests.integration.test_ops import healthz, start
+
+    own = settings.with_overrides(index_symbol="SPY", vix_symbol="", prices_poll_s=1.0,
+                                  alpaca_key_id=KEY_ID, alpaca_secret_key=SECRET)
+    _tracked(own, ["AAA"], date(2026, 5, 1))
+    dead = own.with_overrides(alpaca_data_url=f"http://127.0.0.1:{free_port()}",
+                              prices_retries=1)
+    proc, url = start(dead, "prices", tmp_path / "dead.log")
+    try:
+        wait_for(lambda: healthz(url)["status"] == "degraded", "a degraded prices process", 90)
+        wait_for(lambda: total(scrape(url), "learning_prices_sync_failures_total") >= 2,
+                 "a second try at the next poll", 30)
+        assert proc.poll() is None  # alive: it tries again, nothing else is touched
+        detail = healthz(url)["why"]
+        assert "last sync failed" in detail and "secret" not in detail.lower()
+    finally:
+        stop(proc)
+    today = datetime.now(UTC).date()
+    market = market_for(["AAA", "SPY"], date(2026, 3, 1), today)
+    with serving(market) as base:
+        proc, url = start(own.with_overrides(alpaca_data_url=base), "prices",
+                          tmp_path / "live.log")
+        try:
+            wait_for(lambda: healthz(url)["why"].startswith("synced through"),
+                     "a sync", 120)
+            metrics = scrape(url)
+        finally:
+            stop(proc)
+    assert total(metrics, "learning_prices_bars_published_total") > 100
+    assert rows(own.database_url, "SELECT count(*) FROM price_sync WHERE state = 'published'"
+                                  " AND symbol = 'AAA'")[0][0] >= 40
