@@ -51,13 +51,13 @@ def referenced_metrics(expr: str) -> set[str]:
 
 def test_the_compose_file_runs_real_commands_with_real_settings():
     services = COMPOSE["services"]
-    assert {"kafka", "postgres", "init", "persist", "outcomes", "learner", "serve",
+    assert {"kafka", "postgres", "init", "persist", "outcomes", "learner", "prices", "serve",
             "prometheus", "grafana"} <= set(services)
     assert services["persist"]["deploy"]["replicas"] == 2
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     parser = _parser()
     fields = {f"LEARNING_{name.upper()}" for name in Settings.model_fields}
-    for name in ("persist", "outcomes", "learner", "serve"):
+    for name in ("persist", "outcomes", "learner", "prices", "serve"):
         service = services[name]
         args = parser.parse_args(service["command"])  # exits on an unknown command
         assert (args.command, getattr(args, "name", name)) == (
