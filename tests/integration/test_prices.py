@@ -219,3 +219,21 @@ def test_the_prices_process_syncs_and_an_unreachable_provider_only_degrades_it(s
     assert total(metrics, "learning_prices_bars_published_total") > 100
     assert rows(own.database_url, "SELECT count(*) FROM price_sync WHERE state = 'published'"
                                   " AND symbol = 'AAA'")[0][0] >= 40
+
+
+def test_polygon_pages_and_an_index_the_plan_does_not_include(settings):
+    """Polygon's `next_url` pages, and its indices behind a plan: ^IXIC is refused (403),
+    written down with the reason, and the summary says the regimes have no index."""
+    day = date(2026, 5, 1)
+    _tracked(settings, ["AAA"], day)  # the default index ^IXIC and ^VIX
+    market = market_for(["AAA"], day - timedelta(days=60), NOW.date())
+    market.page_size = 4  # about a dozen pages per answer
+    with serving(market) as url:
+        summary = prices.sync(settings, Polygon(POLYGON_KEY, url), now=NOW)
+        again = prices.sync(settings, Polygon(POLYGON_KEY, url), now=NOW)
+    sessions = len(calendar.sessions(calendar.offset(day, -20), calendar.offset(day, 30)))
+    assert summary["published"] == sessions and market.requests > 2 * sessions / 4
+    assert set(summary["failed"]) == {"^IXIC", "^VIX"}
+    assert "not entitled" in summary["failed"]["^IXIC"]
+    assert summary["regimes"].startswith("no bars for the index ^IXIC")
+    assert (again["symbols"], again["requests"]) == (0, 0)
