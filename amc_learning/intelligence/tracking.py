@@ -195,10 +195,14 @@ def outcome(state: SymbolState, decision_id: str, cfg: TrackerConfig) -> Outcome
     spec = state.tracked[decision_id]
     sessions = sorted(state.bars)
     first = _first_bar(sessions, spec)
+    before = sessions[max(0, first - cfg.baseline_sessions):first]
     terms = _in_terms(state.bars, spec["day"])
-    bars = [terms(s) for s in sessions[first:]]
-    baseline = [terms(s).volume
-                for s in sessions[max(0, first - cfg.baseline_sessions):first]]
+    if terms is None:  # no split among the bars (nearly always): as stored
+        bars = [Bar(s, *state.bars[s]) for s in sessions[first:]]
+        baseline = [state.bars[s][4] for s in before]
+    else:
+        bars = [terms(s) for s in sessions[first:]]
+        baseline = [terms(s).volume for s in before]
     fills = state.fills.get(decision_id, {})
     entered = any(f[0] == "ENTRY" for f in fills.values())
     exits = sorted((f for f in fills.values() if f[0] == "EXIT"), key=lambda f: f[3])
@@ -352,9 +356,12 @@ def prune(
     return dropped
 
 
-def _in_terms(bars: dict[str, list[float]], day: str) -> Callable[[str], Bar]:
-    """A bar in the share terms of `day` (see the module docstring on splits)."""
+def _in_terms(bars: dict[str, list[float]], day: str) -> Callable[[str], Bar] | None:
+    """A bar in the share terms of `day` (see the module docstring on splits); None when
+    no bar carries a split."""
     splits = {s: v[5] for s, v in bars.items() if len(v) > 5}
+    if not splits:
+        return None
 
     def bar(session: str) -> Bar:
         o, h, low, c, v = bars[session][:5]

@@ -27,7 +27,8 @@ ALLOWED = {
     "market": {"schemas", "intelligence", "settings"},
     "service": {"schemas", "intelligence", "store", "streams", "pages", "adapters",
                 "market", "settings"},
-    "consumers": {"schemas", "intelligence", "store", "streams", "service", "settings"},
+    "consumers": {"schemas", "intelligence", "store", "streams", "service", "market",
+                  "settings"},
     "api": {"schemas", "streams", "consumers", "adapters", "store", "settings"},
 }
 #: Libraries that do IO: none of them in the functional core.
