@@ -162,6 +162,7 @@ class LearningClient:
         self._closing = False
         self._busy = False
         self._in_flight = 0  # events in the batch being sent
+        self._kept = False  # closing, and events were left in the queue: the sender ends
         self.counts = {"queued": 0, "sent": 0, "rejected": 0, "dropped": 0, "retries": 0}
         self.last_error = ""
         self.last_rejection = ""
@@ -237,7 +238,7 @@ class LearningClient:
         with self._wake:
             while not self._queue and not self._closing:
                 self._wake.wait(0.5)
-            if not self._queue:
+            if not self._queue or self._kept:
                 return None
             route, format, _ = self._queue[0]
             batch: List[Tuple[str, Optional[str], Any]] = []
@@ -268,15 +269,16 @@ class LearningClient:
         path = f"/learning/collect/{route}" + (f"?format={format}" if format else "")
         tried = False
         while True:
-            if self._closing and tried:  # closing: what the server did not take stays queued
-                self._requeue(batch)
-                return backoff
             wait = max(self.send_breaker.wait(), backoff)
-            if wait > 0 and not self._closing:
+            if self._closing and (tried or wait > 0):  # what was not taken stays queued
+                self._requeue(batch)
+                self._kept = True  # and the sender stops: no second try while closing
+                return backoff
+            if wait > 0:
                 with self._wake:
                     self._wake.wait(wait)  # close() wakes it early
                 continue
-            if not self.send_breaker.allow():  # another trial is under way
+            if not self.send_breaker.allow():  # a trial is under way: wait, do not spin
                 backoff = min(self.max_backoff_s, max(0.05, backoff))
                 continue
             tried = True

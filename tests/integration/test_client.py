@@ -135,6 +135,10 @@ def test_a_dead_or_hung_server_costs_the_caller_nothing(client_of):
             started = time.monotonic()
             client.close(timeout=1)
             assert time.monotonic() - started < 1 + 2.0 + MARGIN_S  # one send's timeout
+            # the sender ends once the send in hand ends (it once spun here, holding the
+            # GIL, and slowed every later test in the process seven times)
+            client._sender.join(2.0 + MARGIN_S)
+            assert not client._sender.is_alive()
     finally:
         hung.close()
 
