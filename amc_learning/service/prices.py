@@ -149,7 +149,7 @@ def sync(settings: Settings, provider: Provider, *, since: date | None = None,
                     acknowledged()
                     raise SyncStopped(f"{provider.name} did not answer {symbol}'s request "
                                       f"{settings.prices_retries + 1} times ({exc})") from None
-                summary.failed[symbol] = f"{exc.status or 'no answer'}: {exc}"
+                summary.failed[symbol] = f"{exc.status}: {exc}"
                 say(f"  {symbol}: failed ({summary.failed[symbol]})")
                 if not exc.transient:  # not asked again, but by `prices sync --again`
                     store.note(url, provider.name, "refused", [(symbol, d) for d in wanted],
