@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import platform
 import statistics
 import sys
@@ -29,8 +30,9 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from amc_learning import infra
+from amc_learning.entrypoints import infra
 from amc_learning.settings import Settings
+from amc_learning.store.database import Database
 from amc_learning.store.migrations import migrate
 from amc_learning.streams.kafka import client_options
 from amc_learning.streams.topics import TopicNames, create_topics
@@ -199,43 +201,61 @@ def main(argv: list[str] | None = None) -> int:
     pid, bootstrap = infra.start_broker(root / "broker.log")
     admin_url = infra.start_postgres(root / "pg", database="postgres")
     results = Results()
+    done: list[str] = []
     try:
         database = "amc_bench_ingest"
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{database}"')
         url = make_conninfo(admin_url, dbname=database)
-        migrate(url)
+        migrate(Database(url))
         base = Settings(kafka_bootstrap=bootstrap, database_url=url, data_dir=root,
                         topic_prefix=f"bench-{uuid.uuid4().hex[:6]}.", log_level="WARNING")
         asyncio.run(create_topics(client_options(base), TopicNames(base.topic_prefix),
                                   base.topic_partitions, 1))
+
+        def finished(stage: str) -> None:  # each stage's figures are kept as it ends
+            done.append(stage)
+            _write(args.out, results, args.quick, sizes, stages, done, started)
+
         if stages & {"ingest", "scale"}:
             run_ingest(base, sizes, args.runs, results, stages,
                        args.out.with_name("profile-ingest.svg") if args.profile else None)
+            finished("ingest")
         if "publish" in stages:
             run_publish(base, sizes, args.runs, results)
+            finished("publish")
         if "params" in stages:
             run_params(base, sizes, args.runs, results)
+            finished("params")
         if "api" in stages:
             run_api(base, args.quick, args.runs, results)
+            finished("api")
         if "cycle" in stages:
             run_cycle(base, admin_url, sizes, args.runs, results)
+            finished("cycle")
     finally:
         infra.stop_process(pid)
         infra.stop_postgres(root / "pg")
+    _write(args.out, results, args.quick, sizes, stages, done, started)
+    say("\n" + results.table())
+    say(f"\nwrote {args.out} in {results.data['run']['seconds']:.0f} s")
+    return 0
+
+
+def _write(out: Path, results: Results, quick: bool, sizes: dict[str, Any], stages: set[str],
+           done: list[str], started: float) -> None:
+    """The figures so far, with what was run; a stage that fails later loses nothing."""
     results.data["run"] = {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"), "quick": args.quick,
-        "sizes": {k: v for k, v in sizes.items()}, "stages": sorted(stages),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick,
+        "sizes": dict(sizes), "stages": sorted(stages), "finished": list(done),
         "machine": {"cpus": _cpus(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "seconds": round(time.perf_counter() - started, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results.data, indent=2) + "\n")
-    say("\n" + results.table())
-    say(f"\nwrote {args.out} in {results.data['run']['seconds']:.0f} s")
-    return 0
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_text(json.dumps(results.data, indent=2) + "\n")
+    os.replace(partial, out)
 
 
 def _cpus() -> int:

@@ -30,8 +30,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from amc_learning.api import tokens
-from amc_learning.infra import free_port
-from amc_learning.run import settings_env
+from amc_learning.entrypoints.infra import free_port
+from amc_learning.entrypoints.supervise import settings_env
 from amc_learning.schemas import topics
 from amc_learning.settings import Settings
 from bench.workload import records

@@ -23,12 +23,13 @@ import numpy as np
 import polars as pl
 import psycopg
 from psycopg.conninfo import make_conninfo
-from pydantic import SecretStr
 
+from amc_learning.entrypoints.bootstrap import with_signing_key
+from amc_learning.entrypoints.supervise import settings_env
 from amc_learning.intelligence.adaptive import COMPONENTS
-from amc_learning.run import settings_env
 from amc_learning.settings import Settings
 from amc_learning.simulator.research import ResearchConfig, simulate_research
+from amc_learning.store.database import Database
 from amc_learning.store.migrations import migrate
 
 #: Bump when the generated data change, so cached databases are rebuilt.
@@ -72,7 +73,7 @@ def database(admin_url: str, decisions: int, say: Any = print) -> str:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    migrate(url)
+    migrate(Database(url))
     _fill(url, decisions)
     return url
 
@@ -134,9 +135,8 @@ def _copy(conn: psycopg.Connection[Any], table: str, frame: pl.DataFrame) -> Non
 
 def timed_cycle(settings: Settings, database_url: str) -> dict[str, float]:
     """One daily cycle in a fresh process: wall seconds of the cycle and the peak RSS."""
-    run = settings.with_overrides(database_url=database_url,
-                                  params_name=f"bench-{uuid.uuid4().hex[:8]}",
-                                  params_key=SecretStr("bench-cycle-key"))
+    run = with_signing_key(settings.with_overrides(
+        database_url=database_url, params_name=f"bench-{uuid.uuid4().hex[:8]}"))
     out = subprocess.run([sys.executable, "-m", "bench.cycle", "RUN"], env=settings_env(run),
                          capture_output=True, text=True, check=False)
     if out.returncode != 0:
@@ -146,13 +146,14 @@ def timed_cycle(settings: Settings, database_url: str) -> dict[str, float]:
 
 
 def _run() -> None:
+    from amc_learning.entrypoints.bootstrap import bootstrap
     from amc_learning.service.cycle import run_cycle
-    from amc_learning.store.frames import last_session
 
-    settings = Settings()
-    as_of: date | None = last_session(settings.database_url or "")
+    deps = bootstrap(Settings())
+    with deps.db.unit_of_work() as uow:
+        as_of: date | None = uow.frames.last_session(deps.settings.index_symbol)
     started = time.perf_counter()
-    summary = run_cycle(settings, "daily", as_of)
+    summary = run_cycle(deps, "daily", as_of)
     seconds = time.perf_counter() - started
     if not summary.get("ran"):
         raise SystemExit(f"the cycle did not run: {summary.get('reason')}")

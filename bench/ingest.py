@@ -32,11 +32,14 @@ from psycopg import sql
 
 from amc_learning.consumers.loop import LoopStats
 from amc_learning.consumers.persist import run_persist
-from amc_learning.run import committed_offsets, send_records, spawn_consumer, stop_processes
+from amc_learning.entrypoints.bootstrap import bootstrap
+from amc_learning.entrypoints.supervise import spawn_consumer, stop_processes
 from amc_learning.settings import Settings
+from amc_learning.store.database import Database
 from amc_learning.store.rows import ALL_TABLES, Plan, plan_batch
 from amc_learning.store.sink import BatchStore
 from amc_learning.streams.kafka import client_options
+from amc_learning.streams.offsets import committed_offsets, send_records
 from bench.workload import Record
 
 
@@ -133,7 +136,7 @@ def plans_of(records: list[Record], prefix: str, batch: int) -> list[Plan]:
 def sink_only(database_url: str, plans: list[Plan]) -> float:
     """Seconds for the sink to store `plans` into the empty real tables, one transaction each."""
     truncate(database_url)
-    store = BatchStore(database_url)
+    store = BatchStore(Database(database_url))
     try:
         started = time.perf_counter()
         for plan in plans:
@@ -169,7 +172,7 @@ def end_to_end(settings: Settings, total: int) -> EndToEnd:
             first.append((time.perf_counter(), stats.consumed))
 
         watcher = asyncio.create_task(watch())
-        await run_persist(cold, max_records=total, stats=stats)
+        await run_persist(bootstrap(cold), max_records=total, stats=stats)
         await watcher
 
     started = time.perf_counter()

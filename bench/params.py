@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from amc_learning.run import settings_env
+from amc_learning.entrypoints.supervise import settings_env
 from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
 from amc_learning.schemas.signing import Signer, new_private_key
 from amc_learning.settings import Settings

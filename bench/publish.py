@@ -12,7 +12,7 @@ import statistics
 import time
 from typing import Any
 
-from amc_learning import infra
+from amc_learning.entrypoints import infra
 from amc_learning.schemas.registry import EVENT_ADAPTER
 from amc_learning.settings import Settings
 from amc_learning.streams.publisher import LearningPublisher

@@ -17,8 +17,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from amc_learning import infra
+from amc_learning.entrypoints import infra
 from amc_learning.settings import Settings
+from amc_learning.store.database import Database
 from amc_learning.store.migrations import migrate
 from amc_learning.streams.kafka import client_options
 from amc_learning.streams.topics import TopicNames, create_topics
@@ -111,7 +112,7 @@ def _create_database(backend: Backend, name: str) -> str:
     with backend.connect() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_conninfo(backend.admin_database_url, dbname=name)
-    migrate(url)
+    migrate(Database(url))
     return url
 
 

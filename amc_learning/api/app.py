@@ -34,30 +34,27 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter, Histogram
-from pydantic import ValidationError
 
-from amc_learning.adapters import alpaca, amc_backend, amc_trader
-from amc_learning.adapters.mapped import Mapped, each
 from amc_learning.api import tokens as token_rules
 from amc_learning.schemas.params import FALLBACK_PARAMS
-from amc_learning.schemas.registry import EVENT_ADAPTER, TOPIC_OF_EVENT
+from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.schemas.signing import ALGORITHM
+from amc_learning.service.collect import FORMATS, ROUTES, NotAcknowledged
+from amc_learning.service.collect import collect as collect_events
 from amc_learning.settings import Settings
-from amc_learning.store import insights
+from amc_learning.store import Unavailable
+from amc_learning.store.database import Database
+from amc_learning.store.insights import Insights
 from amc_learning.streams.kafka import producer_options, stop_client
 from amc_learning.streams.params import ParamsReader, ParamsView
 from amc_learning.streams.topics import TopicNames
 
-#: What each collect route takes.
-ROUTES = {"discovery-data": "candidate_scored", "thesis-decision": "thesis_decided",
-          "trade-outcome": "trade_filled"}
 RETRY_AFTER_S = 5
 
 REQUESTS = Counter("learning_api_requests", "HTTP API requests by route and status",
@@ -138,20 +135,7 @@ class RateLimit:
         return (1.0 - tokens) / self.rate
 
 
-#: Native shapes a collect route also takes (`?format=`): the route, and the adapter.
-FORMATS: dict[str, tuple[str, Callable[[list[Any]], Mapped]]] = {
-    "alphastack-4.1": ("discovery-data", lambda records: amc_backend.alphastack(
-        records, written_at=datetime.now(UTC))),
-    "amc-scan-row": ("discovery-data", amc_trader.scan_history),
-    "amc-learning-decision": ("thesis-decision", amc_backend.learning_rows),
-    "alpaca-trade-update": ("trade-outcome", lambda records: each(
-        records, "Alpaca trade update", lambda i, r, _: alpaca.trade_update(r))),
-    "alpaca-order": ("trade-outcome", lambda records: each(
-        records, "Alpaca order", lambda i, r, _: alpaca.order(r))),
-}
-
-
-def create_app(settings: Settings, reader: ParamsReader | None = None) -> FastAPI:
+def create_app(settings: Settings, db: Database, reader: ParamsReader | None = None) -> FastAPI:
     """The app; `reader` follows the params topic (started and closed by the caller)."""
     known = token_rules.parse(settings.api_tokens)
     broker = Broker(settings)
@@ -212,47 +196,21 @@ def create_app(settings: Settings, reader: ParamsReader | None = None) -> FastAP
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             return _invalid([{"loc": ["body"], "msg": f"not JSON: {exc}"}])
-        items = data if isinstance(data, list) else [data]
-        if len(items) > settings.api_max_batch:
-            raise HTTPException(413, f"{len(items)} events in one request: at most "
+        size = len(data) if isinstance(data, list) else 1
+        if size > settings.api_max_batch:
+            raise HTTPException(413, f"{size} events in one request: at most "
                                      f"{settings.api_max_batch} (LEARNING_API_MAX_BATCH)")
-        events, errors = [], []
-        if format is not None:  # AMC-Trader's or Alpaca's own shapes, through the adapters
-            mapped = FORMATS[format][1](items)
-            errors = [{"loc": [int(where.rsplit(" ", 1)[1]) - 1] if isinstance(data, list)
-                       else [], "msg": why} for where, why in mapped.rejected]
-            items = [] if errors else [json.loads(e.model_dump_json()) for e in mapped.events]
-            data = items  # what the adapters made: validated as any event is, below
-        for i, item in enumerate(items):
-            where: list[Any] = [i] if isinstance(data, list) else []
-            if not isinstance(item, dict):
-                errors.append({"loc": where, "msg": "an event is a JSON object"})
-                continue
-            try:  # strict JSON validation, as on the topics; the token names the producer
-                event = EVENT_ADAPTER.validate_json(json.dumps(
-                    {**item, "producer": token.producer}))
-            except ValidationError as exc:
-                errors.extend({"loc": where + list(e["loc"]), "msg": e["msg"],
-                               "type": e["type"]} for e in exc.errors(include_url=False,
-                                                                      include_input=False))
-                continue
-            if format is None and event.event_type != ROUTES[kind]:
-                errors.append({"loc": [*where, "event_type"],
-                               "msg": f"{event.event_type!r} is not collected here: "
-                                      f"/learning/collect/{kind} takes {ROUTES[kind]!r}"})
-                continue
-            events.append(event)
-        if errors:
-            return _invalid(errors)
         try:
-            await broker.send([(TOPIC_OF_EVENT[e.event_type], e.key.encode(),
-                                e.model_dump_json().encode()) for e in events])
-        except Exception as exc:  # the broker did not acknowledge: the caller retries
+            collected = await collect_events(broker.send, kind, data, token.producer, format)
+        except NotAcknowledged as exc:  # the caller retries
             return JSONResponse(
                 {"detail": f"the broker did not acknowledge within "
-                           f"{settings.api_ack_timeout_s:g} s ({type(exc).__name__}); retry: "
+                           f"{settings.api_ack_timeout_s:g} s ({exc}); retry: "
                            "events are idempotent by event_id"},
                 status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+        if collected.errors:
+            return _invalid(collected.errors)
+        events = collected.events
         for e in events:
             COLLECTED.labels(token.producer, TOPIC_OF_EVENT[e.event_type]).inc()
         return JSONResponse({"accepted": len(events), "producer": token.producer,
@@ -271,12 +229,14 @@ def create_app(settings: Settings, reader: ParamsReader | None = None) -> FastAP
                         signature=view.signature.value, key_id=view.signature.key_id)
         return JSONResponse(body)
 
-    async def stored(read: Callable[..., list[dict[str, Any]]], **args: Any) -> JSONResponse:
-        if not settings.database_url:
-            raise HTTPException(503, "this server has no database (LEARNING_DATABASE_URL)")
+    async def stored(read: Callable[[Insights], list[dict[str, Any]]]) -> JSONResponse:
+        def in_unit() -> list[dict[str, Any]]:
+            with db.unit_of_work() as uow:
+                return read(uow.insights)
+
         try:
-            found = await asyncio.to_thread(read, settings.database_url, **args)
-        except Exception as exc:  # psycopg's errors: the database did not answer
+            found = await asyncio.to_thread(in_unit)
+        except Unavailable as exc:
             raise HTTPException(503, f"the database did not answer ({type(exc).__name__})",
                                 headers={"Retry-After": str(RETRY_AFTER_S)}) from None
         return JSONResponse(json.loads(json.dumps(found, default=str)))
@@ -285,17 +245,17 @@ def create_app(settings: Settings, reader: ParamsReader | None = None) -> FastAP
     async def pattern_insights(_: reading, limit: int = 50) -> JSONResponse:
         """The newest learning pass's patterns: win rate with its interval, shrunk win
         rate, expectancy, p and q (Benjamini-Hochberg), most significant first."""
-        return await stored(insights.patterns, limit=max(1, min(limit, 1000)))
+        return await stored(lambda found: found.patterns(max(1, min(limit, 1000))))
 
     @app.get("/learning/intelligence/regime")
     async def regime(_: reading, sessions: int = 20) -> JSONResponse:
         """The regime (trend and volatility) of the last sessions, newest first."""
-        return await stored(insights.regimes, sessions=max(1, min(sessions, 500)))
+        return await stored(lambda found: found.regimes(max(1, min(sessions, 500))))
 
     @app.get("/learning/intelligence/calibration")
     async def calibration(_: reading) -> JSONResponse:
         """The newest calibration maps: knots [[confidence, probability], ...] per group."""
-        return await stored(insights.calibration)
+        return await stored(lambda found: found.calibration())
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

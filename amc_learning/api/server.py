@@ -9,16 +9,17 @@ import uvicorn
 
 from amc_learning.api.app import create_app
 from amc_learning.consumers import ops
-from amc_learning.settings import Settings
+from amc_learning.service.deps import Deps
 from amc_learning.streams.params import ParamsReader, verifier_of
 
 log = logging.getLogger(__name__)
 
 
-def serve_api(settings: Settings) -> int:
+def serve_api(deps: Deps) -> int:
     """Serve until SIGTERM or SIGINT (uvicorn drains the requests in hand)."""
+    settings = deps.settings
     reader = ParamsReader.from_settings(settings).start() if verifier_of(settings) else None
-    app = create_app(settings, reader)
+    app = create_app(settings, deps.db, reader)
     ops.serve(settings, "serve", lambda: ("ready", f"HTTP API on {settings.api_host}:"
                                                    f"{settings.api_port}"))
     try:

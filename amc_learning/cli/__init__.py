@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from amc_learning.cli import data, jobs, learning, ops
 from amc_learning.cli.common import UserError
+from amc_learning.entrypoints.bootstrap import NotConfigured
 from amc_learning.settings import Settings, describe_environment
 from amc_learning.store import Unavailable
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
         return int(args.handler(args, settings))
-    except UserError as exc:
+    except (UserError, NotConfigured) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:

@@ -1,4 +1,4 @@
-"""What the command groups share: the user's mistakes, common arguments, connections."""
+"""What the command groups share: the user's mistakes, common arguments."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import argparse
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-
-from amc_learning import infra
-from amc_learning.settings import Settings
 
 #: Adds a subcommand: command(name, help, description="") -> its parser.
 Command = Callable[..., argparse.ArgumentParser]
@@ -53,25 +50,3 @@ def instant(text: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a date or time; use YYYY-MM-DD or 2024-03-01T14:30:00Z") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def connected(settings: Settings) -> Settings:
-    """Configured Kafka/PostgreSQL, else the ones `infra up` runs, else a clear error."""
-    state = infra.read_state(settings)
-    bootstrap = settings.kafka_bootstrap or (state and state.kafka_bootstrap)
-    database_url = settings.database_url or (state and state.database_url)
-    if not bootstrap or not database_url:
-        raise UserError("no Kafka/PostgreSQL configured and no embedded ones running\n"
-                        "hint: `amc-learning infra up`, or set LEARNING_KAFKA_BOOTSTRAP and "
-                        "LEARNING_DATABASE_URL")
-    return settings.with_overrides(kafka_bootstrap=bootstrap, database_url=database_url)
-
-
-def database(settings: Settings) -> str:
-    """The configured database, else the one `infra up` runs, else a clear error."""
-    state = infra.read_state(settings)
-    url = settings.database_url or (state and state.database_url)
-    if not url:
-        raise UserError("no PostgreSQL configured and no embedded one running\n"
-                        "hint: `amc-learning infra up`, or set LEARNING_DATABASE_URL")
-    return url

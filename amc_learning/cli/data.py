@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from amc_learning.cli.common import Command, UserError, connected, database, say, window_args
+from amc_learning.cli.common import Command, UserError, say, window_args
+from amc_learning.entrypoints.bootstrap import bootstrap, resolve
 from amc_learning.settings import Settings
+from amc_learning.store.database import Database
 
 
 def register(command: Command) -> None:
@@ -111,19 +113,20 @@ def register(command: Command) -> None:
 
 
 def _archive(args: argparse.Namespace, settings: Settings) -> int:
-    from amc_learning.progress import Progress
+    from amc_learning.entrypoints.progress import Progress
     from amc_learning.store.backup import BackupError, backup, restore
     from amc_learning.store.export import TABLES, export_table
 
     try:
         if args.command == "backup":
-            manifest = backup(database(settings), args.out)
+            manifest = backup(bootstrap(settings, kafka=False).db, args.out)
             rows = sum(t["rows"] for t in manifest.tables.values())
             print(f"backed up {len(manifest.tables)} tables ({rows:,} rows), schema version "
                   f"{manifest.schema_version}, into {args.out}", file=sys.stderr)
             return 0
         if args.command == "restore":
-            manifest = restore(args.backup, args.into or database(settings), clean=args.clean)
+            into = Database(args.into) if args.into else bootstrap(settings, kafka=False).db
+            manifest = restore(args.backup, into, clean=args.clean)
             print(f"restored {len(manifest.tables)} tables; every table's rows and md5 "
                   f"match the manifest", file=sys.stderr)
             return 0
@@ -134,11 +137,11 @@ def _archive(args: argparse.Namespace, settings: Settings) -> int:
                             f"{', '.join(TABLES)}")
         if args.memory_mb < 8:
             raise UserError("--memory-mb must be at least 8")
-        url = database(settings)
+        db = bootstrap(settings, kafka=False).db
         for table in tables:
             bounded = TABLES[table] is not None
             progress = Progress(f"export {table}")
-            done = export_table(url, table, args.format, args.out, memory_mb=args.memory_mb,
+            done = export_table(db, table, args.format, args.out, memory_mb=args.memory_mb,
                                 since=args.since if bounded else None,
                                 until=args.until if bounded else None, progress=progress.update)
             progress.finish()
@@ -153,9 +156,10 @@ def _archive(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    settings = connected(settings)
+    deps = bootstrap(settings)
+    settings = deps.settings
     from amc_learning.consumers.replay import replay
-    from amc_learning.progress import Progress
+    from amc_learning.entrypoints.progress import Progress
     from amc_learning.service.analysis import recompute
     from amc_learning.store.migrations import migrate
     from amc_learning.store.rows import PERSIST_TOPICS
@@ -171,7 +175,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         topics += [t for t in chosen if t not in topics]
     if args.since and args.until and args.since >= args.until:
         raise UserError("--from must be before --to")
-    into: str = args.into or settings.database_url or ""
+    into = Database(args.into) if args.into else deps.db
     migrate(into)
     bar = Progress("replay")
 
@@ -192,8 +196,8 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     if args.recompute:
         summary["recomputed_as_of"] = [str(d) for d in recompute(
             into, args.since.date() if args.since else None,
-            args.until.date() if args.until else None,
-            say=say, horizons=settings.horizons, market=settings.market)]
+            args.until.date() if args.until else None, say, settings.horizons,
+            settings.market)]
     print(json.dumps(summary))
     return 0
 
@@ -208,17 +212,17 @@ def _day(text: str) -> Any:
 
 
 def _prices(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import UTC, datetime
-
     from amc_learning.market.providers import provider_of
     from amc_learning.service.prices import SyncStopped, plan, sync
     from amc_learning.store.migrations import migrate
 
-    settings = connected(settings)
-    migrate(settings.database_url)  # type: ignore[arg-type]
+    deps = bootstrap(settings)
+    settings = deps.settings
+    migrate(deps.db)
     if args.action == "plan":
-        todo = plan(settings, since=args.since, again=args.again)
-        for row in todo.waiting(datetime.now(UTC)):
+        with deps.db.unit_of_work(snapshot=True) as uow:
+            todo = plan(uow, settings, deps.clock(), since=args.since, again=args.again)
+        for row in todo.waiting(deps.clock()):
             say(f"  {row['symbol']:<8} {row['sessions']:>4} sessions from {row['oldest']}")
         print(json.dumps({"last_closed": todo.last, "missing": {
             s: [str(d) for d in days] for s, days in todo.missing.items()}}, default=str))
@@ -230,7 +234,7 @@ def _prices(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"{exc}\nhint: the provider's keys go in LEARNING_* variables "
                         "(see `amc-learning --help`)") from None
     try:
-        summary = sync(settings, provider, since=args.since, again=args.again, say=say)
+        summary = sync(deps, provider, since=args.since, again=args.again, say=say)
     except SyncStopped as exc:
         raise UserError(f"{exc}\nhint: check the provider's keys and URL "
                         f"(LEARNING_{name.upper()}_*); the bars published before are kept, "
@@ -263,7 +267,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         say(f"  data quality: {finding['file']}{model} {finding['field']}: {finding['kind']} "
             f"({finding['detail']})")
     if not args.dry_run:
-        settings = connected(settings)
+        settings = resolve(settings)
         say(f"publishing {len(imported.events):,} events")
         sent = publish(settings, imported.events,
                        lambda n: say(f"  {n:,}/{len(imported.events):,} sent"))

@@ -7,8 +7,9 @@ import json
 import sys
 from typing import Any
 
-from amc_learning import infra
-from amc_learning.cli.common import Command, UserError, connected, say, simulation_args
+from amc_learning.cli.common import Command, UserError, say, simulation_args
+from amc_learning.entrypoints.bootstrap import bootstrap, provisioned, with_signing_key
+from amc_learning.service.deps import Deps
 from amc_learning.settings import Settings
 
 
@@ -74,13 +75,13 @@ def _checksimulation_args(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from amc_learning.run import RunError, run
+    from amc_learning.entrypoints.run import RunError, run
 
     _checksimulation_args(args)
 
     try:
-        with infra.provisioned(settings) as ready:
-            summary = run(ready, days=args.days, seed=args.seed, symbols=args.symbols,
+        with provisioned(settings) as deps:
+            summary = run(deps, days=args.days, seed=args.seed, symbols=args.symbols,
                           bad_rate=args.bad_rate, start=args.start, say=say,
                           workers=args.workers, learning=not args.no_learning,
                           cycle_every=args.cycle_every, producer=args.producer)
@@ -91,23 +92,23 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    settings = connected(settings)
-    from amc_learning.run import prepare, publish_simulation, with_signing_key
-    from amc_learning.simulator.world import SimConfig, next_start
-    from amc_learning.store.frames import last_session
+    deps = bootstrap(settings)
+    from amc_learning.entrypoints.run import prepare, publish_simulation
+    from amc_learning.simulator.world import INDEX_SYMBOL, SimConfig, next_start
 
     _checksimulation_args(args)
-    prepare(settings)
-    start = args.start or next_start(last_session(settings.database_url))  # type: ignore[arg-type]
+    prepare(deps)
+    with deps.db.unit_of_work() as uow:
+        start = args.start or next_start(uow.frames.last_session(INDEX_SYMBOL))
     config = SimConfig(seed=args.seed, symbols=args.symbols, start=start, days=args.days)
-    produced = publish_simulation(with_signing_key(settings), config, 0.0,
-                                  lambda s: print(s, file=sys.stderr))
+    keyed = Deps(with_signing_key(deps.settings), deps.db)  # its reader verifies, as `run`'s
+    produced = publish_simulation(keyed, config, 0.0, lambda s: print(s, file=sys.stderr))
     print(json.dumps({"produced": dict(sorted(produced.by_topic.items()))}))
     return 0
 
 
 def _experiment(args: argparse.Namespace, settings: Settings) -> int:
-    from amc_learning.experiment import run_experiment
+    from amc_learning.entrypoints.experiment import run_experiment
 
     result = run_experiment(args.seed, args.noise_only, say=say)
     for arm in ("adaptive", "static"):

@@ -10,8 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from amc_learning import infra
-from amc_learning.cli.common import Command, UserError, as_of_arg, connected, say
+from amc_learning.cli.common import Command, UserError, as_of_arg, say
+from amc_learning.entrypoints.bootstrap import bootstrap, provisioned, resolve
 from amc_learning.intelligence.analysis import SIGNATURE
 from amc_learning.settings import Settings
 
@@ -80,13 +80,13 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
     from amc_learning.store.frames import feature_columns
     from amc_learning.store.migrations import migrate
 
-    with infra.provisioned(settings) as ready:
-        url: str = ready.database_url  # type: ignore[assignment]
-        migrate(url)
+    with provisioned(settings) as deps:
+        migrate(deps.db)
         say("reading decisions, outcomes and index bars")
         try:
-            inputs = Inputs.read(url, settings.horizons, args.horizon,
-                                 args.scoring_model or settings.scoring_model, settings.market)
+            with deps.db.unit_of_work(snapshot=True) as uow:
+                inputs = Inputs.read(uow, settings.horizons, settings.market, args.horizon,
+                                     args.scoring_model or settings.scoring_model)
         except UnknownModel as exc:
             raise UserError(f"--scoring-model: {exc}") from None
         except ValueError as exc:
@@ -100,15 +100,17 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
         if unknown:
             raise UserError(f"--signature: no feature named {', '.join(unknown)}\n"
                             f"hint: the stored features are {', '.join(features)}")
-        as_of: date = args.as_of or inputs.decisions["session"].max()  # type: ignore[assignment]
+        as_of: date = args.as_of or max(inputs.decisions["session"].to_list())
         say(f"analysing {len(inputs.decisions):,} decisions of the scoring model "
             f"{inputs.scoring_model} as of {as_of}")
         try:
-            result, written = analysis_pass(url, inputs, as_of, inputs.config(signature))
+            result = analysis_pass(inputs, as_of, inputs.config(signature))
         except NotEnoughHistory as exc:
             raise UserError(f"not enough complete outcomes as of {as_of} for a pass ({exc})\n"
                             f"hint: simulate more days (`make run ARGS=\"--days 60\"`) or pick "
                             "a later --as-of") from None
+        with deps.db.unit_of_work() as uow:
+            written = uow.results.store(result)
     _print_analysis(result, written)
     return 0
 
@@ -140,15 +142,15 @@ def _print_analysis(result: Any, written: dict[str, int]) -> None:
 
 
 def _cycle(args: argparse.Namespace, settings: Settings) -> int:
-    settings = connected(settings)
+    deps = bootstrap(settings)
     from amc_learning.service.cycle import run_cycle
     from amc_learning.store.migrations import migrate
 
-    if settings.params_signing_key is None:
+    if deps.settings.params_signing_key is None:
         raise UserError("no LEARNING_PARAMS_SIGNING_KEY: the learner signs every params "
                         "version\nhint: `amc-learning params-keys new` makes a key pair")
-    migrate(settings.database_url)  # type: ignore[arg-type]
-    summary = run_cycle(settings, args.kind, args.as_of)
+    migrate(deps.db)
+    summary = run_cycle(deps, args.kind, args.as_of)
     if not summary.get("ran"):
         print(f"{args.kind} cycle as of {summary.get('as_of')}: nothing to do "
               f"({summary.get('reason')})", file=sys.stderr)
@@ -160,7 +162,7 @@ def _cycle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    settings = connected(settings)
+    deps = bootstrap(settings)
     from amc_learning.service.analysis import UnknownModel
     from amc_learning.service.prices import waiting
     from amc_learning.service.report import write_report
@@ -169,10 +171,10 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"--out {args.out} is a directory\nhint: name the file, e.g. "
                         f"--out {args.out / 'report.html'}")
     try:
-        out = write_report(settings.database_url, args.out, args.as_of,  # type: ignore[arg-type]
-                           settings.params_name, horizons=settings.horizons,
-                           scoring_model=settings.scoring_model, market=settings.market,
-                           waiting=waiting(settings, args.as_of))
+        with deps.db.unit_of_work(snapshot=True) as uow:
+            bars = waiting(uow, deps.settings, deps.clock(), args.as_of)
+        out = write_report(deps.db, deps.settings, args.out, args.as_of,
+                           scoring_model=settings.scoring_model, waiting=bars)
     except UnknownModel as exc:
         raise UserError(f"LEARNING_SCORING_MODEL: {exc}") from None
     print(f"wrote {out} ({out.stat().st_size / 1024:,.0f} KiB)")
@@ -180,7 +182,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _params(args: argparse.Namespace, settings: Settings) -> int:
-    settings = connected(settings)
+    settings = resolve(settings)
     from amc_learning.streams.params import ParamsReader
 
     name = args.name or settings.params_name

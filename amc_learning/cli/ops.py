@@ -9,9 +9,11 @@ import signal
 import sys
 from pathlib import Path
 
-from amc_learning import infra
-from amc_learning.cli.common import Command, UserError, connected
+from amc_learning.cli.common import Command, UserError
+from amc_learning.entrypoints import infra
+from amc_learning.entrypoints.bootstrap import bootstrap, resolve
 from amc_learning.settings import Settings
+from amc_learning.store.database import Database
 
 
 def register(command: Command) -> None:
@@ -98,7 +100,7 @@ def _infra(args: argparse.Namespace, settings: Settings) -> int:
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     from amc_learning.store.migrations import migrate
 
-    applied = migrate(connected(settings).database_url)  # type: ignore[arg-type]
+    applied = migrate(bootstrap(settings).db)
     print(f"applied {len(applied)} migration(s)" if applied else "schema is up to date")
     return 0
 
@@ -107,7 +109,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
     from amc_learning.streams.kafka import client_options
     from amc_learning.streams.topics import TopicNames, create_topics
 
-    settings = connected(settings)
+    settings = resolve(settings)
     status = asyncio.run(create_topics(client_options(settings), TopicNames(settings.topic_prefix),
                                        settings.topic_partitions, settings.topic_replication))
     for topic, what in sorted(status.items()):
@@ -119,11 +121,12 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
     # a stop before the worker installs its own handlers has nothing to drain
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_on_signal)
-    settings = connected(settings)
+    deps = bootstrap(settings)
+    settings = deps.settings
     if args.name == "learner":
         from amc_learning.consumers import learner
 
-        return learner.main(settings)
+        return learner.main(deps)
     if args.name == "outcomes":
         from amc_learning.consumers import outcomes
 
@@ -138,11 +141,11 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError as exc:
             raise UserError(f"{exc}\nhint: the provider's keys go in LEARNING_* variables"
                             " (see `amc-learning --help`)") from None
-        migrate(settings.database_url)  # type: ignore[arg-type]
-        return prices.main(settings, provider)
+        migrate(deps.db)
+        return prices.main(deps, provider)
     from amc_learning.consumers import persist
 
-    return persist.main(settings)
+    return persist.main(deps)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -152,15 +155,16 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     """Never refuses to run: what cannot be reached is shown as down."""
     from amc_learning.consumers import ops
-    from amc_learning.status import status
+    from amc_learning.entrypoints.status import status
 
     state = infra.read_state(settings)
     known = [e for e in ops.registered(settings.data_dir) if e["alive"]]
-    bootstrap = (settings.kafka_bootstrap or (state and state.kafka_bootstrap)
-                 or next((e["kafka_bootstrap"] for e in known if e.get("kafka_bootstrap")), None))
+    broker = (settings.kafka_bootstrap or (state and state.kafka_bootstrap)
+              or next((e["kafka_bootstrap"] for e in known if e.get("kafka_bootstrap")), None))
     database = (settings.database_url or (state and state.database_url)
                 or next((e["database_url"] for e in known if e.get("database_url")), None))
-    screen = status(settings.with_overrides(kafka_bootstrap=bootstrap, database_url=database))
+    screen = status(settings.with_overrides(kafka_bootstrap=broker),
+                    Database(str(database), connect_timeout=3) if database else None)
     print(screen)
     return 1 if "DOWN" in screen else 0
 
@@ -185,7 +189,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                         "its entry") from None
     if args.port is not None:
         settings = settings.with_overrides(api_port=args.port)
-    return serve_api(connected(settings))
+    return serve_api(bootstrap(settings))
 
 
 def _params_keys(args: argparse.Namespace, settings: Settings) -> int:

@@ -22,36 +22,33 @@ from amc_learning.consumers.metrics import (
 )
 from amc_learning.consumers.ops import UP
 from amc_learning.service.cycle import run_cycle
-from amc_learning.settings import Settings
+from amc_learning.service.deps import Deps
 from amc_learning.store import Unavailable
-from amc_learning.store import params as params_store
-from amc_learning.store.frames import last_session
 
 log = logging.getLogger(__name__)
 
 
-def main(settings: Settings) -> int:
+def main(deps: Deps) -> int:
     """Entry of `amc-learning consume learner`: a daily cycle per new session, until SIGTERM."""
+    settings = deps.settings
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    url: str = settings.database_url  # type: ignore[assignment]
     last: date | None = None
     health: list[tuple[ops.Status, str]] = [("ready", "waiting for a settled session")]
     ops.serve(settings, "learner", lambda: health[0])
     while not stop.is_set():
         try:
             try:
-                newest = last_session(url, settings.index_symbol)
+                newest = due(deps, last)
             except Unavailable:
                 UP.labels("postgresql").set(0)
                 raise
             UP.labels("postgresql").set(1)
-            if newest is not None and newest != last and params_store.settled(
-                    url, newest, settings.learner_settle_s):
+            if newest is not None:
                 if last is not None and newest.isocalendar()[:2] != last.isocalendar()[:2]:
-                    timed_cycle(settings, "weekly", last)
-                summary = timed_cycle(settings, "daily", newest)
+                    timed_cycle(deps, "weekly", last)
+                summary = timed_cycle(deps, "daily", newest)
                 log.warning("learner: daily cycle %s: %s", newest, summary.get("changes"))
                 last = newest
                 health[0] = ("ready", f"last daily cycle as of {newest}")
@@ -62,11 +59,21 @@ def main(settings: Settings) -> int:
     return 0
 
 
-def timed_cycle(settings: Settings, kind: str, as_of: date | None = None) -> dict[str, Any]:
+def due(deps: Deps, last: date | None) -> date | None:
+    """The newest session once its data have settled, unless its cycle is `last`: one short
+    unit of work on the process's pooled connection (an idle poll opens none)."""
+    with deps.db.unit_of_work() as uow:
+        newest = uow.frames.last_session(deps.settings.index_symbol)
+        if newest is None or newest == last:
+            return None
+        return newest if uow.params.settled(newest, deps.settings.learner_settle_s) else None
+
+
+def timed_cycle(deps: Deps, kind: str, as_of: date | None = None) -> dict[str, Any]:
     """`run_cycle` with its metrics: duration, failures, last success, live params quality."""
     try:
         with CYCLE_SECONDS.labels(kind).time():
-            summary = run_cycle(settings, kind, as_of)
+            summary = run_cycle(deps, kind, as_of)
     except Exception:
         CYCLE_FAILURES.labels(kind).inc()
         raise

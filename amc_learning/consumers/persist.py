@@ -21,7 +21,7 @@ from amc_learning.consumers.loop import (
     start_clients,
 )
 from amc_learning.schemas import topics
-from amc_learning.settings import Settings
+from amc_learning.service.deps import Deps
 from amc_learning.store import RowRefused
 from amc_learning.store.rows import PERSIST_TOPICS, Plan, dead_letter, plan_batch
 from amc_learning.store.sink import BatchStore
@@ -66,7 +66,7 @@ def _write_row_by_row(store: BatchStore, plan: Plan) -> BatchResult:
 
 
 async def run_persist(
-    settings: Settings,
+    deps: Deps,
     *,
     stop: asyncio.Event | None = None,
     max_records: int | None = None,
@@ -74,8 +74,7 @@ async def run_persist(
     stats: LoopStats | None = None,
 ) -> LoopStats:
     """Consume until stopped (or until `max_records` / idle, for tests and benchmarks)."""
-    if not settings.database_url:
-        raise ValueError("no database: set LEARNING_DATABASE_URL")
+    settings = deps.settings
     stop = stop or asyncio.Event()
     names = TopicNames(settings.topic_prefix)
     stats = stats or LoopStats()
@@ -88,7 +87,7 @@ async def run_persist(
     if started is None:
         return stats
     consumer, producer = started
-    store = BatchStore(settings.database_url)
+    store = BatchStore(deps.db)
     grace = Grace(settings.stop_grace_s)
     try:
         return await consume(
@@ -111,8 +110,9 @@ async def run_persist(
         store.close()
 
 
-def main(settings: Settings) -> int:
+def main(deps: Deps) -> int:
     """Entry of `amc-learning consume persist`: run until SIGTERM/SIGINT, then drain and exit."""
+    settings = deps.settings
 
     stats = LoopStats(name=CONSUMER_NAME)
     ops.serve(settings, CONSUMER_NAME, lambda: loop_health(stats))
@@ -122,7 +122,7 @@ def main(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        return await run_persist(settings, stop=stop, stats=stats)
+        return await run_persist(deps, stop=stop, stats=stats)
 
     asyncio.run(_run())
     log.info("persist stopped: consumed=%d inserted=%s dead_lettered=%d retries=%d",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import UTC, date, datetime
+from datetime import date
 
 from amc_learning.consumers import ops
 from amc_learning.consumers.metrics import (
@@ -20,14 +20,15 @@ from amc_learning.consumers.metrics import (
 )
 from amc_learning.intelligence import calendar
 from amc_learning.market.providers import Provider
+from amc_learning.service.deps import Deps
 from amc_learning.service.prices import plan, sync
-from amc_learning.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def main(settings: Settings, provider: Provider) -> int:
+def main(deps: Deps, provider: Provider) -> int:
     """Entry of `amc-learning consume prices`: one sync per newly closed session."""
+    settings = deps.settings
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -35,16 +36,17 @@ def main(settings: Settings, provider: Provider) -> int:
     ops.serve(settings, "prices", lambda: health[0])
     done: date | None = None
     while not stop.is_set():
-        closed = calendar.last_closed(datetime.now(UTC))
+        closed = calendar.last_closed(deps.clock())
         if closed != done:
             try:
-                summary = sync(settings, provider, say=log.info)
+                summary = sync(deps, provider, say=log.info)
                 done = closed
                 PRICES_PUBLISHED.labels(provider.name).inc(summary["published"])
                 PRICES_WAITED.labels(provider.name).inc(summary["waited_s"])
                 PRICES_THROTTLED.labels(provider.name).inc(summary["throttled"])
                 PRICES_LAST_SUCCESS.set_to_current_time()
-                PRICES_WAITING.set(len(plan(settings).missing))
+                with deps.db.unit_of_work(snapshot=True) as uow:
+                    PRICES_WAITING.set(len(plan(uow, settings, deps.clock()).missing))
                 health[0] = ("ready", f"synced through {closed}: {summary['published']} bars, "
                                       f"{len(summary['failed'])} symbols refused")
             except Exception as exc:  # the next poll tries again

@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from amc_learning.consumers.loop import BatchResult, Handler
 from amc_learning.consumers.persist import persist_handler
 from amc_learning.settings import Settings
+from amc_learning.store.database import Database
 from amc_learning.store.rows import PERSIST_TOPICS
 from amc_learning.store.sink import BatchStore
 from amc_learning.streams.kafka import client_options
@@ -51,7 +52,7 @@ def _ms(value: datetime | None) -> int | None:
 
 
 async def replay(
-    settings: Settings, topics: list[str], into: str, *,
+    settings: Settings, topics: list[str], into: Database, *,
     since: datetime | None = None, until: datetime | None = None,
     progress: Callable[[ReplayStats], None] | None = None, batch: int = 5000,
 ) -> ReplayStats:
@@ -75,7 +76,7 @@ async def replay(
                 raise ValueError(f"topic {names(topic)} does not exist on the broker")
             partitions += [TopicPartition(names(topic), p) for p in sorted(found)]
         consumer.assign(partitions)
-        starts = await _starts(consumer, partitions, _ms(since), stats)
+        starts = await window_starts(consumer, partitions, _ms(since), stats)
         for tp, offset in starts.items():
             consumer.seek(tp, offset)
         ends: dict[TopicPartition, int] = {}
@@ -118,7 +119,7 @@ def _store(handler: Handler, records: list[Any]) -> BatchResult:
     return handler.store(handler.prepare(records))
 
 
-async def _starts(consumer: AIOKafkaConsumer, partitions: list[TopicPartition],
+async def window_starts(consumer: AIOKafkaConsumer, partitions: list[TopicPartition],
                   since_ms: int | None, stats: ReplayStats) -> dict[TopicPartition, int]:
     """Where each partition's window begins: the time index's answer when verified, else
     the beginning (see the module docstring)."""

@@ -13,6 +13,11 @@ from __future__ import annotations
 import re
 
 DEFAULT = 7
+
+#: The tracker's short, middle and long horizon in sessions (`Settings.horizons`).
+Horizons = tuple[int, int, int]
+#: The regime detector's index and volatility index, "" for none (`Settings.market`).
+Market = tuple[str, str]
 _RETURN = re.compile(r"^(?:side_)?return_(\d+)d$")
 
 

@@ -95,7 +95,7 @@ class Alpaca:
             answer: Any = self._client.get_stock_bars(request)
         except APIError as exc:
             headers = exc.response.headers if exc.response is not None else {}
-            raise ProviderError(exc.status_code, _text(str(exc)), _wait_asked(headers)) \
+            raise ProviderError(exc.status_code, _text(str(exc)), wait_asked(headers)) \
                 from None
         except RequestException as exc:
             raise ProviderError(None, f"no answer: {type(exc).__name__}") from None
@@ -140,7 +140,7 @@ class Polygon:
                 for a in aggs if a.timestamp is not None and a.close is not None]
 
 
-def _wait_asked(headers: Any) -> float | None:
+def wait_asked(headers: Any) -> float | None:
     """Seconds from `Retry-After`, else Alpaca's `X-RateLimit-Reset` (epoch seconds)."""
     after = headers.get("Retry-After")
     if after is not None:

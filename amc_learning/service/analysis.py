@@ -1,5 +1,6 @@
-"""One analysis pass — read what was knowable, analyse, store — for the learner's cycles,
-`amc-learning analyze` and `replay --recompute` alike."""
+"""One analysis pass — read what was knowable, analyse — for the learner's cycles,
+`amc-learning analyze` and `replay --recompute` alike; the caller stores it in its unit of
+work (`uow.results.store`)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ from datetime import date
 
 import polars as pl
 
-from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.analysis import (
     SIGNATURE,
     Analysis,
     AnalysisConfig,
     analyze,
 )
-from amc_learning.store.frames import decision_frame, feature_columns, index_frame
-from amc_learning.store.results import store_analysis
+from amc_learning.intelligence.horizon import Horizons, Market
+from amc_learning.store.database import Database, UnitOfWork
+from amc_learning.store.frames import feature_columns
 
 #: The engine's own contract: decisions and candidates that name no scoring model.
 NATIVE = "native"
@@ -48,13 +49,12 @@ class Inputs:
     scoring_model: str = NATIVE
 
     @classmethod
-    def read(cls, database_url: str, horizons: tuple[int, int, int] = (1, h.DEFAULT, 30),
-             horizon: int | None = None, scoring_model: str | None = None,
-             market: tuple[str, str] = ("^IXIC", "^VIX")) -> Inputs:
+    def read(cls, uow: UnitOfWork, horizons: Horizons, market: Market,
+             horizon: int | None = None, scoring_model: str | None = None) -> Inputs:
         """`scoring_model`: "name version", or "native"; None: the one in use now
         (`scoring_models`)."""
         horizon = horizons[1] if horizon is None else horizon
-        frame = decision_frame(database_url, horizons, horizon)
+        frame = uow.frames.decisions(horizons, horizon)
         models = scoring_models(frame)
         model = scoring_model or (next(iter(models)) if models else NATIVE)
         if scoring_model is not None and models and scoring_model not in models:
@@ -62,7 +62,7 @@ class Inputs:
                              f"stored (there are: {', '.join(models)})")
         if not frame.is_empty():
             frame = frame.filter(pl.col("scoring_model") == model)
-        return cls(frame, index_frame(database_url, *market), horizon, model)
+        return cls(frame, uow.frames.index(market), horizon, model)
 
     def config(self, signature: tuple[str, ...] = SIGNATURE) -> AnalysisConfig:
         return AnalysisConfig(features=tuple(feature_columns(self.decisions)),
@@ -89,27 +89,25 @@ def scoring_models(frame: pl.DataFrame, recent: int = RECENT_SESSIONS) -> dict[s
     return dict(zip(ordered["scoring_model"], ordered["n"], strict=True))
 
 
-def analysis_pass(database_url: str, inputs: Inputs, as_of: date,
-                  config: AnalysisConfig | None = None) -> tuple[Analysis, dict[str, int]]:
-    """Analyse as of `as_of` and store the results; (the analysis, rows written per table).
-    Raises NotEnoughHistory when the window holds too little to analyse."""
+def analysis_pass(inputs: Inputs, as_of: date,
+                  config: AnalysisConfig | None = None) -> Analysis:
+    """Analyse as of `as_of`. Raises NotEnoughHistory when the window holds too little to
+    analyse."""
     try:
-        analysis = analyze(inputs.decisions, inputs.index, as_of, config or inputs.config())
+        return analyze(inputs.decisions, inputs.index, as_of, config or inputs.config())
     except (ValueError, IndexError, pl.exceptions.PolarsError) as exc:
         raise NotEnoughHistory(str(exc)) from exc
-    return analysis, store_analysis(database_url, analysis)
 
 
-def recompute(database_url: str, since: date | None, until: date | None,
-              say: Callable[[str], None],
-              horizons: tuple[int, int, int] = (1, h.DEFAULT, 30),
-              market: tuple[str, str] = ("^IXIC", "^VIX")) -> list[date]:
+def recompute(db: Database, since: date | None, until: date | None,
+              say: Callable[[str], None], horizons: Horizons, market: Market) -> list[date]:
     """Rerun the analysis pass of the learning cycles for a period: as of the last stored
     session of every week in [since, until).
 
     The params side of the cycles is left alone on purpose: publishing versions for past
     dates to the params topic the trading engine reads could only hurt trading."""
-    inputs = Inputs.read(database_url, horizons, market=market)
+    with db.unit_of_work(snapshot=True) as uow:
+        inputs = Inputs.read(uow, horizons, market)
     if inputs.decisions.is_empty() or inputs.index.is_empty():
         say("recompute: no decisions with outcomes or no index bars: nothing to analyse")
         return []
@@ -122,10 +120,12 @@ def recompute(database_url: str, since: date | None, until: date | None,
     config = inputs.config()
     for as_of in weeks:
         try:
-            analysis_pass(database_url, inputs, as_of, config)
+            analysis = analysis_pass(inputs, as_of, config)
         except NotEnoughHistory as exc:
             say(f"recompute: as of {as_of}: skipped ({exc})")
             continue
+        with db.unit_of_work() as uow:
+            uow.results.store(analysis)
         done.append(as_of)
         say(f"recompute: as of {as_of}: stored")
     return done

@@ -1,6 +1,6 @@
 """`prices sync`: keep every tracked decision supplied with daily bars from a provider.
 
-1. Plan (`plan`): the tracked decisions and candidates (`store.prices.tracked`), their
+1. Plan (`plan`): the tracked decisions and candidates (`PriceLedger.tracked`), their
    windows of sessions (`intelligence.prices.windows`, with the index and the VIX), and
    the sessions neither stored nor noted (`missing`): nothing else is asked for, so a
    second sync asks for nothing (`again`: but for the sessions noted as having no bar or
@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from amc_learning.intelligence import calendar
@@ -33,8 +33,9 @@ from amc_learning.intelligence.prices import (
     windows,
 )
 from amc_learning.market.providers import Provider, ProviderError
+from amc_learning.service.deps import Deps
 from amc_learning.settings import Settings
-from amc_learning.store import prices as store
+from amc_learning.store.database import UnitOfWork
 from amc_learning.streams.publisher import LearningPublisher
 
 T = TypeVar("T")
@@ -85,41 +86,42 @@ class Summary:
         return {**asdict(self), "waited_s": round(self.waited_s, 3)}
 
 
-def plan(settings: Settings, now: datetime | None = None, since: date | None = None,
+def plan(uow: UnitOfWork, settings: Settings, now: datetime, since: date | None = None,
          again: bool = False) -> Plan:
-    url: str = settings.database_url  # type: ignore[assignment]
-    last = calendar.last_closed(now or datetime.now(UTC))
-    market = [s for s in (settings.index_symbol, settings.vix_symbol) if s]
-    spans = windows(store.tracked(url), horizon=max(settings.horizons),
+    """What a sync as of `now` asks for (the module docstring's first step)."""
+    last = calendar.last_closed(now)
+    market = [s for s in settings.market if s]
+    spans = windows(uow.prices.tracked(), horizon=max(settings.horizons),
                     baseline=BASELINE_SESSIONS, last=last, offset=calendar.offset,
                     market=market, since=since)
     earliest = min((a for a, _ in spans.values()), default=last)
-    have = store.known(url, spans, calendar.offset(earliest, -1), again)
+    have = uow.prices.known(spans, calendar.offset(earliest, -1), again)
     return Plan(last, spans, missing(spans, have, calendar.sessions), have)
 
 
-def waiting(settings: Settings, as_of: date | None = None) -> list[dict[str, Any]]:
+def waiting(uow: UnitOfWork, settings: Settings, now: datetime,
+            as_of: date | None = None) -> list[dict[str, Any]]:
     """The symbols waiting for bars of sessions up to `as_of` (default: the last closed
-    one), for the report; none where no sync ever ran (the bridge is not in use: a
-    simulation publishes its own bars)."""
-    if store.last_run(settings.database_url) is None:  # type: ignore[arg-type]
+    one before `now`), for the report; none where no sync ever ran (the bridge is not in
+    use: a simulation publishes its own bars)."""
+    if uow.prices.last_run() is None:
         return []
-    now = datetime.now(UTC)
-    return plan(settings, calendar.close_of(as_of) if as_of else now).waiting(now)
+    return plan(uow, settings, calendar.close_of(as_of) if as_of else now).waiting(now)
 
 
-def sync(settings: Settings, provider: Provider, *, since: date | None = None,
+def sync(deps: Deps, provider: Provider, *, since: date | None = None,
          now: datetime | None = None, again: bool = False,
          say: Callable[[str], None] = lambda _: None,
          sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """One sync (see the module docstring); its summary."""
-    started = datetime.now(UTC)
-    todo = plan(settings, now, since, again)
+    settings, db = deps.settings, deps.db
+    started = deps.clock()
+    with db.unit_of_work(snapshot=True) as uow:
+        todo = plan(uow, settings, now or started, since, again)
     summary = Summary(provider.name, symbols=len(todo.missing),
                       sessions_missing=sum(len(d) for d in todo.missing.values()))
     say(f"{summary.symbols} symbols need {summary.sessions_missing} sessions of bars "
         f"(newest closed session {todo.last})")
-    url: str = settings.database_url  # type: ignore[assignment]
     publisher = LearningPublisher.from_settings(settings).start()
     published: list[tuple[str, date]] = []
     none: list[tuple[str, date]] = []
@@ -127,8 +129,9 @@ def sync(settings: Settings, provider: Provider, *, since: date | None = None,
     def acknowledged() -> None:  # written down only once the broker has every bar
         if published and not publisher.flush(timeout=120):
             raise TimeoutError("the broker stopped acknowledging bars (waited 120 s)")
-        summary.published += store.note(url, provider.name, "published", published)
-        store.note(url, provider.name, "no_bar", none)
+        with db.unit_of_work() as uow:
+            summary.published += uow.prices.note(provider.name, "published", published)
+            uow.prices.note(provider.name, "no_bar", none)
         published.clear()
         none.clear()
 
@@ -152,8 +155,9 @@ def sync(settings: Settings, provider: Provider, *, since: date | None = None,
                 summary.failed[symbol] = f"{exc.status}: {exc}"
                 say(f"  {symbol}: failed ({summary.failed[symbol]})")
                 if not exc.transient:  # not asked again, but by `prices sync --again`
-                    store.note(url, provider.name, "refused", [(symbol, d) for d in wanted],
-                               summary.failed[symbol])
+                    with db.unit_of_work() as uow:
+                        uow.prices.note(provider.name, "refused",
+                                        [(symbol, d) for d in wanted], summary.failed[symbol])
                 continue
             for event in events:
                 publisher.publish(event)
@@ -169,8 +173,8 @@ def sync(settings: Settings, provider: Provider, *, since: date | None = None,
     if publisher.stats.dropped or publisher.stats.invalid:
         raise RuntimeError(f"the publisher lost bars: {publisher.stats}")
     summary.regimes = _regimes(settings, summary)
-    finished = datetime.now(UTC)
-    store.record_run(url, provider.name, started, finished, summary.as_dict())
+    with db.unit_of_work() as uow:
+        uow.prices.record_run(provider.name, started, deps.clock(), summary.as_dict())
     return summary.as_dict()
 
 

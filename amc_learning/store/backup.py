@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
+from amc_learning.store.database import Database
 from amc_learning.store.migrations import load_migrations, schema_version
 
 FORMAT = 1
@@ -57,16 +57,16 @@ class Manifest:
         return cls(**data)
 
 
-def backup(database_url: str, out: Path) -> Manifest:
+def backup(db: Database, out: Path) -> Manifest:
     """Dump the database into the directory `out` (created; must not hold a backup)."""
     if (out / MANIFEST).exists():
         raise BackupError(f"{out} already holds a backup; choose a new directory")
     out.mkdir(parents=True, exist_ok=True)
-    tool = _tool("pg_dump", database_url)
+    tool = _tool("pg_dump", db)
     _run([tool, "--format=custom", "--no-owner", "--no-acl", f"--file={out / DUMP}",
-          f"--dbname={database_url}"])
+          f"--dbname={db.url}"])
     manifest = Manifest(
-        schema_version=schema_version(database_url), tables=table_digests(database_url),
+        schema_version=schema_version(db), tables=table_digests(db),
         dump_sha256=_sha256(out / DUMP), created_at=datetime.now(UTC).isoformat(),
         tool=_version(tool),
     )
@@ -74,8 +74,8 @@ def backup(database_url: str, out: Path) -> Manifest:
     return manifest
 
 
-def restore(backup_dir: Path, database_url: str, *, clean: bool = False) -> Manifest:
-    """Restore `backup_dir` into `database_url`, then prove the contents equal the backup's."""
+def restore(backup_dir: Path, db: Database, *, clean: bool = False) -> Manifest:
+    """Restore `backup_dir` into `db`, then prove the contents equal the backup's."""
     manifest = Manifest.read(backup_dir / MANIFEST)
     known = max((m.version for m in load_migrations()), default=0)
     if manifest.schema_version > known:
@@ -84,15 +84,15 @@ def restore(backup_dir: Path, database_url: str, *, clean: bool = False) -> Mani
     dump = backup_dir / DUMP
     if not dump.exists() or _sha256(dump) != manifest.dump_sha256:
         raise BackupError(f"{dump} is missing or does not match its manifest (sha256)")
-    if table_digests(database_url) and not clean:
+    if table_digests(db) and not clean:
         raise BackupError("the target database is not empty; restore into a fresh database, "
                           "or pass --clean to replace what it holds")
-    args = [_tool("pg_restore", database_url), "--no-owner", "--no-acl", "--exit-on-error",
-            f"--dbname={database_url}"]
+    args = [_tool("pg_restore", db), "--no-owner", "--no-acl", "--exit-on-error",
+            f"--dbname={db.url}"]
     if clean:
         args += ["--clean", "--if-exists"]
     _run([*args, str(dump)])
-    restored = table_digests(database_url)
+    restored = table_digests(db)
     if restored != manifest.tables:
         wrong = sorted(t for t in set(restored) | set(manifest.tables)
                        if restored.get(t) != manifest.tables.get(t))
@@ -100,10 +100,11 @@ def restore(backup_dir: Path, database_url: str, *, clean: bool = False) -> Mani
     return manifest
 
 
-def table_digests(database_url: str) -> dict[str, dict[str, Any]]:
+def table_digests(db: Database) -> dict[str, dict[str, Any]]:
     """Rows and an md5 of the sorted rows (their text form) of every table in `public`."""
     out: dict[str, dict[str, Any]] = {}
-    with psycopg.connect(database_url) as conn:
+    with db.unit_of_work(snapshot=True) as uow:
+        conn = uow.conn
         tables = [t for (t,) in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]
         for table in tables:
@@ -114,9 +115,9 @@ def table_digests(database_url: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _tool(name: str, database_url: str) -> str:
-    with psycopg.connect(database_url) as conn:
-        server = conn.info.server_version // 10000
+def _tool(name: str, db: Database) -> str:
+    with db.unit_of_work() as uow:
+        server = uow.conn.info.server_version // 10000
     candidates = [shutil.which(name), _embedded(name)]
     for candidate in filter(None, candidates):
         match = re.search(r"(\d+)", _version(candidate))

@@ -20,6 +20,8 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
+from amc_learning.store.database import Database
+
 #: The exportable tables and the time column that --from/--to bound (None: not bounded).
 TABLES: dict[str, str | None] = {
     "learning_decisions": "decided_at",
@@ -61,7 +63,7 @@ class Exported:
 
 
 def export_table(
-    database_url: str, table: str, fmt: str, out_dir: Path, *, memory_mb: float = 256,
+    db: Database, table: str, fmt: str, out_dir: Path, *, memory_mb: float = 256,
     since: datetime | None = None, until: datetime | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Exported:
@@ -72,7 +74,8 @@ def export_table(
         raise ValueError(f"unknown format {fmt!r}: parquet or csv")
     if (since or until) and TABLES[table] is None:
         raise ValueError(f"{table} has no time column: --from/--to cannot bound it")
-    with psycopg.connect(database_url) as conn:
+    with db.unit_of_work(snapshot=True) as uow:
+        conn = uow.conn
         columns = _columns(conn, table)
         chunk_rows = _chunk_rows(conn, table, memory_mb)
         query, params = _query(table, columns, since, until)

@@ -48,25 +48,6 @@ OUTCOME_QUERIES = {
 }
 
 
-def stored_counts(database_url: str) -> dict[str, int]:
-    """Rows per table that stand for produced events, and the dead letters."""
-    return _counts(database_url, STORED_QUERIES)
-
-
-def outcome_counts(database_url: str, since: date, longest: int) -> dict[str, int]:
-    """The outcome rows by state, and the decisions of this run whose outcome is missing
-    although its sessions have passed (decisions from `since` on)."""
-    return _counts(database_url, OUTCOME_QUERIES, n=1, longest=longest, since=since)
-
-
-def _counts(database_url: str, queries: dict[str, str], **params: object) -> dict[str, int]:
-    with psycopg.connect(database_url) as conn:
-        return {
-            name: conn.execute(query, params).fetchone()[0]  # type: ignore[index]
-            for name, query in queries.items()
-        }
-
-
 _DATABASE = """
 SELECT now(),
   (SELECT version FROM params_history WHERE name = %(name)s AND mode = 'live'
@@ -93,18 +74,41 @@ SELECT (SELECT count(*) FROM learning_decisions WHERE created_at > now() - %(spa
 """
 
 
-def status_figures(database_url: str, params_name: str) -> dict[str, Any]:
-    """Live params and their age, versions in flight, the last daily cycle, and what was
-    stored and dead-lettered over the last hour and day, with the round trip's latency."""
-    started = time.monotonic()
-    with psycopg.connect(database_url, connect_timeout=3) as conn:
-        row = conn.execute(_DATABASE, {"name": params_name}).fetchone()
+class Figures:
+    """What the main job and `status` count, on one unit of work's connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def stored_counts(self) -> dict[str, int]:
+        """Rows per table that stand for produced events, and the dead letters."""
+        return self._counts(STORED_QUERIES)
+
+    def outcome_counts(self, since: date, longest: int) -> dict[str, int]:
+        """The outcome rows by state, and the decisions of this run whose outcome is missing
+        although its sessions have passed (decisions from `since` on)."""
+        return self._counts(OUTCOME_QUERIES, n=1, longest=longest, since=since)
+
+    def status(self, params_name: str) -> dict[str, Any]:
+        """Live params and their age, versions in flight, the last daily cycle, and what
+        was stored and dead-lettered over the last hour and day, with the round trip's
+        latency."""
+        started = time.monotonic()
+        row = self._one(_DATABASE, name=params_name)
         latency = (time.monotonic() - started) * 1000
-        assert row is not None
         collected = {}
         for span in ("hour", "day"):
-            got = conn.execute(_COLLECTED, {"span": f"1 {span}"}).fetchone()
-            assert got is not None
+            got = self._one(_COLLECTED, span=f"1 {span}")
             collected[span] = (int(got[0]), int(got[1]))
-    keys = ("now", "live", "live_at", "in_flight", "cycle_at", "cycle_as_of", "cycles_day")
-    return {**dict(zip(keys, row, strict=True)), "latency_ms": latency, "collected": collected}
+        keys = ("now", "live", "live_at", "in_flight", "cycle_at", "cycle_as_of", "cycles_day")
+        return {**dict(zip(keys, row, strict=True)), "latency_ms": latency,
+                "collected": collected}
+
+    def _counts(self, queries: dict[str, str], **params: object) -> dict[str, int]:
+        return {name: int(self._one(query, **params)[0]) for name, query in queries.items()}
+
+    def _one(self, query: str, **params: object) -> tuple[Any, ...]:
+        row = self.conn.execute(query, params).fetchone()
+        if row is None:  # an aggregate always answers one row
+            raise LookupError(f"no row from {query[:40]!r}")
+        return tuple(row)

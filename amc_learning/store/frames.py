@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import polars as pl
 import psycopg
 from psycopg.rows import dict_row
 
-from amc_learning.intelligence.horizon import DEFAULT, length, side_returns
+from amc_learning.intelligence.horizon import Horizons, Market, length, side_returns
 
 #: A decision that carries no scores or names no model takes its candidate's (same run,
 #: same symbol). Inside COALESCE the lookup runs only for such a decision: the engine's
@@ -58,24 +59,62 @@ _SCHEMA = {
 }
 
 
-def decision_frame(database_url: str, horizons: tuple[int, int, int] = (1, DEFAULT, 30),
-                   horizon: int | None = None) -> pl.DataFrame:
-    """`horizons`: the tracker's (`Settings.horizons`); `horizon`, the one `win` is judged
-    by, is one of them (default: the middle one).
+class Frames:
+    """What the learner reads, on one unit of work's connection."""
 
-    Streams the rows as CSV (COPY) into polars, which also parses the JSON columns: on
-    a million decisions this takes a fraction of the memory of Python rows (the learning
-    cycle's peak RSS went from 6.9 GB to the figure in BENCHMARKS.md)."""
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def decisions(self, horizons: Horizons, horizon: int | None = None) -> pl.DataFrame:
+        """The `decision_frame` of what is stored (module docstring)."""
+        return decision_frame(self._copy(_DECISIONS), horizons, horizon)
+
+    def candidates(self, as_of: date, days: int = 30) -> pl.DataFrame:
+        """The candidates of the `days` calendar days up to `as_of` (its whole day), oldest
+        first: producer, scoring_model, raw_score and its declared scale, and a column per
+        feature (null where a candidate lacks it): what `intelligence.quality.stream_health`
+        watches."""
+        until = datetime.combine(as_of + timedelta(days=1), time(0), UTC)
+        records = self.conn.cursor(row_factory=dict_row).execute(
+            _CANDIDATES, {"since": until - timedelta(days=days + 1), "until": until}).fetchall()
+        return candidate_frame(records)
+
+    def index(self, market: Market) -> pl.DataFrame:
+        """The index's closes (and the VIX close where stored) for the regime detector."""
+        query = ("SELECT i.session, i.close, v.close AS vix FROM price_bars i"
+                 " LEFT JOIN price_bars v ON v.session = i.session AND v.symbol = %s"
+                 " WHERE i.symbol = %s ORDER BY i.session")
+        index_symbol, vix_symbol = market
+        records = self.conn.cursor(row_factory=dict_row).execute(
+            query, (vix_symbol, index_symbol)).fetchall()
+        schema = {"session": pl.Date, "close": pl.Float64, "vix": pl.Float64}
+        return pl.DataFrame(records, schema=schema)
+
+    def last_session(self, index_symbol: str) -> date | None:
+        """The newest session with an index bar: the learning clock."""
+        row = self.conn.execute("SELECT max(session) FROM price_bars WHERE symbol = %s",
+                                (index_symbol,)).fetchone()
+        return row[0] if row else None
+
+    def _copy(self, query: str) -> io.BytesIO:
+        buffer = io.BytesIO()
+        with self.conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+            for chunk in copy:
+                buffer.write(chunk)
+        return buffer
+
+
+def decision_frame(buffer: io.BytesIO, horizons: Horizons,
+                   horizon: int | None = None) -> pl.DataFrame:
+    """The decisions' CSV (COPY) as the frame the analyzers read. `horizons`: the tracker's
+    (`Settings.horizons`); `horizon`, the one `win` is judged by, is one of them (default:
+    the middle one). The rows stream as CSV into polars, which also parses the JSON
+    columns: on a million decisions this takes a fraction of the memory of Python rows
+    (the learning cycle's peak RSS went from 6.9 GB to the figure in BENCHMARKS.md)."""
     horizon = horizons[1] if horizon is None else horizon
     if horizon not in horizons:
         raise ValueError(f"the horizon {horizon} is not one the outcome tracker measures "
                          f"({', '.join(map(str, horizons))}: LEARNING_OUTCOME_HORIZONS)")
-    buffer = io.BytesIO()
-    with psycopg.connect(database_url) as conn, conn.cursor().copy(
-        f"COPY ({_DECISIONS}) TO STDOUT (FORMAT csv, HEADER)"
-    ) as copy:
-        for chunk in copy:
-            buffer.write(chunk)
     if buffer.tell() == 0:
         return pl.DataFrame()
     buffer.seek(0)
@@ -121,15 +160,8 @@ ORDER BY discovered_at, event_id
 """
 
 
-def candidate_frame(database_url: str, as_of: date, days: int = 30) -> pl.DataFrame:
-    """The candidates of the `days` calendar days up to `as_of` (its whole day), oldest
-    first: producer, scoring_model, raw_score and its declared scale, and a column per
-    feature (null where a candidate lacks it): what `intelligence.quality.stream_health`
-    watches."""
-    until = datetime.combine(as_of + timedelta(days=1), time(0), UTC)
-    with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        records = conn.execute(_CANDIDATES, {"since": until - timedelta(days=days + 1),
-                                             "until": until}).fetchall()
+def candidate_frame(records: list[dict[str, Any]]) -> pl.DataFrame:
+    """Candidate rows (`_CANDIDATES`) with their features spread into columns."""
     schema = {"producer": pl.Utf8, "scoring_model": pl.Utf8, "raw_score": pl.Float64,
               "raw_low": pl.Float64, "raw_high": pl.Float64, "features": pl.Utf8}
     frame = pl.DataFrame(records, schema=schema)
@@ -140,25 +172,6 @@ def candidate_frame(database_url: str, as_of: date, days: int = 30) -> pl.DataFr
                                 if c in frame.columns})
     return pl.concat([frame.drop("features"), features.select(pl.all().cast(pl.Float64))],
                      how="horizontal")
-
-
-def index_frame(database_url: str, index_symbol: str = "^IXIC",
-                vix_symbol: str = "^VIX") -> pl.DataFrame:
-    query = ("SELECT i.session, i.close, v.close AS vix FROM price_bars i"
-             " LEFT JOIN price_bars v ON v.session = i.session AND v.symbol = %s"
-             " WHERE i.symbol = %s ORDER BY i.session")
-    with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        records = conn.execute(query, (vix_symbol, index_symbol)).fetchall()
-    schema = {"session": pl.Date, "close": pl.Float64, "vix": pl.Float64}
-    return pl.DataFrame(records, schema=schema)
-
-
-def last_session(database_url: str, index_symbol: str = "^IXIC") -> date | None:
-    """The newest session with an index bar: the learning clock."""
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute("SELECT max(session) FROM price_bars WHERE symbol = %s",
-                           (index_symbol,)).fetchone()
-    return row[0] if row else None
 
 
 _NOT_FEATURES = {"confidence", "days_held", "max_adverse_excursion", "thesis_accuracy_score"}

@@ -31,22 +31,25 @@ ORDER BY grouping, group_value
 """
 
 
-def _rows(database_url: str, query: str, **params: Any) -> list[dict[str, Any]]:
-    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+class Insights:
+    """The newest learning pass's findings, on one unit of work's connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def patterns(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest pass's patterns, the most significant (lowest q) first."""
+        return self._rows(_PATTERNS, limit=limit)
+
+    def regimes(self, sessions: int = 20) -> list[dict[str, Any]]:
+        """The regime of the last `sessions` sessions, newest first."""
+        return self._rows(_REGIMES, sessions=sessions)
+
+    def calibration(self) -> list[dict[str, Any]]:
+        """The newest calibration maps (knots [[confidence, probability], ...]) per group."""
+        return self._rows(_CALIBRATION)
+
+    def _rows(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        rows = self.conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
         return [{k: v.isoformat() if isinstance(v, date) else v for k, v in row.items()}
-                for row in conn.execute(query, params).fetchall()]
-
-
-def patterns(database_url: str, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest pass's patterns, the most significant (lowest q) first."""
-    return _rows(database_url, _PATTERNS, limit=limit)
-
-
-def regimes(database_url: str, sessions: int = 20) -> list[dict[str, Any]]:
-    """The regime of the last `sessions` sessions, newest first."""
-    return _rows(database_url, _REGIMES, sessions=sessions)
-
-
-def calibration(database_url: str) -> list[dict[str, Any]]:
-    """The newest calibration maps (knots [[confidence, probability], ...]) per group."""
-    return _rows(database_url, _CALIBRATION)
+                for row in rows]

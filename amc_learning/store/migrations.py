@@ -9,7 +9,7 @@ from importlib.abc import Traversable
 from importlib.resources import files
 from pathlib import Path
 
-import psycopg
+from amc_learning.store.database import Database
 
 #: The migrations, shipped as package data (read through importlib.resources, so an
 #: installed wheel finds them as the repository does).
@@ -51,11 +51,11 @@ def load_migrations(directory: Traversable | Path = MIGRATIONS) -> list[Migratio
     return found
 
 
-def migrate(database_url: str, migrations: list[Migration] | None = None) -> list[Migration]:
+def migrate(db: Database, migrations: list[Migration] | None = None) -> list[Migration]:
     """Apply what is missing; return what was applied now. Safe to run twice or concurrently."""
     migrations = load_migrations() if migrations is None else migrations
     applied_now = []
-    with psycopg.connect(database_url, autocommit=False) as conn, conn.transaction():
+    with db.connect() as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -78,9 +78,10 @@ def migrate(database_url: str, migrations: list[Migration] | None = None) -> lis
     return applied_now
 
 
-def schema_version(database_url: str) -> int:
+def schema_version(db: Database) -> int:
     """The highest applied migration (0 for an empty database)."""
-    with psycopg.connect(database_url) as conn:
+    with db.unit_of_work() as uow:
+        conn = uow.conn
         exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
         if not exists or not exists[0]:
             return 0

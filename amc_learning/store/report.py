@@ -6,17 +6,18 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import psycopg
 from psycopg.rows import dict_row
 
-from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.analysis import known_by
+from amc_learning.intelligence.horizon import Horizons, Market
 from amc_learning.intelligence.report import ReportData
-from amc_learning.store import prices
-from amc_learning.store.frames import decision_frame, index_frame, last_session
+
+if TYPE_CHECKING:
+    from amc_learning.store.database import UnitOfWork
 
 _COLLECTION = """
 SELECT session, sum(decisions) AS decisions, sum(candidates) AS candidates,
@@ -68,7 +69,7 @@ SELECT
 
 def _frame(conn: psycopg.Connection[Any], query: str, schema: dict[str, Any],
            **params: Any) -> pl.DataFrame:
-    rows = conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+    rows = conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -80,85 +81,84 @@ def _newest(conn: psycopg.Connection[Any], table: str, columns: str, schema: dic
                   schema, as_of=as_of)
 
 
-def gather(database_url: str, as_of: date | None = None, params_name: str = "default",
+def gather(uow: UnitOfWork, as_of: date | None, params_name: str, horizons: Horizons,
+           market: Market, scoring_model: str = "native",
            decisions: pl.DataFrame | None = None,
-           horizons: tuple[int, int, int] = (1, h.DEFAULT, 30),
-           scoring_model: str = "native", market: tuple[str, str] = ("^IXIC", "^VIX"),
            waiting: list[dict[str, Any]] | None = None) -> ReportData:
-    """Everything the report shows, as of `as_of` (default: the last stored session).
+    """Everything the report shows, as of `as_of` (None: the last stored session).
 
-    `decisions`: a `amc_learning.store.frames.decision_frame` already read (the learner passes its
-    own, so a cycle does not read the decisions twice)."""
-    as_of = as_of or last_session(database_url, market[0]) or datetime.now(UTC).date()
-    frame = decision_frame(database_url, horizons) if decisions is None else decisions
+    `decisions`: a `Frames.decisions` already read (the learner passes its own, so a cycle
+    does not read the decisions twice)."""
+    as_of = as_of or uow.frames.last_session(market[0]) or datetime.now(UTC).date()
+    frame = uow.frames.decisions(horizons) if decisions is None else decisions
     known = known_by(frame, as_of, horizons[1]) if not frame.is_empty() else frame
     known = (known.select("session", "decision_source", "confidence", "win")
              if not known.is_empty() else pl.DataFrame(
                  schema={"session": pl.Date, "decision_source": pl.Utf8,
                          "confidence": pl.Float64, "win": pl.Boolean}))
-    index = index_frame(database_url, *market).filter(pl.col("session") <= as_of)
-    with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        date_ = pl.Date
-        calibration = _frame(
-            conn, "SELECT as_of, window_end, grouping, group_value, method, sample_size,"
-                  " ece_raw, knots FROM calibration_snapshots WHERE as_of <= %(as_of)s",
-            {"as_of": date_, "window_end": date_, "grouping": pl.Utf8, "group_value": pl.Utf8,
-             "method": pl.Utf8, "sample_size": pl.Int64, "ece_raw": pl.Float64,
-             "knots": pl.List(pl.List(pl.Float64))}, as_of=as_of)
-        patterns = _newest(
-            conn, "pattern_performance",
-            "pattern_signature, decision_type, regime, window_start, window_end, sample_size,"
-            " success_rate, win_rate_ci_low, win_rate_ci_high, shrunk_win_rate, expectancy,"
-            " profit_factor, excess_t, p_value, q_value, is_failure_mode",
-            {"pattern_signature": pl.Utf8, "decision_type": pl.Utf8, "regime": pl.Utf8,
-             "window_start": date_, "window_end": date_, "sample_size": pl.Int64,
-             "success_rate": pl.Float64, "win_rate_ci_low": pl.Float64,
-             "win_rate_ci_high": pl.Float64, "shrunk_win_rate": pl.Float64,
-             "expectancy": pl.Float64, "profit_factor": pl.Float64, "excess_t": pl.Float64,
-             "p_value": pl.Float64, "q_value": pl.Float64, "is_failure_mode": pl.Boolean},
-            as_of)
-        failures = _newest(conn, "failure_modes", "kind, signature, sample_size, detail",
-                           {"kind": pl.Utf8, "signature": pl.Utf8, "sample_size": pl.Int64,
-                            "detail": pl.Utf8}, as_of)
-        features = _newest(conn, "feature_importance",
-                           "feature, regime, method, value, t_stat, ir, sessions",
-                           {"feature": pl.Utf8, "regime": pl.Utf8, "method": pl.Utf8,
-                            "value": pl.Float64, "t_stat": pl.Float64, "ir": pl.Float64,
-                            "sessions": pl.Int64}, as_of)
-        change_points = _newest(conn, "change_points", "as_of, stream, alarm_session",
-                                {"as_of": date_, "stream": pl.Utf8, "alarm_session": date_},
-                                as_of)
-        regimes = _frame(conn, "SELECT session, trend, volatility, regime FROM regime_history"
-                               " WHERE session <= %(as_of)s ORDER BY session",
-                         {"session": date_, "trend": pl.Utf8, "volatility": pl.Utf8,
-                          "regime": pl.Utf8}, as_of=as_of)
-        params = _frame(conn, "SELECT version, mode, canary_pct, as_of, parent_version,"
-                              " published, evidence, recorded_at FROM params_history"
-                              " WHERE name = %(name)s AND as_of <= %(as_of)s"
-                              " ORDER BY recorded_at, version",
-                        {"version": pl.Int64, "mode": pl.Utf8, "canary_pct": pl.Float64,
-                         "as_of": date_, "parent_version": pl.Int64, "published": pl.Boolean,
-                         "evidence": pl.Object, "recorded_at": pl.Datetime("us", "UTC")},
-                        name=params_name, as_of=as_of)
-        arms = _frame(conn, _ARMS, {"arm": pl.Utf8, "decisions": pl.Int64, "trades": pl.Int64,
-                                    "marked": pl.Int64, "pnl_pct": pl.Float64,
-                                    "first": date_, "last": date_}, as_of=as_of)
-        cycles = _frame(conn, "SELECT kind, as_of, ran_at, summary FROM learning_cycles"
-                              " WHERE name = %(name)s AND as_of <= %(as_of)s"
-                              " ORDER BY ran_at DESC LIMIT 10",
-                        {"kind": pl.Utf8, "as_of": date_, "ran_at": pl.Datetime("us", "UTC"),
-                         "summary": pl.Object}, name=params_name, as_of=as_of)
-        collection = _frame(conn, _COLLECTION,
-                            {"session": date_, "decisions": pl.Int64, "candidates": pl.Int64,
-                             "trades": pl.Int64, "price_bars": pl.Int64}, as_of=as_of)
-        dead = _frame(conn, "SELECT reason, (failed_at AT TIME ZONE 'UTC')::date AS day,"
-                            " count(*) AS n FROM dead_letters GROUP BY 1, 2",
-                      {"reason": pl.Utf8, "day": date_, "n": pl.Int64})
-        health = conn.execute(_HEALTH).fetchone() or {}
+    index = uow.frames.index(market).filter(pl.col("session") <= as_of)
+    conn = uow.conn
+    date_ = pl.Date
+    calibration = _frame(
+        conn, "SELECT as_of, window_end, grouping, group_value, method, sample_size,"
+              " ece_raw, knots FROM calibration_snapshots WHERE as_of <= %(as_of)s",
+        {"as_of": date_, "window_end": date_, "grouping": pl.Utf8, "group_value": pl.Utf8,
+         "method": pl.Utf8, "sample_size": pl.Int64, "ece_raw": pl.Float64,
+         "knots": pl.List(pl.List(pl.Float64))}, as_of=as_of)
+    patterns = _newest(
+        conn, "pattern_performance",
+        "pattern_signature, decision_type, regime, window_start, window_end, sample_size,"
+        " success_rate, win_rate_ci_low, win_rate_ci_high, shrunk_win_rate, expectancy,"
+        " profit_factor, excess_t, p_value, q_value, is_failure_mode",
+        {"pattern_signature": pl.Utf8, "decision_type": pl.Utf8, "regime": pl.Utf8,
+         "window_start": date_, "window_end": date_, "sample_size": pl.Int64,
+         "success_rate": pl.Float64, "win_rate_ci_low": pl.Float64,
+         "win_rate_ci_high": pl.Float64, "shrunk_win_rate": pl.Float64,
+         "expectancy": pl.Float64, "profit_factor": pl.Float64, "excess_t": pl.Float64,
+         "p_value": pl.Float64, "q_value": pl.Float64, "is_failure_mode": pl.Boolean},
+        as_of)
+    failures = _newest(conn, "failure_modes", "kind, signature, sample_size, detail",
+                       {"kind": pl.Utf8, "signature": pl.Utf8, "sample_size": pl.Int64,
+                        "detail": pl.Utf8}, as_of)
+    features = _newest(conn, "feature_importance",
+                       "feature, regime, method, value, t_stat, ir, sessions",
+                       {"feature": pl.Utf8, "regime": pl.Utf8, "method": pl.Utf8,
+                        "value": pl.Float64, "t_stat": pl.Float64, "ir": pl.Float64,
+                        "sessions": pl.Int64}, as_of)
+    change_points = _newest(conn, "change_points", "as_of, stream, alarm_session",
+                            {"as_of": date_, "stream": pl.Utf8, "alarm_session": date_},
+                            as_of)
+    regimes = _frame(conn, "SELECT session, trend, volatility, regime FROM regime_history"
+                           " WHERE session <= %(as_of)s ORDER BY session",
+                     {"session": date_, "trend": pl.Utf8, "volatility": pl.Utf8,
+                      "regime": pl.Utf8}, as_of=as_of)
+    params = _frame(conn, "SELECT version, mode, canary_pct, as_of, parent_version,"
+                          " published, evidence, recorded_at FROM params_history"
+                          " WHERE name = %(name)s AND as_of <= %(as_of)s"
+                          " ORDER BY recorded_at, version",
+                    {"version": pl.Int64, "mode": pl.Utf8, "canary_pct": pl.Float64,
+                     "as_of": date_, "parent_version": pl.Int64, "published": pl.Boolean,
+                     "evidence": pl.Object, "recorded_at": pl.Datetime("us", "UTC")},
+                    name=params_name, as_of=as_of)
+    arms = _frame(conn, _ARMS, {"arm": pl.Utf8, "decisions": pl.Int64, "trades": pl.Int64,
+                                "marked": pl.Int64, "pnl_pct": pl.Float64,
+                                "first": date_, "last": date_}, as_of=as_of)
+    cycles = _frame(conn, "SELECT kind, as_of, ran_at, summary FROM learning_cycles"
+                          " WHERE name = %(name)s AND as_of <= %(as_of)s"
+                          " ORDER BY ran_at DESC LIMIT 10",
+                    {"kind": pl.Utf8, "as_of": date_, "ran_at": pl.Datetime("us", "UTC"),
+                     "summary": pl.Object}, name=params_name, as_of=as_of)
+    collection = _frame(conn, _COLLECTION,
+                        {"session": date_, "decisions": pl.Int64, "candidates": pl.Int64,
+                         "trades": pl.Int64, "price_bars": pl.Int64}, as_of=as_of)
+    dead = _frame(conn, "SELECT reason, (failed_at AT TIME ZONE 'UTC')::date AS day,"
+                        " count(*) AS n FROM dead_letters GROUP BY 1, 2",
+                  {"reason": pl.Utf8, "day": date_, "n": pl.Int64})
+    health = conn.cursor(row_factory=dict_row).execute(_HEALTH).fetchone() or {}
     return ReportData(
         as_of=as_of, generated_at=datetime.now(UTC), decisions=known, calibration=calibration,
         patterns=patterns, failures=failures, features=features, change_points=change_points,
         index=index.select("session", "close"), regimes=regimes, params=params, cycles=cycles,
         collection=collection, dead_letters=dead, health=dict(health), params_name=params_name,
         arms=arms, scoring_model=scoring_model, index_symbol=market[0],
-        bars={"last_sync": prices.last_run(database_url), "waiting": waiting or []})
+        bars={"last_sync": uow.prices.last_run(), "waiting": waiting or []})

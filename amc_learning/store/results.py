@@ -1,6 +1,6 @@
 """Store the results of a learning pass (`intelligence.analysis.Analysis`) in PostgreSQL.
 
-One transaction per pass: the rows of that as-of date are replaced, so rerunning a pass
+Within the caller's unit of work: the rows of that as-of date are replaced, so rerunning a pass
 on the same inputs leaves identical rows. Regime labels are causal, so a session's label
 is written once and never rewritten.
 """
@@ -28,8 +28,19 @@ def _num(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def store_analysis(
-    database_url: str, analysis: Analysis, pattern_type: str = "thesis"
+class Results:
+    """The learning passes' results, on one unit of work's connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def store(self, analysis: Analysis, pattern_type: str = "thesis") -> dict[str, int]:
+        """Write one pass (replacing the rows of its as-of date); the rows per table."""
+        return _store_analysis(self.conn, analysis, pattern_type)
+
+
+def _store_analysis(
+    conn: psycopg.Connection[Any], analysis: Analysis, pattern_type: str = "thesis"
 ) -> dict[str, int]:
     """Write one pass; return the rows written per table."""
     as_of, (start, end) = analysis.as_of, analysis.window
@@ -106,7 +117,7 @@ def store_analysis(
         for r in analysis.regimes.iter_rows(named=True)
         if r["trend"] is not None
     ]
-    with psycopg.connect(database_url) as conn, conn.transaction(), conn.cursor() as cur:
+    with conn.cursor() as cur:
         for table in _TABLES:
             cur.execute(f"DELETE FROM {table} WHERE as_of = %s", (as_of,))
         cur.executemany(

@@ -14,6 +14,7 @@ import psycopg
 from psycopg import adapt, postgres, sql
 from psycopg.pq import Format
 
+from amc_learning.store.database import Database
 from amc_learning.store.rows import (
     DEAD_LETTERS,
     DECISIONS,
@@ -95,10 +96,11 @@ class _JsonText(str):
 
 
 class BatchStore:
-    """Writes plans through one connection; each `write` is one transaction."""
+    """Writes plans through one connection of its own (its staging tables live on it),
+    made again after it broke; each `write` is one transaction."""
 
-    def __init__(self, database_url: str) -> None:
-        self._url = database_url
+    def __init__(self, db: Database) -> None:
+        self._db = db
         self._conn: psycopg.Connection[Any] | None = None
         self._staged: dict[str, list[str]] = {}  # staging table -> its column types
 
@@ -139,7 +141,7 @@ class BatchStore:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+            self._conn = self._db.connect(autocommit=True)
             self._conn.adapters.register_dumper(_JsonText, _JsonbText)
             self._staged.clear()
         return self._conn

@@ -357,19 +357,24 @@ def verifier_of(settings: Settings) -> Verifier:
     return Verifier(keys + ([signer.public_key] if signer is not None else []))
 
 
-async def publish_params(settings: Settings, message: ParamsPublished) -> Record:
+async def publish_params(settings: Settings, message: ParamsPublished,
+                         producer: AIOKafkaProducer | None = None) -> Record:
     """Sign the record's bytes with LEARNING_PARAMS_SIGNING_KEY and send them to the params
-    topic, the signature and key id in its headers (key = set and mode)."""
+    topic, the signature and key id in its headers (key = set and mode), through
+    `producer` (a cycle's one), else a producer of its own."""
     signer = signer_of(settings)
     if signer is None:
         raise ValueError("no LEARNING_PARAMS_SIGNING_KEY: params must be signed")
     record = Record.signed(message, signer)
-    producer = AIOKafkaProducer(**producer_options(settings))
-    await producer.start()
+    own = producer is None
+    if producer is None:
+        producer = AIOKafkaProducer(**producer_options(settings))
+        await producer.start()
     try:
         await producer.send_and_wait(settings.topic_prefix + topics.PARAMS, record.value,
                                      key=message_key(message.name, message.mode),
                                      headers=record.signature.headers())
     finally:
-        await producer.stop()
+        if own:
+            await producer.stop()
     return record

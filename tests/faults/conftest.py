@@ -14,9 +14,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from amc_learning import infra
+from amc_learning.entrypoints import infra
 from amc_learning.schemas.common import Event
 from amc_learning.settings import Settings
+from amc_learning.store.database import Database
 from amc_learning.store.migrations import migrate
 from amc_learning.streams.kafka import client_options
 from amc_learning.streams.topics import TopicNames, create_topics
@@ -127,7 +128,7 @@ class OwnPostgres:
     def __init__(self, root: Path) -> None:
         self.pgdata = root / "pg"
         self.url = infra.start_postgres(self.pgdata, database="faults")
-        migrate(self.url)
+        migrate(Database(self.url))
 
     def stop(self) -> None:
         infra.stop_postgres(self.pgdata)

@@ -14,17 +14,13 @@ from pathlib import Path
 
 from amc_learning.consumers import ops
 from amc_learning.consumers.outcomes import INPUT_TOPICS
-from amc_learning.run import (
-    RunError,
-    committed_offsets,
-    spawn_consumer,
-    stop_processes,
-    wait_until_consumed,
-)
+from amc_learning.entrypoints.run import RunError
+from amc_learning.entrypoints.status import health
+from amc_learning.entrypoints.supervise import spawn_consumer, stop_processes, wait_until_consumed
 from amc_learning.schemas.common import Event
 from amc_learning.settings import Settings
 from amc_learning.simulator.world import SimConfig, simulate
-from amc_learning.status import health
+from amc_learning.streams.offsets import committed_offsets
 from amc_learning.streams.publisher import LearningPublisher
 
 

@@ -23,7 +23,7 @@ import contextlib
 import threading
 from dataclasses import dataclass, field
 
-from amc_learning.infra import free_port
+from amc_learning.entrypoints.infra import free_port
 
 
 @dataclass(eq=False)  # hashed by identity: the proxy keeps a set of live links

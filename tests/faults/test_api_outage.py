@@ -10,6 +10,7 @@ import time
 import pytest
 
 from amc_learning.consumers.persist import run_persist
+from amc_learning.entrypoints.bootstrap import bootstrap
 from amc_learning.schemas.registry import decode_event
 from tests import factories
 from tests.faults.conftest import ProxiedBroker, Tally
@@ -47,7 +48,7 @@ def test_a_broker_outage_is_a_503_and_the_retry_stores_each_event_once(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    stats = asyncio.run(run_persist(proxied, max_records=10_000, idle_exit_s=10))
+    stats = asyncio.run(run_persist(bootstrap(proxied), max_records=10_000, idle_exit_s=10))
     events = [decode_event(json.dumps(e).encode()) for e in before + during]
     tally.count(events, proxied.database_url, sent=len(events))
     tally.note = (f"503 after {took:.1f} s, stored after {attempts} attempts; "

@@ -11,10 +11,11 @@ import pytest
 
 from amc_learning.consumers.loop import LoopStats
 from amc_learning.consumers.persist import run_persist
-from amc_learning.run import committed_offsets
+from amc_learning.entrypoints.bootstrap import bootstrap
 from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
 from amc_learning.streams.breaker import CircuitBreaker
 from amc_learning.streams.kafka import KafkaConfig
+from amc_learning.streams.offsets import committed_offsets
 from amc_learning.streams.params import ParamsReader, publish_params
 from amc_learning.streams.publisher import LearningPublisher
 from amc_learning.streams.topics import TopicNames
@@ -74,7 +75,7 @@ def test_publisher_never_blocks_and_its_breaker_opens_then_closes(
         state = publisher.breaker.state
     finally:
         publisher.close(timeout=5)
-    asyncio.run(run_persist(proxied, idle_exit_s=5.0))  # store what reached the topics
+    asyncio.run(run_persist(bootstrap(proxied), idle_exit_s=5.0))  # store what reached the topics
     tally.count(events, proxied.database_url)
     tally.note = (f"slowest publish() {slowest * 1e3:.2f} ms, breaker opened "
                   f"{publisher.breaker.times_opened}x, {publisher.stats.failed_sends} "
@@ -208,7 +209,7 @@ async def test_persist_resumes_from_its_committed_offsets(
     feeder = Feeder(proxied, events, chunk=500, pause_s=0.2,
                     publisher=tolerant_publisher(proxied))
     stats, stop = LoopStats(), asyncio.Event()
-    task = asyncio.create_task(run_persist(proxied, stop=stop, stats=stats))
+    task = asyncio.create_task(run_persist(bootstrap(proxied), stop=stop, stats=stats))
     feeder.start()
     try:
         for fault, args in SCHEDULE:

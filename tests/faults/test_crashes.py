@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from amc_learning.run import committed_offsets
 from amc_learning.schemas import topics
 from amc_learning.settings import Settings
+from amc_learning.streams.offsets import committed_offsets
 from tests.faults.conftest import LONG, Budget, Reference, Tally
 from tests.faults.pipeline import RESERVE_S, Feeder, Pipeline
 from tests.integration.helpers import (

@@ -7,15 +7,16 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
-from amc_learning.run import settings_env
+from amc_learning.entrypoints.bootstrap import bootstrap
+from amc_learning.entrypoints.supervise import settings_env
 from amc_learning.schemas import topics
 from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
 from amc_learning.service import cycle
-from amc_learning.store.frames import last_session
 from amc_learning.streams.params import ParamsReader
 from tests import factories
 from tests.faults.conftest import Tally
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.integration
 #: no cleanup, no handler) before or after the real send.
 DIE = """
 import os, sys
+from amc_learning.entrypoints.bootstrap import bootstrap
 from amc_learning.settings import Settings
 from amc_learning.service import cycle
 async def before(*args, **kwargs):
@@ -35,7 +37,8 @@ async def before(*args, **kwargs):
 async def after(*args, **kwargs):
     await cycle.publish_params(*args, **kwargs)
     os._exit(137)
-cycle.run_cycle(Settings(), "daily", publish={"before": before, "after": after}[sys.argv[1]])
+die = {"before": before, "after": after}[sys.argv[1]]
+cycle.run_cycle(bootstrap(Settings()), "daily", publish=die)
 """
 
 
@@ -59,24 +62,26 @@ def test_no_half_cycle_reaches_the_topic_and_the_next_cycle_succeeds(
     settings, monkeypatch, tally: Tally
 ):
     keyed = factories.keyed(settings)
+    deps = bootstrap(keyed)
     # unpaced: the run's own learner publishes little, and the reset below starts clean
     ran = cli(keyed, "run", "--days", "40", "--symbols", "30", "--bad-rate", "0",
               "--no-learning")
     assert ran.returncode == 0, ran.stderr[-2000:]
     # start from a live version 1, as a promotion would have left it (recorded, not sent)
-    as_of = last_session(keyed.database_url)
+    with deps.db.unit_of_work() as uow:
+        as_of = uow.frames.last_session(keyed.index_symbol)
     with psycopg.connect(keyed.database_url) as conn:
         conn.execute("DELETE FROM params_history")
         conn.execute("DELETE FROM learning_cycles")
-        v1 = cycle._message(keyed.params_name, 1, "live", FALLBACK_PARAMS,
-                              as_of, {"by": "test"}, keyed)
+        v1 = cycle.message(keyed.params_name, 1, "live", FALLBACK_PARAMS, as_of,
+                           {"by": "test"}, keyed.params_ttl_days, datetime.now(UTC))
         conn.execute(
             "INSERT INTO params_history (name, version, mode, as_of, params, provenance,"
             " published, message) VALUES (%s, 1, 'live', %s, %s, '{}', true, %s)",
             (keyed.params_name, as_of, json.dumps(FALLBACK_PARAMS.model_dump()),
              v1.model_dump_json()))
     earlier = len(on_topic(keyed))  # what the run's own learner sent, before the reset
-    assert cycle.send_unsent(keyed) == 1
+    assert cycle.send_unsent(deps) == 1
     reader = ParamsReader.from_settings(factories.reading(keyed)).start()
     try:
         assert reader.wait_for(lambda r: r.get().version == 1, 30), reader.status()
@@ -88,7 +93,7 @@ def test_no_half_cycle_reaches_the_topic_and_the_next_cycle_succeeds(
 
         monkeypatch.setattr(cycle, "adapt", broken_fit)
         with pytest.raises(RuntimeError, match="a bug in the fit"):
-            cycle.run_cycle(keyed, "daily")
+            cycle.run_cycle(deps, "daily")
         monkeypatch.undo()
         assert len(history(keyed)) == 1 and len(on_topic(keyed)) == sent_before
         assert rows(keyed.database_url, "SELECT count(*) FROM learning_cycles") == [(0,)]
@@ -106,7 +111,7 @@ def test_no_half_cycle_reaches_the_topic_and_the_next_cycle_succeeds(
         assert len(on_topic(keyed)) == sent_before + 1
 
         # 4. the next cycle sends it again (identical), stamps it, and runs
-        weekly = cycle.run_cycle(keyed, "weekly")
+        weekly = cycle.run_cycle(deps, "weekly")
         assert weekly["ran"] is True
         assert reader.wait_for(lambda r: r.status()["held"]["default"].get("shadow") == 2, 30)
         view, status = reader.get(), reader.status()

@@ -10,8 +10,9 @@ import pytest
 
 from amc_learning.consumers.loop import Backoff, LoopStats
 from amc_learning.consumers.persist import run_persist
-from amc_learning.run import committed_offsets
+from amc_learning.entrypoints.bootstrap import bootstrap
 from amc_learning.store.rows import PERSIST_TOPICS
+from amc_learning.streams.offsets import committed_offsets
 from tests.faults.conftest import LONG, OwnPostgres, Tally
 from tests.faults.pipeline import Feeder, stream
 
@@ -38,7 +39,7 @@ async def test_persist_rides_out_a_database_outage(settings, own_postgres: OwnPo
         return sum((await committed_offsets(s, s.persist_group, partitions)).values())
 
     stats, stop = LoopStats(), asyncio.Event()
-    task = asyncio.create_task(run_persist(s, stop=stop, stats=stats))
+    task = asyncio.create_task(run_persist(bootstrap(s), stop=stop, stats=stats))
     targets: dict = {}
     try:
         first = Feeder(s, thirds[0])

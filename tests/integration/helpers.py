@@ -11,11 +11,12 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from amc_learning.run import _end_offsets, wait_until_consumed
+from amc_learning.entrypoints.supervise import wait_until_consumed
 from amc_learning.schemas import topics
 from amc_learning.schemas.common import Event
 from amc_learning.settings import Settings
 from amc_learning.streams.kafka import client_options, producer_options
+from amc_learning.streams.offsets import end_offsets
 from amc_learning.streams.params import message_key
 from amc_learning.streams.publisher import LearningPublisher
 
@@ -119,7 +120,7 @@ def settle(settings: Settings, targets: dict, procs: list, timeout_s: float = 12
     wait_until_consumed(settings, settings.persist_group, targets, procs, say, timeout_s)
     group = settings.topic_prefix + settings.outcomes_group
     wait_until_consumed(settings, group, targets, procs, say, timeout_s)
-    ends = asyncio.run(_end_offsets(settings, settings.topic_prefix + topics.OUTCOMES))
+    ends = asyncio.run(end_offsets(settings, settings.topic_prefix + topics.OUTCOMES))
     wait_until_consumed(settings, settings.persist_group, ends, procs, say, timeout_s)
 
 

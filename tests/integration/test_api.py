@@ -23,7 +23,8 @@ import pytest
 
 from amc_learning.api import tokens
 from amc_learning.consumers.persist import run_persist
-from amc_learning.run import settings_env
+from amc_learning.entrypoints.bootstrap import bootstrap
+from amc_learning.entrypoints.supervise import settings_env
 from amc_learning.schemas.signing import Signature, Signer, Verifier
 from amc_learning.streams.params import Record, publish_params
 from tests import factories
@@ -119,7 +120,7 @@ async def test_a_batch_posted_over_http_is_stored_once_under_the_tokens_producer
     assert again[0] == 200  # a retry: the same event ids
     single = json.loads(factories.thesis(decision_id="dec-http").model_dump_json())
     assert call(server, "POST", "/learning/collect/thesis-decision", WRITER, single)[0] == 200
-    stats = await run_persist(settings, max_records=7, idle_exit_s=20)
+    stats = await run_persist(bootstrap(settings), max_records=7, idle_exit_s=20)
     assert stats.consumed == 7 and stats.dead_lettered == 0
     assert rows(settings.database_url, "SELECT producer, count(*) FROM discovery_candidates"
                                        " GROUP BY 1") == [("amc-trader-cron", 3)]
@@ -243,7 +244,7 @@ async def test_a_producers_own_shapes_go_through_the_adapters(settings, server):
     code, _, answer = call(server, "POST", "/learning/collect/trade-outcome"
                                            "?format=alphastack-4.1", WRITER, candidates)
     assert code == 400 and "alpaca-trade-update" in answer["detail"]
-    stats = await run_persist(settings, max_records=4, idle_exit_s=20)
+    stats = await run_persist(bootstrap(settings), max_records=4, idle_exit_s=20)
     assert stats.consumed == 4 and stats.dead_lettered == 0
     assert rows(settings.database_url, "SELECT scoring_model, count(*) FROM"
                                        " discovery_candidates GROUP BY 1") == [("alphastack", 3)]

@@ -13,7 +13,9 @@ import psycopg
 import pytest
 
 from amc_learning.consumers.persist import run_persist
+from amc_learning.entrypoints.bootstrap import bootstrap
 from amc_learning.store.backup import MANIFEST, BackupError, backup, restore, table_digests
+from amc_learning.store.database import Database
 from amc_learning.store.export import TABLES, export_table
 from tests import factories
 from tests.integration.helpers import publish, rows
@@ -32,7 +34,7 @@ def filled(settings):
                    factories.candidate(occurred_at=at, run_id=f"run-{i}", passed=i % 2 == 0),
                    factories.fill(occurred_at=at), factories.bar(session=at.date())]
     publish(settings, events)
-    stats = asyncio.run(run_persist(settings, max_records=len(events), idle_exit_s=15))
+    stats = asyncio.run(run_persist(bootstrap(settings), max_records=len(events), idle_exit_s=15))
     assert stats.consumed == len(events) and stats.dead_lettered == 0
     return settings
 
@@ -41,7 +43,7 @@ def test_every_table_exports_to_parquet_and_csv_with_its_rows_and_types(filled, 
     url = filled.database_url
     for table in TABLES:
         for fmt in ("parquet", "csv"):
-            done = export_table(url, table, fmt, tmp_path / fmt)
+            done = export_table(Database(url), table, fmt, tmp_path / fmt)
             assert done.rows == rows(url, f"SELECT count(*) FROM {table}")[0][0], (table, fmt)
     decisions = pl.scan_parquet(tmp_path / "parquet" / "learning_decisions" / "*.parquet")
     frame = decisions.collect().sort("decision_id")
@@ -58,7 +60,7 @@ def test_every_table_exports_to_parquet_and_csv_with_its_rows_and_types(filled, 
 
 def test_a_time_bounded_export_holds_exactly_the_rows_in_the_window(filled, tmp_path):
     since, until = DAY + timedelta(days=2), DAY + timedelta(days=4)
-    done = export_table(filled.database_url, "learning_decisions", "parquet", tmp_path,
+    done = export_table(Database(filled.database_url), "learning_decisions", "parquet", tmp_path,
                         since=since, until=until)
     got = pl.read_parquet(done.path / "*.parquet")
     expected = rows(filled.database_url, "SELECT decision_id FROM learning_decisions WHERE"
@@ -68,13 +70,14 @@ def test_a_time_bounded_export_holds_exactly_the_rows_in_the_window(filled, tmp_
     # synthetic decision of day 3's candidate, which was never handed on
     assert len(expected) == 3
     with pytest.raises(ValueError, match="no time column"):
-        export_table(filled.database_url, "outcome_backlog", "csv", tmp_path, since=since)
+        export_table(Database(filled.database_url), "outcome_backlog", "csv", tmp_path, since=since)
 
 
 _MEASURE = """
 import io, json, sys
 from pathlib import Path
-import polars as pl, psycopg
+import polars as pl
+from amc_learning.store.database import Database
 from amc_learning.store.export import export_table
 def status_mb(field):
     for line in open("/proc/self/status"):
@@ -82,11 +85,13 @@ def status_mb(field):
             return int(line.split()[1]) / 1024
 # what every process pays anyway: polars' engine and parquet writer, a connection
 pl.DataFrame({"a": [1], "b": ["x"]}).write_parquet(io.BytesIO())
-psycopg.connect(sys.argv[1]).close()
+db = Database(sys.argv[1])
+with db.unit_of_work():
+    pass
 baseline = status_mb("VmRSS")
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # reset the peak (VmHWM): from here on it is the export's
-done = export_table(sys.argv[1], "learning_decisions", "parquet", Path(sys.argv[2]),
+done = export_table(db, "learning_decisions", "parquet", Path(sys.argv[2]),
                     memory_mb=float(sys.argv[3]))
 print(json.dumps({"baseline_mb": baseline, "peak_mb": status_mb("VmHWM"), "rows": done.rows,
                   "chunk_rows": done.chunk_rows}))
@@ -120,11 +125,11 @@ def test_an_export_of_a_table_larger_than_the_memory_cap_stays_within_it(databas
 
 def test_backup_then_restore_into_a_fresh_database_is_identical(filled, empty_database,
                                                                  tmp_path):
-    before = table_digests(filled.database_url)
-    manifest = backup(filled.database_url, tmp_path / "b")
+    before = table_digests(Database(filled.database_url))
+    manifest = backup(Database(filled.database_url), tmp_path / "b")
     assert manifest.tables == before and manifest.schema_version >= 5
     assert before["learning_decisions"]["rows"] == 9  # 6 thesis + 3 never-decided candidates
-    target = empty_database("restore")
+    target = Database(empty_database("restore"))
     restore(tmp_path / "b", target)
     assert table_digests(target) == before
     with pytest.raises(BackupError, match="not empty"):
@@ -134,11 +139,11 @@ def test_backup_then_restore_into_a_fresh_database_is_identical(filled, empty_da
 
 
 def test_restore_refuses_a_newer_schema_and_a_tampered_dump(filled, empty_database, tmp_path):
-    backup(filled.database_url, tmp_path / "b")
+    backup(Database(filled.database_url), tmp_path / "b")
     with pytest.raises(BackupError, match="already holds a backup"):
-        backup(filled.database_url, tmp_path / "b")
+        backup(Database(filled.database_url), tmp_path / "b")
     manifest = json.loads((tmp_path / "b" / MANIFEST).read_text())
-    target = empty_database("refused")
+    target = Database(empty_database("refused"))
     (tmp_path / "b" / MANIFEST).write_text(json.dumps({**manifest, "schema_version": 999}))
     with pytest.raises(BackupError, match="newer than this code"):
         restore(tmp_path / "b", target)

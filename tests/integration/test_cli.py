@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from amc_learning.run import settings_env
+from amc_learning.entrypoints.supervise import settings_env
 from tests import factories
 from tests.integration.helpers import publish, rows
 

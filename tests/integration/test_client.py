@@ -23,6 +23,7 @@ from amc_learning_client import FALLBACK, LearningClient
 
 from amc_learning.api import tokens
 from amc_learning.consumers.persist import run_persist
+from amc_learning.entrypoints.bootstrap import bootstrap
 from amc_learning.schemas.signing import Signer
 from amc_learning.streams.params import publish_params
 from tests import factories
@@ -98,7 +99,7 @@ async def test_events_sent_through_the_client_are_stored_once_under_its_tokens_p
     status = client.status()
     assert (status["sent"], status["rejected"], status["dropped"]) == (120, 1, 0), status
     assert "price" in status["last_rejection"]
-    stats = await run_persist(settings, max_records=120, idle_exit_s=20)
+    stats = await run_persist(bootstrap(settings), max_records=120, idle_exit_s=20)
     assert stats.consumed == 120 and stats.dead_lettered == 0
     assert rows(settings.database_url,
                 "SELECT producer, count(*), count(DISTINCT event_id) FROM discovery_candidates"

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from amc_learning.consumers.persist import run_persist
-from amc_learning.run import _end_offsets, spawn_consumer, stop_processes
+from amc_learning.entrypoints.bootstrap import bootstrap
+from amc_learning.entrypoints.supervise import spawn_consumer, stop_processes
+from amc_learning.streams.offsets import end_offsets
 from tests import factories
 from tests.integration.helpers import publish, rows, settle, stored_event_ids
 from tests.integration.test_cli import cli
@@ -46,7 +48,7 @@ def test_a_history_and_its_fills_round_trip_to_rows_and_tracked_outcomes(setting
         publish(settings, bars).close()
         ends: dict = {}
         for topic in ("discovery", "thesis", "trades", "prices"):
-            ends |= asyncio.run(_end_offsets(settings, f"{settings.topic_prefix}learning."
+            ends |= asyncio.run(end_offsets(settings, f"{settings.topic_prefix}learning."
                                                        f"{topic}.v1"))
         settle(settings, ends, procs, timeout_s=180)
     finally:
@@ -80,7 +82,7 @@ def test_a_history_and_its_fills_round_trip_to_rows_and_tracked_outcomes(setting
 
     again = cli(settings, "import", "amc-trader", str(FIXTURES), str(trades))
     assert again.returncode == 0, again.stderr[-2000:]
-    asyncio.run(run_persist(settings, max_records=764, idle_exit_s=20))
+    asyncio.run(run_persist(bootstrap(settings), max_records=764, idle_exit_s=20))
     assert max(stored_event_ids(url).values()) == 1
     assert rows(url, "SELECT count(*) FROM discovery_candidates") == [(729,)]
     assert rows(url, "SELECT count(*) FROM learning_trades") == [(10,)]

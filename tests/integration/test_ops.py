@@ -16,16 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from amc_learning.run import (
-    Produced,
-    publish_simulation,
-    settings_env,
-    stop_processes,
-    wait_until_consumed,
-)
+from amc_learning.entrypoints.run import Produced, publish_simulation
+from amc_learning.entrypoints.status import scrape, total
+from amc_learning.entrypoints.supervise import settings_env, stop_processes, wait_until_consumed
 from amc_learning.settings import Settings
 from amc_learning.simulator.world import SimConfig
-from amc_learning.status import scrape, total
 from tests.integration.helpers import rows, stored_event_ids, wait_for
 
 pytestmark = pytest.mark.integration
@@ -55,14 +50,14 @@ def healthz(url: str) -> dict:
 def burst(settings: Settings, days: int, symbols: int, bad_rate: float) -> tuple[
         threading.Thread, list[Produced]]:
     """Publish simulated sessions from a thread (the test scrapes meanwhile)."""
-    from amc_learning.run import with_signing_key
+    from amc_learning.entrypoints.bootstrap import bootstrap, with_signing_key
 
     out: list[Produced] = []
     config = SimConfig(seed=11, symbols=symbols, start=date(2016, 1, 4), days=days)
 
     def publish() -> None:
-        out.append(publish_simulation(with_signing_key(settings), config, bad_rate,
-                                      lambda _: None))
+        out.append(publish_simulation(bootstrap(with_signing_key(settings)), config,
+                                      bad_rate, lambda _: None))
 
     thread = threading.Thread(target=publish)
     thread.start()
@@ -153,7 +148,7 @@ def test_three_persist_workers_share_the_partitions_and_a_killed_one_loses_nothi
 
 
 def test_the_outcomes_worker_and_the_learner_serve_metrics_and_health(settings, tmp_path):
-    from amc_learning.run import with_signing_key
+    from amc_learning.entrypoints.bootstrap import with_signing_key
 
     keyed = with_signing_key(settings)
     procs = [start(keyed, name, tmp_path / f"{name}.log") for name in ("outcomes", "learner")]

@@ -14,13 +14,11 @@ import pytest
 
 from amc_learning.consumers.loop import LoopStats
 from amc_learning.consumers.persist import run_persist
-from amc_learning.run import (
-    committed_offsets,
-    spawn_consumer,
-    stop_processes,
-)
+from amc_learning.entrypoints.bootstrap import bootstrap
+from amc_learning.entrypoints.supervise import spawn_consumer, stop_processes
 from amc_learning.schemas.outcomes import OutcomeUpdated
 from amc_learning.simulator.world import SimConfig, simulate
+from amc_learning.streams.offsets import committed_offsets
 from tests import factories
 from tests.integration.helpers import (
     OUTCOME_COLUMNS,
@@ -151,14 +149,14 @@ async def test_persist_keeps_the_last_outcome_on_the_topic_and_waits_for_late_de
     # whatever its revision (a late bar can lower it, see rows.OUTCOMES)
     first, second, third = update(5, 0.05), update(3, 0.03), update(7, 0.07)
     publish(settings, [first])  # before its decision: waits in the backlog
-    await run_persist(settings, max_records=1, idle_exit_s=15, stats=LoopStats())
+    await run_persist(bootstrap(settings), max_records=1, idle_exit_s=15, stats=LoopStats())
     assert rows(settings.database_url, "SELECT revision FROM outcome_backlog") == [(5,)]
     publish(settings, [decision, second])
-    await run_persist(settings, max_records=2, idle_exit_s=15)
+    await run_persist(bootstrap(settings), max_records=2, idle_exit_s=15)
     assert rows(settings.database_url, "SELECT revision, return_1d FROM learning_outcomes") == [
         (3, 0.03)]
     assert rows(settings.database_url, "SELECT count(*) FROM outcome_backlog") == [(0,)]
     publish(settings, [first, third])  # several in one batch: the last of them
-    await run_persist(settings, max_records=2, idle_exit_s=15)
+    await run_persist(bootstrap(settings), max_records=2, idle_exit_s=15)
     assert rows(settings.database_url, "SELECT revision, return_1d FROM learning_outcomes") == [
         (7, 0.07)]

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
+from amc_learning.entrypoints.run import run
 from amc_learning.intelligence.rollout import RolloutPolicy
-from amc_learning.run import run
 from tests.integration.helpers import rows
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from amc_learning import infra
+from amc_learning.entrypoints import infra
 from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
 from amc_learning.schemas.signing import Signature, Signer, Verifier
 from amc_learning.streams.kafka import KafkaConfig, client_options

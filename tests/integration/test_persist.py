@@ -12,8 +12,9 @@ from psycopg.conninfo import conninfo_to_dict
 
 from amc_learning.consumers.loop import LoopStats
 from amc_learning.consumers.persist import run_persist
-from amc_learning.run import committed_offsets
+from amc_learning.entrypoints.bootstrap import bootstrap
 from amc_learning.schemas import topics
+from amc_learning.streams.offsets import committed_offsets
 from tests import factories
 from tests.integration.helpers import publish, read_topic, rows, send_raw
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 async def test_round_trip_stores_every_field_exactly(settings):
     t, c, f, b = factories.thesis(), factories.candidate(), factories.fill(), factories.bar()
     publish(settings, [t, c, f, b])
-    stats = await run_persist(settings, max_records=4, idle_exit_s=15)
+    stats = await run_persist(bootstrap(settings), max_records=4, idle_exit_s=15)
     assert stats.consumed == 4 and stats.dead_lettered == 0
     [d] = rows(settings.database_url,
                "SELECT event_id, decision_id, symbol, decision_type, recommendation_source,"
@@ -63,7 +64,7 @@ async def test_contract_v2_events_are_stored_with_their_model_label_and_mode(set
     paper = factories.fill(schema_version=2, mode="paper", order_id="ord-1",
                            decision_id=decision.decision_id)
     publish(settings, [candidate, decision, paper, factories.thesis()])
-    stats = await run_persist(settings, max_records=4, idle_exit_s=15)
+    stats = await run_persist(bootstrap(settings), max_records=4, idle_exit_s=15)
     assert stats.consumed == 4 and stats.dead_lettered == 0
     [cand] = rows(settings.database_url,
                   "SELECT schema_version, scoring_model, scoring_version, raw_score, raw_low,"
@@ -87,13 +88,13 @@ async def test_duplicates_and_producer_retries_are_stored_once(settings):
     t, b = factories.thesis(), factories.bar()
     retry = factories.thesis(decision_id=t.decision_id)  # same decision, new event id
     publish(settings, [t, b, t, b, retry])
-    stats = await run_persist(settings, max_records=5, idle_exit_s=15)
+    stats = await run_persist(bootstrap(settings), max_records=5, idle_exit_s=15)
     assert stats.consumed == 5
     assert rows(settings.database_url, "SELECT count(*) FROM learning_decisions") == [(1,)]
     assert rows(settings.database_url, "SELECT count(*) FROM price_bars") == [(1,)]
     # a second consumer group re-reading everything changes nothing either
     again = settings.with_overrides(persist_group=settings.persist_group + "-again")
-    await run_persist(again, max_records=5, idle_exit_s=15)
+    await run_persist(bootstrap(again), max_records=5, idle_exit_s=15)
     assert rows(settings.database_url, "SELECT count(*) FROM learning_decisions") == [(1,)]
 
 
@@ -106,7 +107,7 @@ async def test_bad_events_are_dead_lettered_and_the_consumer_carries_on(settings
     publish(settings, [good_before])
     await send_raw(settings, topics.PRICES, bad)
     publish(settings, [good_after])
-    stats = await run_persist(settings, max_records=7, idle_exit_s=15)
+    stats = await run_persist(bootstrap(settings), max_records=7, idle_exit_s=15)
     assert stats.consumed == 7 and stats.dead_lettered == 5
     assert rows(settings.database_url, "SELECT symbol FROM price_bars ORDER BY symbol") == [
         ("AMC",), ("GME",)]
@@ -130,7 +131,7 @@ async def test_offsets_stay_uncommitted_while_the_database_is_down(settings, bac
     publish(settings, events)
     stats = LoopStats()
     stop = asyncio.Event()
-    task = asyncio.create_task(run_persist(settings, stop=stop, stats=stats))
+    task = asyncio.create_task(run_persist(bootstrap(settings), stop=stop, stats=stats))
     try:
         for _ in range(300):
             if stats.retries >= 2:

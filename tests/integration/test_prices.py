@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 from amc_learning.consumers.persist import run_persist
+from amc_learning.entrypoints.bootstrap import bootstrap
+from amc_learning.entrypoints.supervise import spawn_consumer, stop_processes
 from amc_learning.intelligence import calendar
 from amc_learning.market.providers import Alpaca, Polygon
-from amc_learning.run import _end_offsets, spawn_consumer, stop_processes
 from amc_learning.service import prices
+from amc_learning.streams.offsets import end_offsets
 from tests import factories
 from tests.integration.helpers import publish, rows, settle
 from tests.integration.test_cli import cli
@@ -27,6 +29,13 @@ pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "amc_trader"
 NOW = datetime(2026, 6, 30, 22, 0, tzinfo=UTC)  # every horizon of the history has passed
+
+
+def planned(settings, now):  # type: ignore[no-untyped-def]
+    """What a sync as of `now` would ask for."""
+    deps = bootstrap(settings)
+    with deps.db.unit_of_work() as uow:
+        return prices.plan(uow, deps.settings, now)
 
 
 def alpaca_settings(settings):  # type: ignore[no-untyped-def]
@@ -50,9 +59,9 @@ def test_an_imported_history_gets_exactly_the_bars_it_needs_and_its_outcomes(set
     try:
         ends: dict = {}
         for topic in ("discovery", "thesis", "trades"):
-            ends |= asyncio.run(_end_offsets(own, f"{own.topic_prefix}learning.{topic}.v1"))
+            ends |= asyncio.run(end_offsets(own, f"{own.topic_prefix}learning.{topic}.v1"))
         settle(own, ends, procs, timeout_s=180)
-        todo = prices.plan(own, NOW)
+        todo = planned(own, NOW)
         symbols = sorted(todo.missing)
         assert "SPY" in symbols and "RIG" in symbols and len(symbols) > 500
         first = min(a for a, _ in todo.spans.values())
@@ -69,12 +78,12 @@ def test_an_imported_history_gets_exactly_the_bars_it_needs_and_its_outcomes(set
         market.unknown.add(symbols[-1])
         with serving(market) as url:
             provider = Alpaca(KEY_ID, SECRET, url, "iex")
-            summary = prices.sync(own, provider, now=NOW)
+            summary = prices.sync(bootstrap(own), provider, now=NOW)
             asked = market.requests
-            again = prices.sync(own, provider, now=NOW)
+            again = prices.sync(bootstrap(own), provider, now=NOW)
             asked_again = market.requests - asked
-            retried = prices.sync(own, provider, now=NOW, again=True)
-        ends = asyncio.run(_end_offsets(own, f"{own.topic_prefix}learning.prices.v1"))
+            retried = prices.sync(bootstrap(own), provider, now=NOW, again=True)
+        ends = asyncio.run(end_offsets(own, f"{own.topic_prefix}learning.prices.v1"))
         settle(own, ends, procs, timeout_s=240)
     finally:
         stop_processes(*procs)
@@ -128,7 +137,7 @@ def _tracked(settings, symbols: list[str], day: date) -> None:  # type: ignore[n
                                occurred_at=datetime.combine(day, datetime.min.time(), UTC)
                                + timedelta(hours=15)) for s in symbols]
     publish(settings, events).close()
-    asyncio.run(run_persist(settings, max_records=len(events), idle_exit_s=20))
+    asyncio.run(run_persist(bootstrap(settings), max_records=len(events), idle_exit_s=20))
 
 
 @pytest.mark.parametrize("name", ["alpaca", "polygon"])
@@ -148,7 +157,7 @@ def test_throttling_is_waited_out_and_said(settings, name):
         provider = (Alpaca(KEY_ID, SECRET, url, "iex") if name == "alpaca"
                     else Polygon(POLYGON_KEY, url))
         started = time.monotonic()
-        summary = prices.sync(own, provider, now=NOW)
+        summary = prices.sync(bootstrap(own), provider, now=NOW)
         took = time.monotonic() - started
     assert summary["failed"] == {} and summary["published"] > 3 * 40
     assert summary["throttled"] == market.throttled >= 3
@@ -164,7 +173,7 @@ def test_holidays_are_never_missing_and_keys_refused_end_the_sync_at_once(settin
     own = settings.with_overrides(index_symbol="SPY", vix_symbol="")
     day = date(2026, 6, 26)  # its window spans Juneteenth (06-19) and July 3 (observed)
     _tracked(own, ["HOL"], day)
-    todo = prices.plan(own, datetime(2026, 7, 10, 22, tzinfo=UTC))
+    todo = planned(own, datetime(2026, 7, 10, 22, tzinfo=UTC))
     assert date(2026, 6, 19) not in todo.missing["HOL"]
     assert date(2026, 7, 3) not in todo.missing["HOL"]
     assert todo.missing["HOL"][-1] == date(2026, 7, 10)
@@ -177,16 +186,16 @@ def test_holidays_are_never_missing_and_keys_refused_end_the_sync_at_once(settin
     assert market.requests == 1  # not once per symbol
     missing_key = cli(own, "prices", "sync", "--provider", "polygon")
     assert missing_key.returncode == 2 and "LEARNING_POLYGON_API_KEY" in missing_key.stderr
-    planned = cli(own, "prices", "plan")
-    assert planned.returncode == 0, planned.stderr[-2000:]
-    assert "HOL" in json.loads(planned.stdout.strip().splitlines()[-1])["missing"]
+    listed = cli(own, "prices", "plan")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert "HOL" in json.loads(listed.stdout.strip().splitlines()[-1])["missing"]
 
 
 def test_the_prices_process_syncs_and_an_unreachable_provider_only_degrades_it(settings,
                                                                              tmp_path):
-    from amc_learning.infra import free_port
-    from amc_learning.run import stop_processes as stop
-    from amc_learning.status import scrape, total
+    from amc_learning.entrypoints.infra import free_port
+    from amc_learning.entrypoints.run import stop_processes as stop
+    from amc_learning.entrypoints.status import scrape, total
     from tests.integration.helpers import wait_for
     from tests.integration.test_ops import healthz, start
 
@@ -229,8 +238,8 @@ def test_polygon_pages_and_an_index_the_plan_does_not_include(settings):
     market = market_for(["AAA"], day - timedelta(days=60), NOW.date())
     market.page_size = 4  # about a dozen pages per answer
     with serving(market) as url:
-        summary = prices.sync(settings, Polygon(POLYGON_KEY, url), now=NOW)
-        again = prices.sync(settings, Polygon(POLYGON_KEY, url), now=NOW)
+        summary = prices.sync(bootstrap(settings), Polygon(POLYGON_KEY, url), now=NOW)
+        again = prices.sync(bootstrap(settings), Polygon(POLYGON_KEY, url), now=NOW)
     sessions = len(calendar.sessions(calendar.offset(day, -20), calendar.offset(day, 30)))
     assert summary["published"] == sessions and market.requests > 2 * sessions / 4
     assert set(summary["failed"]) == {"^IXIC", "^VIX"}

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from amc_learning import infra
+from amc_learning.entrypoints import infra
 from amc_learning.streams.breaker import CircuitBreaker
 from amc_learning.streams.kafka import KafkaConfig, client_options
 from amc_learning.streams.publisher import LearningPublisher

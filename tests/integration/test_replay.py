@@ -14,8 +14,10 @@ from aiokafka import AIOKafkaProducer
 
 from amc_learning.consumers.persist import run_persist
 from amc_learning.consumers.replay import replay
-from amc_learning.run import settings_env
+from amc_learning.entrypoints.bootstrap import bootstrap
+from amc_learning.entrypoints.supervise import settings_env
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
+from amc_learning.store.database import Database
 from amc_learning.store.migrations import migrate
 from amc_learning.store.rows import PERSIST_TOPICS
 from amc_learning.streams.kafka import producer_options
@@ -50,7 +52,7 @@ def fresh(empty_database):  # type: ignore[no-untyped-def]
 
     def make(label: str) -> str:
         url = empty_database(label)
-        migrate(url)
+        migrate(Database(url))
         return url
 
     return make
@@ -61,15 +63,15 @@ def test_replay_into_a_fresh_database_reproduces_the_live_rows_and_twice_changes
 ):
     events = stream(5, 12, 30)
     publish(settings, events)
-    live = asyncio.run(run_persist(settings, max_records=len(events), idle_exit_s=20))
+    live = asyncio.run(run_persist(bootstrap(settings), max_records=len(events), idle_exit_s=20))
     assert live.consumed == len(events)
     target = fresh("replay_target")
-    stats = asyncio.run(replay(settings, list(PERSIST_TOPICS), target))
+    stats = asyncio.run(replay(settings, list(PERSIST_TOPICS), Database(target)))
     assert stats.read == stats.in_window == len(events) and stats.dead_lettered == 0
     expected = content(settings.database_url)
     assert sum(len(v) for v in expected.values()) > len(events) // 2
     assert content(target) == expected
-    again = asyncio.run(replay(settings, list(PERSIST_TOPICS), target))
+    again = asyncio.run(replay(settings, list(PERSIST_TOPICS), Database(target)))
     assert sum(again.stored.values()) == 0, again.stored
     assert content(target) == expected
 
@@ -95,7 +97,7 @@ def test_a_time_bounded_replay_stores_exactly_the_records_in_the_window(settings
     asyncio.run(_send_at(settings, events, stamps))
     since, until = t0 + timedelta(minutes=10), t0 + timedelta(minutes=20)
     target = fresh("replay_window")
-    stats = asyncio.run(replay(settings, ["learning.thesis.v1"], target, since=since,
+    stats = asyncio.run(replay(settings, ["learning.thesis.v1"], Database(target), since=since,
                                until=until))
     inside = {str(e.decision_id) for e, at in zip(events, stamps, strict=True)
               if since <= at < until}

@@ -9,8 +9,8 @@ import pytest
 
 from amc_learning.intelligence.analysis import AnalysisConfig, analyze
 from amc_learning.simulator.research import ResearchConfig, simulate_research
+from amc_learning.store.database import Database
 from amc_learning.store.migrations import migrate
-from amc_learning.store.results import store_analysis
 from tests.integration.helpers import rows
 
 pytestmark = pytest.mark.integration
@@ -44,16 +44,19 @@ def snapshot(url: str) -> dict[str, list[tuple[object, ...]]]:
 
 
 def test_a_pass_is_stored_with_its_window_and_rerunning_it_changes_nothing(database_url):
-    migrate(database_url)
+    migrate(Database(database_url))
     world = simulate_research(ResearchConfig(seed=4, symbols=60, sessions=320))
     cfg = AnalysisConfig(features=world.truth.features, signature_features=("crowding", "noise_1"))
     as_of = world.decisions["session"].unique().sort()[-1]
     first = analyze(world.decisions, world.index, as_of, cfg)
-    written = store_analysis(database_url, first)
+    db = Database(database_url)
+    with db.unit_of_work() as uow:
+        written = uow.results.store(first)
     before = snapshot(database_url)
     assert all(written[t] == len(before[t]) and written[t] > 0 for t in TABLES), written
     again = analyze(world.decisions, world.index, as_of, cfg)  # same inputs, a new pass
-    store_analysis(database_url, again)
+    with db.unit_of_work() as uow:
+        uow.results.store(again)
     assert snapshot(database_url) == before
 
     stamps = rows(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from amc_learning.run import settings_env
+from amc_learning.entrypoints.supervise import settings_env
 from tests.integration.helpers import rows, stored_event_ids, wait_for
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from amc_learning.experiment import run_experiment
+from amc_learning.entrypoints.experiment import run_experiment
 from amc_learning.intelligence.adaptive import COMPONENTS, Guardrails, adapt
 from amc_learning.schemas.params import FALLBACK_PARAMS, HARD_BOUNDS
 from amc_learning.simulator.research import ExperimentConfig, simulate_candidates

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from amc_learning.feeds import AMC_SCANNER, AmcTraderFeed
+from amc_learning.entrypoints.feeds import AMC_SCANNER, AmcTraderFeed
 from amc_learning.schemas.discovery import SCORE_COMPONENTS
 from amc_learning.simulator import amc_shapes
 from amc_learning.simulator.world import SimConfig, simulate

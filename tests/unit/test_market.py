@@ -17,7 +17,7 @@ from amc_learning.intelligence.prices import (
     split_ratios,
     windows,
 )
-from amc_learning.market.providers import Alpaca, ProviderError, _wait_asked
+from amc_learning.market.providers import Alpaca, ProviderError, wait_asked
 
 
 def test_the_calendar_knows_holidays_and_early_closes():
@@ -91,9 +91,9 @@ def test_events_one_per_session_with_the_split_and_no_invented_bars():
 
 
 def test_the_wait_is_what_the_provider_asked():
-    assert _wait_asked({"Retry-After": "3"}) == 3.0
-    assert _wait_asked({"X-RateLimit-Reset": "0"}) == 0.0  # in the past: at once
-    assert _wait_asked({}) is None and _wait_asked({"Retry-After": "soon"}) is None
+    assert wait_asked({"Retry-After": "3"}) == 3.0
+    assert wait_asked({"X-RateLimit-Reset": "0"}) == 0.0  # in the past: at once
+    assert wait_asked({}) is None and wait_asked({"Retry-After": "soon"}) is None
     assert ProviderError(429, "x").transient and ProviderError(None, "x").transient
     assert ProviderError(503, "x").transient and not ProviderError(400, "x").transient
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from aiokafka import TopicPartition
 
-from amc_learning.consumers.replay import ReplayStats, _starts
+from amc_learning.consumers.replay import ReplayStats, window_starts
 
 TP = TopicPartition("learning.thesis.v1", 0)
 
@@ -40,7 +40,7 @@ class FakeConsumer:
 
 def starts(stamps: list[int], index: int | None, since: int) -> tuple[int, int]:
     stats = ReplayStats()
-    found = asyncio.run(_starts(FakeConsumer(stamps, index), [TP], since, stats))  # type: ignore[arg-type]
+    found = asyncio.run(window_starts(FakeConsumer(stamps, index), [TP], since, stats))  # type: ignore[arg-type]
     return found[TP], stats.scanned_partitions
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from amc_learning.infra import free_port
+from amc_learning.entrypoints.infra import free_port
 from tests.conftest import Backend
 
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from amc_learning.settings import Settings
-from amc_learning.store.admin import ensure_database
+from amc_learning.store.database import ensure_database
 
 log = logging.getLogger(__name__)
 DATABASE_NAME = "learning"

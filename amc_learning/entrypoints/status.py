@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from amc_learning.consumers import ops
 from amc_learning.settings import Settings
 from amc_learning.store import StoreError
-from amc_learning.store.figures import status_figures
+from amc_learning.store.database import Database
 from amc_learning.streams.kafka import client_options
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
@@ -179,16 +179,18 @@ def render(settings: Settings, found: list[Process], broker: str,
     return "\n".join(lines)
 
 
-def database_figures(settings: Settings) -> dict[str, Any] | str:
-    if not settings.database_url:
+def database_figures(settings: Settings, db: Database | None) -> dict[str, Any] | str:
+    if db is None:
         return "DOWN: no database configured and no embedded one running"
     try:
-        return status_figures(settings.database_url, settings.params_name)
+        with db.unit_of_work() as uow:
+            return uow.figures.status(settings.params_name)
     except StoreError as exc:
         return f"DOWN: {str(exc).strip().splitlines()[0]}"
 
 
-def status(settings: Settings) -> str:
+def status(settings: Settings, db: Database | None) -> str:
+    """The screen; `db`: the database found (None: none)."""
     found = processes(settings)
     broker = _broker(settings) if settings.kafka_bootstrap else "DOWN: none configured"
-    return render(settings, found, broker, database_figures(settings))
+    return render(settings, found, broker, database_figures(settings, db))
