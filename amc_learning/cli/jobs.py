@@ -9,7 +9,6 @@ from typing import Any
 
 from amc_learning.cli.common import Command, UserError, say, simulation_args
 from amc_learning.entrypoints.bootstrap import bootstrap, provisioned, with_signing_key
-from amc_learning.service.deps import Deps
 from amc_learning.settings import Settings
 
 
@@ -101,7 +100,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     with deps.db.unit_of_work() as uow:
         start = args.start or next_start(uow.frames.last_session(INDEX_SYMBOL))
     config = SimConfig(seed=args.seed, symbols=args.symbols, start=start, days=args.days)
-    keyed = Deps(with_signing_key(deps.settings), deps.db)  # its reader verifies, as `run`'s
+    keyed = deps.with_settings(with_signing_key(deps.settings))  # its reader verifies
     produced = publish_simulation(keyed, config, 0.0, lambda s: print(s, file=sys.stderr))
     print(json.dumps({"produced": dict(sorted(produced.by_topic.items()))}))
     return 0

@@ -19,6 +19,7 @@ from amc_learning.schemas.signing import new_private_key
 from amc_learning.service.deps import Deps
 from amc_learning.settings import Settings
 from amc_learning.store.database import Database
+from amc_learning.streams.kafka import Kafka
 
 
 class NotConfigured(Exception):
@@ -68,7 +69,7 @@ def _embedded_defaults(configured: Settings, resolved: Settings) -> Settings:
 def _deps(resolved: Settings) -> Deps:
     if resolved.database_url is None:  # resolve() and infra.provisioned() fill it in
         raise NotConfigured("no PostgreSQL: set LEARNING_DATABASE_URL")
-    return Deps(resolved, Database(resolved.database_url))
+    return Deps(resolved, Database(resolved.database_url), Kafka(resolved))
 
 
 def with_signing_key(settings: Settings) -> Settings:

@@ -148,7 +148,7 @@ def run(
     without it, the learner process follows on its own and one cycle runs at the end."""
     say("applying migrations and creating topics")
     prepare(deps)
-    deps = Deps(with_signing_key(deps.settings), deps.db, deps.clock)
+    deps = deps.with_settings(with_signing_key(deps.settings))
     settings, db = deps.settings, deps.db
     with db.unit_of_work() as uow:
         before = uow.figures.stored_counts()

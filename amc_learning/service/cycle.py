@@ -31,7 +31,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, get_args
 
 import polars as pl
-from aiokafka import AIOKafkaProducer
 
 from amc_learning.intelligence import cycle
 from amc_learning.intelligence.adaptive import Guardrails
@@ -45,7 +44,7 @@ from amc_learning.service.analysis import Inputs, NotEnoughHistory, analysis_pas
 from amc_learning.service.deps import Deps
 from amc_learning.service.prices import waiting
 from amc_learning.service.report import write_report
-from amc_learning.streams.kafka import producer_options, stop_client
+from amc_learning.streams.kafka import stop_client
 from amc_learning.streams.params import publish_params
 
 log = logging.getLogger(__name__)
@@ -168,7 +167,7 @@ def send_unsent(deps: Deps, publish: Publish = publish_params,
 async def _send(deps: Deps, unsent: list[tuple[int, str, str]], publish: Publish,
                 insight: InsightPublished | None) -> None:
     settings = deps.settings
-    producer = AIOKafkaProducer(**producer_options(settings))
+    producer = deps.kafka.producer()
     await producer.start()
     try:
         for version, mode, text in unsent:
@@ -178,7 +177,7 @@ async def _send(deps: Deps, unsent: list[tuple[int, str, str]], publish: Publish
         if insight is not None:
             try:
                 await producer.send_and_wait(
-                    settings.topic_prefix + topics.INSIGHTS, insight.model_dump_json().encode(),
+                    deps.kafka.topic(topics.INSIGHTS), insight.model_dump_json().encode(),
                     key=f"summary:{insight.as_of.date()}".encode())
             except Exception as exc:
                 log.warning("learner: the cycle's insight was not published: %s", exc)

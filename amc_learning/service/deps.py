@@ -1,4 +1,5 @@
-"""What a use case is given: the settings, the process's one database, and the clock.
+"""What a use case is given: the settings, the process's one database, its way to Kafka,
+and the clock.
 
 Built once per process by the composition root (`entrypoints.bootstrap`), from settings
 whose Kafka and PostgreSQL are resolved (configured, or the embedded ones); a unit test
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 
 from amc_learning.settings import Settings
 from amc_learning.store.database import Database
+from amc_learning.streams.kafka import Kafka
 
 
 def utc_now() -> datetime:
@@ -23,7 +25,12 @@ def utc_now() -> datetime:
 class Deps:
     settings: Settings
     db: Database
+    kafka: Kafka
     clock: Callable[[], datetime] = field(default=utc_now)
+
+    def with_settings(self, settings: Settings) -> Deps:
+        """The same database and clock, with other settings (and Kafka of theirs)."""
+        return Deps(settings, self.db, Kafka(settings), self.clock)
 
     def close(self) -> None:
         self.db.close()

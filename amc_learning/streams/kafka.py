@@ -120,6 +120,22 @@ def _path(value: object) -> str | None:
     return str(value) if value else None
 
 
+class Kafka:
+    """A process's way to Kafka: clients made with its settings' options, in one place
+    (the composition root builds it; a unit test passes a fake with the same methods)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def producer(self, **overrides: Any) -> AIOKafkaProducer:
+        """A producer (not started) with the settings' options, and `overrides`."""
+        return AIOKafkaProducer(**{**producer_options(self.settings), **overrides})
+
+    def topic(self, base: str) -> str:
+        """The full name of a topic (the settings' prefix, then its base name)."""
+        return self.settings.topic_prefix + base
+
+
 async def stop_client(client: AIOKafkaClient, timeout_s: float = 10.0) -> bool:
     """Stop an aiokafka consumer or producer within `timeout_s`, whatever state it is in;
     True when it closed cleanly.

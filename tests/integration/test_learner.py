@@ -6,6 +6,9 @@ import json
 
 import pytest
 
+from amc_learning.consumers.learner import due
+from amc_learning.entrypoints.bootstrap import bootstrap
+from amc_learning.service.cycle import run_cycle
 from tests import factories
 from tests.integration.test_cli import cli, rows
 
@@ -47,3 +50,19 @@ def test_a_cycle_issues_a_shadow_version_a_reader_elsewhere_holds_and_a_rerun_ad
     other = factories.reading(settings, factories.OTHER_KEY)
     foreign = json.loads(cli(other, "params", "--timeout", "30").stdout.splitlines()[-1])
     assert foreign["reader"]["rejections"].get("unknown_key", 0) >= 1
+
+    # a whole daily cycle (reads, writes, sends, the report) on one process's database:
+    # at most two connections; the idle learner's polls open none
+    deps = bootstrap(keyed)
+    sessions = [d for (d,) in rows(keyed.database_url, "SELECT DISTINCT session FROM"
+                                   " price_bars WHERE symbol = '^IXIC' ORDER BY 1")]
+    cycled = {d for (d,) in rows(keyed.database_url, "SELECT as_of FROM learning_cycles")}
+    as_of = max(d for d in sessions[:-1] if d not in cycled)
+    summary = run_cycle(deps, "daily", as_of)
+    assert summary["ran"] and (keyed.data_dir / "reports" / f"report-{as_of}.html").exists()
+    assert 1 <= deps.db.opened <= 2, deps.db.opened
+    opened = deps.db.opened
+    for _ in range(5):
+        assert due(deps, last=sessions[-1]) is None  # its cycle ran: nothing due
+    assert deps.db.opened == opened
+    deps.close()
