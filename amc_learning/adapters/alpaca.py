@@ -25,16 +25,17 @@ from collections.abc import Mapping
 from typing import Any, get_args
 
 from amc_learning.adapters.native import Unmappable, is_missing, number, utc
-from amc_learning.schemas.common import ExitReason
+from amc_learning.schemas.common import ExitReason, FillType, Side, TradeMode
 from amc_learning.schemas.trades import TradeFilled
 
 PRODUCER = "alpaca"
 FILL_EVENTS = ("fill", "partial_fill")
-EXIT_REASONS = get_args(ExitReason)
+#: A client order id's purpose that names an exit reason, as that reason.
+EXIT_REASONS: dict[str, ExitReason] = {r: r for r in get_args(ExitReason)}
 _NAMESPACE = uuid.UUID("0e9d4c7a-3f55-4b8e-a1d2-9f6b2c8e4d71")
 
 
-def trade_update(message: Mapping[str, Any], *, mode: str = "live",
+def trade_update(message: Mapping[str, Any], *, mode: TradeMode = "live",
                  decision_id: str | None = None) -> TradeFilled:
     """A `trade_updates` message (`{"stream": ..., "data": {...}}` or its `data`)."""
     data = message.get("data", message) if isinstance(message, Mapping) else {}
@@ -50,7 +51,7 @@ def trade_update(message: Mapping[str, Any], *, mode: str = "live",
                  left=number(data.get("position_qty")), mode=mode, decision_id=decision_id)
 
 
-def order(record: Mapping[str, Any], *, mode: str = "live",
+def order(record: Mapping[str, Any], *, mode: TradeMode = "live",
           decision_id: str | None = None) -> TradeFilled:
     """A REST order object, filled (partly filled orders: their filled part)."""
     if "id" not in record or "side" not in record:
@@ -66,11 +67,12 @@ def order(record: Mapping[str, Any], *, mode: str = "live",
 
 
 def _fill(order: Mapping[str, Any], *, fill_id: str, at: object, quantity: float | None,
-          price: float | None, left: float | None, mode: str,
+          price: float | None, left: float | None, mode: TradeMode,
           decision_id: str | None) -> TradeFilled:
-    side = str(order.get("side", "")).upper()
-    if side not in ("BUY", "SELL"):
+    said = str(order.get("side", "")).upper()
+    if said not in ("BUY", "SELL"):
         raise Unmappable(f"side: {order.get('side')!r} is neither buy nor sell")
+    side: Side = "BUY" if said == "BUY" else "SELL"
     if quantity is None or price is None:
         raise Unmappable("qty and price: missing")
     provenance = {}
@@ -78,11 +80,11 @@ def _fill(order: Mapping[str, Any], *, fill_id: str, at: object, quantity: float
     tagged, _, purpose = client.rpartition(":")
     decision_id = decision_id or (tagged or None)
     entering = purpose == "entry" if tagged else side == "BUY"
-    if entering:
-        fill_type, reason = "ENTRY", None
-    else:
+    fill_type: FillType = "ENTRY"
+    reason: ExitReason | None = None
+    if not entering:
         fill_type = "PARTIAL_EXIT" if left not in (None, 0.0) else "EXIT"
-        reason = purpose if purpose in EXIT_REASONS else "manual"
+        reason = EXIT_REASONS.get(purpose, "manual")
         if reason == "manual":
             provenance["exit_reason"] = "Alpaca does not say why: manual assumed"
     if left is None and not entering:
@@ -92,9 +94,9 @@ def _fill(order: Mapping[str, Any], *, fill_id: str, at: object, quantity: float
         schema_version=2, fill_id=_identifier(fill_id),
         trade_id=_identifier(tagged or client or str(order["id"])),
         decision_id=decision_id, symbol=str(order.get("symbol", "")),
-        fill_type=fill_type, side=side, quantity=abs(quantity),  # type: ignore[arg-type]
-        price=price, exit_reason=reason, order_id=_identifier(str(order["id"])),  # type: ignore[arg-type]
-        mode=mode, provenance=provenance)  # type: ignore[arg-type]
+        fill_type=fill_type, side=side, quantity=abs(quantity),
+        price=price, exit_reason=reason, order_id=_identifier(str(order["id"])),
+        mode=mode, provenance=provenance)
 
 
 def _uuid(key: str) -> uuid.UUID:

@@ -32,7 +32,7 @@ from amc_learning.adapters.mapped import (
     required,
 )
 from amc_learning.adapters.native import Unmappable, action, number, prices, utc
-from amc_learning.schemas.common import Scaled, ScoringModel
+from amc_learning.schemas.common import DecisionSource, MarketTime, Scaled, ScoringModel
 from amc_learning.schemas.discovery import SCORE_COMPONENTS, CandidateScored, ScoreComponents
 from amc_learning.schemas.thesis import ThesisDecided
 
@@ -40,10 +40,12 @@ PRODUCER = "amc-trader-backend"
 ALPHASTACK = ScoringModel(name="alphastack", version="4.1")
 DIRECT = ScoringModel(name="direct-discovery", version="unknown")
 #: AMC-Trader's recommendation sources and market times, in the contract's terms.
-SOURCES = {"discovery": "discovery", "portfolio_health": "thesis", "user_manual": "manual",
-           "ai_thesis_generator": "thesis"}
-MARKET_TIMES = {"premarket": "premarket", "open": "regular", "midday": "regular",
-                "close": "regular", "afterhours": "afterhours"}
+SOURCES: dict[str, DecisionSource] = {
+    "discovery": "discovery", "portfolio_health": "thesis", "user_manual": "manual",
+    "ai_thesis_generator": "thesis"}
+MARKET_TIMES: dict[str, MarketTime] = {
+    "premarket": "premarket", "open": "regular", "midday": "regular", "close": "regular",
+    "afterhours": "afterhours"}
 _PRICE = re.compile(r"(?:current )?price\s*\$\s*(\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
 
 
@@ -122,7 +124,7 @@ def _thesis(record: Mapping[str, Any], written_at: datetime,
         event_id=event_id("thesis", symbol, written_at.isoformat(), read.label),
         producer=PRODUCER, schema_version=2, occurred_at=written_at,
         decision_id=f"amc-thesis:{symbol}:{written_at:%Y-%m-%dT%H:%M}", symbol=symbol,
-        decision_type=read.action, decision_source="thesis",  # type: ignore[arg-type]
+        decision_type=read.action, decision_source="thesis",
         confidence_score=number(record.get("confidence")),
         entry_price=float(found.group(1).replace(",", "")), discovery_features=features,
         label=read.label, size_change_pct=read.size_change_pct,
@@ -151,14 +153,13 @@ def _row(record: Mapping[str, Any], tz: str, inferred: Counter[str]) -> ThesisDe
     return ThesisDecided(
         event_id=event_id("learning-row", row_id), producer=PRODUCER, schema_version=2,
         occurred_at=at, decision_id=f"amc-ld:{row_id}", symbol=symbol,
-        decision_type=read.action,  # type: ignore[arg-type]
-        decision_source=SOURCES.get(source, "manual"),  # type: ignore[arg-type]
+        decision_type=read.action, decision_source=SOURCES.get(source, "manual"),
         confidence_score=number(record.get("confidence_score")), entry_price=price,
         discovery_features=features, label=read.label, size_change_pct=read.size_change_pct,
         targets=prices(meta.get("target")), discovery_run_id=meta.get("discovery_run_id"),
         params_version=None if version is None else int(version),
         params_mode=meta.get("params_mode") if version is not None else None,
-        market_time=MARKET_TIMES.get(str(record.get("market_time")), "regular"),  # type: ignore[arg-type]
+        market_time=MARKET_TIMES.get(str(record.get("market_time")), "regular"),
         reasoning=str(record.get("reasoning") or "")[:4000],
         provenance={"occurred_at": f"created_at, naive, taken as {tz}",
                     "decision_source": f"recommendation_source {source or 'missing'}"})

@@ -25,6 +25,7 @@ from typing import Any
 
 from amc_learning.adapters.mapped import Mapped, each, event_id, required
 from amc_learning.adapters.native import Unmappable, action, number, prices, utc
+from amc_learning.schemas.common import Side
 from amc_learning.schemas.thesis import ThesisDecided
 from amc_learning.schemas.trades import TradeFilled
 
@@ -50,6 +51,7 @@ def _logged_trade(record: Mapping[str, Any], inferred: Counter[str]) -> TradeFil
         raise Unmappable(f"{label!r} is not a trade")
     key = f"{day.group(1)}:{symbol}"
     entry = read.action == "BUY"
+    side: Side = "BUY" if entry else "SELL"
     provenance = {"occurred_at": "the file's date and the heading's Pacific time",
                   "price": "as logged, rounded to cents"}
     if not entry:
@@ -61,7 +63,7 @@ def _logged_trade(record: Mapping[str, Any], inferred: Counter[str]) -> TradeFil
         schema_version=2, fill_id=f"amc-log:{key}:{clock}:{read.action}",
         trade_id=f"amc:{symbol}:{day.group(1)}",
         decision_id=f"amc-scan:{symbol}:{day.group(1)}" if entry else None, symbol=symbol,
-        fill_type="ENTRY" if entry else "EXIT", side=read.action,  # type: ignore[arg-type]
+        fill_type="ENTRY" if entry else "EXIT", side=side,
         quantity=required(number(record.get("Qty")), "Qty"),
         price=required(number(record.get("Price")), "Price"),
         exit_reason=None if entry else "manual", provenance=provenance)

@@ -317,7 +317,7 @@ def _lesson(record: Mapping[str, Any], tz: str, scanned: Mapping[tuple[str, str]
         event_id=event_id("lesson", symbol, day, read.label), producer=PRODUCER,
         schema_version=2, occurred_at=utc(day, "13:00", tz),
         decision_id=f"amc-lesson:{symbol}:{day}", symbol=symbol,
-        decision_type=read.action, decision_source="manual",  # type: ignore[arg-type]
+        decision_type=read.action, decision_source="manual",
         entry_price=price, discovery_features=features, label=read.label,
         reasoning=" ".join(str(record.get(k) or "") for k in (
             "trigger", "key_insight", "outcome"))[:4000],

@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from amc_learning.schemas.common import DecisionType
+
 #: Texts that mean "no value" in the producers' files.
 MISSING = {"", "unknown", "n/a", "na", "none", "null", "nan", "-", "--", "—"}
 _SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
@@ -141,12 +143,12 @@ class Action:
     """A producer's decision label, read: the canonical action, the label as written,
     and the change of the position it implies (percent of it; -50 for TRIM_50)."""
 
-    action: str  # BUY | SELL | HOLD | IGNORE
+    action: DecisionType
     label: str
     size_change_pct: float | None = None
 
 
-_ACTIONS: dict[str, tuple[str, float | None]] = {
+_ACTIONS: dict[str, tuple[DecisionType, float | None]] = {
     "buy": ("BUY", None), "long": ("BUY", None), "sell": ("SELL", None),
     "short": ("SELL", None), "hold": ("HOLD", None), "keep": ("HOLD", None),
     "buy_more": ("BUY", None), "increase": ("BUY", None), "add": ("BUY", None),

@@ -118,12 +118,12 @@ def _experiment(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_summary(summary: dict[str, object]) -> None:
-    produced: dict[str, int] = summary["produced"]  # type: ignore[assignment]
-    stored: dict[str, int] = summary["stored"]  # type: ignore[assignment]
-    totals: dict[str, int] = summary["totals"]  # type: ignore[assignment]
-    rejected: int = summary["rejected"]  # type: ignore[assignment]
-    shapes: dict[str, Any] | None = summary.get("producer")  # type: ignore[assignment]
+def _print_summary(summary: dict[str, Any]) -> None:
+    produced = summary["produced"]
+    stored = summary["stored"]
+    totals = summary["totals"]
+    rejected = summary["rejected"]
+    shapes = summary.get("producer")
     if shapes is not None:
         print(f"written as {shapes['name']} writes: {shapes['records']:,} records, "
               f"{shapes['events']:,} read back as events by the adapters, "
@@ -138,7 +138,7 @@ def _print_summary(summary: dict[str, object]) -> None:
     print(f"rejected to the dead-letter queue: {rejected:,}")
     unaccounted = sum(produced.values()) - sum(stored.values()) - rejected
     print(f"unaccounted events: {unaccounted:,}")
-    outcomes: dict[str, int] = summary["outcomes"]  # type: ignore[assignment]
+    outcomes = summary["outcomes"]
     print(f"outcomes (all runs): {outcomes['tracked']:,} decisions tracked: "
           f"{outcomes['open']:,} open, {outcomes['matured']:,} matured, "
           f"{outcomes['closed']:,} closed; {outcomes['counterfactual']:,} counterfactual, of "
@@ -151,7 +151,7 @@ def _print_summary(summary: dict[str, object]) -> None:
               "advance only while one broker keeps the tracker's state: keep "
               "`amc-learning infra up` running between runs; a broker `run` starts itself "
               "forgets it)")
-    params: dict[str, Any] = summary["params"]  # type: ignore[assignment]
+    params = summary["params"]
     _print_params(params)
     print(json.dumps({"produced": produced, "stored": stored, "rejected": rejected,
                       "outcomes": outcomes, "params": params}))

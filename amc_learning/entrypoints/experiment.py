@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ import polars as pl
 
 from amc_learning.intelligence.adaptive import adapt
 from amc_learning.intelligence.calibration import expected_calibration_error
+from amc_learning.intelligence.stats import as_float
 from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
 from amc_learning.schemas.signing import Signer, Verifier, new_private_key
 from amc_learning.simulator.research import (
@@ -60,7 +61,7 @@ def _metrics(trades: pl.DataFrame, sessions: list[int]) -> dict[str, Any]:
     up = (trades["return_7d"].to_numpy() > 0).astype(float)
     return {
         "trades": len(trades),
-        "expectancy": round(float(trades["trade_return"].mean()), 6),  # type: ignore[arg-type]
+        "expectancy": round(as_float(trades["trade_return"].mean()), 6),
         "sharpe": round(float(series.mean() / sd * math.sqrt(252)), 4) if sd > 0 else None,
         "ece": round(expected_calibration_error(trades["used_confidence"].to_numpy(), up), 6),
     }
@@ -94,8 +95,8 @@ def run_experiment(
         train = frame.filter(pl.col("session_index") <= t - 1 - HORIZON)
         fitted, _evidence = adapt(train, current)
         versions += 1
-        day = train["session"].max()
-        issued = datetime.combine(day, time(22, 0), UTC)  # type: ignore[arg-type]
+        day: date = max(train["session"].to_list())
+        issued = datetime.combine(day, time(22, 0), UTC)
         clock_now[0] = issued
         record = Record.signed(
             ParamsPublished(

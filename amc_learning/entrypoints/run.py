@@ -20,6 +20,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from amc_learning.consumers.outcomes import tracker_config
 from amc_learning.entrypoints.bootstrap import with_signing_key
@@ -142,7 +143,7 @@ def run(
     start: date | None, say: Say, workers: int = 1, learning: bool = True,
     cycle_every: int = 5, policy: RolloutPolicy | None = None,
     guardrails: Guardrails | None = None, producer: str = "native",
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """The whole job against provisioned dependencies; returns the machine-readable
     summary. `learning`: pace the market by the learner's cycles (module docstring);
     without it, the learner process follows on its own and one cycle runs at the end."""

@@ -74,7 +74,7 @@ RATED = ("learning_events_consumed_total", "learning_events_stored_total",
 
 
 def processes(settings: Settings, interval_s: float = 1.0) -> list[Process]:
-    found = [Process(str(e["name"]), str(e["url"]), int(e["pid"]))  # type: ignore[call-overload]
+    found = [Process(str(e["name"]), str(e["url"]), int(str(e["pid"])))
              for e in ops.registered(settings.data_dir) if e["alive"]]
     found += [Process("remote", t if "://" in t else f"http://{t}")
               for t in settings.metrics_targets.split(",") if t.strip()]

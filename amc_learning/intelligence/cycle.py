@@ -14,6 +14,7 @@ from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.adaptive import COMPONENTS, Guardrails, adapt
 from amc_learning.intelligence.calibration import calibrate, expected_calibration_error
 from amc_learning.intelligence.rollout import IN_FLIGHT, Action, RolloutPolicy, Version, decide
+from amc_learning.intelligence.stats import as_float
 from amc_learning.schemas.params import FALLBACK_PARAMS, AdaptiveParams
 
 #: The adaptive fit (`adaptive.adapt`): frame, incumbent, regime, guardrails -> the
@@ -110,16 +111,16 @@ def plan(
     return entries, actions, fitted
 
 
-def explain(row: dict[str, object]) -> str:
+def explain(row: dict[str, Any]) -> str:
     """A params history row's reason, in a line: what `plan` and the rollout judge
     recorded as its evidence and provenance."""
-    evidence: dict[str, object] = row["evidence"] or {}  # type: ignore[assignment]
-    provenance: dict[str, object] = row["provenance"] or {}  # type: ignore[assignment]
+    evidence: dict[str, Any] = row["evidence"] or {}
+    provenance: dict[str, Any] = row["provenance"] or {}
     mode = row["mode"]
     if mode == "shadow":
         window = provenance.get("window") or ["?", "?"]
-        return (f"fitted on {provenance.get('decisions')} decisions of {window[0]} .. "  # type: ignore[index]
-                f"{window[1]}; changed {', '.join(evidence.get('changed') or [])}")  # type: ignore[index,arg-type]
+        return (f"fitted on {provenance.get('decisions')} decisions of {window[0]} .. "
+                f"{window[1]}; changed {', '.join(evidence.get('changed') or [])}")
     if mode in ("canary", "live") and "p_not_better" in evidence:
         return (f"beat its incumbent over {evidence['sessions']} sessions: P(not better) "
                 f"{evidence['p_not_better']} <= {evidence['needed']}")
@@ -153,7 +154,7 @@ def live_quality(known: pl.DataFrame, versions: list[Version],
     quality["ece"] = expected_calibration_error(confidence, recent["win"].cast(pl.Float64)
                                                 .to_numpy())
     acted = recent.filter(pl.col("decision_type").is_in(["BUY", "SELL"]) & ~pl.col("is_synthetic"))
-    quality["hit_rate"] = float(acted["win"].mean()) if len(acted) else None  # type: ignore[arg-type]
+    quality["hit_rate"] = as_float(acted["win"].mean()) if len(acted) else None
     quality["n"] = len(recent)
     return quality
 

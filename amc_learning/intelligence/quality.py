@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from amc_learning.intelligence.stats import as_float
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -85,8 +87,8 @@ def stream_health(frame: pl.DataFrame, *, min_rows: int = 30, recent: int = 50
         values = values.select(c for c in values.columns if values[c].null_count() < len(values))
         ranges = {}
         if "raw_score" in values.columns:
-            ranges["raw_score"] = (float(group["raw_low"].min()),  # type: ignore[arg-type]
-                                   float(group["raw_high"].max()))  # type: ignore[arg-type]
+            ranges["raw_score"] = (as_float(group["raw_low"].min()),
+                                   as_float(group["raw_high"].max()))
         findings.extend({"producer": str(producer), "scoring_model": str(model),
                          "field": f.field, "kind": f.kind, "detail": f.detail}
                         for f in field_health(values, ranges=ranges, min_rows=min_rows,

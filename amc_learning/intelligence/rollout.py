@@ -35,7 +35,7 @@ import polars as pl
 
 from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.book import Book, Rule
-from amc_learning.intelligence.stats import bootstrap_sharpe_gain
+from amc_learning.intelligence.stats import as_float, bootstrap_sharpe_gain
 from amc_learning.schemas.params import AdaptiveParams
 
 IN_FLIGHT = ("shadow", "canary")
@@ -147,7 +147,7 @@ def degradation(
                 "sessions_live": len(watched),
                 "threshold": round(threshold, 6),
                 "reference_mean": round(float(np.mean(reference)), 8),
-                "live_mean": round(float(watched["pnl"][: i + 1].mean()), 8),  # type: ignore[arg-type]
+                "live_mean": round(as_float(watched["pnl"][: i + 1].mean()), 8),
             }
     return None
 

@@ -24,6 +24,11 @@ import numpy as np
 from scipy import stats as sps
 
 
+def as_float(value: object) -> float:
+    """A polars reduction (`mean`, `min`, `max`) as a float; NaN where it found no value."""
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
 def wilson_interval(
     wins: np.ndarray, n: np.ndarray, z: float = 1.96
 ) -> tuple[np.ndarray, np.ndarray]:

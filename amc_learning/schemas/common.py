@@ -33,6 +33,10 @@ Features = Annotated[dict[FeatureName, float], Field(max_length=128)]
 DecisionType = Literal["BUY", "SELL", "HOLD", "IGNORE"]
 DecisionSource = Literal["discovery", "thesis", "manual"]
 Side = Literal["BUY", "SELL"]
+Direction = Literal["UP", "DOWN", "FLAT"]
+FillType = Literal["ENTRY", "PARTIAL_EXIT", "EXIT"]
+TradeMode = Literal["live", "paper", "shadow"]
+MarketTime = Literal["premarket", "regular", "afterhours"]
 #: Why a position closed; `trailing_stop` and `partial_profit` need schema_version 2.
 ExitReason = Literal["stop_loss", "profit_target", "manual", "time", "trailing_stop",
                      "partial_profit"]

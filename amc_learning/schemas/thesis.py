@@ -10,10 +10,12 @@ from amc_learning.schemas.common import (
     Contract,
     DecisionSource,
     DecisionType,
+    Direction,
     Event,
     Features,
     Identifier,
     LongText,
+    MarketTime,
     Percent,
     Price,
     Probability,
@@ -40,7 +42,7 @@ class MarketConditions(Contract):
 class ThesisExpectation(Contract):
     """What the thesis expects to happen: the basis of thesis-accuracy scoring."""
 
-    expected_direction: Literal["UP", "DOWN", "FLAT"]
+    expected_direction: Direction
     horizon_days: int = Field(ge=1, le=365)
     target_price: Price | None = None
     stop_price: Price | None = None
@@ -74,7 +76,7 @@ class ThesisDecided(Event):
     discovery_features: Features = Field(default_factory=dict)
     thesis: ThesisExpectation | None = Field(default=None, exclude_if=absent)
     market_conditions: MarketConditions | None = Field(default=None, exclude_if=absent)
-    market_time: Literal["premarket", "regular", "afterhours"] = "regular"
+    market_time: MarketTime = "regular"
     reasoning: LongText = ""
     #: The learned params the trading engine decided under (its ParamsReader's view: the
     #: version and "live" or "canary"); both absent on the fallback. Lets the learner

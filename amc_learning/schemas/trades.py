@@ -9,12 +9,14 @@ from pydantic import Field, model_validator
 from amc_learning.schemas.common import (
     Event,
     ExitReason,
+    FillType,
     Identifier,
     Percent,
     Price,
     Provenance,
     Side,
     Symbol,
+    TradeMode,
     VersionRules,
     absent,
 )
@@ -34,7 +36,7 @@ class TradeFilled(Event):
     trade_id: Identifier
     decision_id: Identifier | None = None
     symbol: Symbol
-    fill_type: Literal["ENTRY", "PARTIAL_EXIT", "EXIT"]
+    fill_type: FillType
     side: Side
     quantity: float = Field(gt=0.0, le=1e9)
     price: Price
@@ -42,7 +44,7 @@ class TradeFilled(Event):
     exit_reason: ExitReason | None = None
     order_id: Identifier | None = Field(default=None, exclude_if=absent)
     #: left out when live: the only mode v1 knows
-    mode: Literal["live", "paper", "shadow"] = Field(default="live",
+    mode: TradeMode = Field(default="live",
                                                      exclude_if=lambda v: v == "live")
     provenance: Provenance = Field(default_factory=dict, exclude_if=absent)
 

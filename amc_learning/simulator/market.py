@@ -12,7 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from amc_learning.schemas.common import Regime
 from amc_learning.schemas.thesis import MarketConditions
+
+#: (trend, volatility) -> the regime a thesis service reports
+REGIMES: dict[tuple[str, str], Regime] = {
+    ("bull", "high_vol"): "bull_high_vol", ("bull", "low_vol"): "bull_low_vol",
+    ("bear", "high_vol"): "bear_high_vol", ("bear", "low_vol"): "bear_low_vol"}
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -50,8 +56,8 @@ class IndexHistory:
         vix = self.vix_at(t - 1)
         volatility = "high_vol" if vix >= 20 else "low_vol"
         direction = "bull" if trend > 0 else "bear"
-        regime = "sideways" if abs(trend) < 0.01 else f"{direction}_{volatility}"
-        return MarketConditions(vix=round(vix, 4), sector="index", regime=regime)  # type: ignore[arg-type]
+        regime: Regime = "sideways" if abs(trend) < 0.01 else REGIMES[direction, volatility]
+        return MarketConditions(vix=round(vix, 4), sector="index", regime=regime)
 
 
 def _parse_date(text: str) -> date:

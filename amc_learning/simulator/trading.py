@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from amc_learning.schemas.common import DecisionType, ExitReason, Side
 from amc_learning.schemas.params import FALLBACK_PARAMS
 from amc_learning.schemas.thesis import ThesisDecided
 from amc_learning.streams.params import ParamsView
@@ -52,7 +53,7 @@ class Position:
     trade_id: str
     decision_id: str
     symbol: int
-    side: str
+    side: Side
     entry_session: int
     entry_price: float
     quantity: float
@@ -86,7 +87,7 @@ def position_size(confidence: float, limit_pct: float) -> float:
     return round(min(limit_pct, 1.0 + 8.0 * abs(confidence - 0.5)), 3)
 
 
-def decision(confidence: float, policy: TradingPolicy) -> str:
+def decision(confidence: float, policy: TradingPolicy) -> DecisionType:
     if confidence >= policy.buy_confidence:
         return "BUY"
     if confidence <= policy.sell_confidence:
@@ -95,16 +96,20 @@ def decision(confidence: float, policy: TradingPolicy) -> str:
 
 
 def open_position(d: ThesisDecided, i: int, t: int, policy: TradingPolicy) -> Position:
+    """The position a BUY or SELL opens (no other decision opens one)."""
+    if d.decision_type not in ("BUY", "SELL"):
+        raise ValueError(f"a {d.decision_type} decision opens no position")
+    side: Side = "BUY" if d.decision_type == "BUY" else "SELL"
     notional = policy.portfolio_value * d.position_size_pct / 100.0
     return Position(
         trade_id=f"trd-{d.decision_id.removeprefix('dec-')}", decision_id=d.decision_id,
-        symbol=i, side=d.decision_type, entry_session=t, entry_price=d.entry_price,
+        symbol=i, side=side, entry_session=t, entry_price=d.entry_price,
         quantity=round(notional / d.entry_price, 4), size_pct=d.position_size_pct,
     )
 
 
 def exit_of(p: Position, t: int, bars: Bars, manual: bool, i: int,
-            policy: TradingPolicy) -> tuple[str, float] | None:
+            policy: TradingPolicy) -> tuple[ExitReason, float] | None:
     """(reason, price) when position `p` of symbol `i` closes in session `t`, else None."""
     if p.entry_session >= t:
         return None

@@ -26,8 +26,15 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 
-from amc_learning.schemas.catalysts import CatalystObserved
-from amc_learning.schemas.common import Event
+from amc_learning.schemas.catalysts import CatalystKind, CatalystObserved
+from amc_learning.schemas.common import (
+    DecisionSource,
+    Direction,
+    Event,
+    ExitReason,
+    FillType,
+    Side,
+)
 from amc_learning.schemas.discovery import SCORE_COMPONENTS, CandidateScored, ScoreComponents
 from amc_learning.schemas.params import AdaptiveParams
 from amc_learning.schemas.prices import PriceBarClosed
@@ -60,7 +67,8 @@ PRODUCERS = {"discovery": "sim-discovery", "thesis": "sim-thesis", "trades": "si
              "prices": "sim-market-data", "news": "sim-news"}
 SECTORS = ("technology", "healthcare", "financials", "energy", "consumer", "industrials",
            "materials", "utilities")
-CATALYSTS = ("earnings", "fda_decision", "contract_award", "product_launch", "guidance")
+CATALYSTS: tuple[CatalystKind, ...] = ("earnings", "fda_decision", "contract_award",
+                                       "product_launch", "guidance")
 _NAMESPACE = uuid.UUID("6f1c1f0e-7c53-4a8e-9a57-2f0b8f1f6a10")
 
 
@@ -181,7 +189,7 @@ class World:
             CatalystObserved(
                 event_id=_uid(self.cfg.seed, "catalyst", self.symbols[i], session),
                 occurred_at=_at(session, time(12, 0)), producer=PRODUCERS["news"],
-                symbol=self.symbols[i], session=session, kind=self.catalyst_kind[i],  # type: ignore[arg-type]
+                symbol=self.symbols[i], session=session, kind=self.catalyst_kind[i],
                 headline=f"{self.symbols[i]}: {self.catalyst_kind[i].replace('_', ' ')}",
                 magnitude=round(float(day.scores[i, 2]), 4),
             )
@@ -290,7 +298,8 @@ class World:
             note = f"; params {view.source} v{view.version} {view.mode or ''}".rstrip()
         decided = decision(used, policy)
         price = float(day.bars.open[i])
-        direction = {"BUY": "UP", "SELL": "DOWN"}.get(decided, "FLAT")
+        direction: Direction = "UP" if decided == "BUY" else "DOWN" if decided == "SELL" \
+            else "FLAT"
         sign = {"UP": 1.0, "DOWN": -1.0}.get(direction, 0.0)
         size = 0.0
         if decided in ("BUY", "SELL"):
@@ -300,7 +309,8 @@ class World:
             if size:
                 self.ledger.add(Entry(day.t, session, label, i, sign, size, price))
         source_draw = day.source_draw[i]
-        source = "thesis" if source_draw < 0.85 else "discovery" if source_draw < 0.95 else "manual"
+        source: DecisionSource = ("thesis" if source_draw < 0.85 else "discovery"
+                                  if source_draw < 0.95 else "manual")
         scores = c.scores
         assert scores is not None  # the simulated scanner scores every component
         catalyst = self.catalyst_kind[i] if scores.catalyst > 0.7 else None
@@ -309,14 +319,13 @@ class World:
             occurred_at=_at(session, time(14, 35)),
             producer=PRODUCERS["thesis"],
             decision_id=decision_id,
-            symbol=c.symbol, decision_type=decided,  # type: ignore[arg-type]
-            decision_source=source,  # type: ignore[arg-type]
+            symbol=c.symbol, decision_type=decided, decision_source=source,
             confidence_score=round(confidence, 6), entry_price=round(price, 4),
             position_size_pct=size, discovery_run_id=c.run_id,
             discovery_timestamp=c.occurred_at, discovery_scores=c.scores,
             discovery_features=c.features,
             thesis=ThesisExpectation(
-                expected_direction=direction,  # type: ignore[arg-type]
+                expected_direction=direction,
                 horizon_days=HORIZON,
                 target_price=round(price * (1 + sign * policy.profit_target), 4) if sign else None,
                 stop_price=round(price * (1 - sign * policy.stop_loss), 4) if sign else None,
@@ -395,17 +404,18 @@ class World:
                 self.positions[i] = open_position(thesis, i, day.t, self.cfg.policy)
 
     def _fill(
-        self, p: Position, session: date, kind: str, price: float, reason: str | None
+        self, p: Position, session: date, kind: FillType, price: float,
+        reason: ExitReason | None
     ) -> TradeFilled:
         entry = kind == "ENTRY"
-        side = p.side if entry else ("SELL" if p.side == "BUY" else "BUY")
+        side: Side = p.side if entry else ("SELL" if p.side == "BUY" else "BUY")
         return TradeFilled(
             event_id=_uid(self.cfg.seed, f"fill-{kind}", p.trade_id, session),
             occurred_at=_at(session, time(14, 40) if entry else time(20, 55)),
             producer=PRODUCERS["trades"], fill_id=f"{p.trade_id}-{kind.lower()}",
             trade_id=p.trade_id, decision_id=p.decision_id, symbol=self.symbols[p.symbol],
-            fill_type=kind, side=side, quantity=p.quantity, price=round(price, 4),  # type: ignore[arg-type]
-            position_size_pct=p.size_pct, exit_reason=reason,  # type: ignore[arg-type]
+            fill_type=kind, side=side, quantity=p.quantity, price=round(price, 4),
+            position_size_pct=p.size_pct, exit_reason=reason,
         )
 
 
