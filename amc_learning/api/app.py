@@ -51,7 +51,7 @@ from amc_learning.settings import Settings
 from amc_learning.store import Unavailable
 from amc_learning.store.database import Database
 from amc_learning.store.insights import Insights
-from amc_learning.streams.kafka import producer_options, stop_client
+from amc_learning.streams.kafka import Kafka, stop_client
 from amc_learning.streams.params import ParamsReader, ParamsView
 from amc_learning.streams.topics import TopicNames
 
@@ -101,8 +101,7 @@ class Broker:
             if self.producer is None:
                 # linger 0: each caller waits for its acknowledgement, and requests that
                 # arrive together still share a batch while one is in flight
-                producer = AIOKafkaProducer(**{**producer_options(self.settings),
-                                               "linger_ms": 0})
+                producer = Kafka(self.settings).producer(linger_ms=0)
                 try:
                     await producer.start()
                 except BaseException:

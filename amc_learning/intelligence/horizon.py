@@ -16,6 +16,8 @@ DEFAULT = 7
 
 #: The tracker's short, middle and long horizon in sessions (`Settings.horizons`).
 Horizons = tuple[int, int, int]
+#: Where nothing else says: LEARNING_OUTCOME_HORIZONS' default.
+DEFAULT_HORIZONS: Horizons = (1, DEFAULT, 30)
 #: The regime detector's index and volatility index, "" for none (`Settings.market`).
 Market = tuple[str, str]
 _RETURN = re.compile(r"^(?:side_)?return_(\d+)d$")

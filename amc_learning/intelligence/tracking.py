@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from amc_learning.intelligence.horizon import DEFAULT_HORIZONS, Horizons
 from amc_learning.intelligence.measures import (
     Bar,
     catalyst_materialized,
@@ -86,7 +87,7 @@ Outcome = dict[str, Any]
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    horizons: tuple[int, int, int] = (1, 7, 30)
+    horizons: Horizons = DEFAULT_HORIZONS
     baseline_sessions: int = 20
     flat_band: float = 0.02
     #: An open position is followed at most this many sessions.

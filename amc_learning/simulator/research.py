@@ -32,7 +32,7 @@ from scipy.special import ndtr
 
 from amc_learning.schemas.params import AdaptiveParams
 
-HORIZONS = (1, 7, 30)
+HORIZONS = (1, 7, 30)  # the planted truth's horizons (LEARNING_OUTCOME_HORIZONS' default)
 
 
 @dataclass(frozen=True)
