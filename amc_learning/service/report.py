@@ -30,8 +30,7 @@ def write_report(db: Database, settings: Settings, out: Path, as_of: date | None
             inputs = Inputs.read(uow, settings.horizons, settings.market,
                                  scoring_model=scoring_model)
             decisions, scoring_model = inputs.decisions, inputs.scoring_model
-        data = gather(uow, as_of, settings.params_name, settings.horizons, settings.market,
-                      scoring_model or NATIVE, decisions, waiting)
+        data = gather(uow, settings, as_of, scoring_model or NATIVE, decisions, waiting)
     html = render(data)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")

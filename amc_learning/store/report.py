@@ -13,8 +13,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from amc_learning.intelligence.analysis import known_by
-from amc_learning.intelligence.horizon import Horizons, Market
 from amc_learning.intelligence.report import ReportData
+from amc_learning.settings import Settings
 
 if TYPE_CHECKING:
     from amc_learning.store.database import UnitOfWork
@@ -81,14 +81,15 @@ def _newest(conn: psycopg.Connection[Any], table: str, columns: str, schema: dic
                   schema, as_of=as_of)
 
 
-def gather(uow: UnitOfWork, as_of: date | None, params_name: str, horizons: Horizons,
-           market: Market, scoring_model: str = "native",
-           decisions: pl.DataFrame | None = None,
+def gather(uow: UnitOfWork, settings: Settings, as_of: date | None,
+           scoring_model: str = "native", decisions: pl.DataFrame | None = None,
            waiting: list[dict[str, Any]] | None = None) -> ReportData:
-    """Everything the report shows, as of `as_of` (None: the last stored session).
+    """Everything the report shows of `settings.params_name`, with its horizons and market,
+    as of `as_of` (None: the last stored session).
 
     `decisions`: a `Frames.decisions` already read (the learner passes its own, so a cycle
     does not read the decisions twice)."""
+    params_name, horizons, market = settings.params_name, settings.horizons, settings.market
     as_of = as_of or uow.frames.last_session(market[0]) or datetime.now(UTC).date()
     frame = uow.frames.decisions(horizons) if decisions is None else decisions
     known = known_by(frame, as_of, horizons[1]) if not frame.is_empty() else frame

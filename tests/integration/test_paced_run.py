@@ -8,6 +8,7 @@ from datetime import date
 
 import pytest
 
+from amc_learning.entrypoints.bootstrap import bootstrap
 from amc_learning.entrypoints.run import run
 from amc_learning.intelligence.rollout import RolloutPolicy
 from tests.integration.helpers import rows
@@ -24,7 +25,7 @@ def test_a_paced_run_trades_on_what_the_learner_publishes_never_on_params_from_i
     settings,
 ):
     said: list[str] = []
-    summary = run(settings, days=60, seed=3, symbols=40, bad_rate=0.0, start=None,
+    summary = run(bootstrap(settings), days=60, seed=3, symbols=40, bad_rate=0.0, start=None,
                   say=said.append, cycle_every=5, policy=EAGER)
     params = summary["params"]
     arms = params["decisions_by_params"]  # type: ignore[index]
@@ -66,7 +67,7 @@ def test_a_paced_run_trades_on_what_the_learner_publishes_never_on_params_from_i
 def test_a_run_in_amc_traders_shapes_reaches_the_learner_through_the_adapters(settings):
     """`run --producer amc-trader`: scan rows with points and tiers, learning_decisions
     rows with AMC-Trader's labels, Alpaca fill messages, all read back by the adapters."""
-    summary = run(settings, days=60, seed=3, symbols=40, bad_rate=0.002, start=None,
+    summary = run(bootstrap(settings), days=60, seed=3, symbols=40, bad_rate=0.002, start=None,
                   say=lambda _: None, cycle_every=5, policy=EAGER, producer="amc-trader")
     shapes = summary["producer"]
     assert shapes["rejected"] == {} and shapes["records"] == shapes["events"] > 0
