@@ -41,14 +41,19 @@ def test_a_unit_of_work_commits_at_its_end_and_leaves_nothing_when_it_raises(dat
 
 def test_a_snapshot_reads_one_state_of_the_database(database_url):
     db = Database(database_url)
+    with db.unit_of_work() as uow:  # a pooled connection, pinged when it is taken again
+        assert uow.conn.execute("SHOW transaction_isolation").fetchone() == ("read committed",)
     with db.unit_of_work(snapshot=True) as uow:
+        assert uow.conn.execute("SHOW transaction_isolation").fetchone() == ("repeatable read",)
         assert uow.prices.last_run() is None
         with psycopg.connect(database_url, autocommit=True) as other:
             other.execute("INSERT INTO price_sync_runs (provider, started_at, finished_at,"
                           " summary) VALUES ('polygon', now(), now(), '{}')")
         assert uow.prices.last_run() is None  # written after the snapshot began
-    with db.unit_of_work() as uow:
+    with db.unit_of_work() as uow:  # the connection went back as it came
         assert uow.prices.last_run()["provider"] == "polygon"
+        assert uow.conn.execute("SHOW transaction_isolation").fetchone() == ("read committed",)
+    assert db.opened == 1
     db.close()
 
 
