@@ -8,8 +8,6 @@ import signal
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
 from amc_learning.consumers import ops
 from amc_learning.consumers.loop import (
     BatchResult,
@@ -25,7 +23,7 @@ from amc_learning.service.deps import Deps
 from amc_learning.store import RowRefused
 from amc_learning.store.rows import PERSIST_TOPICS, Plan, dead_letter, plan_batch
 from amc_learning.store.sink import BatchStore
-from amc_learning.streams.kafka import consumer_options, producer_options, stop_client
+from amc_learning.streams.kafka import stop_client
 from amc_learning.streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -80,9 +78,8 @@ async def run_persist(
     stats = stats or LoopStats()
     stats.name = CONSUMER_NAME
     started = await start_clients(lambda: (
-        AIOKafkaConsumer(*(names(t) for t in PERSIST_TOPICS),
-                         **consumer_options(settings, settings.persist_group)),
-        AIOKafkaProducer(**producer_options(settings)),
+        deps.kafka.consumer(*(names(t) for t in PERSIST_TOPICS), group=settings.persist_group),
+        deps.kafka.producer(),
     ), stop=stop, stats=stats)
     if started is None:
         return stats

@@ -131,6 +131,10 @@ class Kafka:
         """A producer (not started) with the settings' options, and `overrides`."""
         return AIOKafkaProducer(**{**producer_options(self.settings), **overrides})
 
+    def consumer(self, *topics: str, group: str) -> AIOKafkaConsumer:
+        """A consumer (not started) of `topics` (full names) in consumer group `group`."""
+        return AIOKafkaConsumer(*topics, **consumer_options(self.settings, group))
+
     def topic(self, base: str) -> str:
         """The full name of a topic (the settings' prefix, then its base name)."""
         return self.settings.topic_prefix + base
