@@ -15,6 +15,7 @@ from amc_learning.schemas.topics import OUTCOMES
 from amc_learning.settings import Settings
 from amc_learning.streams.kafka import stop_client
 from amc_learning.streams.offsets import Partition, committed, end_offsets, group_client
+from amc_learning.streams.topics import TopicNames
 
 Say = Callable[[str], None]
 
@@ -101,5 +102,5 @@ def wait_until_settled(settings: Settings, targets: dict[Partition, int],
     wait_until_consumed(settings, settings.persist_group, targets, processes, say)
     outcomes_group = settings.topic_prefix + settings.outcomes_group
     wait_until_consumed(settings, outcomes_group, targets, processes, say)
-    outcome_ends = asyncio.run(end_offsets(settings, settings.topic_prefix + OUTCOMES))
+    outcome_ends = asyncio.run(end_offsets(settings, TopicNames(settings.topic_prefix)(OUTCOMES)))
     wait_until_consumed(settings, settings.persist_group, outcome_ends, processes, say)

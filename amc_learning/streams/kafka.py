@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
 from amc_learning.settings import Settings
+from amc_learning.streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
 AIOKafkaClient: TypeAlias = AIOKafkaConsumer | AIOKafkaProducer
@@ -137,7 +138,7 @@ class Kafka:
 
     def topic(self, base: str) -> str:
         """The full name of a topic (the settings' prefix, then its base name)."""
-        return self.settings.topic_prefix + base
+        return TopicNames(self.settings.topic_prefix)(base)
 
 
 async def stop_client(client: AIOKafkaClient, timeout_s: float = 10.0) -> bool:

@@ -46,6 +46,7 @@ from amc_learning.settings import Settings
 from amc_learning.streams.breaker import CircuitBreaker
 from amc_learning.streams.kafka import KafkaConfig, producer_options
 from amc_learning.streams.metrics import track_reader
+from amc_learning.streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +172,8 @@ class ParamsReader:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> ParamsReader:
-        return cls(KafkaConfig.from_settings(settings), settings.topic_prefix + topics.PARAMS,
-                   verifier_of(settings), **kwargs)
+        topic = TopicNames(settings.topic_prefix)(topics.PARAMS)
+        return cls(KafkaConfig.from_settings(settings), topic, verifier_of(settings), **kwargs)
 
     # -- the read path (trading) ------------------------------------------------------------
 
@@ -371,7 +372,8 @@ async def publish_params(settings: Settings, message: ParamsPublished,
         producer = AIOKafkaProducer(**producer_options(settings))
         await producer.start()
     try:
-        await producer.send_and_wait(settings.topic_prefix + topics.PARAMS, record.value,
+        topic = TopicNames(settings.topic_prefix)(topics.PARAMS)
+        await producer.send_and_wait(topic, record.value,
                                      key=message_key(message.name, message.mode),
                                      headers=record.signature.headers())
     finally:
