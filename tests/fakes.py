@@ -141,8 +141,17 @@ class PriceLedger:
         return self.state.runs[-1] if self.state.runs else None
 
 
+class ScoringModels:
+    def all(self) -> list[Any]:
+        return []
+
+    def get(self, name: str, version: str) -> Any:
+        return None
+
+
 class FakeUnitOfWork:
     def __init__(self, state: State) -> None:
+        self.models = ScoringModels()
         self.frames = Frames(state)
         self.params = ParamsHistory(state)
         self.results = Results(state)

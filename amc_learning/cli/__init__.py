@@ -1,6 +1,6 @@
 """amc-learning: the command line of the learning engine.
 
-One module per command group (`jobs`, `learning`, `data`, `ops`); each registers its
+One module per command group (`jobs`, `learning`, `models`, `data`, `ops`); each registers its
 subcommands with the handler that runs them."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 
 from pydantic import ValidationError
 
-from amc_learning.cli import data, jobs, learning, ops
+from amc_learning.cli import data, jobs, learning, models, ops
 from amc_learning.cli.common import UserError
 from amc_learning.entrypoints.bootstrap import NotConfigured
 from amc_learning.settings import Settings, describe_environment
@@ -39,7 +39,7 @@ def parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_, description=description or help_, epilog=env,
                               formatter_class=fmt)
 
-    for group in (jobs, learning, data, ops):
+    for group in (jobs, learning, models, data, ops):
         group.register(command)
     return root
 

@@ -56,6 +56,8 @@ class ReportData:
     params_name: str = "default"
     #: the scoring model whose decisions the learning sections judge
     scoring_model: str = "native"
+    #: False: the registry has no declaration of the scoring model (`service.models`)
+    model_declared: bool = True
     min_out_of_sample: int = 100
     arms: pl.DataFrame = field(default_factory=pl.DataFrame)
     index_symbol: str = "^IXIC"

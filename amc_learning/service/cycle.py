@@ -42,6 +42,7 @@ from amc_learning.schemas.common import Regime
 from amc_learning.schemas.params import AdaptiveParams, InsightPublished, ParamsPublished
 from amc_learning.service.analysis import Inputs, NotEnoughHistory, analysis_pass
 from amc_learning.service.deps import Deps
+from amc_learning.service.models import declared
 from amc_learning.service.prices import waiting
 from amc_learning.service.report import write_report
 from amc_learning.streams.kafka import stop_client
@@ -89,9 +90,11 @@ def run_cycle(deps: Deps, kind: str, as_of: date | None = None,
         inputs = Inputs.read(uow, settings.horizons, settings.market, policy.horizon,
                              settings.scoring_model)
         candidates = uow.frames.candidates(as_of)
+        known_model = declared(uow, inputs.scoring_model)
     decisions = inputs.decisions
     summary: dict[str, Any] = {"kind": kind, "as_of": str(as_of), "name": name,
-                               "scoring_model": inputs.scoring_model}
+                               "scoring_model": inputs.scoring_model,
+                               "scoring_model_declared": known_model}
     analysis: Analysis | None = None
     if not decisions.is_empty():
         try:

@@ -5,6 +5,7 @@ report-<as-of>.html` and `latest.html`); `amc-learning report` writes one on dem
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import polars as pl
 
 from amc_learning.pages.report import render
 from amc_learning.service.analysis import NATIVE, Inputs
+from amc_learning.service.models import declared
 from amc_learning.settings import Settings
 from amc_learning.store.database import Database
 from amc_learning.store.report import gather
@@ -30,7 +32,9 @@ def write_report(db: Database, settings: Settings, out: Path, as_of: date | None
             inputs = Inputs.read(uow, settings.horizons, settings.market,
                                  scoring_model=scoring_model)
             decisions, scoring_model = inputs.decisions, inputs.scoring_model
-        data = gather(uow, settings, as_of, scoring_model or NATIVE, decisions, waiting)
+        model = scoring_model or NATIVE
+        data = replace(gather(uow, settings, as_of, model, decisions, waiting),
+                       model_declared=declared(uow, model))
     html = render(data)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")

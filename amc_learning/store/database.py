@@ -4,7 +4,7 @@
 nothing connects until the first unit of work. `with db.unit_of_work() as uow:` is one
 transaction on one pooled connection, with the store's repositories bound to it
 (`uow.frames`, `uow.params`, `uow.results`, `uow.prices`, `uow.figures`,
-`uow.insights`); it commits at the end and rolls back on any exception. With
+`uow.insights`, `uow.models`); it commits at the end and rolls back on any exception. With
 `snapshot=True` every read of the unit sees the database as of its first statement
 (REPEATABLE READ). A connection that broke (`Unavailable`) is dropped, not returned to
 the pool: the next unit of work makes a new one. This module alone calls
@@ -25,6 +25,7 @@ from amc_learning.store import Unavailable
 from amc_learning.store.figures import Figures
 from amc_learning.store.frames import Frames
 from amc_learning.store.insights import Insights
+from amc_learning.store.models import ScoringModels
 from amc_learning.store.params import ParamsHistory
 from amc_learning.store.prices import PriceLedger
 from amc_learning.store.results import Results
@@ -67,6 +68,10 @@ class UnitOfWork:
     @cached_property
     def insights(self) -> Insights:
         return Insights(self.conn)
+
+    @cached_property
+    def models(self) -> ScoringModels:
+        return ScoringModels(self.conn)
 
 
 class Database:

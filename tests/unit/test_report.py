@@ -189,6 +189,14 @@ def test_the_page_highlights_what_needs_attention():
     assert "band-bear" in page and "band-highvol" in page
 
 
+def test_an_undeclared_scoring_model_is_said_so_at_the_top():
+    said = "<strong>undeclared</strong>"
+    assert said not in render(_report_data())
+    page = render(_report_data(scoring_model="amc-scanner 3.2_explosive", model_declared=False))
+    top = page[page.index("<h1>"):page.index("<nav>")]
+    assert "amc-scanner 3.2_explosive" in top and said in top
+
+
 def test_a_page_with_nothing_learned_yet_still_renders_and_says_so():
     empty = pl.DataFrame()
     data = _report_data(decisions=_decisions().clear(), calibration=empty, patterns=empty,

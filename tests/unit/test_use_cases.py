@@ -161,3 +161,12 @@ def test_collect_sends_all_valid_events_under_the_tokens_producer_or_none():
 
     with pytest.raises(NotAcknowledged, match="TimeoutError"):
         asyncio.run(collect(down, "thesis-decision", good, "amc-trader"))
+
+
+def test_a_cycle_says_whether_its_scoring_model_is_declared(world):
+    for model, declared in (("amc-scanner 3.3.1", True), ("amc-scanner 9.9", False)):
+        relabelled = world.with_columns(pl.lit(model).alias("scoring_model"))
+        deps, _, _ = deps_over(relabelled, 60)
+        summary = cycle.run_cycle(deps, "daily", report=False)
+        assert (summary["scoring_model"], summary["scoring_model_declared"]) == (model,
+                                                                                  declared)
