@@ -188,7 +188,13 @@ async def _send(deps: Deps, unsent: list[tuple[int, str, str]], publish: Publish
         await stop_client(producer)
 
 
-def _insight(as_of: date, summary: dict[str, Any]) -> InsightPublished:
-    return InsightPublished(kind="summary",
-                            as_of=datetime.combine(as_of, datetime.min.time(), UTC),
-                            body=json.loads(json.dumps(summary, default=str)))
+def _insight(as_of: date, summary: dict[str, Any]) -> InsightPublished | None:
+    """The cycle's summary as an insight; None (logged) where it cannot be one, e.g. an
+    as-of the contract takes for the future: information, not state, the cycle stands."""
+    try:
+        return InsightPublished(kind="summary",
+                                as_of=datetime.combine(as_of, datetime.min.time(), UTC),
+                                body=json.loads(json.dumps(summary, default=str)))
+    except ValueError as exc:
+        log.warning("learner: the cycle's insight was not published: %s", exc)
+        return None

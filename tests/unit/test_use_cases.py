@@ -170,3 +170,13 @@ def test_a_cycle_says_whether_its_scoring_model_is_declared(world):
         summary = cycle.run_cycle(deps, "daily", report=False)
         assert (summary["scoring_model"], summary["scoring_model_declared"]) == (model,
                                                                                   declared)
+
+
+def test_an_insight_the_contract_refuses_costs_the_cycle_nothing(world, caplog):
+    later = world.with_columns(pl.col("session").dt.offset_by("30y"))  # "in the future"
+    _, db, kafka = deps_over(later, 60)
+    deps = Deps(SETTINGS, db, kafka)  # type: ignore[arg-type]  # issued now, as of 2046
+    summary = cycle.run_cycle(deps, "daily", report=False)
+    assert summary["ran"] and [m.mode for m in sent_params(kafka)] == ["shadow"]
+    assert not [s for s in kafka.sent if s.topic == "t.learning.insights.v1"]
+    assert "insight was not published" in caplog.text and len(db.state.cycles) == 1
