@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import io
 import json
-import resource
 import subprocess
 import sys
 import time
 import uuid
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -145,6 +145,16 @@ def timed_cycle(settings: Settings, database_url: str) -> dict[str, float]:
     return result
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM). Not `ru_maxrss`: Linux carries the parent's
+    high-water mark across fork and exec into it, so a cycle started by a bench process
+    that had grown to 1.4 GB (the ingest workload) reported 1.4 GB whatever it used."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status: the peak RSS cannot be read here")
+
+
 def _run() -> None:
     from amc_learning.entrypoints.bootstrap import bootstrap
     from amc_learning.service.cycle import run_cycle
@@ -157,7 +167,7 @@ def _run() -> None:
     seconds = time.perf_counter() - started
     if not summary.get("ran"):
         raise SystemExit(f"the cycle did not run: {summary.get('reason')}")
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()
     print(json.dumps({"seconds": seconds, "rss_mb": rss_mb,
                       "decisions": summary.get("decisions")}))
 
