@@ -53,7 +53,6 @@ from amc_learning.store.database import Database
 from amc_learning.store.insights import Insights
 from amc_learning.streams.kafka import Kafka, stop_client
 from amc_learning.streams.params import ParamsReader, ParamsView
-from amc_learning.streams.topics import TopicNames
 
 RETRY_AFTER_S = 5
 
@@ -70,8 +69,8 @@ class Broker:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.kafka = Kafka(settings)
         self.producer: AIOKafkaProducer | None = None
-        self.names = TopicNames(settings.topic_prefix)
         self.lock = asyncio.Lock()
         self.stopping: set[asyncio.Task[bool]] = set()
 
@@ -80,7 +79,7 @@ class Broker:
         TimeoutError or a Kafka error when it does not within the ack timeout."""
         async def all_acked() -> None:
             producer = await self._started()
-            futures = [await producer.send(self.names(topic), value, key=key)
+            futures = [await producer.send(self.kafka.topic(topic), value, key=key)
                        for topic, key, value in records]
             await asyncio.gather(*futures)
         try:
@@ -101,7 +100,7 @@ class Broker:
             if self.producer is None:
                 # linger 0: each caller waits for its acknowledgement, and requests that
                 # arrive together still share a batch while one is in flight
-                producer = Kafka(self.settings).producer(linger_ms=0)
+                producer = self.kafka.producer(linger_ms=0)
                 try:
                     await producer.start()
                 except BaseException:

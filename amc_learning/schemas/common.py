@@ -103,14 +103,19 @@ class Scaled(Contract):
 
     @model_validator(mode="after")
     def _a_scale(self) -> Scaled:
-        if not self.low < self.high:
-            raise ValueError(f"scale [{self.low}, {self.high}]: low must be below high")
+        ordered_scale(self.low, self.high)
         return self
 
     @property
     def normalised(self) -> float:
         """The value on [0, 1], clipped (a value beyond the scale is a data-quality finding)."""
         return min(max((self.value - self.low) / (self.high - self.low), 0.0), 1.0)
+
+
+def ordered_scale(low: float, high: float) -> None:
+    """A scale [low, high] is one only when low is below high."""
+    if not low < high:
+        raise ValueError(f"scale [{low}, {high}]: low must be below high")
 
 
 class Tier(Contract):

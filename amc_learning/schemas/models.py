@@ -17,12 +17,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import cache
 from importlib.resources import files
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from amc_learning.schemas.common import Contract, FeatureName, Identifier, Label, ShortText
+from amc_learning.schemas.common import (
+    Contract,
+    FeatureName,
+    Identifier,
+    Label,
+    ShortText,
+    ordered_scale,
+)
 
 
 class Bounds(Contract):
@@ -77,8 +85,7 @@ class Scale(Contract):
 
     @model_validator(mode="after")
     def _ordered(self) -> Scale:
-        if not self.low < self.high:
-            raise ValueError(f"scale [{self.low}, {self.high}]: low must be below high")
+        ordered_scale(self.low, self.high)
         return self
 
 
@@ -160,11 +167,13 @@ def parse(text: str) -> TieredModel | ComponentModel:
     return Declared.model_validate_json(json.dumps({"model": json.loads(text)})).model
 
 
-def shipped() -> list[TieredModel | ComponentModel]:
-    """The declarations that ship with the engine (AMC-Trader 3.3.1, AlphaStack 4.1)."""
+@cache
+def shipped() -> tuple[TieredModel | ComponentModel, ...]:
+    """The declarations that ship with the engine (AMC-Trader 3.3.1, AlphaStack 4.1),
+    read once per process (they are frozen)."""
     folder = files("amc_learning.schemas") / "declarations"
-    return [parse(p.read_text()) for p in sorted(folder.iterdir(), key=lambda p: p.name)
-            if p.name.endswith(".json")]
+    return tuple(parse(p.read_text()) for p in sorted(folder.iterdir(), key=lambda p: p.name)
+                 if p.name.endswith(".json"))
 
 
 def tier_of(factor: Factor, measurements: Mapping[str, float | str | None]) -> str | None:
