@@ -18,8 +18,7 @@ from typing import Any
 import polars as pl
 
 from amc_learning.intelligence.prices import Tracked
-from amc_learning.intelligence.rollout import Version
-from amc_learning.store.params import versions_of
+from amc_learning.intelligence.rollout import Version, versions_of
 
 
 @dataclass

@@ -20,15 +20,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from amc_learning.intelligence.adaptive import adapt
+from amc_learning.intelligence.book import net_points
 from amc_learning.intelligence.calibration import expected_calibration_error
-from amc_learning.intelligence.stats import as_float
-from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
+from amc_learning.intelligence.cycle import explain
+from amc_learning.intelligence.points import PointsGuardrails, fit_points
+from amc_learning.intelligence.rollout import RolloutPolicy
+from amc_learning.intelligence.stats import as_float, block_bootstrap_interval
+from amc_learning.intelligence.walk import walk
+from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished, TieredParams
 from amc_learning.schemas.signing import Signer, Verifier, new_private_key
 from amc_learning.simulator.research import (
     HORIZONS,
@@ -36,6 +42,8 @@ from amc_learning.simulator.research import (
     simulate_candidates,
     trade,
 )
+from amc_learning.simulator.tiered import PLANTED, TieredConfig, simulate_tiered
+from amc_learning.simulator.tiered import model as tiered_model
 from amc_learning.streams.params import ParamsReader, Record
 
 HORIZON = HORIZONS[1]  # the simulated world's: what the adaptive engine judges by
@@ -139,3 +147,102 @@ def run_experiment(
         "versions": versions,
         "rejected": rejected,
     }
+
+
+# -- the tiered world: AMC-Trader's points table, learned through the gated loop ----------
+
+JUDGED_FROM = 252  # the second year is judged; the learner runs from a quarter in
+SIZE = 0.01  # every pick is bought at 1 % of equity, as the scanner's trader sizes it
+
+
+def tiered_trades(frame: pl.DataFrame, traded: dict[int, TieredParams]) -> pl.DataFrame:
+    """session_index, trade_return: every candidate that cleared the entry threshold of
+    the table its session traded with, bought."""
+    parts = []
+    by_table: dict[str, tuple[TieredParams, list[int]]] = {}
+    for t, params in traded.items():
+        by_table.setdefault(params.model_dump_json(), (params, []))[1].append(t)
+    for params, sessions in by_table.values():
+        rows = frame.filter(pl.col("session_index").is_in(sessions)).drop_nulls(
+            f"return_{HORIZON}d")
+        score = net_points(params, rows.columns)
+        parts.append(rows.filter(score >= params.entry_threshold).select(
+            "session_index", pl.col(f"return_{HORIZON}d").alias("trade_return")))
+    return pl.concat(parts) if parts else pl.DataFrame(
+        schema={"session_index": pl.Int64, "trade_return": pl.Float64})
+
+
+def arm_metrics(trades: pl.DataFrame, sessions: list[int]) -> dict[str, Any]:
+    """total P&L (% of equity, 1 % a pick), annualised Sharpe of the per-session P&L,
+    expectancy per trade, hit rate, trades."""
+    daily = dict(trades.group_by("session_index").agg(pl.col("trade_return").sum())
+                 .iter_rows())
+    pnl = np.array([daily.get(s, 0.0) * SIZE for s in sessions])
+    sd = pnl.std(ddof=1)
+    return {"total_pnl": round(float(pnl.sum()) * 100, 4),
+            "sharpe": round(float(pnl.mean() / sd * math.sqrt(252)), 4) if sd > 0 else None,
+            "expectancy": round(as_float(trades["trade_return"].mean()), 6),
+            "hit_rate": round(as_float((trades["trade_return"] > 0).mean()), 4),
+            "trades": len(trades), "pnl": pnl}
+
+
+def run_tiered_experiment(seed: int = 0, noise_only: bool = False,
+                          say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """The shipped 3.3.1 table (static) against the table the gated loop makes live
+    (adaptive), on the judged year of a tiered world; the ungated loop (each fit traded at
+    once, every REFIT_EVERY sessions) beside it as an upper bound only."""
+    cfg = TieredConfig(seed=seed, noise_only=noise_only)
+    frame = simulate_tiered(cfg)
+    declared = tiered_model()
+    static = TieredParams.declared(declared)
+    fit = partial(fit_points, scale=(declared.scale.low, declared.scale.high))
+    guardrails = PointsGuardrails(horizon=HORIZON)
+    policy = RolloutPolicy(horizon=HORIZON)
+    last = cfg.sessions - HORIZON
+    judged = list(range(JUDGED_FROM, last))
+    say(f"tiered world, seed {seed}{' (noise only)' if noise_only else ''}: "
+        f"{cfg.symbols} symbols x {cfg.sessions} sessions; the gated loop runs daily")
+    gated = walk(frame, static, fit, guardrails, policy, 3 * REFIT_EVERY, last)
+    for step in gated.path:
+        say(f"  {step['date']} v{step['version']} {step['mode']}: {explain(step)}")
+    ungated: dict[int, TieredParams] = {}
+    current = static
+    for t in range(JUDGED_FROM - REFIT_EVERY, last):
+        if (t - JUDGED_FROM) % REFIT_EVERY == 0:
+            current, _ = fit(frame.filter(pl.col("session_index") <= t - 1 - HORIZON),
+                             current, None, guardrails)
+        if t >= JUDGED_FROM:
+            ungated[t] = current
+    arms = {
+        "adaptive": arm_metrics(tiered_trades(frame, {t: _tiered(gated.traded[t])
+                                                      for t in judged}), judged),
+        "static": arm_metrics(tiered_trades(frame, dict.fromkeys(judged, static)), judged),
+        "ungated_upper_bound": arm_metrics(tiered_trades(frame, ungated), judged),
+    }
+    final = _tiered(gated.traded[judged[-1]])
+    moves = {(f, t): new - old for f, t, old, new in final.changes(static)}
+    recovered = sum(1 for (f, t), true in PLANTED.items()
+                    if np.sign(moves.get((f, t), 0)) == np.sign(true - static.tables[f][t]))
+    diff = arms["adaptive"]["pnl"] - arms["static"]["pnl"]
+    low, high = block_bootstrap_interval(diff, HORIZON)
+    keys = ("total_pnl", "sharpe", "expectancy", "hit_rate")
+    return {
+        **{arm: {k: m[k] for k in keys} for arm, m in arms.items()},
+        "trades": {arm: m["trades"] for arm, m in arms.items()},
+        "difference": {"total_pnl": round(float(diff.sum()) * 100, 4),
+                       "low": round(low * 100, 4), "high": round(high * 100, 4)},
+        "signs_recovered": f"{recovered}/{len(PLANTED)}",
+        "largest_move_points": max((abs(v) for v in moves.values()), default=0),
+        "learned_sessions": gated.learned_sessions(range(JUDGED_FROM, last)),
+        "judged_sessions": len(judged),
+        "versions": [{k: s[k] for k in ("date", "version", "mode")} for s in gated.path],
+        "final_changes": [{"factor": f, "tier": t, "from": old, "to": new}
+                          for f, t, old, new in final.changes(static)],
+        "entry_threshold": final.entry_threshold,
+        "seed": seed, "noise_only": noise_only,
+    }
+
+
+def _tiered(params: Any) -> TieredParams:
+    assert isinstance(params, TieredParams)
+    return params

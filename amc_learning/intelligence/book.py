@@ -1,7 +1,10 @@
 """What a trading rule earns, and how a choice is judged out of sample.
 
 `Book` holds the candidates trading would see as arrays, so that the per-session P&L of
-any (discovery threshold, buy, sell) rule is one `bincount` away. `split_for_validation`
+any (discovery threshold, buy, sell) rule is one `bincount` away. The score is the
+weighted composite under `AdaptiveParams`, or under `TieredParams` the net points of each
+row's tiers (columns `tier:<factor>`, `tiers.column`); a tiered model's rule buys what
+clears its entry threshold. `split_for_validation`
 and `paired_gain` are how the adaptive engine judges a choice on sessions it was not
 fitted on.
 """
@@ -17,12 +20,35 @@ from scipy.stats import t as student_t
 
 from amc_learning.intelligence.calibration import calibrate
 from amc_learning.intelligence.horizon import returns
-from amc_learning.schemas.params import AdaptiveParams
+from amc_learning.schemas.params import AdaptiveParams, TieredParams
+
+Params = AdaptiveParams | TieredParams
+#: the column of a factor's tier in a learning frame of a tiered model
+TIER = "tier:{}"
+#: points a row earns outside its tiers (AMC-Trader's bonuses), kept as they were scored
+BONUS = "bonus_points"
 
 
 def composite(weights: dict[str, float]) -> pl.Expr:
     """The weighted discovery score of each row."""
     return sum((pl.col(c) * w for c, w in weights.items()), pl.lit(0.0))
+
+
+def net_points(params: TieredParams, columns: list[str]) -> pl.Expr:
+    """The net score of each row under a points table: its tiers' points (none for a
+    factor missing or in no tier), plus its bonus points where the frame has them."""
+    terms = [pl.col(TIER.format(f)).replace_strict(tiers, default=0, return_dtype=pl.Int64)
+             for f, tiers in params.tables.items() if TIER.format(f) in columns]
+    if BONUS in columns:
+        terms.append(pl.col(BONUS).fill_null(0))
+    return sum(terms, pl.lit(0)).cast(pl.Float64)
+
+
+def score(data: pl.DataFrame, params: Params) -> np.ndarray:
+    """Each row's discovery score under `params`, on the params' own scale."""
+    expr = (net_points(params, data.columns) if isinstance(params, TieredParams)
+            else composite(weights_of(params)))
+    return data.select(expr).to_series().to_numpy()
 
 
 def weights_of(params: AdaptiveParams) -> dict[str, float]:
@@ -36,7 +62,9 @@ class Rule:
     sell_threshold: float
 
     @classmethod
-    def of(cls, params: AdaptiveParams) -> Rule:
+    def of(cls, params: Params) -> Rule:
+        if isinstance(params, TieredParams):  # a scanner's pick is bought: no thesis bar
+            return cls(params.entry_threshold, -math.inf, -math.inf)
         return cls(params.discovery_threshold, params.buy_threshold, params.sell_threshold)
 
 
@@ -51,16 +79,19 @@ class Book:
     ret: np.ndarray  # forward return over the horizon
 
     @classmethod
-    def of(cls, data: pl.DataFrame, params: AdaptiveParams, horizon: int) -> Book:
-        """The book under `params`' scoring weights and calibration map."""
+    def of(cls, data: pl.DataFrame, params: Params, horizon: int) -> Book:
+        """The book under `params`: their score, and the confidence through their
+        calibration map (a tiered model's rule reads no confidence)."""
         ret = returns(horizon)
         data = data.drop_nulls(ret).sort("session")
         codes = data["session"].rank("dense").cast(pl.Int64).to_numpy() - 1
+        confidence = (np.zeros(len(data)) if isinstance(params, TieredParams)
+                      else calibrate(params.calibration, data["confidence"].to_numpy()))
         return cls(
             session=codes,
             sessions=int(codes.max()) + 1 if len(codes) else 0,
-            score=data.select(composite(weights_of(params))).to_series().to_numpy(),
-            confidence=calibrate(params.calibration, data["confidence"].to_numpy()),
+            score=score(data, params),
+            confidence=confidence,
             ret=data[ret].to_numpy(),
         )
 

@@ -12,6 +12,7 @@ import polars as pl
 
 from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.adaptive import COMPONENTS, Guardrails, adapt
+from amc_learning.intelligence.book import Params
 from amc_learning.intelligence.calibration import calibrate, expected_calibration_error
 from amc_learning.intelligence.rollout import IN_FLIGHT, Action, RolloutPolicy, Version, decide
 from amc_learning.intelligence.stats import as_float
@@ -19,7 +20,7 @@ from amc_learning.schemas.params import FALLBACK_PARAMS, AdaptiveParams
 
 #: The adaptive fit (`adaptive.adapt`): frame, incumbent, regime, guardrails -> the
 #: candidate params and the fit's evidence.
-Fit = Callable[..., tuple[AdaptiveParams, Any]]
+Fit = Callable[..., tuple[Params, Any]]
 
 def learning_frame(decisions: pl.DataFrame, horizon: int) -> pl.DataFrame:
     """What the adaptive engine reads: session, the six components, confidence, the
@@ -38,8 +39,8 @@ def learning_frame(decisions: pl.DataFrame, horizon: int) -> pl.DataFrame:
 
 def plan(
     versions: list[Version], frame: pl.DataFrame, kind: str,
-    policy: RolloutPolicy, regime: str = "unknown", guardrails: Guardrails | None = None,
-    fit: Fit = adapt,
+    policy: RolloutPolicy, regime: str = "unknown", guardrails: Any = None,
+    fit: Fit = adapt, fallback: Params = FALLBACK_PARAMS,
 ) -> tuple[list[dict[str, Any]], list[Action], dict[str, Any]]:
     """The changes a cycle makes: a list of history entries (version, mode, params, parent,
     provenance, evidence, publish, canary_pct), the rollout judge's actions, and what the
@@ -47,11 +48,11 @@ def plan(
     by_number = {v.version: v for v in versions}
     live = next((v for v in versions if v.mode == "live"), None)
     trials = sum(1 for v in versions if v.mode != "superseded" or v.parent is not None) + 1
-    actions = decide(versions, frame, FALLBACK_PARAMS, trials, policy)
+    actions = decide(versions, frame, fallback, trials, policy)
     next_version = max(by_number, default=0) + 1
     entries: list[dict[str, Any]] = []
 
-    def entry(version: int, mode: str, params: AdaptiveParams, parent: int | None,
+    def entry(version: int, mode: str, params: Params, parent: int | None,
               provenance: dict[str, Any], evidence: dict[str, Any], publish: bool,
               canary_pct: float = 0.0) -> None:
         entries.append(dict(version=version, mode=mode, params=params, parent=parent,
@@ -60,7 +61,7 @@ def plan(
 
     def restore(restored: int | None, why: dict[str, Any]) -> None:
         nonlocal next_version
-        params = by_number[restored].params if restored is not None else FALLBACK_PARAMS
+        params = by_number[restored].params if restored is not None else fallback
         entry(next_version, "live", params, restored,
               {"restores": restored if restored is not None else "fallback", **why}, why, True)
         next_version += 1
@@ -87,14 +88,14 @@ def plan(
     )
     fitted: dict[str, Any] = {"candidate": None}
     if kind == "daily" and not in_flight and not entries and len(frame) > 0:
-        incumbent = live.params if live else FALLBACK_PARAMS
+        incumbent = live.params if live else fallback
         params, evidence = fit(frame, incumbent, regime,
                                  guardrails or Guardrails(horizon=policy.horizon))
         new, old = params.model_dump(mode="json"), incumbent.model_dump(mode="json")
         # a new calibration map alone is no reason for a version (every fit moves its
         # knots a little); with another change, it is part of what the version changes
         changed = {k for k in new if k != "calibration" and new[k] != old[k]}
-        if changed and new["calibration"] != old["calibration"]:
+        if changed and new.get("calibration") != old.get("calibration"):
             changed.add("calibration")
         fitted = {"candidate": None, "changed": sorted(changed)}
         if changed:
@@ -149,7 +150,8 @@ def live_quality(known: pl.DataFrame, versions: list[Version],
     if known.is_empty():
         return quality
     recent = known.filter(pl.col("session") >= known["session"].unique().sort()[-sessions:][0])
-    confidence = calibrate(live.params.calibration if live else [],
+    knots = live.params.calibration if live and isinstance(live.params, AdaptiveParams) else []
+    confidence = calibrate(knots,
                            recent["confidence"].to_numpy())
     quality["ece"] = expected_calibration_error(confidence, recent["win"].cast(pl.Float64)
                                                 .to_numpy())

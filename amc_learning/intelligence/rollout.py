@@ -26,17 +26,19 @@ counterfactual, so a shadow is judged without ever trading.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from amc_learning.intelligence import horizon as h
-from amc_learning.intelligence.book import Book, Rule
+from amc_learning.intelligence.book import Book, Params, Rule
 from amc_learning.intelligence.stats import as_float, bootstrap_sharpe_gain
-from amc_learning.schemas.params import AdaptiveParams
+from amc_learning.schemas.params import params_of
 
 IN_FLIGHT = ("shadow", "canary")
 
@@ -61,7 +63,7 @@ class Version:
 
     version: int
     mode: str  # shadow | canary | live | rejected | rolled_back | superseded
-    params: AdaptiveParams
+    params: Params
     parent: int | None
     #: the first session of its out-of-sample evidence (the session after it was issued)
     evidence_from: date
@@ -79,7 +81,24 @@ class Action:
     evidence: dict[str, Any]
 
 
-def session_pnl(frame: pl.DataFrame, params: AdaptiveParams, horizon: int) -> pl.DataFrame:
+def versions_of(rows: Iterable[tuple[Any, ...]]) -> list[Version]:
+    """(version, mode, as_of, parent, params) history rows, in the order they were recorded
+    per version, as each version with its current mode: evidence counts from the day after
+    its first row, its mode from the day after its newest. `params` is a parameter set or
+    its stored JSON (`schemas.params.params_of`)."""
+    first: dict[int, date] = {}
+    latest: dict[int, Any] = {}
+    for version, mode, as_of, parent, params in rows:
+        first.setdefault(version, as_of)
+        latest[version] = (mode, as_of, parent, params)
+    return [
+        Version(v, mode, params if isinstance(params, Params) else params_of(params), parent,
+                first[v] + timedelta(days=1), as_of + timedelta(days=1))
+        for v, (mode, as_of, parent, params) in sorted(latest.items())
+    ]
+
+
+def session_pnl(frame: pl.DataFrame, params: Params, horizon: int) -> pl.DataFrame:
     """session, pnl: what trading with `params` would have earned per session over the
     market: the mean return of its trades in excess of the session's mean candidate
     return (0 where it made none). The market move is common to every rule; judged
@@ -95,8 +114,8 @@ def session_pnl(frame: pl.DataFrame, params: AdaptiveParams, horizon: int) -> pl
 
 def compare(
     frame: pl.DataFrame,
-    challenger: AdaptiveParams,
-    incumbent: AdaptiveParams,
+    challenger: Params,
+    incumbent: Params,
     since: date,
     trials: int,
     policy: RolloutPolicy,
@@ -152,6 +171,7 @@ def degradation(
     return None
 
 
+@cache
 def _cusum_threshold(policy: RolloutPolicy, simulations: int = 4000) -> float:
     """h such that a version earning nothing over the market (mean 0, unit spread, the
     dependence of `horizon`-session returns sampled daily) alarms within `watch_sessions`
@@ -171,7 +191,7 @@ def _cusum_threshold(policy: RolloutPolicy, simulations: int = 4000) -> float:
 def decide(
     versions: list[Version],
     frame: pl.DataFrame,
-    fallback: AdaptiveParams,
+    fallback: Params,
     trials: int,
     policy: RolloutPolicy | None = None,
 ) -> list[Action]:

@@ -11,6 +11,8 @@
 * `binomial_test_p`: exact two-sided binomial test p-value.
 * `newey_west_t`: t-statistic of a mean with Newey–West (Bartlett kernel) standard errors,
   for overlapping observations such as 7- or 30-day forward returns sampled daily.
+* `block_bootstrap_interval`: the same blocks, for an interval of a series' sum (the
+  P&L difference of two arms over the sessions they traded).
 * `bootstrap_sharpe_gain`: a paired moving-block bootstrap of the difference of two
   Sharpe ratios (Politis–Romano style blocks, so overlapping returns keep their
   dependence), for judging one rule against another on the same sessions.
@@ -116,11 +118,29 @@ def bootstrap_sharpe_gain(
     if n < 2 * block:
         return math.nan, math.nan
     gain = float(_sharpe(a) - _sharpe(b))
-    rng = np.random.default_rng(seed)
-    starts = rng.integers(0, n - block + 1, size=(draws, math.ceil(n / block)))
-    rows = (starts[:, :, None] + np.arange(block)).reshape(draws, -1)[:, :n]
+    rows = _block_rows(n, block, draws, seed)
     diff = _sharpe(a[rows]) - _sharpe(b[rows])
     return gain, float(np.mean(diff <= 0))
+
+
+def block_bootstrap_interval(x: np.ndarray, block: int, level: float = 0.95,
+                             draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """A moving-block bootstrap interval of the sum of a per-session series (blocks of
+    `block` sessions keep the dependence of overlapping returns); (nan, nan) on fewer
+    than two blocks."""
+    x = np.asarray(x, float)
+    if len(x) < 2 * block:
+        return math.nan, math.nan
+    sums = x[_block_rows(len(x), block, draws, seed)].sum(axis=1)
+    tail = (1 - level) / 2
+    return float(np.quantile(sums, tail)), float(np.quantile(sums, 1 - tail))
+
+
+def _block_rows(n: int, block: int, draws: int, seed: int) -> np.ndarray:
+    """`draws` resamples of 0..n-1 in moving blocks of `block`, each n long."""
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n - block + 1, size=(draws, math.ceil(n / block)))
+    return (starts[:, :, None] + np.arange(block)).reshape(draws, -1)[:, :n]
 
 
 def _sharpe(x: np.ndarray) -> np.ndarray | float:

@@ -10,7 +10,10 @@ never delivered as if it changed something.
 
 `tier_of` is the one reading of a declaration's boundaries: the first tier whose bounds
 hold for the measurement, or whose labels name the producer's label; none where the
-measurement is missing (never the lowest tier: a missing factor is missing).
+measurement is missing (never the lowest tier: a missing factor is missing). `tiers_of`
+reads every factor of a candidate: the tier the producer sent when it names a declared
+one, else the measurement's; `UNTIERED` where a measurement falls in no declared tier
+(the producer's code gives it no points: AMC-Trader's coil score 0, its POWER HOUR).
 """
 
 from __future__ import annotations
@@ -189,3 +192,31 @@ def tier_of(factor: Factor, measurements: Mapping[str, float | str | None]) -> s
         elif tier.bounds is not None and tier.bounds.hold(float(value)):
             return tier.name
     return None
+
+
+#: A factor measured but in none of its declared tiers: it scores no points.
+UNTIERED = "untiered"
+
+
+def tiers_of(model: TieredModel, sent: Mapping[str, str],
+             measurements: Mapping[str, float | str | None]) -> dict[str, str | None]:
+    """Every factor's tier for one candidate: the tier the producer sent (`sent`, factor →
+    its tier name or label), when it names one the declaration has; else the one its
+    measurement falls in (`UNTIERED` when none holds); None where neither is there, or the
+    producer sent a tier the declaration does not know."""
+    out: dict[str, str | None] = {}
+    for factor in model.factors:
+        label = sent.get(factor.name)
+        if label is not None:
+            out[factor.name] = next((t.name for t in factor.tiers
+                                     if label == t.name or label in t.labels), None)
+        elif measurements.get(factor.measurement) is None:
+            out[factor.name] = None
+        else:
+            out[factor.name] = tier_of(factor, measurements) or UNTIERED
+    return out
+
+
+def declared_table(model: TieredModel) -> dict[str, dict[str, int]]:
+    """The model's points as declared: factor → tier → points."""
+    return {f.name: {t.name: t.points for t in f.tiers} for f in model.factors}

@@ -8,14 +8,18 @@ from pydantic import Field, model_validator
 
 from amc_learning.schemas.common import (
     Contract,
+    FeatureName,
     Identifier,
+    Label,
     Percent,
     Probability,
     Regime,
+    ScoringModel,
     UtcDeadline,
     UtcTime,
 )
 from amc_learning.schemas.discovery import ScoreComponents
+from amc_learning.schemas.models import TieredModel, declared_table
 
 
 class CalibrationKnot(Contract):
@@ -46,6 +50,58 @@ class AdaptiveParams(Contract):
         if raws != sorted(raws) or cals != sorted(cals):
             raise ValueError("calibration knots must be monotone non-decreasing")
         return self
+
+
+class TieredParams(Contract):
+    """A tiered points model's parameters in its own units: each factor's points per tier
+    (whole points, penalties negative) and the entry threshold on its scale."""
+
+    kind: Literal["tiered"] = "tiered"
+    model: ScoringModel
+    tables: dict[FeatureName, dict[Label, int]] = Field(max_length=64)
+    entry_threshold: float
+
+    @classmethod
+    def declared(cls, model: TieredModel) -> TieredParams:
+        """The producer's own table: what it uses while nothing learned is live."""
+        return cls(model=ScoringModel(name=model.name, version=model.version),
+                   tables=declared_table(model), entry_threshold=model.entry_threshold)
+
+    def changes(self, other: TieredParams) -> list[tuple[str, str, int, int]]:
+        """(factor, tier, other's points, these points) wherever the two tables differ."""
+        return [(f, t, other.tables.get(f, {}).get(t, p), p)
+                for f, tiers in self.tables.items() for t, p in tiers.items()
+                if other.tables.get(f, {}).get(t, p) != p]
+
+
+def params_of(dump: dict[str, Any]) -> AdaptiveParams | TieredParams:
+    """A stored parameter set, of either kind (a tiered table says so in `kind`)."""
+    if dump.get("kind") == "tiered":
+        return TieredParams.model_validate(dump)
+    return AdaptiveParams.model_validate(dump)
+
+
+def tiered_out_of_bounds(params: TieredParams, model: TieredModel) -> str | None:
+    """Why a points table must not be used for `model`, or None: every factor and tier is
+    one the model declares, every tier's points within the model's scale span, the entry
+    threshold on its scale."""
+    if (params.model.name, params.model.version) != (model.name, model.version):
+        return (f"the table is for {params.model.name} {params.model.version}, "
+                f"not {model.name} {model.version}")
+    span = model.scale.high - model.scale.low
+    declared = declared_table(model)
+    for factor, tiers in params.tables.items():
+        if factor not in declared:
+            return f"{model.name} {model.version} declares no factor {factor!r}"
+        for tier, points in tiers.items():
+            if tier not in declared[factor]:
+                return f"factor {factor} declares no tier {tier!r}"
+            if abs(points) > span:
+                return f"{factor}.{tier}={points} beyond the scale's span {span:g}"
+    if not model.scale.low <= params.entry_threshold <= model.scale.high:
+        return (f"entry_threshold={params.entry_threshold} outside "
+                f"[{model.scale.low:g}, {model.scale.high:g}]")
+    return None
 
 
 class ParamsPublished(Contract):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from amc_learning.intelligence.rollout import Version
-from amc_learning.schemas.params import AdaptiveParams
+from amc_learning.intelligence.rollout import Version, versions_of
 
 
 class ParamsHistory:
@@ -79,19 +78,3 @@ class ParamsHistory:
             " (SELECT max(updated_at) FROM learning_outcomes)) < now() - %s * interval '1 s'",
             (session, quiet_s)).fetchone()
         return bool(row and row[0])
-
-
-def versions_of(rows: Iterable[tuple[Any, ...]]) -> list[Version]:
-    """(version, mode, as_of, parent, params) history rows, in the order they were recorded
-    per version, as each version with its current mode: evidence counts from the day after
-    its first row, its mode from the day after its newest."""
-    first: dict[int, date] = {}
-    latest: dict[int, Any] = {}
-    for version, mode, as_of, parent, params in rows:
-        first.setdefault(version, as_of)
-        latest[version] = (mode, as_of, parent, params)
-    return [
-        Version(v, mode, AdaptiveParams.model_validate(params), parent,
-                first[v] + timedelta(days=1), as_of + timedelta(days=1))
-        for v, (mode, as_of, parent, params) in sorted(latest.items())
-    ]
