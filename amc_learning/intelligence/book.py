@@ -3,10 +3,11 @@
 `Book` holds the candidates trading would see as arrays, so that the per-session P&L of
 any (discovery threshold, buy, sell) rule is one `bincount` away. The score is the
 weighted composite under `AdaptiveParams`, or under `TieredParams` the net points of each
-row's tiers (columns `tier:<factor>`, `tiers.column`); a tiered model's rule buys what
-clears its entry threshold. `split_for_validation`
-and `paired_gain` are how the adaptive engine judges a choice on sessions it was not
-fitted on.
+row's tiers (columns `tier:<factor>`); a tiered model's rule buys what clears its entry
+threshold, every pick at the same size, so a session earns the sum of its picks (a
+weights-and-thresholds rule earns the mean of its trades: its size limit is one book).
+`split_for_validation` and `paired_gain` are how the adaptive engine judges a choice on
+sessions it was not fitted on.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from scipy.stats import t as student_t
 
 from amc_learning.intelligence.calibration import calibrate
 from amc_learning.intelligence.horizon import returns
+from amc_learning.schemas.models import TIER
 from amc_learning.schemas.params import AdaptiveParams, TieredParams
 
 Params = AdaptiveParams | TieredParams
-#: the column of a factor's tier in a learning frame of a tiered model
-TIER = "tier:{}"
 #: points a row earns outside its tiers (AMC-Trader's bonuses), kept as they were scored
 BONUS = "bonus_points"
 
@@ -77,6 +77,8 @@ class Book:
     score: np.ndarray  # weighted composite discovery score
     confidence: np.ndarray  # calibrated thesis confidence
     ret: np.ndarray  # forward return over the horizon
+    #: a session earns the sum of its trades (every pick one fixed size), not their mean
+    per_pick: bool = False
 
     @classmethod
     def of(cls, data: pl.DataFrame, params: Params, horizon: int) -> Book:
@@ -93,6 +95,7 @@ class Book:
             score=score(data, params),
             confidence=confidence,
             ret=data[ret].to_numpy(),
+            per_pick=isinstance(params, TieredParams),
         )
 
     def side(self, rule: Rule) -> np.ndarray:
@@ -103,12 +106,15 @@ class Book:
         return (buy.astype(float) - sell.astype(float)) * passed
 
     def pnl(self, rule: Rule) -> np.ndarray:
-        """What trading earns per session (sessions without a trade earn 0)."""
+        """What trading earns per session (sessions without a trade earn 0): the mean of its
+        trades, or their sum for a book of picks (`per_pick`)."""
         return self.pnl_of(self.side(rule))
 
     def pnl_of(self, side: np.ndarray) -> np.ndarray:
         """`pnl` for sides already computed (`side`)."""
         earned = np.bincount(self.session, weights=side * self.ret, minlength=self.sessions)
+        if self.per_pick:
+            return earned
         trades = np.bincount(self.session, weights=np.abs(side), minlength=self.sessions)
         return earned / np.maximum(trades, 1.0)
 

@@ -49,7 +49,6 @@ from scipy.stats import t as student_t
 
 from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.book import (
-    TIER,
     Book,
     Rule,
     net_points,
@@ -58,7 +57,7 @@ from amc_learning.intelligence.book import (
     split_for_validation,
 )
 from amc_learning.intelligence.stats import benjamini_hochberg
-from amc_learning.schemas.models import UNTIERED
+from amc_learning.schemas.models import TIER, UNTIERED
 from amc_learning.schemas.params import TieredParams
 
 MISSING = "(missing)"

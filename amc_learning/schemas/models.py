@@ -196,6 +196,8 @@ def tier_of(factor: Factor, measurements: Mapping[str, float | str | None]) -> s
 
 #: A factor measured but in none of its declared tiers: it scores no points.
 UNTIERED = "untiered"
+#: The column of a factor's tier in a learning frame of a tiered model.
+TIER = "tier:{}"
 
 
 def tiers_of(model: TieredModel, sent: Mapping[str, str],

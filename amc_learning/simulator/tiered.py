@@ -24,8 +24,7 @@ import numpy as np
 import polars as pl
 from scipy.special import ndtri
 
-from amc_learning.intelligence.book import TIER
-from amc_learning.schemas.models import UNTIERED, TieredModel, declared_table, shipped
+from amc_learning.schemas.models import TIER, UNTIERED, TieredModel, declared_table, shipped
 from amc_learning.simulator.research import sessions_calendar
 
 HORIZON = 7
