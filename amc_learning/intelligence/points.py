@@ -98,10 +98,10 @@ def excess(frame: pl.DataFrame, horizon: int) -> pl.DataFrame:
             .sort("session"))
 
 
-def tier_effects(frame: pl.DataFrame, factors: list[str], horizon: int) -> list[TierEffect]:
-    """Every observed state's effect (tiers, `UNTIERED`, `MISSING`), fitted jointly (see
-    the module's description), with its cluster-robust standard error."""
-    data = excess(frame, horizon)
+def tier_effects(data: pl.DataFrame, factors: list[str], horizon: int) -> list[TierEffect]:
+    """Every observed state's effect (tiers, `UNTIERED`, `MISSING`) in `data` (`excess`),
+    fitted jointly (see the module's description), with its cluster-robust standard
+    error."""
     y = data[h.returns(horizon)].to_numpy()
     columns: list[np.ndarray] = [np.ones(len(data))]
     labels: list[tuple[str, str, str, int]] = []  # factor, state, reference, n
@@ -140,11 +140,11 @@ def tier_effects(frame: pl.DataFrame, factors: list[str], horizon: int) -> list[
             for i, (factor, state, reference, count) in enumerate(labels, start=1)]
 
 
-def points_per_return(frame: pl.DataFrame, table: TieredParams, effects: list[TierEffect],
-                      horizon: int) -> float:
+def points_per_return(data: pl.DataFrame, table: TieredParams,
+                      effects: list[TierEffect]) -> float:
     """Points per unit of excess return: the rate at which the fitted effects, summed for
-    each candidate, spread as widely as the current table's net score."""
-    data = excess(frame, horizon)
+    each candidate of `data` (`excess`), spread as widely as the current table's net
+    score."""
     current = data.select(net_points(table, data.columns)).to_series().to_numpy()
     fitted = np.zeros(len(data))
     for e in effects:
@@ -226,8 +226,9 @@ def fit_points(train: pl.DataFrame, current: TieredParams, regime: str | None = 
                                 "validate_rows": len(validate)}
     if validate.is_empty() or len(fit) < 2 * g.min_tier_n:
         return current, {**evidence, "accepted": False, "why": "too little history"}
-    effects = tier_effects(fit, list(current.tables), g.horizon)
-    rate = points_per_return(fit, current, effects, g.horizon)
+    data = excess(fit, g.horizon)
+    effects = tier_effects(data, list(current.tables), g.horizon)
+    rate = points_per_return(data, current, effects)
     table, notes = propose(current, effects, rate, g)
     threshold = best_threshold(fit, table, current.entry_threshold, g, *scale)
     proposed = table.model_copy(update={"entry_threshold": float(threshold)})

@@ -79,6 +79,25 @@ def sessions_calendar(start: date, n: int) -> list[date]:
     return out
 
 
+def persistent(rng: np.random.Generator, sessions: int, shape: tuple[int, ...],
+               phi: float) -> np.ndarray:
+    """A stationary AR(1) latent of unit variance per (session, *shape), persistence φ."""
+    out = np.empty((sessions, *shape))
+    out[0] = rng.standard_normal(shape)
+    for t in range(1, sessions):
+        out[t] = phi * out[t - 1] + math.sqrt(1 - phi * phi) * rng.standard_normal(shape)
+    return out
+
+
+def forward(cum: np.ndarray, horizon: int) -> np.ndarray:
+    """The return over the next `horizon` sessions of each (session, symbol), from the
+    cumulative daily returns `cum` (a row of zeros first); NaN where it is not complete."""
+    t_n = cum.shape[0] - 1
+    out = np.full((t_n, cum.shape[1]), np.nan)
+    out[: t_n - horizon] = cum[1 + horizon:][: t_n - horizon] - cum[1: t_n - horizon + 1]
+    return out
+
+
 @dataclass(frozen=True)
 class ResearchWorld:
     decisions: pl.DataFrame  # one row per (session, symbol) decision
@@ -92,10 +111,7 @@ def simulate_research(cfg: ResearchConfig) -> ResearchWorld:
     rng = np.random.default_rng(cfg.seed)
     t_n, s_n, names = cfg.sessions, cfg.symbols, truth.features
     phi = cfg.persistence
-    f = np.empty((t_n, s_n, len(names)))
-    f[0] = rng.standard_normal((s_n, len(names)))
-    for t in range(1, t_n):
-        f[t] = phi * f[t - 1] + math.sqrt(1 - phi * phi) * rng.standard_normal((s_n, len(names)))
+    f = persistent(rng, t_n, (s_n, len(names)), phi)
     col = {n: i for i, n in enumerate(names)}
     switch = truth.switch_session if truth.switch_session is not None else t_n
     bull = np.arange(t_n) < switch
@@ -117,9 +133,7 @@ def simulate_research(cfg: ResearchConfig) -> ResearchWorld:
     daily = np.zeros((t_n, s_n))
     daily[1:] = market[1:] + alpha[:-1] + cfg.sigma * rng.standard_normal((t_n - 1, s_n))
     cum = np.vstack([np.zeros((1, s_n)), np.cumsum(daily, axis=0)])
-    fwd = {h: np.full((t_n, s_n), np.nan) for h in HORIZONS}
-    for h in HORIZONS:
-        fwd[h][: t_n - h] = cum[1 + h :][: t_n - h] - cum[1 : t_n - h + 1]
+    fwd = {h: forward(cum, h) for h in HORIZONS}
 
     # what an honest model would say: P(side * 7-day return > 0 | today's information)
     h = 7
@@ -184,10 +198,7 @@ def simulate_candidates(cfg: ExperimentConfig) -> pl.DataFrame:
     rng = np.random.default_rng([cfg.seed, 2])
     t_n, s_n, k = cfg.sessions, cfg.symbols, len(COMPONENTS)
     phi = 0.9
-    latent = np.empty((t_n, s_n, k))
-    latent[0] = rng.standard_normal((s_n, k))
-    for t in range(1, t_n):
-        latent[t] = phi * latent[t - 1] + math.sqrt(1 - phi * phi) * rng.standard_normal((s_n, k))
+    latent = persistent(rng, t_n, (s_n, k), phi)
     scores = 1.0 / (1.0 + np.exp(-1.3 * latent))
     coef = np.zeros(k) if cfg.noise_only else np.array(cfg.component_alpha)
     alpha = (scores - 0.5) @ coef  # what the thesis service believes
@@ -199,8 +210,7 @@ def simulate_candidates(cfg: ExperimentConfig) -> pl.DataFrame:
     daily[1:] = market[1:, None] + realised[:-1] + cfg.sigma * rng.standard_normal((t_n - 1, s_n))
     cum = np.vstack([np.zeros((1, s_n)), np.cumsum(daily, axis=0)])
     h = 7
-    fwd = np.full((t_n, s_n), np.nan)
-    fwd[: t_n - h] = cum[1 + h :][: t_n - h] - cum[1 : t_n - h + 1]
+    fwd = forward(cum, h)
     decay = (1 - phi**h) / (1 - phi)
     p_up = ndtr((0.0003 * h + alpha * decay) / math.sqrt(h * (cfg.sigma**2 + 0.01**2)))
     logit = np.log(p_up / (1 - p_up))

@@ -16,7 +16,6 @@ one row per candidate.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date
 
@@ -25,7 +24,7 @@ import polars as pl
 from scipy.special import ndtri
 
 from amc_learning.schemas.models import TIER, UNTIERED, TieredModel, declared_table, shipped
-from amc_learning.simulator.research import sessions_calendar
+from amc_learning.simulator.research import forward, persistent, sessions_calendar
 
 HORIZON = 7
 #: (factor, tier) -> the points the planted truth gives it, where the shipped table is wrong
@@ -85,14 +84,10 @@ def simulate_tiered(cfg: TieredConfig) -> pl.DataFrame:
     planted = truth(declared)
     rng = np.random.default_rng([cfg.seed, 31])
     t_n, s_n = cfg.sessions, cfg.symbols
-    phi = 0.9
     columns: dict[str, np.ndarray] = {}
     true_score = np.zeros((t_n, s_n))
     for factor in declared.factors:
-        latent = np.empty((t_n, s_n))
-        latent[0] = rng.standard_normal(s_n)
-        for t in range(1, t_n):
-            latent[t] = phi * latent[t - 1] + math.sqrt(1 - phi * phi) * rng.standard_normal(s_n)
+        latent = persistent(rng, t_n, (s_n,), 0.9)
         names = [t.name for t in factor.tiers] + [UNTIERED]
         cuts = ndtri(np.cumsum(_shares(factor.name, len(factor.tiers)))[:-1])
         index = np.searchsorted(cuts, latent)
@@ -109,13 +104,13 @@ def simulate_tiered(cfg: TieredConfig) -> pl.DataFrame:
     daily = np.zeros((t_n, s_n))
     daily[1:] = market[1:, None] + alpha[:-1] + cfg.sigma * rng.standard_normal((t_n - 1, s_n))
     cum = np.vstack([np.zeros((1, s_n)), np.cumsum(daily, axis=0)])
-    fwd = np.full((t_n, s_n), np.nan)
-    fwd[: t_n - HORIZON] = cum[1 + HORIZON:][: t_n - HORIZON] - cum[1: t_n - HORIZON + 1]
+    fwd = forward(cum, HORIZON)
     calendar = np.array(sessions_calendar(date(2016, 1, 4), t_n), dtype="datetime64[D]")
     return pl.DataFrame({
         "session_index": np.repeat(np.arange(t_n), s_n),
         "session": np.repeat(calendar, s_n),
         "symbol": np.tile([f"S{i:04d}" for i in range(s_n)], t_n),
-        **{name: pl.Series(name, values, dtype=pl.String) for name, values in columns.items()},
+        **{name: pl.Series(name, values.tolist(), dtype=pl.String)
+           for name, values in columns.items()},
         f"return_{HORIZON}d": fwd.ravel(),
     }).with_columns(pl.col("session").cast(pl.Date), pl.col(f"return_{HORIZON}d").fill_nan(None))
