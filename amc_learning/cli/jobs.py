@@ -47,15 +47,23 @@ def register(command: Command) -> None:
     simulation_args(p)
     p.set_defaults(handler=_simulate)
 
-    p = command("experiment", "adaptive params vs static defaults on planted truth",
-                "Two simulated years: learn on the first, judge the second. Every 21 sessions\n"
-                "the learner refits on complete outcomes, signs a version and offers it to a\n"
-                "ParamsReader (the trading engine's validation); the adaptive arm trades what\n"
-                "the reader returns, the static arm the seed's defaults. Prints expectancy per\n"
-                "trade, Sharpe and ECE of both; the last line is JSON. No broker needed.")
+    p = command("experiment", "learned params vs static ones on planted truth",
+                "Two simulated years: the learner runs all along, the second year is judged.\n"
+                "The loop runs as it does live: each session's cycle fits, the rollout judge\n"
+                "moves versions shadow -> canary -> live (or rejects and rolls back), and the\n"
+                "next session trades the version live. The static arm trades the defaults;\n"
+                "the ungated loop (a fit every 21 sessions, traded at once) is shown beside\n"
+                "them as an upper bound only.\n\n"
+                "  --producer native      the engine's six weights and thresholds\n"
+                "  --producer amc-trader  AMC-Trader scanner 3.3.1's points table, with\n"
+                "                         planted tier errors in the shipped table\n\n"
+                "Prints the version path and both arms; the last line is JSON. About 1-2\n"
+                "minutes a seed. No broker or database needed.")
     p.add_argument("--seed", type=int, default=0, help="simulation seed (default: 0)")
+    p.add_argument("--producer", choices=("native", "amc-trader"), default="native",
+                   help="which world and scoring model (default: native)")
     p.add_argument("--noise-only", action="store_true",
-                   help="no planted effects: adaptive params must not do worse than static")
+                   help="no planted effects: learned params must not do worse than static")
     p.set_defaults(handler=_experiment)
 
 
@@ -107,13 +115,23 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _experiment(args: argparse.Namespace, settings: Settings) -> int:
-    from amc_learning.entrypoints.experiment import run_experiment
+    from amc_learning.entrypoints.experiment import run_experiment, run_tiered_experiment
 
-    result = run_experiment(args.seed, args.noise_only, say=say)
-    for arm in ("adaptive", "static"):
-        m = result[arm]
-        print(f"{arm:<9} trades {result['trades'][arm]:>6,}  expectancy {m['expectancy']}  "
-              f"sharpe {m['sharpe']}  ece {m['ece']}")
+    tiered = args.producer == "amc-trader"
+    result = (run_tiered_experiment if tiered else run_experiment)(
+        args.seed, args.noise_only, say=say)
+    measures = (("total_pnl", "sharpe", "expectancy", "hit_rate") if tiered
+                else ("expectancy", "sharpe", "ece"))
+    for arm in ("adaptive", "static", "ungated_upper_bound"):
+        figures = "  ".join(f"{k} {result[arm][k]}" for k in measures)
+        print(f"{arm:<19} trades {result['trades'][arm]:>6,}  {figures}")
+    d = result["difference"]
+    print(f"adaptive - static: {d['total']:+.2f} % of equity, 95 % interval "
+          f"[{d['low']:+.2f}, {d['high']:+.2f}]; {result['learned_sessions']} of "
+          f"{result['judged_sessions']} judged sessions under learned params")
+    if tiered:
+        print(f"planted tier errors moved the right way: {result['signs_recovered']}; "
+              f"largest move {result['largest_move_points']} points")
     print(json.dumps(result))
     return 0
 

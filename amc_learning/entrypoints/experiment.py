@@ -1,18 +1,25 @@
-"""The planted-truth experiment: does trading with adaptive params beat static defaults?
+"""The planted-truth experiments: does trading with learned params beat static ones?
 
-Two years of simulated candidates (`simulator.research.simulate_candidates`). The
-learner runs all along: every 21 sessions from a quarter in, it refits on every decision
-whose 7-session outcome was complete by then (a purge of the horizon: no outcome leaks
-into the fit that is judged on it), signs the new version and offers it to a
-`ParamsReader` — the same validation a trading engine applies (signature, bounds,
-versions). Only the second year is judged: there the adaptive arm trades each 21
-sessions with what the reader returns; the static arm always trades the seed's defaults.
+Two simulated years: the learner runs all along, only the second year is judged. Each
+experiment measures the loop as it runs live (`intelligence.walk`): the learner's daily
+cycle, its fit and its rollout judge (shadow → canary → live → rollback), and each
+session trades with the version live after the cycle before it. The ungated loop —
+every `REFIT_EVERY` sessions a fit, traded at once — is reported beside it, labelled as
+an upper bound only: no version the live engine runs skips the judge.
 
-Measured on the judged year: expectancy per trade, an annualised Sharpe ratio of the
-per-session P&L (positions sized by each arm's own limit), and the ECE of the
-confidence each arm acted on, against whether the price went up. `pnl_gap` is the
-adaptive arm's mean per-session P&L minus the static arm's, with its standard error: on
-pure noise it must not be negative by more than noise.
+* native (`run_experiment`): candidates of the engine's own six components and thesis
+  confidence (`simulator.research`), the adaptive weights and thresholds against the
+  seed's defaults; the ungated fits go through a `ParamsReader` (signature, bounds,
+  versions, as a trading engine reads them). Expectancy per trade, an annualised Sharpe
+  of the per-session P&L (positions sized by each arm's own limit), the ECE of the
+  confidence each arm acted on.
+* tiered (`run_tiered_experiment`): AMC-Trader's scanner 3.3.1 with planted tier
+  effects (`simulator.tiered`), the learned points table against the shipped one; every
+  pick bought at 1 % of equity. Total P&L, Sharpe, expectancy, hit rate, and how many
+  planted tier errors the learned table moved the right way.
+
+Both give the adaptive arm's P&L minus the static arm's per session with a moving-block
+bootstrap interval: on pure noise it must not be negative beyond noise.
 """
 
 from __future__ import annotations
@@ -26,15 +33,20 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from amc_learning.intelligence.adaptive import adapt
-from amc_learning.intelligence.book import net_points
+from amc_learning.intelligence.adaptive import Guardrails, adapt
+from amc_learning.intelligence.book import Params, net_points
 from amc_learning.intelligence.calibration import expected_calibration_error
 from amc_learning.intelligence.cycle import explain
 from amc_learning.intelligence.points import PointsGuardrails, fit_points
 from amc_learning.intelligence.rollout import RolloutPolicy
 from amc_learning.intelligence.stats import as_float, block_bootstrap_interval
-from amc_learning.intelligence.walk import walk
-from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished, TieredParams
+from amc_learning.intelligence.walk import Walk, walk
+from amc_learning.schemas.params import (
+    FALLBACK_PARAMS,
+    AdaptiveParams,
+    ParamsPublished,
+    TieredParams,
+)
 from amc_learning.schemas.signing import Signer, Verifier, new_private_key
 from amc_learning.simulator.research import (
     HORIZONS,
@@ -48,6 +60,7 @@ from amc_learning.streams.params import ParamsReader, Record
 
 HORIZON = HORIZONS[1]  # the simulated world's: what the adaptive engine judges by
 REFIT_EVERY = 21
+JUDGED_FROM = 252  # the second year is judged; the learner runs from a quarter in
 _SIGNER = Signer(new_private_key())
 
 
@@ -75,101 +88,109 @@ def _metrics(trades: pl.DataFrame, sessions: list[int]) -> dict[str, Any]:
     }
 
 
-def _gap(adaptive: pl.DataFrame, static: pl.DataFrame, sessions: list[int]) -> dict[str, float]:
-    """Mean per-session P&L of adaptive minus static, with its standard error from every
-    HORIZON-th session (their 7-session outcomes do not overlap)."""
-    diff = (_pnl(adaptive, sessions) - _pnl(static, sessions))[::HORIZON]
-    return {
-        "mean": round(float(diff.mean()), 8),
-        "se": round(float(diff.std(ddof=1) / math.sqrt(len(diff))), 8),
-    }
+def _interval(diff: np.ndarray) -> dict[str, float]:
+    """The sum of a per-session P&L difference (in % of equity) with its 95 % moving-block
+    bootstrap interval (blocks of HORIZON sessions: their outcomes overlap)."""
+    low, high = block_bootstrap_interval(diff, HORIZON)
+    return {"total": round(float(diff.sum()) * 100, 4), "low": round(low * 100, 4),
+            "high": round(high * 100, 4)}
+
+
+def by_version(frame: pl.DataFrame, traded: dict[int, Params],
+               trades: Callable[[pl.DataFrame, Any], pl.DataFrame]) -> pl.DataFrame:
+    """The trades of every session in `traded`, each made by `trades` with the params that
+    session traded with."""
+    groups: dict[str, tuple[Params, list[int]]] = {}
+    for t, params in traded.items():
+        groups.setdefault(params.model_dump_json(), (params, []))[1].append(t)
+    return pl.concat([trades(frame.filter(pl.col("session_index").is_in(sessions)), params)
+                      for params, sessions in groups.values()])
+
+
+def path_of(gated: Walk, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The gated loop's version path, said a line each, and as its JSON entries."""
+    for step in gated.path:
+        say(f"  {step['date']} v{step['version']} {step['mode']}: {explain(step)}")
+    return [{k: s[k] for k in ("date", "version", "mode")} for s in gated.path]
 
 
 def run_experiment(
     seed: int = 0, noise_only: bool = False, say: Callable[[str], None] = lambda _: None
 ) -> dict[str, Any]:
+    """The seed's defaults (static) against what the gated loop makes live (adaptive) on
+    the judged year of the native world; the ungated loop beside them as an upper bound."""
     cfg = ExperimentConfig(seed=seed, noise_only=noise_only)
     frame = simulate_candidates(cfg)
-    start = 252
+    last = cfg.sessions - HORIZON
+    judged = list(range(JUDGED_FROM, last))
+    say(f"native world, seed {seed}{' (noise only)' if noise_only else ''}: "
+        f"{cfg.sessions} sessions; the gated loop runs daily")
+    gated = walk(frame, FALLBACK_PARAMS, adapt, Guardrails(horizon=HORIZON),
+                 RolloutPolicy(horizon=HORIZON), 3 * REFIT_EVERY, last)
+    path = path_of(gated, say)
+    ungated, rejected = _ungated_native(frame, cfg.sessions, say)
+    arms = {
+        "adaptive": by_version(frame, {t: gated.traded[t] for t in judged}, trade),
+        "static": by_version(frame, dict.fromkeys(judged, FALLBACK_PARAMS), trade),
+        "ungated_upper_bound": by_version(frame, ungated, trade),
+    }
+    measured = {arm: _metrics(trades, judged) for arm, trades in arms.items()}
+    return {
+        **{arm: {k: m[k] for k in ("expectancy", "sharpe", "ece")}
+           for arm, m in measured.items()},
+        "seed": seed,
+        "noise_only": noise_only,
+        "trades": {arm: m["trades"] for arm, m in measured.items()},
+        "difference": _interval(_pnl(arms["adaptive"], judged) - _pnl(arms["static"], judged)),
+        "learned_sessions": gated.learned_sessions(range(JUDGED_FROM, last)),
+        "judged_sessions": len(judged),
+        "versions": path,
+        "ungated_rejected": rejected,
+    }
+
+
+def _ungated_native(frame: pl.DataFrame, sessions: int, say: Callable[[str], None],
+                    ) -> tuple[dict[int, Params], list[str]]:
+    """Every REFIT_EVERY sessions a fit on the outcomes complete by then, signed and
+    offered to a `ParamsReader`; each judged session trades what the reader returns."""
     clock_now = [datetime(2017, 1, 1, tzinfo=UTC)]
     reader = ParamsReader(None, "experiment", Verifier([_SIGNER.public_key]),
                           clock=lambda: clock_now[0])
-    current = FALLBACK_PARAMS
-    adaptive_trades, static_trades, versions, rejected = [], [], 0, []
-    # the learner runs all along (from a quarter in, when there is something to learn
-    # from); only the second year is judged
-    refits = list(range(start % REFIT_EVERY + 3 * REFIT_EVERY, cfg.sessions - HORIZON, REFIT_EVERY))
+    current: AdaptiveParams = FALLBACK_PARAMS
+    traded: dict[int, Params] = {}
+    rejected: list[str] = []
+    refits = list(range(JUDGED_FROM % REFIT_EVERY + 3 * REFIT_EVERY, sessions - HORIZON,
+                        REFIT_EVERY))
     for i, t in enumerate(refits):
         train = frame.filter(pl.col("session_index") <= t - 1 - HORIZON)
         fitted, _evidence = adapt(train, current)
-        versions += 1
         day: date = max(train["session"].to_list())
-        issued = datetime.combine(day, time(22, 0), UTC)
-        clock_now[0] = issued
-        record = Record.signed(
-            ParamsPublished(
-                name="default",
-                version=versions,
-                issued_at=issued,
-                valid_until=issued + timedelta(days=45),
-                mode="live",
-                regime="bull_low_vol",
-                params=fitted,
-                provenance={"fit_until": str(day), "n": len(train)},
-            ),
-            _SIGNER,
-        )
+        issued = clock_now[0] = datetime.combine(day, time(22, 0), UTC)
+        record = Record.signed(ParamsPublished(
+            name="default", version=i + 1, issued_at=issued,
+            valid_until=issued + timedelta(days=45), mode="live", regime="bull_low_vol",
+            params=fitted, provenance={"fit_until": str(day), "n": len(train)}), _SIGNER)
         reason = reader.offer(record.value, record.signature)
         if reason:
             rejected.append(reason)
-        view = reader.get()
-        current = view.params
-        end = refits[i + 1] if i + 1 < len(refits) else cfg.sessions
-        judged = frame.filter(pl.col("session_index").is_between(max(t, start), end - 1))
-        adaptive_trades.append(trade(judged, view.params))
-        static_trades.append(trade(judged, FALLBACK_PARAMS))
-        say(
-            f"refit {i + 1}/{len(refits)} at session {t}: threshold "
-            f"{view.params.discovery_threshold:.3f}, buy {view.params.buy_threshold:.2f}, "
-            f"sell {view.params.sell_threshold:.2f}, "
-            f"limit {view.params.position_size_limit_pct:.2f}%"
-            f" ({view.source} v{view.version})"
-        )
-    sessions = list(range(start, cfg.sessions - HORIZON))
-    adaptive, static = pl.concat(adaptive_trades), pl.concat(static_trades)
-    arms = {"adaptive": _metrics(adaptive, sessions), "static": _metrics(static, sessions)}
-    return {
-        **{arm: {k: m[k] for k in ("expectancy", "sharpe", "ece")} for arm, m in arms.items()},
-        "seed": seed,
-        "noise_only": noise_only,
-        "trades": {arm: m["trades"] for arm, m in arms.items()},
-        "pnl_gap": _gap(adaptive, static, sessions),
-        "versions": versions,
-        "rejected": rejected,
-    }
+        current = reader.get().params
+        end = refits[i + 1] if i + 1 < len(refits) else sessions - HORIZON
+        traded.update(dict.fromkeys(range(max(t, JUDGED_FROM), end), current))
+    say(f"  ungated (upper bound): {len(refits)} fits, {len(rejected)} refused by the reader")
+    return traded, rejected
 
 
 # -- the tiered world: AMC-Trader's points table, learned through the gated loop ----------
 
-JUDGED_FROM = 252  # the second year is judged; the learner runs from a quarter in
 SIZE = 0.01  # every pick is bought at 1 % of equity, as the scanner's trader sizes it
 
 
-def tiered_trades(frame: pl.DataFrame, traded: dict[int, TieredParams]) -> pl.DataFrame:
-    """session_index, trade_return: every candidate that cleared the entry threshold of
-    the table its session traded with, bought."""
-    parts = []
-    by_table: dict[str, tuple[TieredParams, list[int]]] = {}
-    for t, params in traded.items():
-        by_table.setdefault(params.model_dump_json(), (params, []))[1].append(t)
-    for params, sessions in by_table.values():
-        rows = frame.filter(pl.col("session_index").is_in(sessions)).drop_nulls(
-            f"return_{HORIZON}d")
-        score = net_points(params, rows.columns)
-        parts.append(rows.filter(score >= params.entry_threshold).select(
-            "session_index", pl.col(f"return_{HORIZON}d").alias("trade_return")))
-    return pl.concat(parts) if parts else pl.DataFrame(
-        schema={"session_index": pl.Int64, "trade_return": pl.Float64})
+def picks(candidates: pl.DataFrame, params: TieredParams) -> pl.DataFrame:
+    """session_index, trade_return: every candidate that clears the entry threshold of
+    `params`, bought."""
+    rows = candidates.drop_nulls(f"return_{HORIZON}d")
+    return rows.filter(net_points(params, rows.columns) >= params.entry_threshold).select(
+        "session_index", pl.col(f"return_{HORIZON}d").alias("trade_return"))
 
 
 def arm_metrics(trades: pl.DataFrame, sessions: list[int]) -> dict[str, Any]:
@@ -197,15 +218,14 @@ def run_tiered_experiment(seed: int = 0, noise_only: bool = False,
     static = TieredParams.declared(declared)
     fit = partial(fit_points, scale=(declared.scale.low, declared.scale.high))
     guardrails = PointsGuardrails(horizon=HORIZON)
-    policy = RolloutPolicy(horizon=HORIZON)
     last = cfg.sessions - HORIZON
     judged = list(range(JUDGED_FROM, last))
     say(f"tiered world, seed {seed}{' (noise only)' if noise_only else ''}: "
         f"{cfg.symbols} symbols x {cfg.sessions} sessions; the gated loop runs daily")
-    gated = walk(frame, static, fit, guardrails, policy, 3 * REFIT_EVERY, last)
-    for step in gated.path:
-        say(f"  {step['date']} v{step['version']} {step['mode']}: {explain(step)}")
-    ungated: dict[int, TieredParams] = {}
+    gated = walk(frame, static, fit, guardrails, RolloutPolicy(horizon=HORIZON),
+                 3 * REFIT_EVERY, last)
+    path = path_of(gated, say)
+    ungated: dict[int, Params] = {}
     current = static
     for t in range(JUDGED_FROM - REFIT_EVERY, last):
         if (t - JUDGED_FROM) % REFIT_EVERY == 0:
@@ -214,35 +234,28 @@ def run_tiered_experiment(seed: int = 0, noise_only: bool = False,
         if t >= JUDGED_FROM:
             ungated[t] = current
     arms = {
-        "adaptive": arm_metrics(tiered_trades(frame, {t: _tiered(gated.traded[t])
-                                                      for t in judged}), judged),
-        "static": arm_metrics(tiered_trades(frame, dict.fromkeys(judged, static)), judged),
-        "ungated_upper_bound": arm_metrics(tiered_trades(frame, ungated), judged),
+        "adaptive": arm_metrics(by_version(frame, {t: gated.traded[t] for t in judged}, picks),
+                                judged),
+        "static": arm_metrics(by_version(frame, dict.fromkeys(judged, static), picks), judged),
+        "ungated_upper_bound": arm_metrics(by_version(frame, ungated, picks), judged),
     }
-    final = _tiered(gated.traded[judged[-1]])
+    final = gated.traded[judged[-1]]
+    assert isinstance(final, TieredParams)
     moves = {(f, t): new - old for f, t, old, new in final.changes(static)}
     recovered = sum(1 for (f, t), true in PLANTED.items()
                     if np.sign(moves.get((f, t), 0)) == np.sign(true - static.tables[f][t]))
-    diff = arms["adaptive"]["pnl"] - arms["static"]["pnl"]
-    low, high = block_bootstrap_interval(diff, HORIZON)
     keys = ("total_pnl", "sharpe", "expectancy", "hit_rate")
     return {
         **{arm: {k: m[k] for k in keys} for arm, m in arms.items()},
         "trades": {arm: m["trades"] for arm, m in arms.items()},
-        "difference": {"total_pnl": round(float(diff.sum()) * 100, 4),
-                       "low": round(low * 100, 4), "high": round(high * 100, 4)},
+        "difference": _interval(arms["adaptive"]["pnl"] - arms["static"]["pnl"]),
         "signs_recovered": f"{recovered}/{len(PLANTED)}",
         "largest_move_points": max((abs(v) for v in moves.values()), default=0),
         "learned_sessions": gated.learned_sessions(range(JUDGED_FROM, last)),
         "judged_sessions": len(judged),
-        "versions": [{k: s[k] for k in ("date", "version", "mode")} for s in gated.path],
+        "versions": path,
         "final_changes": [{"factor": f, "tier": t, "from": old, "to": new}
                           for f, t, old, new in final.changes(static)],
         "entry_threshold": final.entry_threshold,
         "seed": seed, "noise_only": noise_only,
     }
-
-
-def _tiered(params: Any) -> TieredParams:
-    assert isinstance(params, TieredParams)
-    return params

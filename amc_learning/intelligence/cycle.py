@@ -47,8 +47,7 @@ def plan(
     fit found (a daily cycle with nothing in flight fits a candidate)."""
     by_number = {v.version: v for v in versions}
     live = next((v for v in versions if v.mode == "live"), None)
-    trials = sum(1 for v in versions if v.mode != "superseded" or v.parent is not None) + 1
-    actions = decide(versions, frame, fallback, trials, policy)
+    actions = decide(versions, frame, fallback, policy)
     next_version = max(by_number, default=0) + 1
     entries: list[dict[str, Any]] = []
 

@@ -27,7 +27,9 @@ candidate of a session). The fit, on every tracked candidate, decided or not:
   unless q ≤ `decisive_q`; tiers never seen keep their points;
 * **the entry threshold** on the model's scale: the value, within `max_threshold_step`
   of the current one and passing at least `min_pass_share` of candidates, whose
-  per-session P&L of buying what clears it has the best Sharpe ratio (`book.Book`);
+  per-session P&L of buying what clears it, in excess of the session's mean candidate
+  (as the rollout judges it), has the best Sharpe ratio (`book.Book`); on raw returns
+  the market's move, common to every pick, would reward ever fewer picks;
 * **out of sample**: effects and threshold are fitted on the first two thirds of the
   sessions and the new table is kept only when, on the rest after a purge of the horizon,
   its per-session P&L beats the current table's by `min_z` scaled standard errors
@@ -230,7 +232,7 @@ def fit_points(train: pl.DataFrame, current: TieredParams, regime: str | None = 
     effects = tier_effects(data, list(current.tables), g.horizon)
     rate = points_per_return(data, current, effects)
     table, notes = propose(current, effects, rate, g)
-    threshold = best_threshold(fit, table, current.entry_threshold, g, *scale)
+    threshold = best_threshold(data, table, current.entry_threshold, g, *scale)
     proposed = table.model_copy(update={"entry_threshold": float(threshold)})
     new = Book.of(validate, proposed, g.horizon).pnl(Rule.of(proposed))
     old = Book.of(validate, current, g.horizon).pnl(Rule.of(current))

@@ -6,13 +6,21 @@ per-session P&L of the version's trading rule against the incumbent's (the live 
 or the fallback defaults) on the same candidates (`adaptive.Book`). Both are
 counterfactual, so a shadow is judged without ever trading.
 
-* promotion: the version's per-session Sharpe ratio beats the incumbent's in a paired
-  moving-block bootstrap (`stats.bootstrap_sharpe_gain`) with a one-sided error of at
-  most (1 − `promote_at`) / trials — a Bonferroni correction for every version tried so
-  far for the param set — after at least `min_sessions`: shadow → canary; a canary goes
-  live when, `canary_sessions` later, the test still passes.
-* rejection: the bootstrap says it is worse (share of resamples where it is better ≤
-  `reject_at`), or nothing is decided after `max_sessions`. A rejected canary restores
+* promotion: the version's per-session Sharpe ratio beats the incumbent's on the same
+  sessions in a paired one-sided t (`stats.sharpe_gain_test`: every `horizon`-th
+  session, so the outcomes compared do not overlap) after at least `min_sessions`:
+  shadow → canary; a canary goes live when, `canary_sessions` later, the test still
+  passes. The judge looks every day, so the level a look needs (`promotion_level`) is
+  calibrated by simulation: a version that earns no more than its incumbent goes live
+  with probability at most 1 − `promote_at` over all its looks (from `min_sessions` to
+  `max_sessions`, the canary's second pass, the stop when it is worse). Versions are
+  judged one at a time, each on sessions after it was issued, so no version shares
+  evidence with another and the level does not shrink with the number tried (decision
+  011).
+* rejection: the test says it is worse (P(better) ≤ `reject_at`); or, from
+  `futile_after` sessions on, it is unlikely to be better (P(better) ≤ `futile_at`: a
+  version that does not earn more does not hold later fits back for the whole window);
+  or nothing is decided after `max_sessions`. A rejected canary restores
   the incumbent.
 * rollback: a live version's excess P&L since it went live, scaled by its spread over
   the comparison that promoted it, runs through a one-sided CUSUM watching for it to
@@ -34,10 +42,11 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from scipy.stats import norm
 
 from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.book import Book, Params, Rule
-from amc_learning.intelligence.stats import as_float, bootstrap_sharpe_gain
+from amc_learning.intelligence.stats import as_float, sharpe_gain_test
 from amc_learning.schemas.params import params_of
 
 IN_FLIGHT = ("shadow", "canary")
@@ -47,9 +56,11 @@ IN_FLIGHT = ("shadow", "canary")
 class RolloutPolicy:
     min_sessions: int = 20
     canary_sessions: int = 10
-    max_sessions: int = 80
+    max_sessions: int = 250
     promote_at: float = 0.95
     reject_at: float = 0.05
+    futile_after: int = 60
+    futile_at: float = 0.2
     canary_pct: float = 10.0
     horizon: int = h.DEFAULT
     watch_sessions: int = 250
@@ -117,13 +128,12 @@ def compare(
     challenger: Params,
     incumbent: Params,
     since: date,
-    trials: int,
     policy: RolloutPolicy,
 ) -> dict[str, Any]:
     """The challenger's per-session Sharpe ratio against the incumbent's from `since` on,
-    and from a paired block bootstrap, `p_not_better`: the share of resamples in which
-    the challenger does not beat the incumbent. `needed` is what promotion requires:
-    (1 − promote_at) / trials, a Bonferroni correction for every version tried."""
+    and `p_not_better`, the paired t's P(its Sharpe is no higher)
+    (`stats.sharpe_gain_test`); `needed` is what a look requires for promotion
+    (`promotion_level`); `gain` is its mean P&L per session over the incumbent's."""
     data = frame.filter(pl.col("session") >= since)
     paired = (
         session_pnl(data, challenger, policy.horizon)
@@ -131,16 +141,22 @@ def compare(
         .sort("session")
     )
     a, b = paired["pnl"].to_numpy(), paired["pnl_incumbent"].to_numpy()
-    gain, p_not_better = bootstrap_sharpe_gain(a, b, policy.horizon)
+    sharpe_gain, p_not_better, read = sharpe_gain_test(a, b, policy.horizon)
     return {
         "sessions": len(a),
         "since": str(since),
-        "trials": trials,
-        "sharpe": round(float(a.mean() / a.std(ddof=1)), 6) if len(a) > 1 and a.std() else 0.0,
-        "sharpe_gain": None if math.isnan(gain) else round(gain, 6),
+        "read": read,
+        "gain": round(float((a - b).mean()), 8) if len(a) else None,
+        "sharpe": _sharpe(a),
+        "sharpe_gain": None if math.isnan(sharpe_gain) else round(sharpe_gain, 6),
         "p_not_better": None if math.isnan(p_not_better) else round(p_not_better, 6),
-        "needed": round((1 - policy.promote_at) / max(trials, 1), 6),
+        "needed": round(promotion_level(policy), 6),
     }
+
+
+def _sharpe(x: np.ndarray) -> float:
+    sd = float(x.std(ddof=1)) if len(x) > 1 else 0.0
+    return round(float(x.mean()) / sd, 6) if sd > 0 else 0.0
 
 
 def degradation(
@@ -188,11 +204,48 @@ def _cusum_threshold(policy: RolloutPolicy, simulations: int = 4000) -> float:
     return float(np.quantile(peak, 1 - policy.false_alarm_rate))
 
 
+@cache
+def promotion_level(policy: RolloutPolicy, simulations: int = 4000) -> float:
+    """The one-sided level a daily look must reach for promotion, such that a version
+    whose P&L is its incumbent's plus noise goes live with probability at most
+    1 − `promote_at`: its paired difference is simulated as `horizon`-session returns
+    sampled daily (as `_cusum_threshold` does), looked at every session from
+    `min_sessions` to `max_sessions` — canary at the first look past the bar, live at a
+    look past it `canary_sessions` later, stopped at a look that says worse (P(better) ≤
+    `reject_at`) or, from `futile_after` on, futile (≤ `futile_at`) — with the test's
+    statistic read as a normal z."""
+    rng = np.random.default_rng(0)
+    h = policy.horizon
+    e = rng.standard_normal((simulations, policy.max_sessions + h - 1))
+    c = np.cumsum(np.pad(e, ((0, 0), (1, 0))), axis=1)
+    total = np.cumsum(c[:, h:] - c[:, :-h], axis=1)
+    z = total / total.std(axis=0)
+    worse, futile = float(norm.isf(policy.reject_at)), float(norm.isf(policy.futile_at))
+
+    def live_share(bar: float) -> float:
+        stopped = np.zeros(simulations, bool)
+        canary_at = np.full(simulations, -1)
+        live = np.zeros(simulations, bool)
+        for n in range(policy.min_sessions - 1, policy.max_sessions):
+            look = z[:, n]
+            stopped |= (look <= -worse) | ((n + 1 >= policy.futile_after) & (look <= -futile))
+            active = ~stopped & ~live
+            live |= active & (canary_at >= 0) & (n - canary_at >= policy.canary_sessions) \
+                & (look >= bar)
+            canary_at = np.where(active & (canary_at < 0) & (look >= bar), n, canary_at)
+        return float(live.mean())
+
+    low, high = -8.0, 8.0  # the z bar: live_share falls as it rises
+    for _ in range(30):
+        mid = (low + high) / 2
+        low, high = (low, mid) if live_share(mid) <= 1 - policy.promote_at else (mid, high)
+    return float(norm.sf(high))
+
+
 def decide(
     versions: list[Version],
     frame: pl.DataFrame,
     fallback: Params,
-    trials: int,
     policy: RolloutPolicy | None = None,
 ) -> list[Action]:
     """What happens to the versions in flight and to the live one, given the outcomes in
@@ -205,7 +258,7 @@ def decide(
     for v in versions:
         if v.mode not in IN_FLIGHT:
             continue
-        evidence = compare(frame, v.params, incumbent, v.evidence_from, trials, policy)
+        evidence = compare(frame, v.params, incumbent, v.evidence_from, policy)
         p, n = evidence["p_not_better"], evidence["sessions"]
         judged = p is not None and n >= policy.min_sessions
         in_mode = frame.filter(pl.col("session") >= v.mode_since)["session"].n_unique()
@@ -217,7 +270,8 @@ def decide(
                 actions.append(Action(v.version, "canary", None, evidence))
             elif in_mode >= policy.canary_sessions:
                 actions.append(Action(v.version, "live", None, evidence))
-        elif n >= policy.max_sessions:
+        elif n >= policy.max_sessions or (
+                judged and n >= policy.futile_after and 1 - p <= policy.futile_at):
             actions.append(
                 Action(v.version, "rejected", restore, {**evidence, "why": "not better"})
             )

@@ -58,7 +58,6 @@ def walk(frame: pl.DataFrame, fallback: Params, fit: Fit, guardrails: Any,
             out.path.append({"session": t, "date": str(dates[t]), "version": e["version"],
                              "mode": e["mode"], "parent": e["parent"],
                              "evidence": e["evidence"], "provenance": e["provenance"]})
-            if e["mode"] == "live":
-                restores = e["provenance"].get("restores")
-                live = (None if restores == "fallback" else e["version"], e["params"])
+            if e["mode"] == "live":  # a restored fallback is no learned version
+                live = (None if e["params"] == fallback else e["version"], e["params"])
     return out

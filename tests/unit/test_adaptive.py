@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 
 from amc_learning.entrypoints.experiment import run_experiment
 from amc_learning.intelligence.adaptive import COMPONENTS, Guardrails, adapt
+from amc_learning.intelligence.book import Book, Rule
 from amc_learning.schemas.params import FALLBACK_PARAMS, HARD_BOUNDS
 from amc_learning.simulator.research import ExperimentConfig, simulate_candidates
 
@@ -61,18 +63,32 @@ def test_pure_noise_moves_nothing_that_needs_evidence():
     fitted, _ = adapt(noise.filter(pl.col("session_index") < 245), FALLBACK_PARAMS)
     params = fitted.model_dump()
     assert params["scoring_weights"] == current()["scoring_weights"]
-    assert params["buy_threshold"] == current()["buy_threshold"]
-    assert params["sell_threshold"] == current()["sell_threshold"]
+    # the map is recalibrated (confidence says ~0.5 everywhere), and the buy and sell
+    # thresholds are carried onto it: trading goes on, on much the same confidences
+    # (kept as numbers, 0.65 on this map would buy nothing)
+    judged = noise.filter(pl.col("session_index") < 245)
+    before = Book.of(judged, FALLBACK_PARAMS, 7).side(Rule(0.0, 0.65, 0.35))
+    after = Book.of(judged, fitted, 7).side(Rule(0.0, fitted.buy_threshold,
+                                                 fitted.sell_threshold))
+    assert np.count_nonzero(after) > 0
+    assert np.count_nonzero(after != before) < 0.75 * np.count_nonzero(before)
 
 
-def test_the_experiment_adaptive_beats_static_on_planted_truth_and_noise_costs_nothing():
+def test_the_experiment_gated_like_the_live_loop_beats_static_and_noise_costs_nothing():
+    """The native experiment (the learner's daily cycle and rollout judge walked over two
+    simulated years): on planted truth a version goes live and the learned params beat
+    the defaults on the judged year, beyond noise; on pure noise they do not lose beyond
+    noise. The ungated loop is beside it as an upper bound, not a result."""
     planted = run_experiment(seed=0)
     noise = run_experiment(seed=0, noise_only=True)
-    print(f"\nplanted: {planted['adaptive']} vs static {planted['static']}")
-    print(f"noise:   {noise['adaptive']} vs static {noise['static']} trades {noise['trades']}")
+    print(f"\nplanted: {planted['adaptive']} vs static {planted['static']}, "
+          f"{planted['difference']}")
+    print(f"noise:   {noise['adaptive']} vs static {noise['static']}, {noise['difference']}")
     a, s = planted["adaptive"], planted["static"]
+    assert "live" in [v["mode"] for v in planted["versions"]]
+    assert planted["learned_sessions"] > 0
     assert a["expectancy"] > s["expectancy"] and a["sharpe"] > s["sharpe"] and a["ece"] < s["ece"]
-    assert planted["rejected"] == [] and planted["versions"] == 21
-    # on noise the guardrails hold: adaptive earns no less than static, beyond noise
-    gap = noise["pnl_gap"]
-    assert gap["mean"] > -2 * gap["se"], gap
+    assert planted["difference"]["low"] > 0
+    assert planted["ungated_rejected"] == []  # every ungated fit passes the reader
+    # on noise the guardrails and the judge hold: no loss beyond noise
+    assert noise["difference"]["high"] >= 0, noise["difference"]

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from amc_learning.intelligence.prices import Tracked
+from amc_learning.intelligence.rollout import RolloutPolicy
 from amc_learning.schemas.params import ParamsPublished
 from amc_learning.schemas.signing import Signature
 from amc_learning.service import cycle
@@ -65,10 +66,14 @@ def sent_params(kafka: FakeKafka) -> list[ParamsPublished]:
 def test_a_version_goes_shadow_then_canary_then_live_through_the_daily_cycles(world):
     deps, db, kafka = deps_over(world, 80)
     days = world["session"].unique().sort().to_list()
+    # promotes whatever it judges, after a few sessions: this test is about the use case
+    # (what is recorded, signed and sent), not the statistics (test_rollout, test_points)
+    eager = RolloutPolicy(horizon=deps.settings.learning_horizon, min_sessions=3,
+                          canary_sessions=3, promote_at=0.0, reject_at=-1.0)
     modes = []
     for upto in range(80, 200):
         db.state.sessions = days[:upto]
-        summary = cycle.run_cycle(deps, "daily", report=False)
+        summary = cycle.run_cycle(deps, "daily", policy=eager, report=False)
         assert summary["ran"] and summary["analysis"].startswith("skipped")  # no index
         modes += [(c["version"], c["mode"]) for c in summary["changes"]]
         if (1, "live") in modes:
@@ -82,7 +87,7 @@ def test_a_version_goes_shadow_then_canary_then_live_through_the_daily_cycles(wo
     assert len(insights) == len(db.state.cycles) == kafka.started
     # a rerun of the same as-of changes nothing and sends nothing
     before = (len(kafka.sent), copy_of(db.state.history))
-    again = cycle.run_cycle(deps, "daily", report=False)
+    again = cycle.run_cycle(deps, "daily", policy=eager, report=False)
     assert again["ran"] is False and (len(kafka.sent), db.state.history) == before
 
 
