@@ -240,10 +240,12 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
         return JSONResponse(json.loads(json.dumps(found, default=str)))
 
     @app.get("/learning/intelligence/pattern-insights")
-    async def pattern_insights(_: reading, limit: int = 50) -> JSONResponse:
+    async def pattern_insights(_: reading, limit: int = 50,
+                               model: str | None = None) -> JSONResponse:
         """The newest learning pass's patterns: win rate with its interval, shrunk win
-        rate, expectancy, p and q (Benjamini-Hochberg), most significant first."""
-        return await stored(lambda found: found.patterns(max(1, min(limit, 1000))))
+        rate, expectancy, p and q (Benjamini-Hochberg), most significant first; of the
+        scoring model `model` ("name version", or "native"), else the newest pass's."""
+        return await stored(lambda found: found.patterns(max(1, min(limit, 1000)), model))
 
     @app.get("/learning/intelligence/regime")
     async def regime(_: reading, sessions: int = 20) -> JSONResponse:
@@ -251,9 +253,10 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
         return await stored(lambda found: found.regimes(max(1, min(sessions, 500))))
 
     @app.get("/learning/intelligence/calibration")
-    async def calibration(_: reading) -> JSONResponse:
-        """The newest calibration maps: knots [[confidence, probability], ...] per group."""
-        return await stored(lambda found: found.calibration())
+    async def calibration(_: reading, model: str | None = None) -> JSONResponse:
+        """The newest calibration maps: knots [[confidence, probability], ...] per group;
+        of the scoring model `model`, else the newest pass's."""
+        return await stored(lambda found: found.calibration(model))
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

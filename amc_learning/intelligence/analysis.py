@@ -66,6 +66,8 @@ class Analysis:
     change_points: pl.DataFrame
     regimes: pl.DataFrame
     definitions: dict[str, object] = field(default_factory=dict)
+    #: the scoring model whose decisions the pass read (decision 007)
+    scoring_model: str = "native"
 
 
 def known_by(frame: pl.DataFrame, as_of: date, horizon: int) -> pl.DataFrame:

@@ -5,7 +5,7 @@ work (`uow.results.store`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import polars as pl
@@ -94,7 +94,8 @@ def analysis_pass(inputs: Inputs, as_of: date,
     """Analyse as of `as_of`. Raises NotEnoughHistory when the window holds too little to
     analyse."""
     try:
-        return analyze(inputs.decisions, inputs.index, as_of, config or inputs.config())
+        return replace(analyze(inputs.decisions, inputs.index, as_of, config or inputs.config()),
+                       scoring_model=inputs.scoring_model)
     except (ValueError, IndexError, pl.exceptions.PolarsError) as exc:
         raise NotEnoughHistory(str(exc)) from exc
 

@@ -74,11 +74,12 @@ def _frame(conn: psycopg.Connection[Any], query: str, schema: dict[str, Any],
 
 
 def _newest(conn: psycopg.Connection[Any], table: str, columns: str, schema: dict[str, Any],
-            as_of: date) -> pl.DataFrame:
-    """The rows of `table`'s newest pass up to `as_of`."""
-    return _frame(conn, f"SELECT {columns} FROM {table} WHERE as_of ="
-                        f" (SELECT max(as_of) FROM {table} WHERE as_of <= %(as_of)s)",
-                  schema, as_of=as_of)
+            as_of: date, model: str) -> pl.DataFrame:
+    """The rows of `table`'s newest pass over `model`'s decisions up to `as_of`."""
+    return _frame(conn, f"SELECT {columns} FROM {table} WHERE scoring_model = %(model)s"
+                        f" AND as_of = (SELECT max(as_of) FROM {table}"
+                        f" WHERE as_of <= %(as_of)s AND scoring_model = %(model)s)",
+                  schema, as_of=as_of, model=model)
 
 
 def gather(uow: UnitOfWork, settings: Settings, as_of: date | None,
@@ -102,10 +103,11 @@ def gather(uow: UnitOfWork, settings: Settings, as_of: date | None,
     date_ = pl.Date
     calibration = _frame(
         conn, "SELECT as_of, window_end, grouping, group_value, method, sample_size,"
-              " ece_raw, knots FROM calibration_snapshots WHERE as_of <= %(as_of)s",
+              " ece_raw, knots FROM calibration_snapshots WHERE as_of <= %(as_of)s"
+              " AND scoring_model = %(model)s",
         {"as_of": date_, "window_end": date_, "grouping": pl.Utf8, "group_value": pl.Utf8,
          "method": pl.Utf8, "sample_size": pl.Int64, "ece_raw": pl.Float64,
-         "knots": pl.List(pl.List(pl.Float64))}, as_of=as_of)
+         "knots": pl.List(pl.List(pl.Float64))}, as_of=as_of, model=scoring_model)
     patterns = _newest(
         conn, "pattern_performance",
         "pattern_signature, decision_type, regime, window_start, window_end, sample_size,"
@@ -117,18 +119,18 @@ def gather(uow: UnitOfWork, settings: Settings, as_of: date | None,
          "win_rate_ci_high": pl.Float64, "shrunk_win_rate": pl.Float64,
          "expectancy": pl.Float64, "profit_factor": pl.Float64, "excess_t": pl.Float64,
          "p_value": pl.Float64, "q_value": pl.Float64, "is_failure_mode": pl.Boolean},
-        as_of)
+        as_of, scoring_model)
     failures = _newest(conn, "failure_modes", "kind, signature, sample_size, detail",
                        {"kind": pl.Utf8, "signature": pl.Utf8, "sample_size": pl.Int64,
-                        "detail": pl.Utf8}, as_of)
+                        "detail": pl.Utf8}, as_of, scoring_model)
     features = _newest(conn, "feature_importance",
                        "feature, regime, method, value, t_stat, ir, sessions",
                        {"feature": pl.Utf8, "regime": pl.Utf8, "method": pl.Utf8,
                         "value": pl.Float64, "t_stat": pl.Float64, "ir": pl.Float64,
-                        "sessions": pl.Int64}, as_of)
+                        "sessions": pl.Int64}, as_of, scoring_model)
     change_points = _newest(conn, "change_points", "as_of, stream, alarm_session",
                             {"as_of": date_, "stream": pl.Utf8, "alarm_session": date_},
-                            as_of)
+                            as_of, scoring_model)
     regimes = _frame(conn, "SELECT session, trend, volatility, regime FROM regime_history"
                            " WHERE session <= %(as_of)s ORDER BY session",
                      {"session": date_, "trend": pl.Utf8, "volatility": pl.Utf8,

@@ -1,7 +1,8 @@
 """Store the results of a learning pass (`intelligence.analysis.Analysis`) in PostgreSQL.
 
-Within the caller's unit of work: the rows of that as-of date are replaced, so rerunning a pass
-on the same inputs leaves identical rows. Regime labels are causal, so a session's label
+Within the caller's unit of work: the rows of that as-of date and scoring model are
+replaced, so rerunning a pass on the same inputs leaves identical rows, and a pass over
+another model's decisions leaves them be. Regime labels are causal, so a session's label
 is written once and never rewritten.
 """
 
@@ -35,7 +36,8 @@ class Results:
         self.conn = conn
 
     def store(self, analysis: Analysis, pattern_type: str = "thesis") -> dict[str, int]:
-        """Write one pass (replacing the rows of its as-of date); the rows per table."""
+        """Write one pass (replacing the rows of its as-of date and model); the rows per
+        table."""
         return _store_analysis(self.conn, analysis, pattern_type)
 
 
@@ -43,8 +45,8 @@ def _store_analysis(
     conn: psycopg.Connection[Any], analysis: Analysis, pattern_type: str = "thesis"
 ) -> dict[str, int]:
     """Write one pass; return the rows written per table."""
-    as_of, (start, end) = analysis.as_of, analysis.window
-    stamp = (as_of, start, end)
+    as_of, (start, end), model = analysis.as_of, analysis.window, analysis.scoring_model
+    stamp = (model, as_of, start, end)
     failing = set(analysis.failure_modes["signature"])
     definition = json.dumps(analysis.definitions)
     patterns = [
@@ -119,36 +121,39 @@ def _store_analysis(
     ]
     with conn.cursor() as cur:
         for table in _TABLES:
-            cur.execute(f"DELETE FROM {table} WHERE as_of = %s", (as_of,))
+            cur.execute(f"DELETE FROM {table} WHERE as_of = %s AND scoring_model = %s",
+                        (as_of, model))
         cur.executemany(
             "INSERT INTO pattern_performance (pattern_signature, pattern_type, decision_type,"
-            " regime, as_of, window_start, window_end, sample_size, win_count, success_rate,"
+            " regime, scoring_model, as_of, window_start, window_end, sample_size, win_count,"
+            " success_rate,"
             " win_rate_ci_low, win_rate_ci_high, shrunk_win_rate, avg_return, median_return,"
             " expectancy, profit_factor, avg_holding_period, max_return, max_adverse_excursion,"
             " p_value, q_value, excess_t, is_failure_mode, definition) VALUES"
             " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s, %s, %s, %s)",
+            " %s, %s, %s, %s, %s, %s)",
             patterns,
         )
         cur.executemany(
-            "INSERT INTO failure_modes (as_of, window_start, window_end, kind, signature,"
-            " sample_size, detail) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO failure_modes (scoring_model, as_of, window_start, window_end, kind,"
+            " signature, sample_size, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             failures,
         )
         cur.executemany(
-            "INSERT INTO calibration_snapshots (as_of, window_start, window_end, grouping,"
-            " group_value, method, sample_size, brier_raw, ece_raw, knots) VALUES"
-            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO calibration_snapshots (scoring_model, as_of, window_start, window_end,"
+            " grouping, group_value, method, sample_size, brier_raw, ece_raw, knots) VALUES"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             calibration,
         )
         cur.executemany(
-            "INSERT INTO feature_importance (as_of, window_start, window_end, feature, regime,"
-            " method, value, t_stat, ir, sessions) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO feature_importance (scoring_model, as_of, window_start, window_end,"
+            " feature, regime, method, value, t_stat, ir, sessions) VALUES"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             features,
         )
         cur.executemany(
-            "INSERT INTO change_points (as_of, window_start, window_end, stream, every_sessions,"
-            " threshold, alarm_session) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO change_points (scoring_model, as_of, window_start, window_end, stream,"
+            " every_sessions, threshold, alarm_session) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             changes,
         )
         cur.executemany(

@@ -34,3 +34,32 @@ def test_an_edited_migration_is_refused(database_url):
 def test_a_database_newer_than_the_code_is_refused(database_url):
     with pytest.raises(MigrationError, match="upgrade the engine"):
         migrate(Database(database_url), [])
+
+
+def test_results_stored_before_the_model_column_take_the_model_their_cycle_judged(
+        empty_database):
+    """Migration 010 on a database with a pass stored by 009's code: the rows of an as-of
+    date a daily cycle ran for take its scoring model; the rest say 'unrecorded'."""
+    url = empty_database("upgrade")
+    db = Database(url)
+    before, after = load_migrations()[:9], load_migrations()
+    assert [m.version for m in after[9:]] == [10]
+    migrate(db, before)
+    with db.unit_of_work() as uow:
+        uow.conn.execute("INSERT INTO learning_cycles (kind, as_of, name, summary) VALUES"
+                         " ('daily', '2024-05-02', 'default',"
+                         " '{\"scoring_model\": \"amc-scanner 3.3.1\"}')")
+        for as_of in ("2024-05-02", "2024-05-03"):
+            uow.conn.execute(
+                "INSERT INTO change_points (as_of, window_start, window_end, stream,"
+                " every_sessions, threshold) VALUES (%s, '2024-01-02', %s, 'mean', 5, 1.0)",
+                (as_of, as_of))
+    migrate(db, after)
+    assert rows(url, "SELECT as_of::text, scoring_model FROM change_points ORDER BY 1") == [
+        ("2024-05-02", "amc-scanner 3.3.1"), ("2024-05-03", "unrecorded")]
+    with db.unit_of_work() as uow:  # the same as-of date and stream, another model: fine
+        uow.conn.execute(
+            "INSERT INTO change_points (scoring_model, as_of, window_start, window_end, stream,"
+            " every_sessions, threshold) VALUES ('native', '2024-05-02', '2024-01-02',"
+            " '2024-05-02', 'mean', 5, 1.0)")
+    assert rows(url, "SELECT count(*) FROM change_points WHERE as_of = '2024-05-02'") == [(2,)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import polars as pl
 import pytest
@@ -74,3 +75,37 @@ def test_a_pass_is_stored_with_its_window_and_rerunning_it_changes_nothing(datab
         " WHERE grouping = 'decision_source' AND group_value = 'thesis'",
     )
     assert all(a[1] <= b[1] for a, b in itertools.pairwise(knots))  # monotone map
+
+
+def test_two_scoring_models_keep_their_own_rows_of_one_as_of_date(database_url):
+    """A pass over model B's decisions stores beside model A's of the same as-of date (it
+    used to replace them); a rerun of A replaces only A's; the API's reads take a model,
+    or the newest pass's."""
+    migrate(Database(database_url))
+    world = simulate_research(ResearchConfig(seed=5, symbols=40, sessions=300))
+    cfg = AnalysisConfig(features=world.truth.features, signature_features=("crowding",))
+    as_of = world.decisions["session"].unique().sort()[-1]
+    base = analyze(world.decisions, world.index, as_of, cfg)
+    a = replace(base, scoring_model="amc-scanner 3.3.1")
+    b = replace(base, scoring_model="native")
+    db = Database(database_url)
+    with db.unit_of_work() as uow:
+        uow.results.store(a)
+        uow.results.store(b)
+    counts = dict(rows(database_url, "SELECT scoring_model, count(*) FROM pattern_performance"
+                                     " WHERE as_of = %s GROUP BY 1", as_of))
+    assert counts == {"amc-scanner 3.3.1": len(base.patterns), "native": len(base.patterns)}
+    with db.unit_of_work() as uow:
+        uow.results.store(replace(a, patterns=a.patterns.head(1)))  # A again, one pattern
+    counts = dict(rows(database_url, "SELECT scoring_model, count(*) FROM pattern_performance"
+                                     " WHERE as_of = %s GROUP BY 1", as_of))
+    assert counts == {"amc-scanner 3.3.1": 1, "native": len(base.patterns)}
+    with db.unit_of_work() as uow:
+        of_a = uow.insights.patterns(1000, "amc-scanner 3.3.1")
+        of_b = uow.insights.calibration("native")
+        newest = uow.insights.patterns(1000)
+        unknown = uow.insights.patterns(1000, "alphastack 4.1")
+    assert len(of_a) == 1 and {r["scoring_model"] for r in of_a} == {"amc-scanner 3.3.1"}
+    assert of_b and {r["scoring_model"] for r in of_b} == {"native"}
+    assert {r["scoring_model"] for r in newest} == {"amc-scanner 3.3.1"}  # stored last
+    assert unknown == []
