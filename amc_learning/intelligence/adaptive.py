@@ -405,8 +405,14 @@ def carried_thresholds(current: AdaptiveParams, knots: list[CalibrationKnot],
     levels = np.unique(np.append(new, [current.buy_threshold, current.sell_threshold]))
     bought = old >= current.buy_threshold
     sold = old <= current.sell_threshold
-    buy = float(levels[np.argmin([np.count_nonzero((new >= c) != bought) for c in levels])])
-    sell = float(levels[np.argmin([np.count_nonzero((new <= c) != sold) for c in levels])])
+    # mistakes at each level: trades it adds plus trades it drops (sorted, so n log n)
+    yes, no = np.sort(new[bought]), np.sort(new[~bought])
+    buy_missed = (np.searchsorted(yes, levels, "left")
+                  + len(no) - np.searchsorted(no, levels, "left"))
+    yes, no = np.sort(new[sold]), np.sort(new[~sold])
+    sell_missed = (len(yes) - np.searchsorted(yes, levels, "right")
+                   + np.searchsorted(no, levels, "right"))
+    buy, sell = float(levels[np.argmin(buy_missed)]), float(levels[np.argmin(sell_missed)])
     (b_low, b_high), (s_low, s_high) = g.bounds["buy_threshold"], g.bounds["sell_threshold"]
     buy, sell = round(min(max(buy, b_low), b_high), 4), round(min(max(sell, s_low), s_high), 4)
     if sell >= buy:
