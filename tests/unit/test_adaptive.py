@@ -92,3 +92,27 @@ def test_the_experiment_gated_like_the_live_loop_beats_static_and_noise_costs_no
     assert planted["ungated_rejected"] == []  # every ungated fit passes the reader
     # on noise the guardrails and the judge hold: no loss beyond noise
     assert noise["difference"]["high"] >= 0, noise["difference"]
+
+
+def test_a_new_calibration_map_carries_the_thresholds_so_the_same_trades_are_made():
+    """A map that pulls confidence toward the middle (0.1 + 0.8 x): the thresholds 0.65 /
+    0.35 become 0.62 / 0.38 and the same trades are made; where the bounds stop them
+    (a map 0.25 lower: the buy threshold 0.40 is held at 0.50) the trades change only by
+    what the bound costs; on a flat map (confidence says nothing) the side that changes
+    fewer trades is kept, and it buys and sells nothing new."""
+    from amc_learning.intelligence.adaptive import carried_thresholds
+    from amc_learning.schemas.params import CalibrationKnot
+
+    def knots(*points):
+        return [CalibrationKnot(raw=x, calibrated=y) for x, y in points]
+
+    raw = np.linspace(0.0, 1.0, 2001)
+    g = Guardrails()
+    middle = knots((0.0, 0.1), (1.0, 0.9))
+    assert carried_thresholds(FALLBACK_PARAMS, middle, raw, g) == pytest.approx((0.62, 0.38),
+                                                                             abs=5e-4)
+    lower = knots((0.0, 0.0), (0.25, 0.0), (1.0, 0.75))
+    buy, sell = carried_thresholds(FALLBACK_PARAMS, lower, raw, g)
+    assert (buy, sell) == (0.5, 0.1)  # 0.40 and 0.10 on the map, held to the bounds
+    flat = knots((0.0, 0.5), (1.0, 0.5))
+    assert carried_thresholds(FALLBACK_PARAMS, flat, raw, g) == (0.65, 0.35)
