@@ -3,7 +3,7 @@
 A new version always starts in shadow. Each cycle judges the versions in flight on the
 candidates decided since the shadow began whose outcomes are now complete: the
 per-session P&L of the version's trading rule against the incumbent's (the live version,
-or the fallback defaults) on the same candidates (`adaptive.Book`). Both are
+or the fallback defaults) on the same candidates (`book.Book`). Both are
 counterfactual, so a shadow is judged without ever trading.
 
 * promotion: the version's per-session Sharpe ratio beats the incumbent's on the same
