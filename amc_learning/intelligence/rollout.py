@@ -270,8 +270,10 @@ def decide(
                 actions.append(Action(v.version, "canary", None, evidence))
             elif in_mode >= policy.canary_sessions:
                 actions.append(Action(v.version, "live", None, evidence))
-        elif n >= policy.max_sessions or (
-                judged and n >= policy.futile_after and 1 - p <= policy.futile_at):
+        elif judged and n >= policy.futile_after and 1 - p <= policy.futile_at:
+            actions.append(Action(v.version, "rejected", restore,
+                                  {**evidence, "why": "unlikely to be better"}))
+        elif n >= policy.max_sessions:
             actions.append(
                 Action(v.version, "rejected", restore, {**evidence, "why": "not better"})
             )
