@@ -286,6 +286,14 @@ def test_the_intelligence_routes_answer_what_the_newest_pass_stored(settings):
         [(as_of,)] = rows(settings.database_url,
                           "SELECT max(as_of)::text FROM pattern_performance")
         assert {p["as_of"] for p in found} == {as_of}
+        # a pass reads one scoring model's decisions: the route takes a model
+        assert {p["scoring_model"] for p in found} == {"native"}
+        code, _, same = call(base, "GET", "/learning/intelligence/pattern-insights?limit=5"
+                             "&model=native", READER)
+        assert code == 200 and same == found
+        code, _, other = call(base, "GET", "/learning/intelligence/pattern-insights"
+                              "?model=amc-scanner%203.3.1", READER)
+        assert code == 200 and other == []  # no pass of that model: nothing, not native's
         # 25 sessions are too few for the regime detector's windows: labels as it writes them
         with psycopg.connect(settings.database_url) as conn:
             conn.cursor().executemany(
