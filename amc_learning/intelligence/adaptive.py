@@ -36,7 +36,7 @@ calibration map as its knots. Every suggestion carries its evidence: sample size
 out-of-sample gain over the current value, and its uncertainty (the scaled standard error
 of that gain).
 
-One module for the whole fit (about 430 lines, a tenth of them this description): each
+One module for the whole fit (about 460 lines, a tenth of them this description): each
 parameter's fit is short, and they are read together because each acts on the last.
 What trading earns and how a choice is judged out of sample are in `intelligence.book`.
 """

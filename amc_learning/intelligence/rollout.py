@@ -187,16 +187,21 @@ def degradation(
     return None
 
 
+def null_stream(simulations: int, sessions: int, horizon: int) -> np.ndarray:
+    """`simulations` paths of a per-session P&L that earns nothing: `horizon`-session
+    returns of unit-variance days, sampled every session (so neighbours overlap), scaled
+    to unit spread. The null both of the judge's thresholds are calibrated on."""
+    e = np.random.default_rng(0).standard_normal((simulations, sessions + horizon - 1))
+    c = np.cumsum(np.pad(e, ((0, 0), (1, 0))), axis=1)
+    return (c[:, horizon:] - c[:, :-horizon]) / math.sqrt(horizon)
+
+
 @cache
 def _cusum_threshold(policy: RolloutPolicy, simulations: int = 4000) -> float:
     """h such that a version earning nothing over the market (mean 0, unit spread, the
     dependence of `horizon`-session returns sampled daily) alarms within `watch_sessions`
     with probability 1 − `false_alarm_rate`... and one that keeps earning, far less."""
-    rng = np.random.default_rng(0)
-    h = policy.horizon
-    e = rng.standard_normal((simulations, policy.watch_sessions + h - 1))
-    c = np.cumsum(np.pad(e, ((0, 0), (1, 0))), axis=1)
-    z = (c[:, h:] - c[:, :-h]) / math.sqrt(h)
+    z = null_stream(simulations, policy.watch_sessions, policy.horizon)
     level, peak = np.zeros(simulations), np.zeros(simulations)
     for i in range(z.shape[1]):
         level = np.maximum(0.0, level - z[:, i] - policy.cusum_drift)
@@ -208,17 +213,12 @@ def _cusum_threshold(policy: RolloutPolicy, simulations: int = 4000) -> float:
 def promotion_level(policy: RolloutPolicy, simulations: int = 4000) -> float:
     """The one-sided level a daily look must reach for promotion, such that a version
     whose P&L is its incumbent's plus noise goes live with probability at most
-    1 − `promote_at`: its paired difference is simulated as `horizon`-session returns
-    sampled daily (as `_cusum_threshold` does), looked at every session from
+    1 − `promote_at`: its paired difference is `null_stream`, looked at every session from
     `min_sessions` to `max_sessions` — canary at the first look past the bar, live at a
     look past it `canary_sessions` later, stopped at a look that says worse (P(better) ≤
     `reject_at`) or, from `futile_after` on, futile (≤ `futile_at`) — with the test's
     statistic read as a normal z."""
-    rng = np.random.default_rng(0)
-    h = policy.horizon
-    e = rng.standard_normal((simulations, policy.max_sessions + h - 1))
-    c = np.cumsum(np.pad(e, ((0, 0), (1, 0))), axis=1)
-    total = np.cumsum(c[:, h:] - c[:, :-h], axis=1)
+    total = np.cumsum(null_stream(simulations, policy.max_sessions, policy.horizon), axis=1)
     z = total / total.std(axis=0)
     worse, futile = float(norm.isf(policy.reject_at)), float(norm.isf(policy.futile_at))
 
