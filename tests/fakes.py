@@ -34,6 +34,8 @@ class State:
     bars: dict[str, set[date]] = field(default_factory=dict)
     notes: dict[tuple[str, date], str] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    #: (model name, version) -> its candidates as `Frames.tiered` gives them
+    tiered: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict)
 
 
 class Frames:
@@ -51,6 +53,9 @@ class Frames:
 
     def index(self, market: tuple[str, str]) -> pl.DataFrame:
         return self.state.index
+
+    def tiered(self, name: str, version: str, horizons: tuple[int, int, int]) -> pl.DataFrame:
+        return self.state.tiered.get((name, version), pl.DataFrame())
 
     def last_session(self, index_symbol: str) -> date | None:
         return max(self.state.sessions, default=None)
@@ -73,19 +78,20 @@ class ParamsHistory:
         return self.state.cycles.get((kind, as_of, name))
 
     def record_cycle(self, kind: str, as_of: date, name: str, entries: Any,
-                     summary: dict[str, Any]) -> None:
+                     summary: dict[str, Any], scoring_model: str = "native") -> None:
         for e in entries:
             if not any((r["name"], r["version"], r["mode"]) == (name, e["version"], e["mode"])
                        for r in self.state.history):
                 self.state.history.append({**e, "name": name, "as_of": as_of, "sent": False,
+                                           "scoring_model": scoring_model,
                                            "message": e.get("message")})
         if ParamsHistory.fail_after_history:
             raise RuntimeError("the database refused the cycle's row")
         self.state.cycles[(kind, as_of, name)] = json.loads(json.dumps(summary, default=str))
 
-    def unsent(self, name: str) -> list[tuple[int, str, str]]:
-        return [(r["version"], r["mode"], r["message"]) for r in self.state.history
-                if r["name"] == name and r["publish"] and not r["sent"] and r["message"]]
+    def unsent(self) -> list[tuple[str, int, str, str]]:
+        return [(r["name"], r["version"], r["mode"], r["message"]) for r in self.state.history
+                if r["publish"] and not r["sent"] and r["message"]]
 
     def mark_sent(self, name: str, version: int, mode: str) -> None:
         for r in self.state.history:

@@ -8,8 +8,10 @@
   `LEARNING_API_ACK_TIMEOUT_S` is a 503 with `Retry-After`. Events are idempotent by
   `event_id`, so a retry after a 503 stores each event once, whatever part of the batch
   the broker took before it failed.
-* `GET /learning/intelligence/adaptive-params?name=`: what a `ParamsReader` holds for the
-  param set: the version and mode in force and its params, or the fallback and why. With
+* `GET /learning/intelligence/adaptive-params?name=` (or `?model=name version`, a tiered
+  scoring model's set): what a `ParamsReader` holds for the param set: the version and
+  mode in force and its params, or the fallback (for a model: the producer's own declared
+  table) and why; a model no declaration names is a 404 that says how to register it. With
   published params come `record` (the params record's exact text), `signature` and
   `key_id`: a caller that holds the public keys verifies `record` as UTF-8 bytes itself.
   `/pattern-insights`, `/regime`, `/calibration`: what the newest learning pass stored.
@@ -42,11 +44,13 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter, Histogram
 
 from amc_learning.api import tokens as token_rules
-from amc_learning.schemas.params import FALLBACK_PARAMS
+from amc_learning.schemas.models import TieredModel, shipped
+from amc_learning.schemas.params import FALLBACK_PARAMS, TieredParams
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.schemas.signing import ALGORITHM
 from amc_learning.service.collect import FORMATS, ROUTES, NotAcknowledged
 from amc_learning.service.collect import collect as collect_events
+from amc_learning.service.models import find
 from amc_learning.settings import Settings
 from amc_learning.store import Unavailable
 from amc_learning.store.database import Database
@@ -215,10 +219,20 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
                              "event_ids": [str(e.event_id) for e in events]})
 
     @app.get("/learning/intelligence/adaptive-params")
-    async def adaptive_params(_: reading, name: str = settings.params_name) -> JSONResponse:
-        view = reader.get(name) if reader is not None else ParamsView(
-            FALLBACK_PARAMS, "fallback", "this server has no LEARNING_PARAMS_PUBLIC_KEYS to "
-            "verify published params with: the fallback", name)
+    async def adaptive_params(_: reading, name: str = settings.params_name,
+                              model: str | None = None) -> JSONResponse:
+        """The params in force for the param set `name`, or for the tiered scoring model
+        `model` ("name version"): the version and mode, or the fallback and why."""
+        unverified = ("this server has no LEARNING_PARAMS_PUBLIC_KEYS to verify published "
+                      "params with: the fallback")
+        view: ParamsView[Any]
+        if model is not None:
+            declared = await asyncio.to_thread(tiered, model)
+            view = reader.table(declared) if reader is not None else ParamsView(
+                TieredParams.declared(declared), "fallback", unverified, declared.name)
+        else:
+            view = reader.get(name) if reader is not None else ParamsView(
+                FALLBACK_PARAMS, "fallback", unverified, name)
         body = {"name": view.name, "source": view.source, "reason": view.reason,
                 "version": view.version, "mode": view.mode,
                 "params": view.params.model_dump(mode="json")}
@@ -226,6 +240,25 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
             body.update(record=view.record.decode(), algorithm=ALGORITHM,
                         signature=view.signature.value, key_id=view.signature.key_id)
         return JSONResponse(body)
+
+    def tiered(model: str) -> TieredModel:
+        """The tiered declaration "name version" names (404 with how to add one)."""
+        name, _, version = model.strip().partition(" ")
+        ship = next((m for m in shipped() if (m.name, m.version) == (name, version)), None)
+        if isinstance(ship, TieredModel):  # no database asked: the reader needs none
+            return ship
+        try:
+            with db.unit_of_work() as uow:
+                found = find(uow, name, version)
+        except Unavailable as exc:
+            raise HTTPException(503, f"the database did not answer ({type(exc).__name__})",
+                                headers={"Retry-After": str(RETRY_AFTER_S)}) from None
+        if found is None or not isinstance(found.model, TieredModel):
+            what = "no" if found is None else "a component model's, not a tiered"
+            raise HTTPException(404, f"model: {what} declaration of {model!r} (\"name "
+                                     "version\", e.g. \"amc-scanner 3.3.1\"); register one "
+                                     "with `amc-learning models register FILE`")
+        return found.model
 
     async def stored(read: Callable[[Insights], list[dict[str, Any]]]) -> JSONResponse:
         def in_unit() -> list[dict[str, Any]]:

@@ -14,8 +14,10 @@ from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.adaptive import COMPONENTS, Guardrails, adapt
 from amc_learning.intelligence.book import Params
 from amc_learning.intelligence.calibration import calibrate, expected_calibration_error
+from amc_learning.intelligence.points import tier_columns
 from amc_learning.intelligence.rollout import IN_FLIGHT, Action, RolloutPolicy, Version, decide
 from amc_learning.intelligence.stats import as_float
+from amc_learning.schemas.models import TIER, TieredModel
 from amc_learning.schemas.params import FALLBACK_PARAMS, AdaptiveParams
 
 #: The adaptive fit (`adaptive.adapt`): frame, incumbent, regime, guardrails -> the
@@ -35,6 +37,18 @@ def learning_frame(decisions: pl.DataFrame, horizon: int) -> pl.DataFrame:
         "confidence",
         h.returns(horizon),
     ).drop_nulls()
+
+
+def tiered_learning_frame(candidates: pl.DataFrame, model: TieredModel,
+                          horizon: int) -> pl.DataFrame:
+    """What the points fit reads (`points.fit_points`): session, each factor's tier
+    (`points.tier_expr`: null where the factor is missing), the return over `horizon`;
+    one row per candidate the model scored, with a complete outcome."""
+    if candidates.is_empty() or h.returns(horizon) not in candidates.columns:
+        return pl.DataFrame()
+    return tier_columns(model, candidates).select(
+        "session", *[TIER.format(f.name) for f in model.factors], h.returns(horizon),
+    ).drop_nulls(h.returns(horizon))
 
 
 def plan(

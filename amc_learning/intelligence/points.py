@@ -59,7 +59,7 @@ from amc_learning.intelligence.book import (
     split_for_validation,
 )
 from amc_learning.intelligence.stats import benjamini_hochberg
-from amc_learning.schemas.models import TIER, UNTIERED
+from amc_learning.schemas.models import SENT, TIER, UNTIERED, Bounds, Factor, TieredModel
 from amc_learning.schemas.params import TieredParams
 
 MISSING = "(missing)"
@@ -90,6 +90,48 @@ class TierEffect:
     se: float
     df: int
     reference: str
+
+
+def _holds(bounds: Bounds, value: pl.Expr) -> pl.Expr:
+    held = pl.lit(True)
+    for bound, check in ((bounds.at_least, value.__ge__), (bounds.above, value.__gt__),
+                         (bounds.at_most, value.__le__), (bounds.below, value.__lt__)):
+        if bound is not None:
+            held = held & check(bound)
+    return held
+
+
+def tier_expr(factor: Factor, columns: list[str]) -> pl.Expr:
+    """`schemas.models.tiers_of` for one factor, on a whole frame: the tier the producer
+    sent (`SENT`) when it names a declared one (null when it names none), else the one
+    the measurement falls in (a feature column; `UNTIERED` when none holds), null where
+    neither is there. A test holds the two equal."""
+    measurement = next((c for c in (factor.measurement, f"feature_{factor.measurement}")
+                        if c in columns), None)
+    measured: pl.Expr = pl.lit(None, dtype=pl.Utf8)
+    if measurement is not None:
+        value = pl.col(measurement)
+        chain: Any = pl
+        for tier in factor.tiers:
+            if tier.bounds is not None:
+                chain = chain.when(_holds(tier.bounds, value)).then(pl.lit(tier.name))
+        measured = pl.when(value.is_null()).then(pl.lit(None, dtype=pl.Utf8)).otherwise(
+            pl.lit(UNTIERED) if chain is pl else chain.otherwise(pl.lit(UNTIERED)))
+    if SENT.format(factor.name) not in columns:
+        return measured.alias(TIER.format(factor.name))
+    names: dict[str, str] = {}
+    for tier in factor.tiers:  # the first tier that names a label takes it, as in tiers_of
+        for label in (tier.name, *tier.labels):
+            names.setdefault(label, tier.name)
+    sent = pl.col(SENT.format(factor.name))
+    return (pl.when(sent.is_not_null())
+            .then(sent.replace_strict(names, default=None, return_dtype=pl.Utf8))
+            .otherwise(measured).alias(TIER.format(factor.name)))
+
+
+def tier_columns(model: TieredModel, frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with every factor's tier (`TIER`) read by `tier_expr`."""
+    return frame.with_columns(tier_expr(f, frame.columns) for f in model.factors)
 
 
 def excess(frame: pl.DataFrame, horizon: int) -> pl.DataFrame:

@@ -198,6 +198,8 @@ def tier_of(factor: Factor, measurements: Mapping[str, float | str | None]) -> s
 UNTIERED = "untiered"
 #: The column of a factor's tier in a learning frame of a tiered model.
 TIER = "tier:{}"
+#: The column of the tier (name or label) a producer sent for a factor, as stored.
+SENT = "sent:{}"
 
 
 def tiers_of(model: TieredModel, sent: Mapping[str, str],

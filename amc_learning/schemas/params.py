@@ -104,6 +104,18 @@ def tiered_out_of_bounds(params: TieredParams, model: TieredModel) -> str | None
     return None
 
 
+def param_set(scoring_model: str, native: str = "default") -> str:
+    """The param set (the params topic's key, `ParamsPublished.name`) a scoring model's
+    params are published under: `native` (LEARNING_PARAMS_NAME) for the engine's own
+    contract, "name:version" for a producer's model ("amc-scanner 3.3.1" ->
+    "amc-scanner:3.3.1"). One set per model: a reader asks for its model's and never
+    gets another's."""
+    if scoring_model in ("native", ""):
+        return native
+    name, _, version = scoring_model.partition(" ")
+    return f"{name}:{version}"
+
+
 class ParamsPublished(Contract):
     """One version of a parameter set on the compacted params topic (key = `name`)."""
 
@@ -117,7 +129,8 @@ class ParamsPublished(Contract):
     mode: Literal["shadow", "canary", "live"]
     canary_pct: Percent = 0.0
     regime: Regime
-    params: AdaptiveParams
+    #: the engine's own six-weight set, or a scoring model's table in its own units
+    params: AdaptiveParams | TieredParams
     provenance: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -54,7 +54,13 @@ class Inputs:
         """`scoring_model`: "name version", or "native"; None: the one in use now
         (`scoring_models`)."""
         horizon = horizons[1] if horizon is None else horizon
-        frame = uow.frames.decisions(horizons, horizon)
+        return cls.of(uow.frames.decisions(horizons, horizon), uow.frames.index(market),
+                      horizon, scoring_model)
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame, index: pl.DataFrame, horizon: int,
+           scoring_model: str | None = None) -> Inputs:
+        """`read`, on a decision frame and index bars read already."""
         models = scoring_models(frame)
         model = scoring_model or (next(iter(models)) if models else NATIVE)
         if scoring_model is not None and models and scoring_model not in models:
@@ -62,7 +68,7 @@ class Inputs:
                              f"stored (there are: {', '.join(models)})")
         if not frame.is_empty():
             frame = frame.filter(pl.col("scoring_model") == model)
-        return cls(frame, uow.frames.index(market), horizon, model)
+        return cls(frame, index, horizon, model)
 
     def config(self, signature: tuple[str, ...] = SIGNATURE) -> AnalysisConfig:
         return AnalysisConfig(features=tuple(feature_columns(self.decisions)),
@@ -87,6 +93,18 @@ def scoring_models(frame: pl.DataFrame, recent: int = RECENT_SESSIONS) -> dict[s
         ["scored", "recent", "n", "all", "scoring_model"],
         descending=[True, True, True, True, False])
     return dict(zip(ordered["scoring_model"], ordered["n"], strict=True))
+
+
+def active_models(frame: pl.DataFrame, recent: int = RECENT_SESSIONS) -> list[str]:
+    """The scoring models with a decision (real or a candidate's) in the last `recent`
+    sessions, in `scoring_models`' order, "unscored" left out: the models a cycle
+    learns, each its own param set."""
+    if frame.is_empty():
+        return []
+    sessions = frame["session"].unique().sort()
+    since = sessions[max(0, len(sessions) - recent)]
+    seen = set(frame.filter(pl.col("session") >= since)["scoring_model"].unique().to_list())
+    return [m for m in scoring_models(frame, recent) if m in seen and m != UNSCORED]
 
 
 def analysis_pass(inputs: Inputs, as_of: date,

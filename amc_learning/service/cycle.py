@@ -26,8 +26,9 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any, get_args
 
 import polars as pl
@@ -35,16 +36,34 @@ import polars as pl
 from amc_learning.intelligence import cycle
 from amc_learning.intelligence.adaptive import Guardrails
 from amc_learning.intelligence.analysis import Analysis, known_by
+from amc_learning.intelligence.book import Params
+from amc_learning.intelligence.points import PointsGuardrails, fit_points
 from amc_learning.intelligence.quality import stream_health
-from amc_learning.intelligence.rollout import RolloutPolicy
+from amc_learning.intelligence.rollout import RolloutPolicy, Version
 from amc_learning.schemas import topics
 from amc_learning.schemas.common import Regime
-from amc_learning.schemas.params import AdaptiveParams, InsightPublished, ParamsPublished
-from amc_learning.service.analysis import Inputs, NotEnoughHistory, analysis_pass
+from amc_learning.schemas.models import TieredModel
+from amc_learning.schemas.params import (
+    FALLBACK_PARAMS,
+    InsightPublished,
+    ParamsPublished,
+    TieredParams,
+    param_set,
+)
+from amc_learning.service.analysis import (
+    NATIVE,
+    UNSCORED,
+    Inputs,
+    NotEnoughHistory,
+    active_models,
+    analysis_pass,
+)
 from amc_learning.service.deps import Deps
-from amc_learning.service.models import declared
+from amc_learning.service.models import declared, find
 from amc_learning.service.prices import waiting
 from amc_learning.service.report import write_report
+from amc_learning.settings import Settings
+from amc_learning.store.database import UnitOfWork
 from amc_learning.streams.kafka import stop_client
 from amc_learning.streams.params import publish_params
 
@@ -57,7 +76,7 @@ Publish = Callable[..., Coroutine[Any, Any, Any]]
 adapt = cycle.adapt
 
 
-def message(name: str, version: int, mode: str, params: AdaptiveParams, as_of: date,
+def message(name: str, version: int, mode: str, params: Params, as_of: date,
             provenance: dict[str, Any], ttl_days: float, now: datetime,
             canary_pct: float = 0.0, regime: str = "unknown") -> ParamsPublished:
     """The params message a history entry publishes (issued `now`, valid `ttl_days`)."""
@@ -68,15 +87,45 @@ def message(name: str, version: int, mode: str, params: AdaptiveParams, as_of: d
         provenance={**provenance, "as_of": str(as_of)}))
 
 
+@dataclass(frozen=True)
+class Learner:
+    """How a scoring model's params are learned: the fit, the fallback (what its reader
+    uses while nothing learned is live), the frame the fit reads, and its guardrails."""
+
+    fit: cycle.Fit
+    fallback: Params
+    frame: pl.DataFrame
+    guardrails: Any
+
+
+@dataclass
+class Part:
+    """One scoring model's share of a cycle: its param set and what it read."""
+
+    model: str
+    name: str
+    inputs: Inputs
+    versions: list[Version]
+    declared: bool
+    #: None: nothing is learned for the model (undeclared, unscored, or a kind of model
+    #: without a fit yet: `why`)
+    learner: Learner | None
+    why: str = ""
+    done: dict[str, Any] | None = None
+    #: its decisions whose outcome was complete at the as-of date
+    known: pl.DataFrame | None = None
+
+
 def run_cycle(deps: Deps, kind: str, as_of: date | None = None,
               policy: RolloutPolicy | None = None,
               publish: Publish = publish_params, *, guardrails: Guardrails | None = None,
               report: bool = True) -> dict[str, Any]:
-    """One daily or weekly cycle; returns its summary (the stored one on a rerun).
-    `report`: a daily cycle writes the day's report (a paced simulation skips it but on
-    its last session)."""
+    """One daily or weekly cycle of every scoring model active in the last 20 sessions
+    (LEARNING_SCORING_MODEL: that model only), each its own param set; returns the first
+    model's summary (the stored one on a rerun), with every model's under "models" when
+    there are several. `report`: a daily cycle writes the day's report (a paced
+    simulation skips it but on its last session)."""
     settings, db = deps.settings, deps.db
-    name = settings.params_name
     policy = policy or RolloutPolicy(horizon=settings.learning_horizon)
     send_unsent(deps, publish)  # what an interrupted cycle recorded goes out first
     with db.unit_of_work(snapshot=True) as uow:  # every read of the cycle: one snapshot
@@ -84,17 +133,75 @@ def run_cycle(deps: Deps, kind: str, as_of: date | None = None,
         if as_of is None:
             return {"kind": kind, "as_of": None, "ran": False,
                     "reason": "no sessions stored yet"}
-        if (done := uow.params.cycle_summary(kind, as_of, name)) is not None:
-            return {**done, "ran": False, "reason": "already ran for this as-of date"}
-        versions = uow.params.versions(name)
-        inputs = Inputs.read(uow, settings.horizons, settings.market, policy.horizon,
-                             settings.scoring_model)
+        frame = uow.frames.decisions(settings.horizons, policy.horizon)
+        index = uow.frames.index(settings.market)
+        models = ([settings.scoring_model] if settings.scoring_model
+                  else active_models(frame) or [NATIVE])
+        parts = [_read(uow, settings, kind, as_of, Inputs.of(frame, index, policy.horizon, m),
+                       policy, guardrails) for m in models]
         candidates = uow.frames.candidates(as_of)
-        known_model = declared(uow, inputs.scoring_model)
+    summaries: list[dict[str, Any]] = []
+    for part in parts:
+        if part.done is not None:
+            summaries.append({**part.done, "ran": False,
+                              "reason": "already ran for this as-of date"})
+            continue
+        summaries.append({**_cycle(deps, part, kind, as_of, policy, candidates, publish),
+                          "ran": True})
+    first = summaries[0]
+    if kind == "daily" and report and first["ran"]:
+        _write_report(deps, as_of, parts[0].inputs.decisions, parts[0].model)
+    return {**first, "models": summaries} if len(summaries) > 1 else first
+
+
+def _read(uow: UnitOfWork, settings: Settings, kind: str, as_of: date, inputs: Inputs,
+          policy: RolloutPolicy, guardrails: Guardrails | None) -> Part:
+    """A model's part of the cycle, read in the cycle's unit of work."""
+    model = inputs.scoring_model
+    name = param_set(model, settings.params_name)
+    done = uow.params.cycle_summary(kind, as_of, name)
+    part = Part(model, name, inputs, [], declared(uow, model), None, done=done)
+    if done is not None:
+        return part
+    part.versions = uow.params.versions(name)
+    decisions = inputs.decisions
+    known = part.known = (known_by(decisions, as_of, policy.horizon)
+                          if not decisions.is_empty() else decisions)
+    if model == NATIVE:
+        part.learner = Learner(cycle.adapt, FALLBACK_PARAMS,
+                               cycle.learning_frame(known, policy.horizon),
+                               guardrails or Guardrails(horizon=policy.horizon))
+        return part
+    name_, _, version = model.partition(" ")
+    found = find(uow, name_, version) if model != UNSCORED else None
+    if found is None:
+        part.why = ("no decision of it is scored by a model" if model == UNSCORED else
+                    "undeclared: register its declaration (`amc-learning models register`)"
+                    " to learn its params")
+    elif not isinstance(found.model, TieredModel):
+        part.why = "a component model: its weights fit is not built yet"
+    else:
+        declared_model = found.model
+        candidates = uow.frames.tiered(name_, version, settings.horizons)
+        known_candidates = (known_by(candidates, as_of, policy.horizon)
+                            if not candidates.is_empty() else candidates)
+        part.learner = Learner(
+            partial(fit_points, scale=(declared_model.scale.low, declared_model.scale.high)),
+            TieredParams.declared(declared_model),
+            cycle.tiered_learning_frame(known_candidates, declared_model, policy.horizon),
+            PointsGuardrails(horizon=policy.horizon))
+    return part
+
+
+def _cycle(deps: Deps, part: Part, kind: str, as_of: date, policy: RolloutPolicy,
+           candidates: pl.DataFrame, publish: Publish) -> dict[str, Any]:
+    """Analyse, plan, record and send one model's part of a cycle; its summary."""
+    settings, db = deps.settings, deps.db
+    inputs, name = part.inputs, part.name
     decisions = inputs.decisions
     summary: dict[str, Any] = {"kind": kind, "as_of": str(as_of), "name": name,
-                               "scoring_model": inputs.scoring_model,
-                               "scoring_model_declared": known_model}
+                               "scoring_model": part.model,
+                               "scoring_model_declared": part.declared}
     analysis: Analysis | None = None
     if not decisions.is_empty():
         try:
@@ -103,10 +210,16 @@ def run_cycle(deps: Deps, kind: str, as_of: date | None = None,
             summary["analysis"] = f"skipped: {exc}"
     labels = analysis.regimes["regime"].drop_nulls() if analysis is not None else pl.Series([])
     regime = str(labels[-1]) if len(labels) else "unknown"
-    known = known_by(decisions, as_of, policy.horizon) if not decisions.is_empty() else decisions
-    frame = cycle.learning_frame(known, policy.horizon)
-    entries, actions, fitted = cycle.plan(versions, frame, kind, policy, regime, guardrails,
-                                          fit=adapt)
+    entries: list[dict[str, Any]] = []
+    actions: list[Any] = []
+    fitted: dict[str, Any] = {"candidate": None}
+    learner = part.learner
+    if learner is not None:
+        entries, actions, fitted = cycle.plan(part.versions, learner.frame, kind, policy,
+                                              regime, learner.guardrails, fit=learner.fit,
+                                              fallback=learner.fallback)
+    else:
+        summary["learner"] = f"nothing learned or published: {part.why}"
     now = deps.clock()
     for e in entries:
         if e["publish"]:
@@ -116,18 +229,18 @@ def run_cycle(deps: Deps, kind: str, as_of: date | None = None,
                 settings.params_ttl_days, now, e["canary_pct"], regime).model_dump_json()
     if analysis is not None:
         summary["analysis"] = None  # the rows stored, below
-    summary["live_quality"] = cycle.live_quality(known, versions)
+    known = part.known if part.known is not None else decisions
+    summary["live_quality"] = cycle.live_quality(known, part.versions)
     summary["data_quality"] = stream_health(candidates)
-    summary.update(decisions=len(frame), fitted=fitted, actions=[asdict(a) for a in actions],
+    summary.update(decisions=len(learner.frame) if learner is not None else 0, fitted=fitted,
+                   actions=[asdict(a) for a in actions],
                    changes=[{k: e[k] for k in ("version", "mode", "publish")} for e in entries])
     with db.unit_of_work() as uow:  # every write of the cycle: all of it, or nothing
         if analysis is not None:
             summary["analysis"] = uow.results.store(analysis)
-        uow.params.record_cycle(kind, as_of, name, entries, summary)
+        uow.params.record_cycle(kind, as_of, name, entries, summary, part.model)
     send_unsent(deps, publish, insight=_insight(as_of, summary))
-    if kind == "daily" and report:
-        _write_report(deps, as_of, decisions, inputs.scoring_model)
-    return {**summary, "ran": True}
+    return summary
 
 
 def _write_report(deps: Deps, as_of: date, decisions: pl.DataFrame,
@@ -154,9 +267,8 @@ def send_unsent(deps: Deps, publish: Publish = publish_params,
     it as the message they hold, not as news. An insight is information, not state: one
     that cannot be sent is logged, and the cycle stands.
     """
-    name = deps.settings.params_name
     with deps.db.unit_of_work() as uow:
-        unsent = uow.params.unsent(name)
+        unsent = uow.params.unsent()
     if unsent:
         asyncio.run(_send(deps, unsent, publish, insight))
     elif insight is not None:
@@ -167,21 +279,21 @@ def send_unsent(deps: Deps, publish: Publish = publish_params,
     return len(unsent)
 
 
-async def _send(deps: Deps, unsent: list[tuple[int, str, str]], publish: Publish,
+async def _send(deps: Deps, unsent: list[tuple[str, int, str, str]], publish: Publish,
                 insight: InsightPublished | None) -> None:
     settings = deps.settings
     producer = deps.kafka.producer()
     await producer.start()
     try:
-        for version, mode, text in unsent:
+        for name, version, mode, text in unsent:
             await publish(settings, ParamsPublished.model_validate_json(text), producer)
             with deps.db.unit_of_work() as uow:
-                uow.params.mark_sent(settings.params_name, version, mode)
+                uow.params.mark_sent(name, version, mode)
         if insight is not None:
             try:
                 await producer.send_and_wait(
                     deps.kafka.topic(topics.INSIGHTS), insight.model_dump_json().encode(),
-                    key=f"summary:{insight.as_of.date()}".encode())
+                    key=f"summary:{insight.body.get('name')}:{insight.as_of.date()}".encode())
             except Exception as exc:
                 log.warning("learner: the cycle's insight was not published: %s", exc)
     finally:

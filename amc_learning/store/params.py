@@ -34,30 +34,36 @@ class ParamsHistory:
         return done[0] if done else None
 
     def record_cycle(self, kind: str, as_of: date, name: str,
-                     entries: Iterable[dict[str, Any]], summary: dict[str, Any]) -> None:
-        """The history rows of a cycle (each published one with its exact message) and the
-        cycle itself: in the unit of work's transaction, all of it or nothing."""
+                     entries: Iterable[dict[str, Any]], summary: dict[str, Any],
+                     scoring_model: str = "native") -> None:
+        """The history rows of a cycle of the set `name` (each published one with its
+        exact message) and the cycle itself: in the unit of work's transaction, all of it
+        or nothing."""
         with self.conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO params_history (name, version, mode, canary_pct, as_of,"
-                " parent_version, params, provenance, evidence, published, message) VALUES"
-                " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                " parent_version, params, provenance, evidence, published, message,"
+                " scoring_model) VALUES"
+                " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 [(name, e["version"], e["mode"], e["canary_pct"], as_of, e["parent"],
                   e["params"].model_dump_json(), json.dumps(e["provenance"], default=str),
-                  json.dumps(e["evidence"], default=str), e["publish"], e.get("message"))
+                  json.dumps(e["evidence"], default=str), e["publish"], e.get("message"),
+                  scoring_model)
                  for e in entries],
             )
         self.conn.execute("INSERT INTO learning_cycles (kind, as_of, name, summary)"
                           " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                           (kind, as_of, name, json.dumps(summary, default=str)))
 
-    def unsent(self, name: str) -> list[tuple[int, str, str]]:
-        """(version, mode, message JSON) recorded but not yet sent, oldest first."""
+    def unsent(self) -> list[tuple[str, int, str, str]]:
+        """(set, version, mode, message JSON) recorded but not yet sent, of every set,
+        oldest first."""
         rows = self.conn.execute(
-            "SELECT version, mode, message FROM params_history WHERE name = %s AND published"
-            " AND sent_at IS NULL AND message IS NOT NULL ORDER BY recorded_at, version",
-            (name,)).fetchall()
-        return [(version, mode, json.dumps(message)) for version, mode, message in rows]
+            "SELECT name, version, mode, message FROM params_history WHERE published"
+            " AND sent_at IS NULL AND message IS NOT NULL ORDER BY recorded_at, name, version"
+        ).fetchall()
+        return [(name, version, mode, json.dumps(message))
+                for name, version, mode, message in rows]
 
     def mark_sent(self, name: str, version: int, mode: str) -> None:
         self.conn.execute("UPDATE params_history SET sent_at = now() WHERE name = %s"

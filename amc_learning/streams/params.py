@@ -8,7 +8,13 @@
   one of the public keys it holds (`schemas.signing`; it holds no key that can sign), that
   are within the hard bounds of `schemas.params`, newer than what it holds (a higher
   version, or the same version promoted to a higher mode), and not expired; otherwise the
-  seed's conservative `FALLBACK_PARAMS`, saying `source="fallback"` and why.
+  fallback, saying `source="fallback"` and why.
+* One param set per scoring model (`schemas.params.param_set`). `get()` reads the
+  engine's own six-weight set, falling back to the seed's conservative
+  `FALLBACK_PARAMS`; `table(model)` reads a tiered model's points table, falling back to
+  the producer's own declared table. Neither ever returns another model's parameters: a
+  table is taken only under its model's set name, for a model the reader holds the
+  declaration of (so its bounds can be checked), and read back only for that model.
 * A broker outage changes nothing it holds: the last valid params stay until they expire.
   Connection attempts go through a circuit breaker, so a dead broker costs a retry per
   cool-down, not a busy loop.
@@ -28,18 +34,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import Counter
 from pydantic import ValidationError
 
 from amc_learning.schemas import topics
+from amc_learning.schemas.models import TieredModel, shipped
 from amc_learning.schemas.params import (
     FALLBACK_PARAMS,
     AdaptiveParams,
     ParamsPublished,
+    TieredParams,
     out_of_bounds,
+    param_set,
+    tiered_out_of_bounds,
 )
 from amc_learning.schemas.signing import Signature, Signer, Verifier
 from amc_learning.settings import Settings
@@ -57,11 +67,14 @@ ACCEPTED = Counter("learning_params_accepted_total",
                    "Params versions the reader took, by mode", ["mode"])
 
 
+P = TypeVar("P", AdaptiveParams, TieredParams)
+
+
 @dataclass(frozen=True)
-class ParamsView:
+class ParamsView(Generic[P]):
     """What the trading engine gets: the params, where they came from, and why."""
 
-    params: AdaptiveParams
+    params: P
     source: str  # "published" | "fallback"
     reason: str
     name: str
@@ -87,7 +100,7 @@ class Record:
         value = message.model_dump_json().encode()
         return cls(message, value, signer.sign(value))
 
-    def view(self, reason: str) -> ParamsView:
+    def view(self, reason: str) -> ParamsView[Any]:
         m = self.message
         return ParamsView(m.params, "published", reason, m.name, m.version, m.mode,
                           self.value, self.signature)
@@ -106,8 +119,8 @@ class _Held:
     #: per name, the newest (version, mode rank) accepted
     newest: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: per name, the live view ready to hand out and its expiry (POSIX seconds): `get()`'s
-    #: fast path, a dict lookup and a clock read
-    live: dict[str, tuple[ParamsView, float]] = field(default_factory=dict)
+    #: fast path, a dict lookup and a clock read (the engine's own sets only)
+    live: dict[str, tuple[ParamsView[AdaptiveParams], float]] = field(default_factory=dict)
     #: the names that have a canary (their decisions may need the slow path)
     canaries: frozenset[str] = frozenset()
 
@@ -115,7 +128,8 @@ class _Held:
     def of(cls, versions: dict[str, dict[str, Record]],
            newest: dict[str, tuple[int, int]]) -> _Held:
         live = {name: (r.view("live"), r.message.valid_until.timestamp())
-                for name, modes in versions.items() if (r := modes.get("live")) is not None}
+                for name, modes in versions.items() if (r := modes.get("live")) is not None
+                and isinstance(r.message.params, AdaptiveParams)}
         canaries = frozenset(name for name, modes in versions.items() if "canary" in modes)
         return cls(versions, newest, live, canaries)
 
@@ -151,7 +165,12 @@ class ParamsReader:
         clock: Callable[[], datetime] = _utc_now,
         connect_timeout_s: float = 5.0,
         fetch_wait_ms: int = 50,
+        models: tuple[TieredModel, ...] | None = None,
     ) -> None:
+        #: the tiered models whose tables this reader takes (default: those shipped)
+        self._models = {(m.name, m.version): m for m in (
+            models if models is not None else tuple(
+                m for m in shipped() if isinstance(m, TieredModel)))}
         self._client = kafka.client() if kafka is not None else {}  # None: offered to only
         self._topic = topic
         self._verifier = verifier
@@ -177,19 +196,41 @@ class ParamsReader:
 
     # -- the read path (trading) ------------------------------------------------------------
 
-    def get(self, name: str = "default", decision_key: str | None = None) -> ParamsView:
-        """The params to trade with now. Never blocks, never raises."""
+    def get(self, name: str = "default",
+            decision_key: str | None = None) -> ParamsView[AdaptiveParams]:
+        """The engine's own params to trade with now. Never blocks, never raises."""
         try:
             held = self._held
             fast = held.live.get(name)
             if (fast is not None and (decision_key is None or name not in held.canaries)
                     and self._now() < fast[1]):
                 return fast[0]
-            return self._view(held, name, decision_key)
+            view = self._view(held, name, decision_key, FALLBACK_PARAMS)
+            if isinstance(view.params, AdaptiveParams):
+                return view
+            return ParamsView(FALLBACK_PARAMS, "fallback", f"the set {name} holds a scoring "
+                              "model's table, not the engine's own params", name)
         except Exception as exc:  # pragma: no cover - the promise is "never raises"
             return ParamsView(FALLBACK_PARAMS, "fallback", f"reader error: {exc!r}", name)
 
-    def _view(self, held: _Held, name: str, decision_key: str | None) -> ParamsView:
+    def table(self, model: TieredModel,
+              decision_key: str | None = None) -> ParamsView[TieredParams]:
+        """The points table of the tiered `model` to score with now: its set's, else the
+        producer's own declared table. Never blocks, never raises."""
+        name = param_set(f"{model.name} {model.version}")
+        declared = TieredParams.declared(model)
+        try:
+            view = self._view(self._held, name, decision_key, declared)
+            if view.source == "fallback" or (isinstance(view.params, TieredParams)
+                                             and view.params.model == declared.model):
+                return view
+            return ParamsView(declared, "fallback", f"the set {name} holds no table of "
+                              f"{model.name} {model.version}", name)
+        except Exception as exc:  # pragma: no cover - the promise is "never raises"
+            return ParamsView(declared, "fallback", f"reader error: {exc!r}", name)
+
+    def _view(self, held: _Held, name: str, decision_key: str | None,
+              fallback: P) -> ParamsView[Any]:
         now = self._clock()
         modes = held.versions.get(name, {})
         canary, live = modes.get("canary"), modes.get("live")
@@ -207,7 +248,7 @@ class ParamsReader:
             reason = f"no params yet; broker unreachable: {self.last_error}"
         else:
             reason = "no live params published yet"
-        return ParamsView(FALLBACK_PARAMS, "fallback", reason, name)
+        return ParamsView(fallback, "fallback", reason, name)
 
     # -- the validation path (one message) -------------------------------------------------
 
@@ -236,7 +277,7 @@ class ParamsReader:
         except ValidationError as exc:
             first = exc.errors()[0]
             return f"invalid: {'.'.join(map(str, first['loc']))}: {first['msg']}"
-        bounds = out_of_bounds(message.params)
+        bounds = self._bounds(message)
         if bounds:
             return f"out_of_bounds: version {message.version}: {bounds}"
         held = self._held
@@ -258,6 +299,19 @@ class ParamsReader:
                                          message.name: (message.version, MODE_RANK[message.mode])})
         ACCEPTED.labels(message.mode).inc()
         return None
+
+    def _bounds(self, message: ParamsPublished) -> str | None:
+        """Why the message's params must not be used, or None (see the module's text)."""
+        params = message.params
+        if isinstance(params, AdaptiveParams):
+            return out_of_bounds(params)
+        key = f"{params.model.name} {params.model.version}"
+        if message.name != param_set(key):
+            return f"a table of {key} under the set {message.name}, not {param_set(key)}"
+        model = self._models.get((params.model.name, params.model.version))
+        if model is None:
+            return f"no declaration of {key} held to check its table against"
+        return tiered_out_of_bounds(params, model)
 
     def names(self) -> list[str]:
         """The param sets held (["default"] before any)."""
