@@ -16,6 +16,12 @@ Two promises to the trading side, whatever the engine does:
   engine's public keys given, it checks the Ed25519 signature of the params record
   itself and refuses a record that is tampered or signed by another key; without them,
   `status()["verification"]` says that it trusts the server's check.
+
+A producer whose scanner is a points scorecard reads its own model's table instead:
+`LearningClient(..., scoring_model="amc-scanner 3.3.1", fallback=<its own table>)` asks
+for that model's set, takes only a table of that model (never another model's params),
+and answers with `fallback` — the table the producer uses today — whenever nothing valid
+is known.
 """
 
 from __future__ import annotations
@@ -94,8 +100,17 @@ class LearningClient:
                  params_name: str = "default", timeout: float = MAX_TIMEOUT_S,
                  params_max_age_s: float = 30.0, queue_size: int = 10_000,
                  batch_size: int = 100, send_timeout_s: float = 10.0,
-                 max_backoff_s: float = 30.0, breaker: Optional[Breaker] = None) -> None:
+                 max_backoff_s: float = 30.0, breaker: Optional[Breaker] = None,
+                 scoring_model: Optional[str] = None,
+                 fallback: Optional[Dict[str, Any]] = None) -> None:
+        if scoring_model is not None and fallback is None:
+            raise ValueError("scoring_model needs fallback: the table the producer uses "
+                             "while nothing learned is valid (its own declared points)")
         self.base_url = base_url.rstrip("/")
+        #: "name version" of the tiered model whose table is read (None: the engine's own set)
+        self.scoring_model = scoring_model
+        self._fallback_params = json.loads(json.dumps(fallback if fallback is not None
+                                                      else FALLBACK))
         self._token = token
         self.params_name = params_name
         self.timeout = min(max(timeout, 0.001), MAX_TIMEOUT_S)
@@ -282,7 +297,7 @@ class LearningClient:
                 return self._current(held)
             return self._ask(self.timeout)
         except Exception as exc:  # pragma: no cover - the promise is "never raises"
-            return Params(dict(FALLBACK), "fallback", f"client error: {exc!r}")
+            return Params(self._fallback(), "fallback", f"client error: {exc!r}")
 
     def refresh(self, timeout: float = 5.0) -> Params:
         """Ask the server now and wait up to `timeout` for the answer (at start-up, where
@@ -290,7 +305,7 @@ class LearningClient:
         try:
             return self._ask(timeout, wait_in_flight=True)
         except Exception as exc:  # pragma: no cover - the promise is "never raises"
-            return Params(dict(FALLBACK), "fallback", f"client error: {exc!r}")
+            return Params(self._fallback(), "fallback", f"client error: {exc!r}")
 
     def _ask(self, timeout: float, wait_in_flight: bool = False) -> Params:
         fetch = self._fetch
@@ -305,12 +320,12 @@ class LearningClient:
         held = self._held
         if held is not None:
             return self._current(held)
-        return Params(dict(FALLBACK), "fallback", self.last_error or "no params from the "
+        return Params(self._fallback(), "fallback", self.last_error or "no params from the "
                       "server yet")
 
     def _current(self, held: Params) -> Params:
         if held.source == "published" and time.time() >= self._held_until:
-            return Params(dict(FALLBACK), "fallback",
+            return Params(self._fallback(), "fallback",
                           f"version {held.version} expired; the server cannot be asked: "
                           f"{self.last_error or 'no answer'}")
         fresh = time.monotonic() - self._held_at < self.params_max_age_s
@@ -320,9 +335,15 @@ class LearningClient:
                              reason=f"the server cannot be asked ({self.last_error}); "
                                     f"version {held.version} is still valid")
 
+    def _fallback(self) -> Dict[str, Any]:
+        """A copy of the fallback: a caller may change what it is given."""
+        return json.loads(json.dumps(self._fallback_params))
+
     def _refresh(self) -> None:
-        answer = self._request("GET", "/learning/intelligence/adaptive-params?name="
-                               + urllib.parse.quote(self.params_name), None, 5.0)
+        query = (("model=" + urllib.parse.quote(self.scoring_model)) if self.scoring_model
+                 else ("name=" + urllib.parse.quote(self.params_name)))
+        answer = self._request("GET", "/learning/intelligence/adaptive-params?" + query,
+                               None, 5.0)
         failed = answer.status == 0 or answer.status in RETRIED
         (self.read_breaker.failure if failed else self.read_breaker.success)()
         if answer.status != 200 or not isinstance(answer.body, dict):
@@ -343,8 +364,11 @@ class LearningClient:
     def _check(self, body: Dict[str, Any]) -> Tuple[Optional[Params], str]:
         """The params in an adaptive-params answer, or why they are refused."""
         if body.get("source") != "published":
-            return Params(dict(FALLBACK), "fallback", f"server: {body.get('reason')}"), ""
+            return Params(self._fallback(), "fallback", f"server: {body.get('reason')}"), ""
         if not self.verifying:
+            other = self._other_model(body.get("params"))
+            if other:
+                return None, other
             self._held_until = _posix(body.get("record"), default=time.time() + 3600)
             return Params(body["params"], "published", "live (trusting the server's check)",
                           body.get("version"), body.get("mode")), ""
@@ -358,6 +382,9 @@ class LearningClient:
         except (InvalidSignature, binascii.Error, ValueError):
             return None, "bad_signature: the record is not what the key signed (tampered)"
         message = json.loads(record)
+        other = self._other_model(message.get("params"))
+        if other:
+            return None, other
         held = self._held
         if held is not None and held.version is not None and message["version"] < held.version:
             return None, f"stale: version {message['version']} after {held.version}"
@@ -367,6 +394,18 @@ class LearningClient:
         self._held_until = until
         return Params(message["params"], "published", f"{message['mode']} (signature checked)",
                       message["version"], message["mode"], True), ""
+
+    def _other_model(self, params: Any) -> str:
+        """Why `params` are not for this client's model ("" when they are)."""
+        if not isinstance(params, dict):
+            return "invalid: no params"
+        if self.scoring_model is None:
+            return "wrong_model: a scoring model's table" if params.get("kind") else ""
+        model = params.get("model") or {}
+        found = f"{model.get('name')} {model.get('version')}"
+        if params.get("kind") != "tiered" or found != self.scoring_model:
+            return f"wrong_model: params of {found}, not {self.scoring_model}"
+        return ""
 
     # -- plumbing ---------------------------------------------------------------------------
 

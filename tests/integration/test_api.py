@@ -25,6 +25,8 @@ from amc_learning.api import tokens
 from amc_learning.consumers.persist import run_persist
 from amc_learning.entrypoints.bootstrap import bootstrap
 from amc_learning.entrypoints.supervise import settings_env
+from amc_learning.schemas.models import TieredModel, shipped
+from amc_learning.schemas.params import TieredParams
 from amc_learning.schemas.signing import Signature, Signer, Verifier
 from amc_learning.streams.params import Record, publish_params
 from tests import factories
@@ -34,6 +36,8 @@ from tests.integration.test_params import version
 
 pytestmark = pytest.mark.integration
 
+SCANNER = next(m for m in shipped() if m.name == "amc-scanner")
+assert isinstance(SCANNER, TieredModel)
 WRITER, WRITER_ENTRY = tokens.make("amc-trader-cron", ("collect",))
 READER, READER_ENTRY = tokens.make("trading-engine", ("read",))
 
@@ -189,7 +193,8 @@ def test_serve_without_tokens_is_one_clear_line(settings):
     assert "Traceback" not in result.stderr
 
 
-def test_params_over_http_are_the_version_a_reader_holds_and_never_a_tampered_one(settings):
+def test_params_over_http_are_the_version_a_reader_holds_and_never_a_tampered_one(
+        settings, tmp_path):
     ours, theirs = Signer(factories.SIGNING_KEY), Signer(factories.OTHER_KEY)
     keyed = factories.keyed(settings)
     foreign = Record.signed(version(2, discovery_threshold=0.3), theirs)
@@ -199,17 +204,39 @@ def test_params_over_http_are_the_version_a_reader_holds_and_never_a_tampered_on
     asyncio.run(send_params(keyed, [(foreign.value, foreign.signature),
                                     (tampered, newer.signature)]))
     asyncio.run(publish_params(keyed, version(1, discovery_threshold=0.72)))
+    # the scanner's own set, and another version of it registered beside the shipped one
+    learned = TieredParams.declared(SCANNER)
+    learned.tables["gap"]["huge"] = -15
+    asyncio.run(publish_params(keyed, version(1).model_copy(update={
+        "name": "amc-scanner:3.3.1", "params": learned})))
+    newer = tmp_path / "scanner-3.3.2.json"
+    newer.write_text(SCANNER.model_copy(update={"version": "3.3.2"}).model_dump_json())
+    assert cli(settings, "models", "register", str(newer)).returncode == 0
     port = _free_port()
     proc = _serve(factories.reading(keyed), port)  # the public key only
+    base, path = f"http://127.0.0.1:{port}", "/learning/intelligence/adaptive-params"
     try:
-        deadline, answer = time.monotonic() + 30, {}
-        while time.monotonic() < deadline and answer.get("version") != 1:
-            _, _, answer = call(f"http://127.0.0.1:{port}", "GET",
-                                "/learning/intelligence/adaptive-params", READER)
+        deadline, answer, table = time.monotonic() + 30, {}, {}
+        while time.monotonic() < deadline and (answer.get("version"), table.get("version")) != (
+                1, 1):
+            _, _, answer = call(base, "GET", path, READER)
+            _, _, table = call(base, "GET", path + "?model=amc-scanner%203.3.1", READER)
             time.sleep(0.2)
+        _, _, registered = call(base, "GET", path + "?model=amc-scanner%203.3.2", READER)
+        unknown = call(base, "GET", path + "?model=amc-scanner%209.9", READER)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # a model's own table, signed; another version of it: its own declared table
+    assert (table["source"], table["name"], table["params"]["kind"]) == (
+        "published", "amc-scanner:3.3.1", "tiered")
+    assert table["params"]["tables"]["gap"]["huge"] == -15
+    assert json.loads(table["record"])["params"] == table["params"]
+    assert registered["source"] == "fallback" and registered["params"] == json.loads(
+        TieredParams.declared(SCANNER.model_copy(update={"version": "3.3.2"}))
+        .model_dump_json())
+    assert unknown[0] == 404 and "model:" in unknown[2]["detail"]
+    assert "models register" in unknown[2]["detail"]
     assert (answer["source"], answer["version"], answer["mode"]) == ("published", 1, "live")
     assert answer["params"]["discovery_threshold"] == 0.72  # not the forged 0.3
     # the caller can check it for itself: the record's exact text, signed by our key

@@ -24,6 +24,8 @@ from amc_learning_client import FALLBACK, LearningClient
 from amc_learning.api import tokens
 from amc_learning.consumers.persist import run_persist
 from amc_learning.entrypoints.bootstrap import bootstrap
+from amc_learning.schemas.models import TieredModel, shipped
+from amc_learning.schemas.params import TieredParams
 from amc_learning.schemas.signing import Signer
 from amc_learning.streams.params import publish_params
 from tests import factories
@@ -33,6 +35,8 @@ from tests.integration.test_params import version
 
 pytestmark = pytest.mark.integration
 
+SCANNER = next(m for m in shipped() if m.name == "amc-scanner")
+assert isinstance(SCANNER, TieredModel)
 TOKEN, ENTRY = tokens.make("amc-trader-cron", ("collect", "read"))
 #: what the client promises (`timeout` at most 0.2 s); the margin is the scheduler's, on a
 #: loaded two-core machine, not the client's
@@ -206,6 +210,52 @@ def test_the_client_checks_the_signature_itself_and_refuses_a_tampered_or_foreig
     assert foreign.source == "fallback" and foreign.params == FALLBACK, foreign
     assert client.status()["last_rejection"].startswith("unknown_key"), client.status()
     assert theirs.key_id in client.status()["last_rejection"]
+
+
+def test_a_scanner_reads_its_own_models_table_or_its_own_fallback_never_another_models(
+        settings, client_of):
+    ours = Signer(factories.SIGNING_KEY)
+    keyed = factories.keyed(settings)
+    learned = TieredParams.declared(SCANNER)
+    learned.tables["chase_risk"]["high_moved"] = 0
+    asyncio.run(publish_params(keyed, version(1, discovery_threshold=0.72)))
+    asyncio.run(publish_params(keyed, version(1).model_copy(update={
+        "name": "amc-scanner:3.3.1", "params": learned})))
+    own_table = json.loads(TieredParams.declared(SCANNER).model_dump_json())
+    older = {**own_table, "model": {"name": "amc-scanner", "version": "3.2.0"}}
+    base, proc = serving(factories.reading(settings))
+    try:
+        native = wait_for_version(base, 1)
+        scanner = client_of(base, public_keys=[ours.public_key],
+                            scoring_model="amc-scanner 3.3.1", fallback=own_table)
+        deadline, table = time.monotonic() + 30, scanner.refresh()
+        while time.monotonic() < deadline and table.source != "published":
+            time.sleep(0.2)
+            table = scanner.refresh()
+        # a version the engine does not know: the producer's own table, and why
+        unknown = client_of(base, public_keys=[ours.public_key],
+                            scoring_model="amc-scanner 3.2.0", fallback=older).refresh()
+        engine = client_of(base, public_keys=[ours.public_key]).refresh()
+    finally:
+        stop(proc)
+    assert (table.source, table.version, table.verified) == ("published", 1, True), table
+    assert table.params["tables"]["chase_risk"]["high_moved"] == 0
+    assert table.params["model"] == {"name": "amc-scanner", "version": "3.3.1"}
+    assert unknown.source == "fallback" and unknown.params == older
+    assert "404" in unknown.reason and "models register" in unknown.reason
+    assert engine.source == "published" and engine.params["discovery_threshold"] == 0.72
+    # a server that answers a scanner with the engine's own set: refused, its fallback
+    stub_url, server = stub(native)
+    try:
+        misled = client_of(stub_url, public_keys=[ours.public_key],
+                           scoring_model="amc-scanner 3.3.1", fallback=own_table)
+        refused = misled.refresh()
+    finally:
+        server.shutdown()
+    assert refused.source == "fallback" and refused.params == own_table, refused
+    assert misled.status()["last_rejection"].startswith("wrong_model")
+    with pytest.raises(ValueError, match="fallback"):
+        LearningClient(base, TOKEN, scoring_model="amc-scanner 3.3.1")
 
 
 CLIENT_WITHOUT_CRYPTOGRAPHY = """

@@ -6,11 +6,14 @@ import dataclasses
 
 import pytest
 
+from amc_learning.schemas.models import shipped
+from amc_learning.schemas.params import FALLBACK_PARAMS, TieredParams
 from amc_learning.store.database import Database
 from amc_learning.store.migrations import MigrationError, load_migrations, migrate, schema_version
 from tests.integration.helpers import rows
 
 pytestmark = pytest.mark.integration
+SCANNER = next(m for m in shipped() if m.name == "amc-scanner")
 
 
 def test_running_migrations_again_changes_nothing(database_url):
@@ -63,3 +66,24 @@ def test_results_stored_before_the_model_column_take_the_model_their_cycle_judge
             " every_sessions, threshold) VALUES ('native', '2024-05-02', '2024-01-02',"
             " '2024-05-02', 'mean', 5, 1.0)")
     assert rows(url, "SELECT count(*) FROM change_points WHERE as_of = '2024-05-02'") == [(2,)]
+
+
+def test_params_recorded_before_one_set_per_model_say_which_model_they_are_for(
+        empty_database):
+    """Migration 011 on a history recorded by 010's code: the engine's own params are
+    'native', a points table names its model."""
+    url = empty_database("upgrade11")
+    db = Database(url)
+    migrate(db, [m for m in load_migrations() if m.version < 11])
+    table = TieredParams.declared(SCANNER)
+    with db.unit_of_work() as uow:
+        for name, params in (("default", FALLBACK_PARAMS), ("amc-scanner:3.3.1", table)):
+            uow.conn.execute(
+                "INSERT INTO params_history (name, version, mode, as_of, params, provenance,"
+                " published) VALUES (%s, 1, 'shadow', '2024-05-02', %s, '{}', true)",
+                (name, params.model_dump_json()))
+    migrate(db, [m for m in load_migrations() if m.version <= 11])
+    assert rows(url, "SELECT name, scoring_model FROM params_history ORDER BY 1") == [
+        ("amc-scanner:3.3.1", "amc-scanner 3.3.1"), ("default", "native")]
+    with db.unit_of_work() as uow:  # the store names the model of each row it records
+        assert [v.params for v in uow.params.versions("amc-scanner:3.3.1")] == [table]

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
+import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from amc_learning.schemas.models import TieredModel, parse, shipped, tier_of
+from amc_learning.intelligence.points import tier_columns
+from amc_learning.schemas.models import (
+    SENT,
+    TIER,
+    TieredModel,
+    parse,
+    shipped,
+    tier_of,
+    tiers_of,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "amc_trader" / "data"
 
@@ -94,3 +105,36 @@ def test_a_declaration_that_cannot_be_is_refused_with_the_reason(change, says):
             "threshold": 50, "components": [{"name": "a", "weight": 1.0}]}
     with pytest.raises(ValidationError, match=says):
         parse(json.dumps({**base, **change}))
+
+
+def test_a_whole_frame_gets_the_tiers_one_candidate_at_a_time_would():
+    """`points.tier_expr` (the learner's reading of stored candidates) agrees with
+    `tiers_of` on every row: sent tiers and labels (known or not), measurements on and
+    around every declared boundary, missing ones."""
+    model = scanner()
+    rng = random.Random(7)
+    rows: list[tuple[dict[str, str], dict[str, float | None]]] = []
+    for _ in range(3_000):
+        sent: dict[str, str] = {}
+        measured: dict[str, float | None] = {}
+        for f in model.factors:
+            labels = [t.name for t in f.tiers] + [lb for t in f.tiers for lb in t.labels]
+            if rng.random() < 0.3:
+                sent[f.name] = rng.choice([*labels, "not-a-tier"])
+            edges = [b for t in f.tiers if t.bounds is not None
+                     for b in t.bounds.model_dump().values() if b is not None]
+            if edges and rng.random() < 0.8:
+                measured[f.measurement] = rng.choice(edges) + rng.choice([-0.5, 0.0, 0.5])
+        rows.append((sent, measured))
+    columns: dict[str, list[object]] = {}
+    for f in model.factors:
+        columns[SENT.format(f.name)] = [s.get(f.name) for s, _ in rows]
+        if any(t.bounds is not None for t in f.tiers):
+            columns[f.measurement] = [m.get(f.measurement) for _, m in rows]
+    frame = pl.DataFrame(columns, schema={
+        c: pl.Utf8 if c.startswith("sent:") else pl.Float64 for c in columns})
+    got = tier_columns(model, frame)
+    for i, (sent, measured) in enumerate(rows):
+        expected = tiers_of(model, sent, measured)
+        assert {f: got[TIER.format(f)][i] for f in expected} == expected, (sent, measured)
+    assert got[TIER.format("gap")].drop_nulls().n_unique() >= 5  # the cases were varied

@@ -8,7 +8,13 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from amc_learning.schemas.params import FALLBACK_PARAMS, ParamsPublished
+from amc_learning.schemas.models import TieredModel, shipped
+from amc_learning.schemas.params import (
+    FALLBACK_PARAMS,
+    ParamsPublished,
+    TieredParams,
+    param_set,
+)
 from amc_learning.schemas.signing import Signature, Signer, Verifier, new_private_key
 from amc_learning.streams.metrics import COLLECTOR
 from amc_learning.streams.params import ParamsReader, canary_bucket
@@ -139,3 +145,63 @@ def test_the_reader_shows_its_version_age_and_fallback_in_the_default_registry(r
     assert mine("learning_params_version") == {"default": 3.0}
     [age] = mine("learning_params_age_seconds").values()
     assert age >= 0
+
+
+# -- one param set per scoring model ---------------------------------------------------------
+
+SCANNER = next(m for m in shipped() if m.name == "amc-scanner" and m.version == "3.3.1")
+assert isinstance(SCANNER, TieredModel)
+#: another version of the same scanner, declared beside it (its gap tier is worth less)
+OLDER = SCANNER.model_copy(update={"version": "3.2.0"})
+
+
+def table_message(version: int, model: TieredModel = SCANNER, name: str | None = None,
+                  **points: int) -> tuple[bytes, Signature]:
+    table = TieredParams.declared(model)
+    tables = {f: dict(t) for f, t in table.tables.items()}
+    for key, value in points.items():
+        factor, tier = key.split("__")
+        tables[factor][tier] = value
+    msg = ParamsPublished(
+        name=name or param_set(f"{model.name} {model.version}"), version=version,
+        issued_at=NOW, valid_until=NOW + timedelta(days=2), mode="live", regime="unknown",
+        params=table.model_copy(update={"tables": tables}))
+    return signed(msg.model_dump_json().encode())
+
+
+@pytest.fixture
+def tables(clock):
+    return ParamsReader(None, "learning.params.v1", Verifier([SIGNER.public_key]), clock=clock,
+                        models=(SCANNER, OLDER))
+
+
+def test_a_model_reads_its_own_table_and_never_another_models_params(tables):
+    assert tables.offer(*table_message(1, gap__huge=-15)) is None
+    assert tables.offer(*message(1)) is None  # the engine's own set, beside it
+    view = tables.table(SCANNER)
+    assert view.source == "published" and view.version == 1
+    assert view.params.model.version == "3.3.1" and view.params.tables["gap"]["huge"] == -15
+    # the older version has no live table: it gets its own declared table, not 3.3.1's
+    older = tables.table(OLDER)
+    assert older.source == "fallback" and older.params == TieredParams.declared(OLDER)
+    assert older.params.model.version == "3.2.0"
+    # the engine's own set reads the six weights, never a table
+    own = tables.get()
+    assert own.source == "published" and own.params.discovery_threshold == 0.7
+    assert tables.get("amc-scanner:3.3.1").source == "fallback"
+    assert "scoring model's table" in tables.get("amc-scanner:3.3.1").reason
+
+
+def test_a_table_under_another_models_set_or_of_an_unknown_model_is_refused(tables, clock):
+    # 3.3.1's table published under 3.2.0's set: refused, 3.2.0 keeps its declared table
+    reason = tables.offer(*table_message(1, name="amc-scanner:3.2.0"))
+    assert reason is not None and "not amc-scanner:3.3.1" in reason
+    assert tables.table(OLDER).source == "fallback"
+    unknown = SCANNER.model_copy(update={"version": "9.9.9"})
+    reason = tables.offer(*table_message(1, model=unknown))
+    assert reason is not None and "no declaration of amc-scanner 9.9.9" in reason
+    assert tables.table(unknown).params == TieredParams.declared(unknown)
+    # a tier beyond the scale's span, or a tier the model does not declare
+    assert "beyond the scale" in tables.offer(*table_message(2, gap__huge=999))
+    assert "declares no tier" in tables.offer(*table_message(3, gap__gigantic=5))
+    assert tables.table(SCANNER).source == "fallback"

@@ -12,7 +12,8 @@ import pytest
 
 from amc_learning.intelligence.prices import Tracked
 from amc_learning.intelligence.rollout import RolloutPolicy
-from amc_learning.schemas.params import ParamsPublished
+from amc_learning.schemas.models import TieredModel, shipped
+from amc_learning.schemas.params import AdaptiveParams, ParamsPublished, TieredParams
 from amc_learning.schemas.signing import Signature
 from amc_learning.service import cycle
 from amc_learning.service.collect import NotAcknowledged, collect
@@ -20,10 +21,14 @@ from amc_learning.service.deps import Deps
 from amc_learning.service.prices import plan
 from amc_learning.settings import Settings
 from amc_learning.simulator.research import ExperimentConfig, simulate_candidates
-from amc_learning.streams.params import verifier_of
+from amc_learning.simulator.tiered import TieredConfig, simulate_tiered
+from amc_learning.streams.params import ParamsReader, verifier_of
 from tests import factories
 from tests.fakes import FakeDatabase, FakeKafka, ParamsHistory, State
 
+SCANNER = next(m for m in shipped() if (m.name, m.version) == ("amc-scanner", "3.3.1"))
+assert isinstance(SCANNER, TieredModel)
+OLDER = SCANNER.model_copy(update={"version": "3.2.0"})
 SETTINGS = factories.keyed(Settings(kafka_bootstrap="fake:9092", database_url="fake",
                                     topic_prefix="t."))
 
@@ -185,3 +190,56 @@ def test_an_insight_the_contract_refuses_costs_the_cycle_nothing(world, caplog):
     assert summary["ran"] and [m.mode for m in sent_params(kafka)] == ["shadow"]
     assert not [s for s in kafka.sent if s.topic == "t.learning.insights.v1"]
     assert "insight was not published" in caplog.text and len(db.state.cycles) == 1
+
+
+def test_two_scoring_models_learn_side_by_side_each_into_its_own_set(world):
+    """The engine's own contract and AMC-Trader's scanner 3.3.1 in one store: one cycle
+    learns both, each its own param set and history; a reader of either never gets the
+    other's params, and a version of the scanner nothing was learned for gets its declared
+    table."""
+    days = world["session"].unique().sort().to_list()
+    # a truth planted ten times the experiment's: this test is about the wiring
+    tiered = simulate_tiered(TieredConfig(seed=3, sessions=len(days), symbols=120,
+                                          return_per_point=0.0004))
+    tiered = tiered.with_columns(  # as stored: the tier each candidate was sent with
+        pl.col("session_index").replace_strict(dict(enumerate(days)),
+                                               return_dtype=pl.Date).alias("session"),
+        *[pl.col(c).alias(c.replace("tier:", "sent:")) for c in tiered.columns
+          if c.startswith("tier:")]).drop([c for c in tiered.columns if c.startswith("tier:")])
+    scanned = tiered.select("session", "symbol").with_columns(  # their decisions
+        pl.lit("amc-scanner 3.3.1").alias("scoring_model"), pl.lit(True).alias("is_synthetic"),
+        pl.lit("IGNORE").alias("decision_type"))
+    both = pl.concat([world, scanned], how="diagonal_relaxed")
+    deps, db, kafka = deps_over(both, 150)
+    db.state.tiered[("amc-scanner", "3.3.1")] = tiered
+    eager = RolloutPolicy(horizon=deps.settings.learning_horizon, min_sessions=3,
+                          canary_sessions=3, promote_at=0.0, reject_at=-1.0)
+    for upto in range(150, len(days)):
+        db.state.sessions = days[:upto]
+        summary = cycle.run_cycle(deps, "daily", policy=eager, report=False)
+        assert {s["name"] for s in summary["models"]} == {"default", "amc-scanner:3.3.1"}
+        if any(r["name"] == "amc-scanner:3.3.1" and r["mode"] == "live"
+               for r in db.state.history):
+            break
+    rows = {name: [r for r in db.state.history if r["name"] == name]
+            for name in ("default", "amc-scanner:3.3.1")}
+    assert rows["default"] and rows["amc-scanner:3.3.1"], "each model issued versions"
+    assert all(isinstance(r["params"], AdaptiveParams) and r["scoring_model"] == "native"
+               for r in rows["default"])
+    assert all(isinstance(r["params"], TieredParams) and r["scoring_model"] ==
+               "amc-scanner 3.3.1" for r in rows["amc-scanner:3.3.1"])
+    live = next(r for r in rows["amc-scanner:3.3.1"] if r["mode"] == "live")
+    assert live["params"] != TieredParams.declared(SCANNER)  # a learned table
+    reader = ParamsReader(None, "t.learning.params.v1",
+                          verifier_of(factories.reading(SETTINGS)),
+                          clock=lambda: deps.clock(), models=(SCANNER, OLDER))
+    refused = {reason.split(":")[0] for s in kafka.sent if s.topic == "t.learning.params.v1"
+               if (reason := reader.offer(s.value, Signature.from_headers(s.headers)))}
+    assert refused <= {"expired"}  # versions of weeks before: past their validity
+    table = reader.table(SCANNER)
+    assert (table.source, table.version, table.params) == ("published", live["version"],
+                                                           live["params"])
+    assert reader.get().params != table.params and isinstance(reader.get().params,
+                                                               AdaptiveParams)
+    older = reader.table(OLDER)
+    assert older.source == "fallback" and older.params == TieredParams.declared(OLDER)
