@@ -82,9 +82,10 @@ class Settings(BaseSettings):
         "signing key also accepts its public half")
     params_name: str = Field("default", description="the param set the trading engine reads")
     scoring_model: str | None = Field(
-        None, description="the scoring model the learner learns from, \"name version\" (e.g. "
-        "\"amc-scanner 3.3.1\") or \"native\" (the engine's own six components); unset = "
-        "the one in use now (behind the most decisions of the last 20 sessions). Learning "
+        None, description="the one scoring model the learner learns from, \"name version\" "
+        "(e.g. \"amc-scanner 3.3.1\") or \"native\" (the engine's own six components); "
+        "unset = every model with a decision in the last 20 sessions, each into its own "
+        "param set (the report and `analyze`: the one behind the most of them). Learning "
         "never mixes models")
     params_ttl_days: float = Field(
         14.0, gt=0, description="how long a published params version stays valid (days)"

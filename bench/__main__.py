@@ -50,6 +50,7 @@ TARGETS = {
     "api.collect_single_p99_ms": ("<=", 200), "api.collect_batch100_p99_ms": ("<=", 200),
     "api.params_p99_ms": ("<=", 200),
     "cycle.1m.seconds": ("<=", 60), "cycle.1m.rss_mb": ("<=", 4096),
+    "cycle.1m_two.both.seconds": ("<=", 60), "cycle.1m_two.both.rss_mb": ("<=", 4096),
 }
 
 
@@ -177,6 +178,16 @@ def run_cycle(base: Settings, admin_url: str, sizes: dict[str, Any], runs: int,
         got = _repeat(runs, "cycle", functools.partial(cycle.timed_cycle, base, url))
         results.add(f"cycle.{label}.seconds", [g["seconds"] for g in got])
         results.add(f"cycle.{label}.rss_mb", [g["rss_mb"] for g in got])
+    # two scoring models in one database, half the decisions each: the cycle of both, and
+    # of each alone (LEARNING_SCORING_MODEL), so the cost per model shows
+    n, label = sizes["cycle"][-1], "1m" if sizes["cycle"][-1] == 1_000_000 else "100k"
+    say(f"cycle: two scoring models, {n // 2:,} decisions each")
+    url = cycle.database(admin_url, n, say=say, two=True)
+    for model, key in ((None, "both"), ("native", "native"), ("amc-scanner 3.3.1", "tiered")):
+        got = _repeat(runs, f"cycle ({key})",
+                      functools.partial(cycle.timed_cycle, base, url, model))
+        results.add(f"cycle.{label}_two.{key}.seconds", [g["seconds"] for g in got])
+        results.add(f"cycle.{label}_two.{key}.rss_mb", [g["rss_mb"] for g in got])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,13 @@ The decisions and their outcomes come from the research world (`simulator.resear
 planted patterns, regimes and a miscalibrated confidence), written once into a database
 of their own (`amc_bench_cycle_<n>`) and reused by later runs while the generator is the
 same. Each cycle runs in a fresh process (`python -m bench.cycle RUN ...`) so that its
-peak RSS is its own; a new params name per run keeps the cycles independent.
+peak RSS is its own; a new params name per run keeps the cycles independent (a tiered
+model's set has a fixed name: its history is cleared before each run instead).
+
+With two models (`amc_bench_cycle_<n>_two`), half the decisions are the research world's
+(the engine's own contract) and half are AMC-Trader scanner 3.3.1's candidates from the
+tiered world (`simulator.tiered`), each never decided on, with its tiers as the producer
+sends them: one cycle learns both, each its own param set.
 """
 
 from __future__ import annotations
@@ -27,13 +33,15 @@ from psycopg.conninfo import make_conninfo
 from amc_learning.entrypoints.bootstrap import with_signing_key
 from amc_learning.entrypoints.supervise import settings_env
 from amc_learning.intelligence.adaptive import COMPONENTS
+from amc_learning.schemas.models import UNTIERED
 from amc_learning.settings import Settings
 from amc_learning.simulator.research import ResearchConfig, simulate_research
+from amc_learning.simulator.tiered import TieredConfig, simulate_tiered
 from amc_learning.store.database import Database
 from amc_learning.store.migrations import migrate
 
 #: Bump when the generated data change, so cached databases are rebuilt.
-GENERATOR = 1
+GENERATOR = 2
 SYMBOLS = 200
 
 _STAGE = """
@@ -61,9 +69,39 @@ FROM bench_stage
 """
 
 
-def database(admin_url: str, decisions: int, say: Any = print) -> str:
-    """The URL of a database holding `decisions` decisions with outcomes (built if missing)."""
-    name = f"amc_bench_cycle_{decisions}"
+_TIERED_STAGE = """
+CREATE UNLOGGED TABLE bench_tiered (
+    id bigint, session date, symbol text, tiers jsonb, return_7d float8)
+"""
+_TIERED_CANDIDATES = """
+INSERT INTO discovery_candidates (event_id, run_id, symbol, rank, composite_score, passed,
+    price, discovered_at, producer, schema_version, scoring_model, scoring_version, detail)
+SELECT gen_random_uuid(), 'scan-' || session, symbol, 1, 0.5, false, 10.0,
+       session + time '14:30' AT TIME ZONE 'UTC', 'amc-trader', 2, 'amc-scanner', '3.3.1',
+       jsonb_build_object('tiers', tiers)
+FROM bench_tiered
+"""
+_TIERED_DECISIONS = """
+INSERT INTO learning_decisions (id, event_id, decision_id, symbol, decision_type,
+    recommendation_source, confidence_score, price_at_decision, market_time,
+    discovery_run_id, discovery_features, decided_at, producer, schema_version, is_synthetic,
+    scoring_model, scoring_version)
+SELECT id, gen_random_uuid(), 'cand:scan-' || session || ':' || symbol, symbol, 'IGNORE',
+       'discovery', 0.5, 10.0, 'premarket', 'scan-' || session, '{}',
+       session + time '14:30' AT TIME ZONE 'UTC', 'amc-trader', 2, true, 'amc-scanner', '3.3.1'
+FROM bench_tiered
+"""
+_TIERED_OUTCOMES = """
+INSERT INTO learning_outcomes (decision_id, symbol, outcome_type, is_counterfactual,
+    return_pct, days_held, return_7d, sessions_elapsed)
+SELECT id, symbol, 'open', true, return_7d, 7, return_7d, 7 FROM bench_tiered
+"""
+
+
+def database(admin_url: str, decisions: int, say: Any = print, two: bool = False) -> str:
+    """The URL of a database holding `decisions` decisions with outcomes (built if missing);
+    `two`: half of them of a second scoring model (the module's description)."""
+    name = f"amc_bench_cycle_{decisions}" + ("_two" if two else "")
     url = make_conninfo(admin_url, dbname=name)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
@@ -74,7 +112,11 @@ def database(admin_url: str, decisions: int, say: Any = print) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     migrate(Database(url))
-    _fill(url, decisions)
+    _fill(url, decisions // 2 if two else decisions)
+    if two:
+        _fill_tiered(url, decisions - decisions // 2)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
     return url
 
 
@@ -122,8 +164,34 @@ def _fill(url: str, decisions: int) -> None:
         conn.execute("DROP TABLE bench_stage")
         conn.execute("CREATE TABLE bench_generated (generator int, decisions bigint)")
         conn.execute("INSERT INTO bench_generated VALUES (%s, %s)", (GENERATOR, len(frame)))
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
+
+
+def _fill_tiered(url: str, candidates: int) -> None:
+    """`candidates` of AMC-Trader's scanner 3.3.1 from the tiered world, on the research
+    world's calendar, after the decisions already there."""
+    world = simulate_tiered(TieredConfig(seed=5, symbols=SYMBOLS,
+                                         sessions=max(60, candidates // SYMBOLS)))
+    frame = world.head(candidates)
+    tiers = [c for c in frame.columns if c.startswith("tier:")]
+    sent = frame.select(pl.struct(
+        pl.when(pl.col(c).is_not_null() & (pl.col(c) != UNTIERED))
+        .then(pl.struct(pl.col(c).alias("tier"))).alias(c.removeprefix("tier:"))
+        for c in tiers).struct.json_encode().str.replace_all(r'"[a-z_]+":null,?', "")
+        .str.replace(",}", "}", literal=True))[:, 0]
+    with psycopg.connect(url) as conn, conn.transaction():
+        first = conn.execute("SELECT coalesce(max(id), 0) FROM learning_decisions").fetchone()
+        start = int(first[0]) if first else 0
+        stage = pl.DataFrame({"id": np.arange(start + 1, start + len(frame) + 1),
+                              "session": frame["session"], "symbol": frame["symbol"],
+                              "tiers": sent, "return_7d": frame["return_7d"]})
+        conn.execute(_TIERED_STAGE)
+        _copy(conn, "bench_tiered", stage)
+        conn.execute(_TIERED_CANDIDATES)
+        conn.execute(_TIERED_DECISIONS)
+        conn.execute(_TIERED_OUTCOMES)
+        conn.execute("SELECT setval('learning_decisions_id_seq', %s)", (start + len(frame),))
+        conn.execute("DROP TABLE bench_tiered")
+        conn.execute("UPDATE bench_generated SET decisions = decisions + %s", (len(frame),))
 
 
 def _copy(conn: psycopg.Connection[Any], table: str, frame: pl.DataFrame) -> None:
@@ -133,10 +201,16 @@ def _copy(conn: psycopg.Connection[Any], table: str, frame: pl.DataFrame) -> Non
         copy.write(buffer.getvalue())
 
 
-def timed_cycle(settings: Settings, database_url: str) -> dict[str, float]:
-    """One daily cycle in a fresh process: wall seconds of the cycle and the peak RSS."""
+def timed_cycle(settings: Settings, database_url: str,
+                scoring_model: str | None = None) -> dict[str, float]:
+    """One daily cycle in a fresh process (of `scoring_model` only, else of every model
+    active): wall seconds of the cycle and the peak RSS."""
+    with psycopg.connect(database_url, autocommit=True) as conn:  # a tiered set's name is
+        for table in ("learning_cycles", "params_history"):  # fixed: start it afresh
+            conn.execute(f"DELETE FROM {table} WHERE name LIKE 'amc-scanner:%'")
     run = with_signing_key(settings.with_overrides(
-        database_url=database_url, params_name=f"bench-{uuid.uuid4().hex[:8]}"))
+        database_url=database_url, params_name=f"bench-{uuid.uuid4().hex[:8]}",
+        scoring_model=scoring_model))
     out = subprocess.run([sys.executable, "-m", "bench.cycle", "RUN"], env=settings_env(run),
                          capture_output=True, text=True, check=False)
     if out.returncode != 0:
@@ -169,7 +243,9 @@ def _run() -> None:
         raise SystemExit(f"the cycle did not run: {summary.get('reason')}")
     rss_mb = peak_rss_mb()
     print(json.dumps({"seconds": seconds, "rss_mb": rss_mb,
-                      "decisions": summary.get("decisions")}))
+                      "decisions": summary.get("decisions"),
+                      "models": {s["scoring_model"]: s["decisions"]
+                                 for s in summary.get("models", [summary])}}))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 
 from amc_learning.intelligence.analysis import known_by
 from amc_learning.intelligence.report import ReportData
+from amc_learning.schemas.params import param_set
 from amc_learning.settings import Settings
 
 if TYPE_CHECKING:
@@ -85,12 +86,13 @@ def _newest(conn: psycopg.Connection[Any], table: str, columns: str, schema: dic
 def gather(uow: UnitOfWork, settings: Settings, as_of: date | None,
            scoring_model: str = "native", decisions: pl.DataFrame | None = None,
            waiting: list[dict[str, Any]] | None = None) -> ReportData:
-    """Everything the report shows of `settings.params_name`, with its horizons and market,
-    as of `as_of` (None: the last stored session).
+    """Everything the report shows of `scoring_model` and its param set (`param_set`), with
+    the horizons and market of `settings`, as of `as_of` (None: the last stored session).
 
     `decisions`: a `Frames.decisions` already read (the learner passes its own, so a cycle
     does not read the decisions twice)."""
-    params_name, horizons, market = settings.params_name, settings.horizons, settings.market
+    params_name = param_set(scoring_model, settings.params_name)
+    horizons, market = settings.horizons, settings.market
     as_of = as_of or uow.frames.last_session(market[0]) or datetime.now(UTC).date()
     frame = uow.frames.decisions(horizons) if decisions is None else decisions
     known = known_by(frame, as_of, horizons[1]) if not frame.is_empty() else frame
