@@ -34,8 +34,8 @@ class State:
     bars: dict[str, set[date]] = field(default_factory=dict)
     notes: dict[tuple[str, date], str] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
-    #: (model name, version) -> its candidates as `Frames.tiered` gives them
-    tiered: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict)
+    #: (model name, version) -> its candidates as `Frames.scored` gives them
+    scored: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict)
 
 
 class Frames:
@@ -54,8 +54,8 @@ class Frames:
     def index(self, market: tuple[str, str]) -> pl.DataFrame:
         return self.state.index
 
-    def tiered(self, name: str, version: str, horizons: tuple[int, int, int]) -> pl.DataFrame:
-        return self.state.tiered.get((name, version), pl.DataFrame())
+    def scored(self, name: str, version: str, horizons: tuple[int, int, int]) -> pl.DataFrame:
+        return self.state.scored.get((name, version), pl.DataFrame())
 
     def last_session(self, index_symbol: str) -> date | None:
         return max(self.state.sessions, default=None)

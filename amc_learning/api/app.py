@@ -8,10 +8,10 @@
   `LEARNING_API_ACK_TIMEOUT_S` is a 503 with `Retry-After`. Events are idempotent by
   `event_id`, so a retry after a 503 stores each event once, whatever part of the batch
   the broker took before it failed.
-* `GET /learning/intelligence/adaptive-params?name=` (or `?model=name version`, a tiered
+* `GET /learning/intelligence/adaptive-params?name=` (or `?model=name version`, a declared
   scoring model's set): what a `ParamsReader` holds for the param set: the version and
   mode in force and its params, or the fallback (for a model: the producer's own declared
-  table) and why; a model no declaration names is a 404 that says how to register it. With
+  parameters) and why; a model no declaration names is a 404 that says how to register it. With
   published params come `record` (the params record's exact text), `signature` and
   `key_id`: a caller that holds the public keys verifies `record` as UTF-8 bytes itself.
   `/pattern-insights`, `/regime`, `/calibration`: what the newest learning pass stored.
@@ -44,8 +44,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter, Histogram
 
 from amc_learning.api import tokens as token_rules
-from amc_learning.schemas.models import TieredModel, shipped
-from amc_learning.schemas.params import FALLBACK_PARAMS, TieredParams
+from amc_learning.schemas.models import ComponentModel, TieredModel, shipped
+from amc_learning.schemas.params import FALLBACK_PARAMS, declared_params
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.schemas.signing import ALGORITHM
 from amc_learning.service.collect import FORMATS, ROUTES, NotAcknowledged
@@ -227,9 +227,9 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
                       "params with: the fallback")
         view: ParamsView[Any]
         if model is not None:
-            declared = await asyncio.to_thread(tiered, model)
+            declared = await asyncio.to_thread(declaration, model)
             view = reader.table(declared) if reader is not None else ParamsView(
-                TieredParams.declared(declared), "fallback", unverified, declared.name)
+                declared_params(declared), "fallback", unverified, declared.name)
         else:
             view = reader.get(name) if reader is not None else ParamsView(
                 FALLBACK_PARAMS, "fallback", unverified, name)
@@ -241,11 +241,11 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
                         signature=view.signature.value, key_id=view.signature.key_id)
         return JSONResponse(body)
 
-    def tiered(model: str) -> TieredModel:
-        """The tiered declaration "name version" names (404 with how to add one)."""
+    def declaration(model: str) -> TieredModel | ComponentModel:
+        """The declaration "name version" names (404 with how to add one)."""
         name, _, version = model.strip().partition(" ")
         ship = next((m for m in shipped() if (m.name, m.version) == (name, version)), None)
-        if isinstance(ship, TieredModel):  # no database asked: the reader needs none
+        if ship is not None:  # no database asked: the reader needs none
             return ship
         try:
             with db.unit_of_work() as uow:
@@ -253,9 +253,8 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
         except Unavailable as exc:
             raise HTTPException(503, f"the database did not answer ({type(exc).__name__})",
                                 headers={"Retry-After": str(RETRY_AFTER_S)}) from None
-        if found is None or not isinstance(found.model, TieredModel):
-            what = "no" if found is None else "a component model's, not a tiered"
-            raise HTTPException(404, f"model: {what} declaration of {model!r} (\"name "
+        if found is None:
+            raise HTTPException(404, f"model: no declaration of {model!r} (\"name "
                                      "version\", e.g. \"amc-scanner 3.3.1\"); register one "
                                      "with `amc-learning models register FILE`")
         return found.model

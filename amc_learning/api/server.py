@@ -9,7 +9,6 @@ import uvicorn
 
 from amc_learning.api.app import create_app
 from amc_learning.consumers import ops
-from amc_learning.schemas.models import TieredModel
 from amc_learning.service.deps import Deps
 from amc_learning.service.models import known
 from amc_learning.streams.params import ParamsReader, verifier_of
@@ -21,7 +20,7 @@ def serve_api(deps: Deps) -> int:
     """Serve until SIGTERM or SIGINT (uvicorn drains the requests in hand)."""
     settings = deps.settings
     with deps.db.unit_of_work() as uow:  # shipped and registered: restart after `register`
-        models = tuple(k.model for k in known(uow) if isinstance(k.model, TieredModel))
+        models = tuple(k.model for k in known(uow))
     reader = (ParamsReader.from_settings(settings, models=models).start()
               if verifier_of(settings) else None)
     app = create_app(settings, deps.db, reader)

@@ -126,22 +126,32 @@ def _with(params: AdaptiveParams, **changes: Any) -> AdaptiveParams:
     return params.model_copy(update=changes)
 
 
-def _evidence_weights(
-    train: pl.DataFrame, g: Guardrails
+def evidence_weights(
+    train: pl.DataFrame, components: tuple[str, ...], returns: str, horizon: int,
+    max_weight: float,
 ) -> tuple[dict[str, float], dict[str, float]]:
-    ic = daily_ic(train.drop("regime", strict=False), list(COMPONENTS), g.returns)
+    """Weights ∝ max(t, 0) of each component's daily rank IC with `returns` (Newey–West
+    t, lags = `horizon`), none above `max_weight`; ({}, t) when no component has positive
+    evidence. The components are columns of `train`, named as in `components`."""
+    ic = daily_ic(train.select("session", *components, returns), list(components), returns)
     t = {
         c: newey_west_t(
             ic.filter(pl.col("feature") == c).sort("session")["ic"].drop_nulls().to_numpy(),
-            g.horizon,
+            horizon,
         )
-        for c in COMPONENTS
+        for c in components
     }
     evidence = {c: max(0.0 if math.isnan(v) else v, 0.0) for c, v in t.items()}
     total = sum(evidence.values())
     if total == 0:
         return {}, t
-    return _cap({c: evidence[c] / total for c in COMPONENTS}, g.max_weight), t
+    return _cap({c: evidence[c] / total for c in components}, max_weight), t
+
+
+def _evidence_weights(
+    train: pl.DataFrame, g: Guardrails
+) -> tuple[dict[str, float], dict[str, float]]:
+    return evidence_weights(train, COMPONENTS, g.returns, g.horizon, g.max_weight)
 
 
 def _cap(weights: dict[str, float], cap: float) -> dict[str, float]:
@@ -161,15 +171,16 @@ def _cap(weights: dict[str, float], cap: float) -> dict[str, float]:
     return w
 
 
-def _blend(
+def blend(
     current: dict[str, float], target: dict[str, float], lam: float, step: float
 ) -> dict[str, float]:
     """current + α (target − current), α ≤ λ and small enough that no weight moves more
     than `step`. Both ends are on the simplex, so every blend is: non-negative, sum 1."""
-    gap = max(abs(target[c] - current[c]) for c in COMPONENTS)
+    names = list(current)
+    gap = max(abs(target[c] - current[c]) for c in names)
     alpha = min(lam, step / gap) if gap > 0 else 0.0
-    weights = {c: round(current[c] + alpha * (target[c] - current[c]), 6) for c in COMPONENTS}
-    weights[COMPONENTS[0]] = round(1.0 - sum(weights[c] for c in COMPONENTS[1:]), 6)
+    weights = {c: round(current[c] + alpha * (target[c] - current[c]), 6) for c in names}
+    weights[names[0]] = round(1.0 - sum(weights[c] for c in names[1:]), 6)
     return weights
 
 
@@ -192,11 +203,11 @@ def fit_weights(
     if not early or validate.is_empty():
         return keep("kept: no positive evidence, or no window left to validate on")
     lam = n / (n + g.prior_strength)
-    gain = _ic_gain(validate, current, _blend(current, early, lam, g.max_weight_step), g)
+    gain = _ic_gain(validate, current, blend(current, early, lam, g.max_weight_step), g)
     if gain[0] is None or gain[1] is None or gain[0] < g.min_z * gain[1]:
         return keep("kept: the fitted weights do not beat the current ones out of sample", gain)
     target, t = _evidence_weights(train, g)
-    weights = _blend(current, target or early, lam, g.max_weight_step)
+    weights = blend(current, target or early, lam, g.max_weight_step)
     return weights, Suggestion(
         "scoring_weights",
         current,

@@ -2,10 +2,12 @@
 
 `Book` holds the candidates trading would see as arrays, so that the per-session P&L of
 any (discovery threshold, buy, sell) rule is one `bincount` away. The score is the
-weighted composite under `AdaptiveParams`, or under `TieredParams` the net points of each
-row's tiers (columns `tier:<factor>`); a tiered model's rule buys what clears its entry
-threshold, every pick at the same size, so a session earns the sum of its picks (a
-weights-and-thresholds rule earns the mean of its trades: its size limit is one book).
+weighted composite under `AdaptiveParams`, under `TieredParams` the net points of each
+row's tiers (columns `tier:<factor>`), under `ComponentParams` the weighted sum of the
+model's components (columns `component:<name>`, on the model's scale). A scoring model's
+rule buys what clears its threshold, every pick at the same size, so a session earns the
+sum of its picks (the engine's weights-and-thresholds rule earns the mean of its trades:
+its size limit is one book).
 `split_for_validation` and `paired_gain` are how the adaptive engine judges a choice on
 sessions it was not fitted on.
 """
@@ -21,10 +23,10 @@ from scipy.stats import t as student_t
 
 from amc_learning.intelligence.calibration import calibrate
 from amc_learning.intelligence.horizon import returns
-from amc_learning.schemas.models import TIER
-from amc_learning.schemas.params import AdaptiveParams, TieredParams
+from amc_learning.schemas.models import COMPONENT, TIER
+from amc_learning.schemas.params import AdaptiveParams, ComponentParams, TieredParams
 
-Params = AdaptiveParams | TieredParams
+Params = AdaptiveParams | TieredParams | ComponentParams
 #: points a row earns outside its tiers (AMC-Trader's bonuses), kept as they were scored
 BONUS = "bonus_points"
 
@@ -46,8 +48,12 @@ def net_points(params: TieredParams, columns: list[str]) -> pl.Expr:
 
 def score(data: pl.DataFrame, params: Params) -> np.ndarray:
     """Each row's discovery score under `params`, on the params' own scale."""
-    expr = (net_points(params, data.columns) if isinstance(params, TieredParams)
-            else composite(weights_of(params)))
+    if isinstance(params, TieredParams):
+        expr = net_points(params, data.columns)
+    elif isinstance(params, ComponentParams):
+        expr = composite({COMPONENT.format(c): w for c, w in params.weights.items()})
+    else:
+        expr = composite(weights_of(params))
     return data.select(expr).to_series().to_numpy()
 
 
@@ -65,6 +71,8 @@ class Rule:
     def of(cls, params: Params) -> Rule:
         if isinstance(params, TieredParams):  # a scanner's pick is bought: no thesis bar
             return cls(params.entry_threshold, -math.inf, -math.inf)
+        if isinstance(params, ComponentParams):
+            return cls(params.threshold, -math.inf, -math.inf)
         return cls(params.discovery_threshold, params.buy_threshold, params.sell_threshold)
 
 
@@ -87,15 +95,16 @@ class Book:
         ret = returns(horizon)
         data = data.drop_nulls(ret).sort("session")
         codes = data["session"].rank("dense").cast(pl.Int64).to_numpy() - 1
-        confidence = (np.zeros(len(data)) if isinstance(params, TieredParams)
-                      else calibrate(params.calibration, data["confidence"].to_numpy()))
+        picks = not isinstance(params, AdaptiveParams)
+        confidence = (calibrate(params.calibration, data["confidence"].to_numpy())
+                      if isinstance(params, AdaptiveParams) else np.zeros(len(data)))
         return cls(
             session=codes,
             sessions=int(codes.max()) + 1 if len(codes) else 0,
             score=score(data, params),
             confidence=confidence,
             ret=data[ret].to_numpy(),
-            per_pick=isinstance(params, TieredParams),
+            per_pick=picks,
         )
 
     def side(self, rule: Rule) -> np.ndarray:

@@ -17,7 +17,7 @@ from amc_learning.intelligence.calibration import calibrate, expected_calibratio
 from amc_learning.intelligence.points import tier_columns
 from amc_learning.intelligence.rollout import IN_FLIGHT, Action, RolloutPolicy, Version, decide
 from amc_learning.intelligence.stats import as_float
-from amc_learning.schemas.models import TIER, TieredModel
+from amc_learning.schemas.models import COMPONENT, TIER, ComponentModel, TieredModel
 from amc_learning.schemas.params import FALLBACK_PARAMS, AdaptiveParams
 
 #: The adaptive fit (`adaptive.adapt`): frame, incumbent, regime, guardrails -> the
@@ -49,6 +49,18 @@ def tiered_learning_frame(candidates: pl.DataFrame, model: TieredModel,
     return tier_columns(model, candidates).select(
         "session", *[TIER.format(f.name) for f in model.factors], h.returns(horizon),
     ).drop_nulls(h.returns(horizon))
+
+
+def component_learning_frame(candidates: pl.DataFrame, model: ComponentModel,
+                             horizon: int) -> pl.DataFrame:
+    """What the component fit reads (`components.fit_components`): session, each
+    component's value (`COMPONENT`), the return over `horizon`; one row per candidate the
+    model scored with every component and a complete outcome."""
+    columns = [COMPONENT.format(c.name) for c in model.components]
+    if (candidates.is_empty() or h.returns(horizon) not in candidates.columns
+            or any(c not in candidates.columns for c in columns)):
+        return pl.DataFrame()
+    return candidates.select("session", *columns, h.returns(horizon)).drop_nulls()
 
 
 def plan(

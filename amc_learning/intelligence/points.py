@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -60,7 +60,7 @@ from amc_learning.intelligence.book import (
 )
 from amc_learning.intelligence.stats import benjamini_hochberg
 from amc_learning.schemas.models import SENT, TIER, UNTIERED, Bounds, Factor, TieredModel
-from amc_learning.schemas.params import TieredParams
+from amc_learning.schemas.params import ModelParams, TieredParams
 
 MISSING = "(missing)"
 
@@ -238,10 +238,20 @@ def propose(table: TieredParams, effects: list[TierEffect], rate: float,
     return table.model_copy(update={"tables": tables}), notes
 
 
-def best_threshold(frame: pl.DataFrame, table: TieredParams, current: float,
-                   g: PointsGuardrails, low: float, high: float) -> float:
-    """The entry threshold with the best per-session Sharpe ratio of buying what clears
-    it, among values within `max_threshold_step` of `current` that pass enough."""
+class ThresholdLimits(Protocol):
+    @property
+    def horizon(self) -> int: ...
+    @property
+    def max_threshold_step(self) -> float: ...
+    @property
+    def min_pass_share(self) -> float: ...
+
+
+def best_threshold(frame: pl.DataFrame, table: ModelParams, current: float,
+                   g: ThresholdLimits, low: float, high: float) -> float:
+    """The entry threshold (a scoring model's, in whole units of its scale) with the best
+    per-session Sharpe ratio of buying what clears it, among values within
+    `max_threshold_step` of `current` that pass enough."""
     book = Book.of(frame, table, g.horizon)
     if book.sessions < 2:
         return current

@@ -200,6 +200,8 @@ UNTIERED = "untiered"
 TIER = "tier:{}"
 #: The column of the tier (name or label) a producer sent for a factor, as stored.
 SENT = "sent:{}"
+#: The column of a component's value (on its model's scale) in a component model's frame.
+COMPONENT = "component:{}"
 
 
 def tiers_of(model: TieredModel, sent: Mapping[str, str],

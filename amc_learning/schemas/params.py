@@ -19,7 +19,7 @@ from amc_learning.schemas.common import (
     UtcTime,
 )
 from amc_learning.schemas.discovery import ScoreComponents
-from amc_learning.schemas.models import TieredModel, declared_table
+from amc_learning.schemas.models import ComponentModel, TieredModel, declared_table
 
 
 class CalibrationKnot(Contract):
@@ -74,11 +74,78 @@ class TieredParams(Contract):
                 if other.tables.get(f, {}).get(t, p) != p]
 
 
-def params_of(dump: dict[str, Any]) -> AdaptiveParams | TieredParams:
-    """A stored parameter set, of either kind (a tiered table says so in `kind`)."""
+class ComponentParams(Contract):
+    """A component model's parameters in its own units: each named component's weight
+    (non-negative, summing to 1) and the threshold on its scale."""
+
+    kind: Literal["component"] = "component"
+    model: ScoringModel
+    weights: dict[FeatureName, float] = Field(max_length=32)
+    threshold: float
+
+    @model_validator(mode="after")
+    def _simplex(self) -> ComponentParams:
+        if any(w < 0 for w in self.weights.values()):
+            raise ValueError("component weights must not be negative")
+        total = sum(self.weights.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"component weights must sum to 1, not {total:.6f}")
+        return self
+
+    @classmethod
+    def declared(cls, model: ComponentModel) -> ComponentParams:
+        """The producer's own weights and threshold."""
+        return cls(model=ScoringModel(name=model.name, version=model.version),
+                   weights={c.name: c.weight for c in model.components},
+                   threshold=model.threshold)
+
+
+#: A scoring model's own parameters (`table` in a reader's words).
+ModelParams = TieredParams | ComponentParams
+
+
+def params_of(dump: dict[str, Any]) -> AdaptiveParams | TieredParams | ComponentParams:
+    """A stored parameter set, of any kind (a model's says so in `kind`)."""
     if dump.get("kind") == "tiered":
         return TieredParams.model_validate(dump)
+    if dump.get("kind") == "component":
+        return ComponentParams.model_validate(dump)
     return AdaptiveParams.model_validate(dump)
+
+
+def declared_params(model: TieredModel | ComponentModel) -> ModelParams:
+    """A declared model's own parameters: what its reader uses while nothing learned is."""
+    if isinstance(model, TieredModel):
+        return TieredParams.declared(model)
+    return ComponentParams.declared(model)
+
+
+def model_out_of_bounds(params: ModelParams, model: TieredModel | ComponentModel) -> str | None:
+    """`tiered_out_of_bounds` or `component_out_of_bounds`, by the model's kind."""
+    if (params.model.name, params.model.version) != (model.name, model.version):
+        return (f"the params are for {params.model.name} {params.model.version}, "
+                f"not {model.name} {model.version}")
+    if isinstance(params, TieredParams) and isinstance(model, TieredModel):
+        return tiered_out_of_bounds(params, model)
+    if isinstance(params, ComponentParams) and isinstance(model, ComponentModel):
+        return component_out_of_bounds(params, model)
+    return f"{params.kind} params for the {model.kind} model {model.name} {model.version}"
+
+
+def component_out_of_bounds(params: ComponentParams, model: ComponentModel) -> str | None:
+    """Why a component model's weights must not be used: other components than declared,
+    a weight above `MAX_WEIGHT`, the threshold off its scale."""
+    declared = {c.name for c in model.components}
+    if set(params.weights) != declared:
+        return (f"the weights name {sorted(params.weights)}, {model.name} {model.version} "
+                f"declares {sorted(declared)}")
+    heaviest = max(params.weights.items(), key=lambda kv: kv[1])
+    if heaviest[1] > MAX_WEIGHT:
+        return f"component weight {heaviest[0]}={heaviest[1]} above {MAX_WEIGHT}"
+    if not model.scale.low <= params.threshold <= model.scale.high:
+        return (f"threshold={params.threshold} outside "
+                f"[{model.scale.low:g}, {model.scale.high:g}]")
+    return None
 
 
 def tiered_out_of_bounds(params: TieredParams, model: TieredModel) -> str | None:
@@ -129,8 +196,8 @@ class ParamsPublished(Contract):
     mode: Literal["shadow", "canary", "live"]
     canary_pct: Percent = 0.0
     regime: Regime
-    #: the engine's own six-weight set, or a scoring model's table in its own units
-    params: AdaptiveParams | TieredParams
+    #: the engine's own six-weight set, or a scoring model's parameters in its own units
+    params: AdaptiveParams | TieredParams | ComponentParams
     provenance: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")

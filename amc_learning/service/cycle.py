@@ -37,6 +37,7 @@ from amc_learning.intelligence import cycle
 from amc_learning.intelligence.adaptive import Guardrails
 from amc_learning.intelligence.analysis import Analysis, known_by
 from amc_learning.intelligence.book import Params
+from amc_learning.intelligence.components import ComponentGuardrails, fit_components
 from amc_learning.intelligence.points import PointsGuardrails, fit_points
 from amc_learning.intelligence.quality import stream_health
 from amc_learning.intelligence.rollout import RolloutPolicy, Version
@@ -45,6 +46,7 @@ from amc_learning.schemas.common import Regime
 from amc_learning.schemas.models import TieredModel
 from amc_learning.schemas.params import (
     FALLBACK_PARAMS,
+    ComponentParams,
     InsightPublished,
     ParamsPublished,
     TieredParams,
@@ -178,18 +180,23 @@ def _read(uow: UnitOfWork, settings: Settings, kind: str, as_of: date, inputs: I
         part.why = ("no decision of it is scored by a model" if model == UNSCORED else
                     "undeclared: register its declaration (`amc-learning models register`)"
                     " to learn its params")
-    elif not isinstance(found.model, TieredModel):
-        part.why = "a component model: its weights fit is not built yet"
-    else:
-        declared_model = found.model
-        candidates = uow.frames.tiered(name_, version, settings.horizons)
-        known_candidates = (known_by(candidates, as_of, policy.horizon)
-                            if not candidates.is_empty() else candidates)
+        return part
+    declaration = found.model
+    scale = (declaration.scale.low, declaration.scale.high)
+    candidates = uow.frames.scored(name_, version, settings.horizons)
+    known_candidates = (known_by(candidates, as_of, policy.horizon)
+                        if not candidates.is_empty() else candidates)
+    if isinstance(declaration, TieredModel):
         part.learner = Learner(
-            partial(fit_points, scale=(declared_model.scale.low, declared_model.scale.high)),
-            TieredParams.declared(declared_model),
-            cycle.tiered_learning_frame(known_candidates, declared_model, policy.horizon),
+            partial(fit_points, scale=scale), TieredParams.declared(declaration),
+            cycle.tiered_learning_frame(known_candidates, declaration, policy.horizon),
             PointsGuardrails(horizon=policy.horizon))
+    else:
+        part.learner = Learner(
+            partial(fit_components, scale=scale), ComponentParams.declared(declaration),
+            cycle.component_learning_frame(known_candidates, declaration, policy.horizon),
+            ComponentGuardrails(horizon=policy.horizon,  # a twentieth of its scale a cycle
+                                max_threshold_step=(scale[1] - scale[0]) / 20))
     return part
 
 

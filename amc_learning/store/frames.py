@@ -25,7 +25,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from amc_learning.intelligence.horizon import Horizons, Market, length, side_returns
-from amc_learning.schemas.models import SENT
+from amc_learning.schemas.models import COMPONENT, SENT
 
 #: A decision that carries no scores or names no model takes its candidate's (same run,
 #: same symbol). Inside COALESCE the lookup runs only for such a decision: the engine's
@@ -80,9 +80,9 @@ class Frames:
             _CANDIDATES, {"since": until - timedelta(days=days + 1), "until": until}).fetchall()
         return candidate_frame(records)
 
-    def tiered(self, name: str, version: str, horizons: Horizons) -> pl.DataFrame:
-        """The `tiered_frame` of the candidates the model `name` `version` scored."""
-        return tiered_frame(self._copy(_TIERED, {"name": name, "version": version}), horizons)
+    def scored(self, name: str, version: str, horizons: Horizons) -> pl.DataFrame:
+        """The `scored_frame` of the candidates the model `name` `version` scored."""
+        return scored_frame(self._copy(_SCORED, {"name": name, "version": version}), horizons)
 
     def index(self, market: Market) -> pl.DataFrame:
         """The index's closes (and the VIX close where stored) for the regime detector."""
@@ -160,9 +160,10 @@ def _spread(column: pl.Series) -> pl.DataFrame:
 #: Every candidate a model scored with its decision (its own, or the synthetic IGNORE of
 #: one never decided on) and that decision's outcome; the first decision where several
 #: name the same run.
-_TIERED = """
+_SCORED = """
 SELECT DISTINCT ON (c.id) (d.decided_at AT TIME ZONE 'UTC')::date AS session, c.symbol,
-       d.decision_type, d.is_synthetic, c.detail->'tiers' AS tiers, c.features,
+       d.decision_type, d.is_synthetic, c.detail->'tiers' AS tiers,
+       c.detail->'components' AS components, c.features,
        o.return_1d, o.return_7d, o.return_30d
 FROM discovery_candidates c
 JOIN learning_decisions d ON d.discovery_run_id = c.run_id AND d.symbol = c.symbol
@@ -170,17 +171,19 @@ JOIN learning_outcomes o ON o.decision_id = d.id
 WHERE c.scoring_model = %(name)s AND c.scoring_version = %(version)s
 ORDER BY c.id, d.decided_at
 """
-def tiered_frame(buffer: io.BytesIO, horizons: Horizons) -> pl.DataFrame:
-    """The candidates of one tiered model (`_TIERED`'s CSV), one row each: session,
-    symbol, decision_type, is_synthetic, the tier the producer sent per factor
-    (`SENT`), its features (Float64) and the raw returns named by the tracker's
-    `horizons`. `intelligence.cycle.tiered_learning_frame` reads the tiers from it."""
+def scored_frame(buffer: io.BytesIO, horizons: Horizons) -> pl.DataFrame:
+    """The candidates of one scoring model (`_SCORED`'s CSV), one row each: session,
+    symbol, decision_type, is_synthetic, the tier the producer sent per factor (`SENT`),
+    each component's value on its scale (`COMPONENT`), its features (Float64) and the raw
+    returns named by the tracker's `horizons`. `intelligence.cycle`'s learning frames read
+    a model's tiers or components from it."""
     if buffer.tell() == 0:
         return pl.DataFrame()
     buffer.seek(0)
     frame = pl.read_csv(buffer, schema={
         "session": pl.Date, "symbol": pl.Utf8, "decision_type": pl.Utf8,
-        "is_synthetic": pl.Utf8, "tiers": pl.Utf8, "features": pl.Utf8,
+        "is_synthetic": pl.Utf8, "tiers": pl.Utf8, "components": pl.Utf8,
+        "features": pl.Utf8,
         "return_1d": pl.Float64, "return_7d": pl.Float64, "return_30d": pl.Float64})
     if frame.is_empty():
         return pl.DataFrame()
@@ -190,11 +193,18 @@ def tiered_frame(buffer: io.BytesIO, horizons: Horizons) -> pl.DataFrame:
     sent = sent.select(pl.col(c).struct.field("tier").alias(SENT.format(c))
                        for c, kind in sent.schema.items()
                        if isinstance(kind, pl.Struct) and "tier" in {f.name for f in kind.fields})
+    components = _spread(frame["components"])
+    components = components.select(
+        pl.col(c).struct.field("value").cast(pl.Float64).alias(COMPONENT.format(c))
+        for c, kind in components.schema.items()
+        if isinstance(kind, pl.Struct) and "value" in {f.name for f in kind.fields})
     features = _spread(frame["features"])
     features = features.rename({c: f"feature_{c}" for c in features.columns  # as in
                                 if c in frame.columns or length(c) is not None})  # decisions
-    return pl.concat([frame.drop("tiers", "features").with_columns(pl.col("is_synthetic") == "t"),
-                      sent, features.select(pl.all().cast(pl.Float64))], how="horizontal")
+    return pl.concat([frame.drop("tiers", "components", "features")
+                      .with_columns(pl.col("is_synthetic") == "t"),
+                      sent, components, features.select(pl.all().cast(pl.Float64))],
+                     how="horizontal")
 
 
 _CANDIDATES = """

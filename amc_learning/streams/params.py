@@ -11,10 +11,11 @@
   fallback, saying `source="fallback"` and why.
 * One param set per scoring model (`schemas.params.param_set`). `get()` reads the
   engine's own six-weight set, falling back to the seed's conservative
-  `FALLBACK_PARAMS`; `table(model)` reads a tiered model's points table, falling back to
-  the producer's own declared table. Neither ever returns another model's parameters: a
-  table is taken only under its model's set name, for a model the reader holds the
-  declaration of (so its bounds can be checked), and read back only for that model.
+  `FALLBACK_PARAMS`; `table(model)` reads a declared model's own parameters (a tiered
+  model's points table, a component model's weights and threshold), falling back to the
+  producer's own declared ones. Neither ever returns another model's parameters: a
+  model's are taken only under its set name, for a model the reader holds the
+  declaration of (so their bounds can be checked), and read back only for that model.
 * A broker outage changes nothing it holds: the last valid params stay until they expire.
   Connection attempts go through a circuit breaker, so a dead broker costs a retry per
   cool-down, not a busy loop.
@@ -34,22 +35,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import Counter
 from pydantic import ValidationError
 
 from amc_learning.schemas import topics
-from amc_learning.schemas.models import TieredModel, shipped
+from amc_learning.schemas.models import ComponentModel, TieredModel, shipped
 from amc_learning.schemas.params import (
     FALLBACK_PARAMS,
     AdaptiveParams,
+    ComponentParams,
     ParamsPublished,
     TieredParams,
+    declared_params,
+    model_out_of_bounds,
     out_of_bounds,
     param_set,
-    tiered_out_of_bounds,
 )
 from amc_learning.schemas.signing import Signature, Signer, Verifier
 from amc_learning.settings import Settings
@@ -67,7 +70,7 @@ ACCEPTED = Counter("learning_params_accepted_total",
                    "Params versions the reader took, by mode", ["mode"])
 
 
-P = TypeVar("P", AdaptiveParams, TieredParams)
+P = TypeVar("P", AdaptiveParams, TieredParams, ComponentParams)
 
 
 @dataclass(frozen=True)
@@ -165,12 +168,11 @@ class ParamsReader:
         clock: Callable[[], datetime] = _utc_now,
         connect_timeout_s: float = 5.0,
         fetch_wait_ms: int = 50,
-        models: tuple[TieredModel, ...] | None = None,
+        models: tuple[TieredModel | ComponentModel, ...] | None = None,
     ) -> None:
-        #: the tiered models whose tables this reader takes (default: those shipped)
+        #: the declared models whose parameters this reader takes (default: those shipped)
         self._models = {(m.name, m.version): m for m in (
-            models if models is not None else tuple(
-                m for m in shipped() if isinstance(m, TieredModel)))}
+            models if models is not None else shipped())}
         self._client = kafka.client() if kafka is not None else {}  # None: offered to only
         self._topic = topic
         self._verifier = verifier
@@ -209,28 +211,37 @@ class ParamsReader:
             if isinstance(view.params, AdaptiveParams):
                 return view
             return ParamsView(FALLBACK_PARAMS, "fallback", f"the set {name} holds a scoring "
-                              "model's table, not the engine's own params", name)
+                              "model's params, not the engine's own", name)
         except Exception as exc:  # pragma: no cover - the promise is "never raises"
             return ParamsView(FALLBACK_PARAMS, "fallback", f"reader error: {exc!r}", name)
 
+    @overload
     def table(self, model: TieredModel,
-              decision_key: str | None = None) -> ParamsView[TieredParams]:
-        """The points table of the tiered `model` to score with now: its set's, else the
-        producer's own declared table. Never blocks, never raises."""
+              decision_key: str | None = None) -> ParamsView[TieredParams]: ...
+
+    @overload
+    def table(self, model: ComponentModel,
+              decision_key: str | None = None) -> ParamsView[ComponentParams]: ...
+
+    def table(self, model: TieredModel | ComponentModel,
+              decision_key: str | None = None) -> ParamsView[Any]:
+        """The declared `model`'s own parameters to score with now (a points table, or
+        weights and a threshold): its set's, else the producer's own declared ones. Never
+        blocks, never raises."""
         name = param_set(f"{model.name} {model.version}")
-        declared = TieredParams.declared(model)
+        declared = declared_params(model)
         try:
             view = self._view(self._held, name, decision_key, declared)
-            if view.source == "fallback" or (isinstance(view.params, TieredParams)
+            if view.source == "fallback" or (type(view.params) is type(declared)
                                              and view.params.model == declared.model):
                 return view
-            return ParamsView(declared, "fallback", f"the set {name} holds no table of "
+            return ParamsView(declared, "fallback", f"the set {name} holds no params of "
                               f"{model.name} {model.version}", name)
         except Exception as exc:  # pragma: no cover - the promise is "never raises"
             return ParamsView(declared, "fallback", f"reader error: {exc!r}", name)
 
     def _view(self, held: _Held, name: str, decision_key: str | None,
-              fallback: P) -> ParamsView[Any]:
+              fallback: Any) -> ParamsView[Any]:
         now = self._clock()
         modes = held.versions.get(name, {})
         canary, live = modes.get("canary"), modes.get("live")
@@ -307,11 +318,11 @@ class ParamsReader:
             return out_of_bounds(params)
         key = f"{params.model.name} {params.model.version}"
         if message.name != param_set(key):
-            return f"a table of {key} under the set {message.name}, not {param_set(key)}"
+            return f"params of {key} under the set {message.name}, not {param_set(key)}"
         model = self._models.get((params.model.name, params.model.version))
         if model is None:
-            return f"no declaration of {key} held to check its table against"
-        return tiered_out_of_bounds(params, model)
+            return f"no declaration of {key} held to check its params against"
+        return model_out_of_bounds(params, model)
 
     def names(self) -> list[str]:
         """The param sets held (["default"] before any)."""

@@ -400,10 +400,10 @@ class LearningClient:
         if not isinstance(params, dict):
             return "invalid: no params"
         if self.scoring_model is None:
-            return "wrong_model: a scoring model's table" if params.get("kind") else ""
+            return "wrong_model: a scoring model's params" if params.get("kind") else ""
         model = params.get("model") or {}
         found = f"{model.get('name')} {model.get('version')}"
-        if params.get("kind") != "tiered" or found != self.scoring_model:
+        if params.get("kind") not in ("tiered", "component") or found != self.scoring_model:
             return f"wrong_model: params of {found}, not {self.scoring_model}"
         return ""
 

@@ -8,9 +8,10 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from amc_learning.schemas.models import TieredModel, shipped
+from amc_learning.schemas.models import ComponentModel, TieredModel, shipped
 from amc_learning.schemas.params import (
     FALLBACK_PARAMS,
+    ComponentParams,
     ParamsPublished,
     TieredParams,
     param_set,
@@ -189,7 +190,7 @@ def test_a_model_reads_its_own_table_and_never_another_models_params(tables):
     own = tables.get()
     assert own.source == "published" and own.params.discovery_threshold == 0.7
     assert tables.get("amc-scanner:3.3.1").source == "fallback"
-    assert "scoring model's table" in tables.get("amc-scanner:3.3.1").reason
+    assert "scoring model's params" in tables.get("amc-scanner:3.3.1").reason
 
 
 def test_a_table_under_another_models_set_or_of_an_unknown_model_is_refused(tables, clock):
@@ -205,3 +206,36 @@ def test_a_table_under_another_models_set_or_of_an_unknown_model_is_refused(tabl
     assert "beyond the scale" in tables.offer(*table_message(2, gap__huge=999))
     assert "declares no tier" in tables.offer(*table_message(3, gap__gigantic=5))
     assert tables.table(SCANNER).source == "fallback"
+
+
+STACK = next(m for m in shipped() if (m.name, m.version) == ("alphastack", "4.1"))
+assert isinstance(STACK, ComponentModel)
+
+
+def stack_message(version: int, threshold: float = 72.0, **weights: float
+                  ) -> tuple[bytes, Signature]:
+    params = ComponentParams.declared(STACK)
+    changed = {**params.weights, **weights}
+    if weights:  # the rest keeps the simplex
+        first = next(c for c in changed if c not in weights)
+        changed[first] += 1.0 - sum(changed.values())
+    msg = ParamsPublished(
+        name="alphastack:4.1", version=version, issued_at=NOW,
+        valid_until=NOW + timedelta(days=2), mode="live", regime="unknown",
+        params=params.model_copy(update={"weights": changed, "threshold": threshold}))
+    return signed(msg.model_dump_json().encode())
+
+
+def test_a_component_model_reads_its_weights_and_never_a_table(clock):
+    reader = ParamsReader(None, "learning.params.v1", Verifier([SIGNER.public_key]),
+                          clock=clock)  # the shipped declarations
+    assert reader.table(STACK).params == ComponentParams.declared(STACK)
+    assert "above 0.6" in reader.offer(*stack_message(1, squeeze=0.7, catalyst=0.0))
+    assert "outside [0, 100]" in reader.offer(*stack_message(1, threshold=120.0))
+    assert reader.offer(*stack_message(1, volume_momentum=0.35, technical=0.02)) is None
+    view = reader.table(STACK)
+    assert (view.source, view.params.threshold) == ("published", 72.0)
+    assert view.params.weights["volume_momentum"] == 0.35
+    # the scanner's table and the engine's own set are no part of it, nor it of them
+    assert reader.table(SCANNER).params == TieredParams.declared(SCANNER)
+    assert reader.get("alphastack:4.1").source == "fallback"

@@ -211,7 +211,7 @@ def test_two_scoring_models_learn_side_by_side_each_into_its_own_set(world):
         pl.lit("IGNORE").alias("decision_type"))
     both = pl.concat([world, scanned], how="diagonal_relaxed")
     deps, db, kafka = deps_over(both, 150)
-    db.state.tiered[("amc-scanner", "3.3.1")] = tiered
+    db.state.scored[("amc-scanner", "3.3.1")] = tiered
     eager = RolloutPolicy(horizon=deps.settings.learning_horizon, min_sessions=3,
                           canary_sessions=3, promote_at=0.0, reject_at=-1.0)
     for upto in range(150, len(days)):
