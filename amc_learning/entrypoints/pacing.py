@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from amc_learning.entrypoints.supervise import Say, wait_until_settled
-from amc_learning.intelligence.adaptive import Guardrails
 from amc_learning.intelligence.rollout import RolloutPolicy
-from amc_learning.service.cycle import run_cycle
+from amc_learning.service.cycle import AnyGuardrails, run_cycle
 from amc_learning.service.deps import Deps
 from amc_learning.streams.offsets import Partition
 from amc_learning.streams.params import ParamsReader
@@ -25,7 +24,7 @@ class Pacing:
     consumers: list[subprocess.Popen[bytes]]
     every: int = 5
     policy: RolloutPolicy | None = None
-    guardrails: Guardrails | None = None
+    guardrails: AnyGuardrails | tuple[AnyGuardrails, ...] | None = None
 
 
 class Learner:
@@ -34,7 +33,7 @@ class Learner:
     def __init__(self, deps: Deps, pacing: Pacing, reader: ParamsReader, say: Say) -> None:
         self.deps, self.pacing, self.reader, self.say = deps, pacing, reader, say
         self._thread: threading.Thread | None = None
-        self._published: list[tuple[int, str]] = []
+        self._published: list[tuple[str, int, str]] = []  # set, version, mode
 
     def start(self, as_of: date, targets: dict[Partition, int]) -> None:
         """The cycle as of `as_of`, once everything up to `targets` is stored and tracked."""
@@ -49,11 +48,11 @@ class Learner:
         self._thread.join()
         self._thread = None
         published, self._published = self._published, []
-        name = self.deps.settings.params_name
 
         def holds(r: ParamsReader) -> bool:
-            held = r.status()["held"].get(name, {})
-            return all(held.get(mode) == version for version, mode in published)
+            held = r.status()["held"]
+            return all(held.get(name, {}).get(mode) == version
+                       for name, version, mode in published)
 
         if published and not self.reader.wait_for(holds, timeout=60.0):
             self.say(f"  the simulated trading engine's reader did not show {published} "
@@ -69,8 +68,10 @@ class Learner:
             self.say(f"  learner as of {as_of}: the cycle failed ({type(exc).__name__}: "
                      f"{exc}); trading goes on with the params it holds")
             return
-        for change in summary.get("changes", []):
-            self.say(f"  learner as of {as_of}: version {change['version']} -> "
-                     f"{change['mode']}")
-        self._published = [(c["version"], c["mode"]) for c in summary.get("changes", [])
-                           if c["publish"]]
+        sets = summary.get("models", [summary])
+        for part in sets:
+            for change in part.get("changes", []):
+                self.say(f"  learner as of {as_of}: {part['name']} version "
+                         f"{change['version']} -> {change['mode']}")
+        self._published = [(part["name"], c["version"], c["mode"]) for part in sets
+                           for c in part.get("changes", []) if c["publish"]]

@@ -33,12 +33,15 @@ from amc_learning.entrypoints.supervise import (
     stop_processes,
     wait_until_settled,
 )
-from amc_learning.intelligence.adaptive import Guardrails
 from amc_learning.intelligence.cycle import explain
 from amc_learning.intelligence.rollout import RolloutPolicy
+from amc_learning.schemas.models import shipped
+from amc_learning.schemas.params import param_set
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
-from amc_learning.service.cycle import run_cycle
+from amc_learning.service.cycle import AnyGuardrails, run_cycle
 from amc_learning.service.deps import Deps
+from amc_learning.service.models import register
+from amc_learning.simulator import amc_shapes
 from amc_learning.simulator.corrupt import corrupt
 from amc_learning.simulator.world import INDEX_SYMBOL, SimConfig, World, next_start, simulate
 from amc_learning.store.figures import STORED_QUERIES
@@ -94,8 +97,10 @@ def publish_simulation(
     broken: list[tuple[str, bytes, bytes]] = []
     names = TopicNames(settings.topic_prefix)
     publisher = LearningPublisher.from_settings(settings).start()
-    reader = ParamsReader.from_settings(settings).start()
-    world = World(config, params=reader, params_name=settings.params_name)
+    scanner = amc_shapes.declaration() if producer == "amc-trader" else None
+    reader = ParamsReader.from_settings(
+        settings, models=(*shipped(), *([scanner] if scanner else []))).start()
+    world = World(config, params=reader, params_name=settings.params_name, scanner=scanner)
 
     def send_broken() -> None:
         produced.merge_targets(asyncio.run(send_records(settings, broken)))
@@ -142,7 +147,7 @@ def run(
     deps: Deps, *, days: int, seed: int, symbols: int, bad_rate: float,
     start: date | None, say: Say, workers: int = 1, learning: bool = True,
     cycle_every: int = 5, policy: RolloutPolicy | None = None,
-    guardrails: Guardrails | None = None, producer: str = "native",
+    guardrails: AnyGuardrails | tuple[AnyGuardrails, ...] | None = None, producer: str = "native",
 ) -> dict[str, Any]:
     """The whole job against provisioned dependencies; returns the machine-readable
     summary. `learning`: pace the market by the learner's cycles (module docstring);
@@ -151,11 +156,15 @@ def run(
     prepare(deps)
     deps = deps.with_settings(with_signing_key(deps.settings))
     settings, db = deps.settings, deps.db
+    scanner = amc_shapes.declaration() if producer == "amc-trader" else None
+    learned = (param_set(f"{scanner.name} {scanner.version}") if scanner is not None
+               else settings.params_name)  # the set trading's discovery reads
     with db.unit_of_work() as uow:
+        if scanner is not None:  # the simulated scanner, declared: its weights are learned
+            register(uow, scanner.model_dump_json())
         before = uow.figures.stored_counts()
         start = start or next_start(uow.frames.last_session(INDEX_SYMBOL))
-        known_versions = {(r["version"], r["mode"])
-                          for r in uow.params.history(settings.params_name)}
+        known_versions = {(r["version"], r["mode"]) for r in uow.params.history(learned)}
     config = SimConfig(seed=seed, symbols=symbols, start=start, days=days)
     logs = settings.data_dir / "logs"
     names = [f"{kind}-{i}" if workers > 1 else kind for kind in ("persist", "outcomes")
@@ -180,7 +189,7 @@ def run(
         say(f"learner: the final cycle failed ({type(exc).__name__}: {exc}); "
             f"see `amc-learning cycle daily`")
     with db.unit_of_work() as uow:
-        changed = [r for r in uow.params.history(settings.params_name)
+        changed = [r for r in uow.params.history(learned)
                    if (r["version"], r["mode"]) not in known_versions]
         after = uow.figures.stored_counts()
         outcomes = uow.figures.outcome_counts(start, tracker_config(settings).longest)

@@ -123,6 +123,8 @@ def plan(
         if changed and new.get("calibration") != old.get("calibration"):
             changed.add("calibration")
         fitted = {"candidate": None, "changed": sorted(changed)}
+        if isinstance(evidence, dict):  # a scoring model's fit: why it kept what it had
+            fitted.update({k: evidence[k] for k in ("why", "judged") if k in evidence})
         if changed:
             sessions = frame["session"]
             provenance = {

@@ -74,6 +74,8 @@ log = logging.getLogger(__name__)
 #: Signs and sends a params message through the cycle's producer (a fault test passes
 #: its own).
 Publish = Callable[..., Coroutine[Any, Any, Any]]
+#: The guardrails of a fit: the engine's own, a points table's, a component model's.
+AnyGuardrails = Guardrails | PointsGuardrails | ComponentGuardrails
 #: The pure steps, here under the names the fault tests replace.
 adapt = cycle.adapt
 
@@ -120,13 +122,15 @@ class Part:
 
 def run_cycle(deps: Deps, kind: str, as_of: date | None = None,
               policy: RolloutPolicy | None = None,
-              publish: Publish = publish_params, *, guardrails: Guardrails | None = None,
+              publish: Publish = publish_params, *,
+              guardrails: AnyGuardrails | tuple[AnyGuardrails, ...] | None = None,
               report: bool = True) -> dict[str, Any]:
     """One daily or weekly cycle of every scoring model active in the last 20 sessions
     (LEARNING_SCORING_MODEL: that model only), each its own param set; returns the first
     model's summary (the stored one on a rerun), with every model's under "models" when
-    there are several. `report`: a daily cycle writes the day's report (a paced
-    simulation skips it but on its last session)."""
+    there are several. `guardrails`: a fit's own, by type (each fit not given one takes
+    its defaults). `report`: a daily cycle writes the day's report (a paced simulation
+    skips it but on its last session)."""
     settings, db = deps.settings, deps.db
     policy = policy or RolloutPolicy(horizon=settings.learning_horizon)
     send_unsent(deps, publish)  # what an interrupted cycle recorded goes out first
@@ -139,8 +143,10 @@ def run_cycle(deps: Deps, kind: str, as_of: date | None = None,
         index = uow.frames.index(settings.market)
         models = ([settings.scoring_model] if settings.scoring_model
                   else active_models(frame) or [NATIVE])
+        given = {type(g): g for g in (
+            guardrails if isinstance(guardrails, tuple) else (guardrails,)) if g is not None}
         parts = [_read(uow, settings, kind, as_of, Inputs.of(frame, index, policy.horizon, m),
-                       policy, guardrails) for m in models]
+                       policy, given) for m in models]
         candidates = uow.frames.candidates(as_of)
     summaries: list[dict[str, Any]] = []
     for part in parts:
@@ -157,7 +163,7 @@ def run_cycle(deps: Deps, kind: str, as_of: date | None = None,
 
 
 def _read(uow: UnitOfWork, settings: Settings, kind: str, as_of: date, inputs: Inputs,
-          policy: RolloutPolicy, guardrails: Guardrails | None) -> Part:
+          policy: RolloutPolicy, given: dict[type, Any]) -> Part:
     """A model's part of the cycle, read in the cycle's unit of work."""
     model = inputs.scoring_model
     name = param_set(model, settings.params_name)
@@ -172,7 +178,7 @@ def _read(uow: UnitOfWork, settings: Settings, kind: str, as_of: date, inputs: I
     if model == NATIVE:
         part.learner = Learner(cycle.adapt, FALLBACK_PARAMS,
                                cycle.learning_frame(known, policy.horizon),
-                               guardrails or Guardrails(horizon=policy.horizon))
+                               given.get(Guardrails) or Guardrails(horizon=policy.horizon))
         return part
     name_, _, version = model.partition(" ")
     found = find(uow, name_, version) if model != UNSCORED else None
@@ -190,13 +196,14 @@ def _read(uow: UnitOfWork, settings: Settings, kind: str, as_of: date, inputs: I
         part.learner = Learner(
             partial(fit_points, scale=scale), TieredParams.declared(declaration),
             cycle.tiered_learning_frame(known_candidates, declaration, policy.horizon),
-            PointsGuardrails(horizon=policy.horizon))
+            given.get(PointsGuardrails) or PointsGuardrails(horizon=policy.horizon))
     else:
         part.learner = Learner(
             partial(fit_components, scale=scale), ComponentParams.declared(declaration),
             cycle.component_learning_frame(known_candidates, declaration, policy.horizon),
-            ComponentGuardrails(horizon=policy.horizon,  # a twentieth of its scale a cycle
-                                max_threshold_step=(scale[1] - scale[0]) / 20))
+            given.get(ComponentGuardrails) or ComponentGuardrails(
+                horizon=policy.horizon,  # a twentieth of its scale a cycle
+                max_threshold_step=(scale[1] - scale[0]) / 20))
     return part
 
 

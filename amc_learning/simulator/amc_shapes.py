@@ -26,11 +26,17 @@ from zoneinfo import ZoneInfo
 
 from amc_learning.schemas.common import Event
 from amc_learning.schemas.discovery import SCORE_COMPONENTS, CandidateScored
+from amc_learning.schemas.models import Component, ComponentModel, Scale
+from amc_learning.schemas.params import FALLBACK_PARAMS
 from amc_learning.schemas.thesis import ThesisDecided
 from amc_learning.schemas.trades import TradeFilled
 
 #: The simulated scanner's version, its net points' scale, and its factors (each up to
 #: `MOST` points, in the tiers below: (the share of the most it starts at, tier, mark)).
+#: It scores as the engine's own discovery does (six components, weighed, a threshold),
+#: each component written in points on 0..`MOST`: to the learner it is the component
+#: model `declaration()`, whose weights and threshold it learns and the simulated
+#: scanner reads back.
 SCANNER = "sim-1"
 SCALE = (-75.0, 305.0)
 MOST = 50.0
@@ -49,6 +55,18 @@ HELD_LABELS = {**LABELS, "BUY": "BUY_MORE", "SELL": "TRIM_50"}
 SOURCES = {"discovery": "discovery", "thesis": "ai_thesis_generator", "manual": "user_manual"}
 #: The producer's own id of a decision row, as `amc_backend.learning_rows` names it.
 ROW_PREFIX = "amc-ld:"
+
+
+def declaration() -> ComponentModel:
+    """The simulated scanner as a component model: the six components on 0..`MOST`
+    points, weighed and thresholded as the engine's conservative defaults are."""
+    fallback = FALLBACK_PARAMS
+    return ComponentModel(
+        kind="component", name="amc-scanner", version=SCANNER,
+        description="the simulator's AMC-Trader scanner: six components in points",
+        scale=Scale(low=0.0, high=MOST), threshold=fallback.discovery_threshold * MOST,
+        components=[Component(name=c, weight=getattr(fallback.scoring_weights, c))
+                    for c in SCORE_COMPONENTS])
 
 
 def render(event: Event, held: bool = False) -> dict[str, Any] | None:

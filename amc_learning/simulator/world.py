@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,8 @@ from amc_learning.schemas.common import (
     Side,
 )
 from amc_learning.schemas.discovery import SCORE_COMPONENTS, CandidateScored, ScoreComponents
-from amc_learning.schemas.params import AdaptiveParams
+from amc_learning.schemas.models import ComponentModel
+from amc_learning.schemas.params import AdaptiveParams, ComponentParams
 from amc_learning.schemas.prices import PriceBarClosed
 from amc_learning.schemas.thesis import MarketConditions, ThesisDecided, ThesisExpectation
 from amc_learning.schemas.trades import TradeFilled
@@ -55,7 +57,7 @@ from amc_learning.simulator.trading import (
     position_size,
     with_params,
 )
-from amc_learning.streams.params import ParamsReader
+from amc_learning.streams.params import ParamsReader, ParamsView
 
 ORIGIN = date(2013, 1, 2)
 #: Sessions a thesis looks ahead: its horizon, and the ledger's mark-to-market.
@@ -100,10 +102,15 @@ class World:
     def __init__(
         self, config: SimConfig, history: IndexHistory | None = None,
         params: ParamsReader | None = None, params_name: str = "default",
+        scanner: ComponentModel | None = None,
     ) -> None:
         self.cfg = config
         #: with a reader, trading reads its parameters exactly as a trading engine would
         self.params, self.params_name = params, params_name
+        #: a producer's scanner (`run --producer amc-trader`): discovery scores with that
+        #: model's own weights and threshold (`ParamsReader.table`), the thesis side with
+        #: the engine's own set; a decision's arm is the scanner's version
+        self.scanner = scanner
         #: decisions per arm, and (with a reader) what each arm and the fallback earned
         self.params_used: Counter[str] = Counter()
         self.ledger = Ledger(horizon=HORIZON)
@@ -178,7 +185,7 @@ class World:
         conditions = self.hist.conditions(day.t)
         events: list[Event] = []
         if self.params is not None:
-            self.ledger.live[day.t] = arm(self.params.get(self.params_name))
+            self.ledger.live[day.t] = arm(self._discovery_view())
             self._counterfactual(day, session)
         for candidate in self._discovery(day, session):
             events.append(candidate)
@@ -197,20 +204,32 @@ class World:
         )
         return events
 
-    def _shortlist(self, day: _Day,
-                   params: AdaptiveParams | None) -> tuple[np.ndarray, np.ndarray, float]:
+    def _discovery_view(self, decision_key: str | None = None) -> ParamsView[Any]:
+        """The params discovery scores with: the scanner's own, else the engine's set."""
+        assert self.params is not None
+        if self.scanner is not None:
+            return self.params.table(self.scanner, decision_key)
+        return self.params.get(self.params_name, decision_key)
+
+    def _shortlist(self, day: _Day, params: AdaptiveParams | ComponentParams | None
+                   ) -> tuple[np.ndarray, np.ndarray, float]:
         """(composite scores, the run's candidates best first, threshold) under `params`'
-        weights and threshold (the policy's own without params)."""
+        weights and threshold (the policy's own without params; a scanner's on 0-1, its
+        scale's share)."""
         policy = self.cfg.policy
         weights, threshold = np.array(policy.discovery_weights), policy.discovery_threshold
-        if params is not None:
+        if isinstance(params, ComponentParams) and self.scanner is not None:
+            weights = np.array([params.weights[c] for c in SCORE_COMPONENTS])
+            low, high = self.scanner.scale.low, self.scanner.scale.high
+            threshold = (params.threshold - low) / (high - low)
+        elif isinstance(params, AdaptiveParams):
             weights = np.array([getattr(params.scoring_weights, c) for c in SCORE_COMPONENTS])
             threshold = params.discovery_threshold
         composite = day.scores @ weights
         return composite, np.argsort(-composite)[: policy.candidates_per_run], threshold
 
     def _discovery(self, day: _Day, session: date) -> list[CandidateScored]:
-        live = self.params.get(self.params_name).params if self.params is not None else None
+        live = self._discovery_view().params if self.params is not None else None
         composite, order, threshold = self._shortlist(day, live)
         run_id = f"disc-{self.cfg.seed}-{session.isoformat()}"
         features = self._features(day)
@@ -265,7 +284,9 @@ class World:
     def _counterfactual(self, day: _Day, session: date) -> None:
         """What the fallback params would have traded today on their own discovery run:
         the ledger's paired arm (`simulator.ledger`)."""
-        composite, order, threshold = self._shortlist(day, FALLBACK_VIEW.params)
+        fallback = (ComponentParams.declared(self.scanner) if self.scanner is not None
+                    else FALLBACK_VIEW.params)
+        composite, order, threshold = self._shortlist(day, fallback)
         for i in order:
             if composite[i] < threshold:
                 continue
@@ -291,7 +312,7 @@ class World:
         version, mode = None, None
         if self.params is not None:  # the same decision key always lands in the same arm
             view = self.params.get(self.params_name, decision_id)
-            label = arm(view)
+            label = arm(view if self.scanner is None else self._discovery_view())
             if view.source == "published":
                 version, mode = view.version, view.mode
             used, policy, limit = with_params(view, confidence, policy)

@@ -10,7 +10,9 @@ import pytest
 
 from amc_learning.entrypoints.bootstrap import bootstrap
 from amc_learning.entrypoints.run import run
+from amc_learning.intelligence.components import ComponentGuardrails
 from amc_learning.intelligence.rollout import RolloutPolicy
+from amc_learning.simulator import amc_shapes
 from tests.integration.helpers import rows
 
 pytestmark = pytest.mark.integration
@@ -67,8 +69,12 @@ def test_a_paced_run_trades_on_what_the_learner_publishes_never_on_params_from_i
 def test_a_run_in_amc_traders_shapes_reaches_the_learner_through_the_adapters(settings):
     """`run --producer amc-trader`: scan rows with points and tiers, learning_decisions
     rows with AMC-Trader's labels, Alpaca fill messages, all read back by the adapters."""
-    summary = run(bootstrap(settings), days=60, seed=3, symbols=40, bad_rate=0.002, start=None,
-                  say=lambda _: None, cycle_every=5, policy=EAGER, producer="amc-trader")
+    # the simulated scanner is a component model (`amc_shapes.declaration`): its fit's
+    # out-of-sample gate is lenient here, as the judge is (EAGER): this test is about the
+    # wiring; the statistics are test_components'
+    summary = run(bootstrap(settings), days=140, seed=3, symbols=30, bad_rate=0.002,
+                  start=None, say=lambda _: None, cycle_every=5, policy=EAGER,
+                  guardrails=ComponentGuardrails(min_z=0.01), producer="amc-trader")
     shapes = summary["producer"]
     assert shapes["rejected"] == {} and shapes["records"] == shapes["events"] > 0
     produced, stored = summary["produced"], summary["stored"]
@@ -91,6 +97,14 @@ def test_a_run_in_amc_traders_shapes_reaches_the_learner_through_the_adapters(se
     models = {s["scoring_model"] for (s,) in rows(
         url, "SELECT summary FROM learning_cycles WHERE kind = 'daily'")}
     assert models == {"amc-scanner sim-1"}
-    # the learner learned from the scanner's points and tiers, and trading used it
+    # the learner learned the scanner's weights and threshold, and its discovery used them
     arms = summary["params"]["decisions_by_params"]
     assert any(arm.startswith("v") for arm in arms), (arms, summary["params"]["versions"])
+    live = [p for (p,) in rows(url, "SELECT params FROM params_history"
+                                    " WHERE name = 'amc-scanner:sim-1' AND mode = 'live'")]
+    declared = amc_shapes.declaration()
+    assert live and all(p["kind"] == "component" and p["model"]["version"] == "sim-1"
+                        for p in live)
+    assert any(p["weights"] != {c.name: c.weight for c in declared.components}
+               or p["threshold"] != declared.threshold for p in live)
+    assert rows(url, "SELECT count(*) FROM params_history WHERE name = 'default'") == [(0,)]
