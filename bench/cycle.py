@@ -107,6 +107,7 @@ def database(admin_url: str, decisions: int, say: Any = print, two: bool = False
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
     if exists and _generator(url) == GENERATOR:
+        migrate(Database(url))  # built by an older engine: its schema, brought up to date
         return url
     say(f"  building {decisions:,} decisions with outcomes into {name} (once; cached)")
     with psycopg.connect(admin_url, autocommit=True) as conn:

@@ -58,11 +58,33 @@ def register(command: Command) -> None:
     p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
     p.set_defaults(handler=_report)
 
-    p = command("params", "show what a trading engine's ParamsReader sees now",
-                "Follow the signed params topic like the trading engine does and print the\n"
-                "params it would use, their version and mode, or the fallback and why.\n"
-                "Verifies with LEARNING_PARAMS_PUBLIC_KEYS.")
-    p.add_argument("--name", default=None, help="param-set name (default: LEARNING_PARAMS_NAME)")
+    p = command("params", "show what a trading engine's ParamsReader sees now; export a "
+                "scoring model's params as its producer's file",
+                "show (the default): follow the signed params topic like the trading engine\n"
+                "does and print the params it would use, their version and mode, or the\n"
+                "fallback and why. Verifies with LEARNING_PARAMS_PUBLIC_KEYS.\n\n"
+                "export: write a scoring model's learned params in the file its producer\n"
+                "loads, e.g. AMC-Trader's scanner_weights.json: every table, the learned\n"
+                "tiers changed, the rest as they are, its version and update_history\n"
+                "extended with the changes and their evidence. Read from the database.\n"
+                "  amc-learning params export --model \"amc-scanner 3.3.1\" \\\n"
+                "      --base data/scanner_weights.json --out scanner_weights.json")
+    p.add_argument("action", nargs="?", choices=["show", "export"], default="show",
+                   help="show (default) or export")
+    p.add_argument("--name", default=None, help="show: the param-set name (default: "
+                   "LEARNING_PARAMS_NAME)")
+    p.add_argument("--model", default=None, metavar="MODEL",
+                   help="export: the scoring model, \"name version\" (amc-scanner 3.3.1)")
+    p.add_argument("--format", default="amc-scanner-weights", dest="fmt",
+                   choices=["amc-scanner-weights"], help="export: the file's format")
+    p.add_argument("--mode", default="live", choices=["live", "proposed"],
+                   help="export: the live version's params, or the newest in flight "
+                        "(default: live)")
+    p.add_argument("--base", type=Path, default=None,
+                   help="export: the producer's current file, whose keys, types and "
+                        "history are kept (default: the model's declaration)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="export: the file to write (default: standard output)")
     p.add_argument("--wait-version", type=int, default=0,
                    help="wait until at least this version is live (default: just read)")
     p.add_argument("--timeout", type=float, default=10.0,
@@ -182,6 +204,8 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _params(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "export":
+        return _export(args, settings)
     settings = resolve(settings)
     from amc_learning.streams.params import ParamsReader
 
@@ -205,4 +229,42 @@ def _params(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: version {args.wait_version} not seen within {args.timeout} s",
               file=sys.stderr)
         return 1
+    return 0
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.service.deliver import NotExportable, export
+    from amc_learning.store.migrations import migrate
+
+    if not args.model:
+        raise UserError("params export needs --model\nhint: amc-learning params export "
+                        "--model \"amc-scanner 3.3.1\"")
+    base = None
+    if args.base is not None:
+        try:
+            base = json.loads(args.base.read_text())
+        except OSError as exc:
+            raise UserError(f"--base {args.base}: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise UserError(f"--base {args.base}: not JSON ({exc})") from None
+        if not isinstance(base, dict):
+            raise UserError(f"--base {args.base}: not a scanner_weights.json (no object)")
+    deps = bootstrap(settings, kafka=False)
+    migrate(deps.db)
+    try:
+        with deps.db.unit_of_work(snapshot=True) as uow:
+            done = export(uow, args.model, args.fmt, args.mode, base)
+    except NotExportable as exc:
+        raise UserError(f"params export: {exc}") from None
+    text = json.dumps(done.body, indent=2, ensure_ascii=False) + "\n"
+    for note in done.notes:
+        say(note)
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.out.with_name(f".{args.out.name}.partial")
+    partial.write_text(text)
+    partial.replace(args.out)
+    say(f"wrote {args.out}")
     return 0

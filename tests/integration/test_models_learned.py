@@ -5,12 +5,15 @@ the real broker, and a real reader follows the params topic."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 
+from amc_learning.adapters.scanner_weights import structure_differs
 from amc_learning.entrypoints.bootstrap import bootstrap
 from amc_learning.intelligence.rollout import RolloutPolicy
 from amc_learning.intelligence.tracking import never_decided_id
@@ -28,6 +31,7 @@ from amc_learning.store.sink import BatchStore
 from amc_learning.streams.params import ParamsReader
 from tests import factories
 from tests.integration.helpers import rows
+from tests.integration.test_cli import cli
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +39,8 @@ SCANNER = next(m for m in shipped() if (m.name, m.version) == ("amc-scanner", "3
 assert isinstance(SCANNER, TieredModel)
 OLDER = SCANNER.model_copy(update={"version": "3.2.0"})
 SESSIONS, SYMBOLS = 140, 60
+VENDORED = (Path(__file__).resolve().parents[1] / "fixtures" / "amc_trader" / "data"
+            / "scanner_weights.json")
 
 
 @dataclass
@@ -88,7 +94,8 @@ def events() -> list[Rec]:
     return out
 
 
-def test_each_model_learns_into_its_own_set_and_a_reader_gets_only_its_models(settings):
+def test_each_model_learns_into_its_own_set_and_a_reader_gets_only_its_models(
+        settings, tmp_path):
     keyed = factories.keyed(settings)
     deps = bootstrap(keyed)
     migrate(deps.db)
@@ -142,4 +149,24 @@ def test_each_model_learns_into_its_own_set_and_a_reader_gets_only_its_models(se
         assert reader.status()["rejections"] == {}
     finally:
         reader.close()
+
+    # the canary's table as the scanner's own file, beside the vendored one it replaces
+    out = tmp_path / "scanner_weights.json"
+    exported = cli(keyed, "params", "export", "--model", "amc-scanner 3.3.1", "--mode",
+                   "proposed", "--base", str(VENDORED), "--out", str(out))
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    assert "4 of 18 tables are read by amc-scanner 3.3.1" in exported.stderr
+    base, written = json.loads(VENDORED.read_text()), json.loads(out.read_text())
+    assert structure_differs(base, written) is None
+    assert written["version"] == "3.3.1+learned.1"
+    entry = written["update_history"][-1]
+    assert entry["changes"] and all(" \u2192 " in c for c in entry["changes"])
+    assert any("(n " in c and " q " in c for c in entry["changes"])  # with its evidence
+    live = cli(keyed, "params", "export", "--model", "amc-scanner 3.3.1", "--base",
+               str(VENDORED))  # nothing is live yet: the file as it is
+    assert live.returncode == 0 and json.loads(live.stdout) == base
+    assert "nothing learned is live" in live.stderr
+    unknown = cli(keyed, "params", "export", "--model", "amc-scanner 9.9")
+    assert unknown.returncode == 2 and "no declaration of 'amc-scanner 9.9'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
     deps.close()

@@ -1,0 +1,83 @@
+"""A scoring model's learned params as the file its producer loads (`params export`, the
+API's `?format=`): AMC-Trader's `scanner_weights.json` for a tiered model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from amc_learning.adapters.scanner_weights import Learned, declared_file, scanner_weights
+from amc_learning.schemas.models import TieredModel
+from amc_learning.schemas.params import TieredParams, param_set
+from amc_learning.service.models import find
+from amc_learning.store.database import UnitOfWork
+
+FORMATS = ("amc-scanner-weights",)
+
+
+class NotExportable(ValueError):
+    """The model, format or mode asked for cannot be exported (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Export:
+    body: dict[str, Any]
+    #: the params version written (None: nothing learned, the declared table)
+    version: int | None
+    mode: str | None
+    #: what the operator should know, in a line each
+    notes: list[str]
+
+
+def export(uow: UnitOfWork, scoring_model: str, fmt: str = "amc-scanner-weights",
+           mode: str = "live", base: dict[str, Any] | None = None) -> Export:
+    """The file of `scoring_model`'s params ("name version"): the live version's (`mode`
+    "live"), or the newest one in flight, else the live one ("proposed"); the declared
+    table while nothing learned is. `base`: the producer's current file, whose keys,
+    types and history the export keeps."""
+    if fmt not in FORMATS:
+        raise NotExportable(f"format {fmt!r}: one of {', '.join(FORMATS)}")
+    name, _, version = scoring_model.strip().partition(" ")
+    found = find(uow, name, version)
+    if found is None:
+        raise NotExportable(f"no declaration of {scoring_model!r} (\"name version\", e.g. "
+                            "\"amc-scanner 3.3.1\"); `amc-learning models list` shows them")
+    model = found.model
+    if not isinstance(model, TieredModel):
+        raise NotExportable(f"{scoring_model} is a {model.kind} model: the "
+                            f"amc-scanner-weights format holds a tiered model's points")
+    versions = uow.params.versions(param_set(scoring_model))
+    rows = uow.params.history(param_set(scoring_model))
+    chosen = next((v for v in reversed(versions) if v.mode == "live"), None)
+    if mode == "proposed":
+        chosen = next((v for v in reversed(versions) if v.mode in ("shadow", "canary")),
+                      chosen)
+    elif mode != "live":
+        raise NotExportable(f"mode {mode!r}: live or proposed")
+    params = chosen.params if chosen is not None else TieredParams.declared(model)
+    if not isinstance(params, TieredParams):
+        raise NotExportable(f"version {chosen.version if chosen else '?'} holds no table")
+    fits = {r["version"]: ((r["provenance"] or {}).get("fit") or {}).get("tiers") or []
+            for r in rows if r["mode"] == "shadow"}
+    dates = {r["version"]: r["as_of"] for r in rows if r["mode"] in ("live", "shadow")}
+    live = sorted({r["version"] for r in rows if r["mode"] == "live"})
+    learned = [] if chosen is None else [
+        Learned(v, dates[v], fits.get(v, [])) for v in live if v <= chosen.version]
+    if chosen is not None and chosen.version not in live:  # proposed, not yet live
+        learned.append(Learned(chosen.version, dates[chosen.version],
+                               fits.get(chosen.version, [])))
+    before = base if base is not None else declared_file(model)
+    body = scanner_weights(params, model, learned, base)
+    changed = [f for f, tiers in before.items() if isinstance(tiers, dict)
+               for t in tiers if body[f][t] != tiers[t]]
+    read = model.read_by_producer
+    notes = [f"{len(read)} of {len(model.factors) + len(model.bonuses)} tables are read by "
+             f"{model.name} {model.version} ({', '.join(read)})"]
+    if chosen is None:
+        notes.append("nothing learned is live: the declared table")
+    else:
+        unread = sum(1 for f in changed if f not in read)
+        notes.append(f"params version {chosen.version} ({chosen.mode}): {len(changed)} "
+                     f"learned changes, {unread} of them in tables its code does not read yet")
+    return Export(body, chosen.version if chosen else None, chosen.mode if chosen else None,
+                  notes)
