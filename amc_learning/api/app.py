@@ -36,6 +36,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import Annotated, Any
 
 from aiokafka import AIOKafkaProducer
@@ -45,11 +46,13 @@ from prometheus_client import Counter, Histogram
 
 from amc_learning.api import tokens as token_rules
 from amc_learning.schemas.models import ComponentModel, TieredModel, shipped
-from amc_learning.schemas.params import FALLBACK_PARAMS, declared_params
+from amc_learning.schemas.params import FALLBACK_PARAMS, TieredParams, declared_params
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.schemas.signing import ALGORITHM
 from amc_learning.service.collect import FORMATS, ROUTES, NotAcknowledged
 from amc_learning.service.collect import collect as collect_events
+from amc_learning.service.deliver import FORMATS as EXPORTS
+from amc_learning.service.deliver import Held, NotExportable, export
 from amc_learning.service.models import find
 from amc_learning.settings import Settings
 from amc_learning.store import Unavailable
@@ -220,9 +223,15 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
 
     @app.get("/learning/intelligence/adaptive-params")
     async def adaptive_params(_: reading, name: str = settings.params_name,
-                              model: str | None = None) -> JSONResponse:
-        """The params in force for the param set `name`, or for the tiered scoring model
-        `model` ("name version"): the version and mode, or the fallback and why."""
+                              model: str | None = None,
+                              format: str | None = None) -> JSONResponse:
+        """The params in force for the param set `name`, or for the scoring model `model`
+        ("name version"): the version and mode, or the fallback and why. With
+        `format=amc-scanner-weights`, also `file`: those params as the scanner's own file
+        (`params export`), whose tier values are the signed record's."""
+        if format is not None and (model is None or format not in EXPORTS):
+            raise HTTPException(422, f"format: {format!r} needs model= and is one of "
+                                     f"{', '.join(EXPORTS)}")
         unverified = ("this server has no LEARNING_PARAMS_PUBLIC_KEYS to verify published "
                       "params with: the fallback")
         view: ParamsView[Any]
@@ -239,7 +248,25 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
         if view.record is not None and view.signature is not None:  # verify it yourself
             body.update(record=view.record.decode(), algorithm=ALGORITHM,
                         signature=view.signature.value, key_id=view.signature.key_id)
+        if format is not None and model is not None:
+            body["file"] = await asyncio.to_thread(exported, model, format, view)
         return JSONResponse(body)
+
+    def exported(model: str, fmt: str, view: ParamsView[Any]) -> dict[str, Any]:
+        """The file of the params `view` holds, their evidence from the history."""
+        held = None
+        if view.source == "published" and isinstance(view.params, TieredParams):
+            issued = json.loads(view.record or b"{}").get("issued_at", "")[:10]
+            held = Held(view.version or 0, view.params, view.mode or "live",
+                        date.fromisoformat(issued))
+        try:
+            with db.unit_of_work(snapshot=True) as uow:
+                return export(uow, model, fmt, held=held).body
+        except NotExportable as exc:
+            raise HTTPException(422, f"format: {exc}") from None
+        except Unavailable as exc:
+            raise HTTPException(503, f"the database did not answer ({type(exc).__name__})",
+                                headers={"Retry-After": str(RETRY_AFTER_S)}) from None
 
     def declaration(model: str) -> TieredModel | ComponentModel:
         """The declaration "name version" names (404 with how to add one)."""

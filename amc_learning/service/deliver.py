@@ -4,6 +4,7 @@ API's `?format=`): AMC-Trader's `scanner_weights.json` for a tiered model."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from amc_learning.adapters.scanner_weights import Learned, declared_file, scanner_weights
@@ -29,16 +30,28 @@ class Export:
     notes: list[str]
 
 
+@dataclass(frozen=True)
+class Held:
+    """A version a reader holds (the API's): its number, params and the day it was issued."""
+
+    version: int
+    params: TieredParams
+    mode: str
+    since: date
+
+
 def export(uow: UnitOfWork, scoring_model: str, fmt: str = "amc-scanner-weights",
-           mode: str = "live", base: dict[str, Any] | None = None) -> Export:
+           mode: str = "live", base: dict[str, Any] | None = None,
+           held: Held | None = None) -> Export:
     """The file of `scoring_model`'s params ("name version"): the live version's (`mode`
-    "live"), or the newest one in flight, else the live one ("proposed"); the declared
-    table while nothing learned is. `base`: the producer's current file, whose keys,
-    types and history the export keeps."""
+    "live"), or the newest one in flight, else the live one ("proposed"), or the version
+    a reader `held` (the history gives its evidence where it has it); the declared table
+    while nothing learned is. `base`: the producer's current file, whose keys, types and
+    history the export keeps."""
     if fmt not in FORMATS:
         raise NotExportable(f"format {fmt!r}: one of {', '.join(FORMATS)}")
-    name, _, version = scoring_model.strip().partition(" ")
-    found = find(uow, name, version)
+    name, _, model_version = scoring_model.strip().partition(" ")
+    found = find(uow, name, model_version)
     if found is None:
         raise NotExportable(f"no declaration of {scoring_model!r} (\"name version\", e.g. "
                             "\"amc-scanner 3.3.1\"); `amc-learning models list` shows them")
@@ -46,26 +59,29 @@ def export(uow: UnitOfWork, scoring_model: str, fmt: str = "amc-scanner-weights"
     if not isinstance(model, TieredModel):
         raise NotExportable(f"{scoring_model} is a {model.kind} model: the "
                             f"amc-scanner-weights format holds a tiered model's points")
+    if mode not in ("live", "proposed"):
+        raise NotExportable(f"mode {mode!r}: live or proposed")
     versions = uow.params.versions(param_set(scoring_model))
     rows = uow.params.history(param_set(scoring_model))
-    chosen = next((v for v in reversed(versions) if v.mode == "live"), None)
-    if mode == "proposed":
-        chosen = next((v for v in reversed(versions) if v.mode in ("shadow", "canary")),
-                      chosen)
-    elif mode != "live":
-        raise NotExportable(f"mode {mode!r}: live or proposed")
-    params = chosen.params if chosen is not None else TieredParams.declared(model)
-    if not isinstance(params, TieredParams):
-        raise NotExportable(f"version {chosen.version if chosen else '?'} holds no table")
     fits = {r["version"]: ((r["provenance"] or {}).get("fit") or {}).get("tiers") or []
             for r in rows if r["mode"] == "shadow"}
     dates = {r["version"]: r["as_of"] for r in rows if r["mode"] in ("live", "shadow")}
+    if held is None:
+        chosen = next((v for v in reversed(versions) if v.mode == "live"), None)
+        if mode == "proposed":
+            chosen = next((v for v in reversed(versions) if v.mode in ("shadow", "canary")),
+                          chosen)
+        if chosen is not None:
+            if not isinstance(chosen.params, TieredParams):
+                raise NotExportable(f"version {chosen.version} holds no table")
+            held = Held(chosen.version, chosen.params, chosen.mode, dates[chosen.version])
+    params = held.params if held is not None else TieredParams.declared(model)
     live = sorted({r["version"] for r in rows if r["mode"] == "live"})
-    learned = [] if chosen is None else [
-        Learned(v, dates[v], fits.get(v, [])) for v in live if v <= chosen.version]
-    if chosen is not None and chosen.version not in live:  # proposed, not yet live
-        learned.append(Learned(chosen.version, dates[chosen.version],
-                               fits.get(chosen.version, [])))
+    learned = [] if held is None else [
+        Learned(v, dates[v], fits.get(v, [])) for v in live if v < held.version]
+    if held is not None:
+        learned.append(Learned(held.version, dates.get(held.version, held.since),
+                               fits.get(held.version, [])))
     before = base if base is not None else declared_file(model)
     body = scanner_weights(params, model, learned, base)
     changed = [f for f, tiers in before.items() if isinstance(tiers, dict)
@@ -73,11 +89,10 @@ def export(uow: UnitOfWork, scoring_model: str, fmt: str = "amc-scanner-weights"
     read = model.read_by_producer
     notes = [f"{len(read)} of {len(model.factors) + len(model.bonuses)} tables are read by "
              f"{model.name} {model.version} ({', '.join(read)})"]
-    if chosen is None:
+    if held is None:
         notes.append("nothing learned is live: the declared table")
     else:
         unread = sum(1 for f in changed if f not in read)
-        notes.append(f"params version {chosen.version} ({chosen.mode}): {len(changed)} "
+        notes.append(f"params version {held.version} ({held.mode}): {len(changed)} "
                      f"learned changes, {unread} of them in tables its code does not read yet")
-    return Export(body, chosen.version if chosen else None, chosen.mode if chosen else None,
-                  notes)
+    return Export(body, held.version if held else None, held.mode if held else None, notes)

@@ -32,6 +32,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 import urllib.error
@@ -41,6 +42,7 @@ import uuid
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Deque, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 try:  # optional: the standard library has no Ed25519
@@ -80,6 +82,16 @@ class Params(NamedTuple):
     version: Optional[int] = None
     mode: Optional[str] = None
     verified: bool = False  # the signature was checked here (not only by the server)
+
+
+class Written(NamedTuple):
+    """What `write_scanner_weights` did: whether it replaced the file, the file's version
+    now, and why."""
+
+    written: bool
+    path: str
+    version: Optional[str]
+    reason: str
 
 
 class _Answer(NamedTuple):
@@ -395,17 +407,89 @@ class LearningClient:
         return Params(message["params"], "published", f"{message['mode']} (signature checked)",
                       message["version"], message["mode"], True), ""
 
-    def _other_model(self, params: Any) -> str:
-        """Why `params` are not for this client's model ("" when they are)."""
+    def _other_model(self, params: Any, wanted: Optional[str] = None,
+                     kinds: Tuple[str, ...] = ("tiered", "component")) -> str:
+        """Why `params` are not for the model `wanted` (default: this client's) ("" when
+        they are)."""
+        wanted = wanted or self.scoring_model
         if not isinstance(params, dict):
             return "invalid: no params"
-        if self.scoring_model is None:
+        if wanted is None:
             return "wrong_model: a scoring model's params" if params.get("kind") else ""
         model = params.get("model") or {}
         found = f"{model.get('name')} {model.get('version')}"
-        if params.get("kind") not in ("tiered", "component") or found != self.scoring_model:
-            return f"wrong_model: params of {found}, not {self.scoring_model}"
+        if params.get("kind") not in kinds or found != wanted:
+            return f"wrong_model: params of {found}, not {wanted}"
         return ""
+
+    # -- the scanner's own file ---------------------------------------------------------------
+
+    def write_scanner_weights(self, path: Any, model: str = "amc-scanner 3.3.1",
+                              timeout: float = 10.0) -> Written:
+        """Replace the points file a scanner loads (`scanner_weights.json` at `path`) with
+        `model`'s live learned table; never raises. The table comes from the signed params
+        record (checked here with `public_keys` and `cryptography`, else the server's
+        check is trusted), goes into a copy of the file it replaces — only its tier
+        values change, a penalty stays a penalty — and must keep that file's keys and
+        value types at every level. Written atomically (a temporary file beside it,
+        fsync, rename). On any failure the old file stays as it was, and `reason` says
+        why."""
+        target = Path(path)
+        try:
+            return self._write_weights(target, model, timeout)
+        except Exception as exc:  # pragma: no cover - the promise is "never raises"
+            return Written(False, str(target), None, f"client error: {exc!r}")
+
+    def _write_weights(self, target: Path, model: str, timeout: float) -> Written:
+        def refused(reason: str) -> Written:
+            return Written(False, str(target), None, reason + "; the file is left as it was")
+
+        try:
+            old_text = target.read_text(encoding="utf-8")
+            old = json.loads(old_text)
+        except (OSError, ValueError) as exc:
+            return refused(f"the file to replace cannot be read as JSON ({exc})")
+        if not isinstance(old, dict):
+            return refused("the file to replace holds no JSON object")
+        answer = self._request(
+            "GET", "/learning/intelligence/adaptive-params?model=" + urllib.parse.quote(model)
+            + "&format=amc-scanner-weights", None, timeout)
+        if answer.status != 200 or not isinstance(answer.body, dict):
+            what = "the engine did not answer" if answer.status == 0 else "the engine refused"
+            return refused(f"{what}: {answer.error}")
+        body = answer.body
+        if body.get("source") != "published":
+            return refused(f"nothing learned is live for {model} ({body.get('reason')})")
+        if self.verifying:
+            record = str(body.get("record", "")).encode("utf-8")
+            key = self._keys.get(str(body.get("key_id")))
+            if key is None:
+                return refused(f"unknown_key: signed by key {body.get('key_id')!r}")
+            try:
+                key.verify(base64.b64decode(str(body.get("signature")), validate=True), record)
+            except (InvalidSignature, binascii.Error, ValueError):
+                return refused("bad_signature: the record is not what the key signed")
+            params = json.loads(record)["params"]
+            if _posix(record.decode("utf-8"), default=0.0) <= time.time():
+                return refused("expired: the live version's validity has passed")
+        else:
+            params = body.get("params")
+        other = self._other_model(params, model, ("tiered",))
+        if other:
+            return refused(other)
+        new, problem = _with_table(old, params.get("tables") or {}, body.get("file") or {})
+        if problem:
+            return refused(problem)
+        differs = _structure_differs(old, new)
+        if differs:
+            return refused(f"structure: {differs}")
+        if new == old:
+            return Written(False, str(target), str(old.get("version")),
+                           f"already holds version {body.get('version')}'s table")
+        _atomic_write(target, json.dumps(new, indent=2, ensure_ascii=False) + "\n")
+        return Written(True, str(target), str(new.get("version")),
+                       f"params version {body.get('version')} written"
+                       + ("" if self.verifying else " (trusting the server's check)"))
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -457,6 +541,71 @@ class LearningClient:
             return _Answer(exc.code, detail, _seconds(retry), _detail(exc.code, detail))
         except Exception as exc:  # refused, reset, timed out, not JSON
             return _Answer(0, None, None, f"{type(exc).__name__}: {exc}")
+
+
+def _with_table(old: Dict[str, Any], tables: Dict[str, Any],
+                file: Dict[str, Any]) -> Tuple[Dict[str, Any], str]:
+    """`old` with each tier value it has taken from `tables` (a penalty stays at least
+    -1), and, when a value changed, the engine's `version`, `last_updated` and newest
+    `update_history` entry (`file`); or why not."""
+    new = json.loads(json.dumps(old))
+    for factor, tiers in new.items():
+        if not isinstance(tiers, dict) or not isinstance(tables.get(factor), dict):
+            continue
+        for tier, points in tables[factor].items():
+            if tier not in tiers:
+                continue
+            if not isinstance(points, int) or isinstance(points, bool):
+                return old, f"structure: {factor}.{tier} is {points!r}, not whole points"
+            current = tiers[tier]
+            tiers[tier] = min(points, -1) if isinstance(current, int) and current < 0 \
+                else points
+    if new == old:
+        return new, ""
+    history = file.get("update_history")
+    for key in ("version", "last_updated"):
+        if key in old and key in file:
+            new[key] = file[key]
+    if isinstance(old.get("update_history"), list) and isinstance(history, list) and history:
+        new["update_history"] = old["update_history"] + history[-1:]
+    return new, ""
+
+
+def _structure_differs(old: Any, new: Any, where: str = "") -> str:
+    """Where `new` does not have `old`'s keys at every level or its value types ("" when
+    it has): the engine's `adapters.scanner_weights.structure_differs`, kept equal by
+    tests/unit/test_client.py."""
+    if type(old) is not type(new):
+        return f"{where or 'the file'}: {type(old).__name__} became {type(new).__name__}"
+    if isinstance(old, dict):
+        if set(old) != set(new):
+            return f"{where or 'the file'}: keys differ"
+        for key in old:
+            found = _structure_differs(old[key], new[key], f"{where}.{key}" if where else key)
+            if found:
+                return found
+    return ""
+
+
+def _atomic_write(target: Path, text: str) -> None:
+    """Write `text` to `target` so a reader sees the old file or the new one, never half:
+    a temporary file in the same folder, fsync, rename, fsync of the folder."""
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+    with contextlib.suppress(OSError):  # a folder cannot be opened everywhere
+        folder = os.open(str(target.parent), os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def _seconds(value: Optional[str]) -> Optional[float]:

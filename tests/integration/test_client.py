@@ -15,7 +15,9 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from amc_learning.entrypoints.bootstrap import bootstrap
 from amc_learning.schemas.models import TieredModel, shipped
 from amc_learning.schemas.params import TieredParams
 from amc_learning.schemas.signing import Signer
+from amc_learning.store.migrations import migrate
 from amc_learning.streams.params import publish_params
 from tests import factories
 from tests.integration.helpers import rows
@@ -53,8 +56,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=30)
 
 
-def answer_of(base: str) -> dict[str, Any]:
-    request = urllib.request.Request(base + "/learning/intelligence/adaptive-params",
+def answer_of(base: str, query: str = "") -> dict[str, Any]:
+    request = urllib.request.Request(base + "/learning/intelligence/adaptive-params" + query,
                                      headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return dict(json.loads(response.read()))
@@ -285,3 +288,86 @@ def test_without_cryptography_the_client_says_it_trusts_the_servers_check(settin
     assert seen["view"]["source"] == "published" and seen["view"]["verified"] is False
     assert seen["view"]["params"]["discovery_threshold"] == 0.72
     assert "cryptography` is not installed" in seen["status"]["verification"]
+
+
+VENDORED = (Path(__file__).resolve().parents[1] / "fixtures" / "amc_trader" / "data"
+            / "scanner_weights.json")
+
+
+def test_the_scanners_file_is_replaced_only_by_a_verified_table_of_the_same_shape(
+        settings, client_of, tmp_path):
+    """write_scanner_weights: a good write; the engine down, a tampered record, an unknown
+    model and a file of another shape each leave the old file byte for byte."""
+    keyed = factories.keyed(settings)
+    ours = Signer(factories.SIGNING_KEY)
+    learned = TieredParams.declared(SCANNER)
+    learned.tables["chase_risk"]["extreme_moved"] = -45
+    learned.tables["entry_timing"]["pre_market"] = 18
+    deps = bootstrap(keyed, kafka=False)
+    migrate(deps.db)
+    message = version(1).model_copy(update={"name": "amc-scanner:3.3.1", "params": learned})
+    fit = {"tiers": [{"factor": "chase_risk", "tier": "extreme_moved", "n": 812,
+                      "effect": -0.011, "low": -0.017, "high": -0.005, "q": 0.004}]}
+    with deps.db.unit_of_work() as uow:  # the learner records a version, then sends it
+        uow.params.record_cycle("daily", date(2026, 11, 2), "amc-scanner:3.3.1", [
+            dict(version=1, mode="shadow", params=learned, parent=None, canary_pct=0.0,
+                 provenance={"fit": fit}, evidence={}, publish=False),
+            dict(version=1, mode="live", params=learned, parent=None, canary_pct=0.0,
+                 provenance={}, evidence={}, publish=True,
+                 message=message.model_dump_json())], {}, "amc-scanner 3.3.1")
+    deps.close()
+    asyncio.run(publish_params(keyed, message))
+    path = tmp_path / "scanner_weights.json"
+    original = VENDORED.read_bytes()
+    path.write_bytes(original)
+
+    base, proc = serving(factories.reading(keyed))
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and answer_of(
+                base, "?model=amc-scanner%203.3.1").get("version") != 1:
+            time.sleep(0.2)
+        client = client_of(base, public_keys=[ours.public_key])
+        unknown = client.write_scanner_weights(path, model="amc-scanner 9.9")
+        shaped = tmp_path / "other.json"  # a file whose table holds strings
+        other = json.loads(original)
+        other["chase_risk"] = {k: str(v) for k, v in other["chase_risk"].items()}
+        shaped.write_text(json.dumps(other))
+        before_shape = shaped.read_bytes()
+        misshapen = client.write_scanner_weights(shaped)
+        answer = answer_of(base, "?model=amc-scanner%203.3.1&format=amc-scanner-weights")
+        good = client.write_scanner_weights(path)
+        again = client.write_scanner_weights(path)
+    finally:
+        stop(proc)
+    assert not unknown.written and "404" in unknown.reason and "left as it was" in unknown.reason
+    assert not misshapen.written and "structure: chase_risk" in misshapen.reason
+    assert shaped.read_bytes() == before_shape
+    assert good.written and good.version == "3.3.1+learned.1", good
+    written = json.loads(path.read_text())
+    old = json.loads(original)
+    assert written["chase_risk"]["extreme_moved"] == -45
+    assert written["entry_timing"]["pre_market"] == 18
+    assert written["gap"] == old["gap"] and set(written) == set(old)
+    assert written["update_history"][:-1] == old["update_history"]
+    assert "(n 812" in written["update_history"][-1]["changes"][0]
+    assert not again.written and "already holds" in again.reason
+    assert answer["file"]["version"] == "3.3.1+learned.1"  # the API serves the export too
+
+    # the engine down: nothing changes
+    written_bytes = path.read_bytes()
+    down = client_of(f"http://127.0.0.1:{_free_port()}", public_keys=[ours.public_key])
+    gone = down.write_scanner_weights(path, timeout=2)
+    assert not gone.written and "did not answer" in gone.reason
+    assert path.read_bytes() == written_bytes
+    # a record edited on the way: refused, nothing changes
+    forged = {**answer, "record": answer["record"].replace("-45", "-99")}
+    stub_url, server = stub(forged)
+    try:
+        tampered = client_of(stub_url, public_keys=[ours.public_key]).write_scanner_weights(
+            tmp_path / "scanner_weights.json")
+    finally:
+        server.shutdown()
+    assert not tampered.written and tampered.reason.startswith("bad_signature")
+    assert path.read_bytes() == written_bytes
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind

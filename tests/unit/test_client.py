@@ -84,3 +84,17 @@ def test_the_breaker_opens_lets_one_trial_through_and_closes_again():
     assert breaker.wait() == 0.0 and breaker.allow()
     breaker.success()  # a trial that works closes it, and the cool-down starts over
     assert breaker.state == "closed" and breaker.allow() and breaker.cooldown == 1.0
+
+
+def test_its_structure_check_is_the_engines():
+    from amc_learning_client.client import _structure_differs
+
+    from amc_learning.adapters.scanner_weights import structure_differs
+
+    old = {"a": {"x": 1, "y": -2}, "b": 3, "version": "1", "update_history": [{"d": 1}]}
+    cases = [old, {**old, "b": 3.0}, {**old, "a": {"x": 1}}, {**old, "a": {"x": "1", "y": -2}},
+             {**old, "c": 1}, {**old, "update_history": []}, {**old, "b": True},
+             {**old, "a": [1, 2]}]
+    for new in cases:
+        assert bool(_structure_differs(old, new)) == bool(structure_differs(old, new)), new
+    assert sum(bool(structure_differs(old, new)) for new in cases) == 6
