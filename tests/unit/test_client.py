@@ -98,3 +98,22 @@ def test_its_structure_check_is_the_engines():
     for new in cases:
         assert bool(_structure_differs(old, new)) == bool(structure_differs(old, new)), new
     assert sum(bool(structure_differs(old, new)) for new in cases) == 6
+
+
+def test_the_cron_line_leaves_the_file_and_says_why_when_the_engine_is_down(tmp_path):
+    path = tmp_path / "scanner_weights.json"
+    path.write_text('{"chase_risk": {"high_moved": -25}, "version": "3.3.1"}')
+    before = path.read_bytes()
+    run = subprocess.run(
+        [sys.executable, "-m", "amc_learning_client", "write-scanner-weights", str(path),
+         "--url", "http://127.0.0.1:9", "--timeout", "2"],
+        capture_output=True, text=True, check=False,
+        env={"AMC_LEARNING_TOKEN": "t", "PATH": "", "PYTHONPATH": str(PACKAGE.parent)})
+    assert run.returncode == 1, run.stderr
+    assert "the engine did not answer" in run.stdout and "left as it was" in run.stdout
+    assert path.read_bytes() == before
+    no_token = subprocess.run(
+        [sys.executable, "-m", "amc_learning_client", "write-scanner-weights", str(path),
+         "--url", "http://127.0.0.1:9"], capture_output=True, text=True, check=False,
+        env={"PATH": "", "PYTHONPATH": str(PACKAGE.parent)})
+    assert no_token.returncode == 2 and "AMC_LEARNING_TOKEN" in no_token.stderr
