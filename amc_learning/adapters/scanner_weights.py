@@ -74,7 +74,7 @@ def scanner_weights(params: TieredParams, model: TieredModel, learned: list[Lear
         out["update_history"] = [*out.get("update_history", []), {
             "date": str(last.live_since),
             "version": f"{previous} \u2192 {version}",
-            "changes": [_change(f, t, old, new, evidence.get((f, t)))
+            "changes": [_change(f, t, old, new, params.tables[f][t], evidence.get((f, t)))
                         for f, t, old, new in changed],
             "trigger": (f"learning engine, params version {last.version}, live since "
                         f"{last.live_since}"),
@@ -89,8 +89,11 @@ def scanner_weights(params: TieredParams, model: TieredModel, learned: list[Lear
     return out
 
 
-def _change(factor: str, tier: str, old: int, new: int, note: dict[str, Any] | None) -> str:
+def _change(factor: str, tier: str, old: int, new: int, learned: int,
+            note: dict[str, Any] | None) -> str:
     text = f"{factor}.{tier}: {old} \u2192 {new}"
+    if learned != new:
+        text += f" (learned {learned}: kept a penalty)"
     if note is None:
         return text
     return (f"{text} (n {note['n']:,}, effect {note['effect']:+.2%} "

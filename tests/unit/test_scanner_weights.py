@@ -71,6 +71,7 @@ def test_the_export_is_the_vendored_file_with_only_learned_tiers_changed():
     assert entry["trigger"] == "learning engine, params version 7, live since 2026-11-20"
     assert any(c.startswith("chase_risk.extreme_moved: -35 \u2192 -45 (n 1,234")
                and "q 0.002" in c for c in entry["changes"])
+    assert "chase_risk.high_moved: -25 \u2192 -1 (learned 0: kept a penalty)" in entry["changes"]
     assert entry["read_by_scanner"] == SCANNER.read_by_producer
     assert "4 of 18 tables are read" in entry["note"] and "1 of 4 learned" in entry["note"]
 
