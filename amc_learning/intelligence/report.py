@@ -23,6 +23,29 @@ BINS = 10
 
 
 @dataclass(frozen=True)
+class ModelParams:
+    """A producer's scoring model and what was learned of its own parameters.
+
+    declared: the producer's own (its declaration's table, or weights and threshold).
+    live / proposed: the version live now, and the newest one in flight (None: none), each
+      (version, params). notes: the fit's evidence of the proposed version (else the live
+      one's): a points fit's per-tier notes (`points.propose`), or a weights fit's
+      evidence. history: version, mode, as_of of the model's param set."""
+
+    scoring_model: str
+    name: str
+    kind: str
+    declared: Any
+    live: tuple[int, Any] | None
+    proposed: tuple[int, str, Any] | None
+    notes: list[dict[str, Any]]
+    evidence: dict[str, Any]
+    read_by_producer: list[str]
+    history: pl.DataFrame
+    tables: int = 0
+
+
+@dataclass(frozen=True)
 class ReportData:
     """What the report shows, as read from the learning database as of `as_of`.
 
@@ -64,6 +87,8 @@ class ReportData:
     #: the market-data bridge: its last sync's summary (`last_sync`, with `finished_at`)
     #: and the symbols waiting for bars (`waiting`: symbol, sessions, oldest, waiting_h)
     bars: dict[str, Any] = field(default_factory=dict)
+    #: every declared scoring model with a param set of its own
+    models: list[ModelParams] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -13,8 +13,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from amc_learning.intelligence.analysis import known_by
-from amc_learning.intelligence.report import ReportData
-from amc_learning.schemas.params import param_set
+from amc_learning.intelligence.report import ModelParams, ReportData
+from amc_learning.schemas.models import TieredModel, shipped
+from amc_learning.schemas.params import declared_params, param_set
 from amc_learning.settings import Settings
 
 if TYPE_CHECKING:
@@ -166,4 +167,43 @@ def gather(uow: UnitOfWork, settings: Settings, as_of: date | None,
         index=index.select("session", "close"), regimes=regimes, params=params, cycles=cycles,
         collection=collection, dead_letters=dead, health=dict(health), params_name=params_name,
         arms=arms, scoring_model=scoring_model, index_symbol=market[0],
-        bars={"last_sync": uow.prices.last_run(), "waiting": waiting or []})
+        bars={"last_sync": uow.prices.last_run(), "waiting": waiting or []},
+        models=models(uow, as_of))
+
+
+def models(uow: UnitOfWork, as_of: date) -> list[ModelParams]:
+    """Every declared scoring model with a param set of its own (not the engine's), what
+    its producer declared and what was learned of it, as of `as_of`."""
+    out = []
+    sets = uow.conn.execute(
+        "SELECT DISTINCT name, scoring_model FROM params_history WHERE scoring_model <> "
+        "'native' AND as_of <= %s ORDER BY scoring_model", (as_of,)).fetchall()
+    for name, scoring_model in sets:
+        model_name, _, version = scoring_model.partition(" ")
+        declaration = next((m for m in shipped() if (m.name, m.version) == (
+            model_name, version)), None) or uow.models.get(model_name, version)
+        if declaration is None:
+            continue
+        versions = [v for v in uow.params.versions(name) if v.mode_since <= as_of
+                    + timedelta(days=1)]
+        rows = [r for r in uow.params.history(name) if r["as_of"] <= as_of]
+        live = next(((v.version, v.params) for v in reversed(versions) if v.mode == "live"),
+                    None)
+        flight = next(((v.version, v.mode, v.params) for v in reversed(versions)
+                       if v.mode in ("shadow", "canary")), None)
+        shown = flight[0] if flight else live[0] if live else None
+        fit = next(((r["provenance"] or {}).get("fit") or {} for r in rows
+                    if r["version"] == shown and r["mode"] == "shadow"), {})
+        out.append(ModelParams(
+            scoring_model=scoring_model, name=name, kind=declaration.kind,
+            declared=declared_params(declaration), live=live, proposed=flight,
+            notes=list(fit.get("tiers") or []), evidence=fit,
+            read_by_producer=(declaration.read_by_producer
+                              if isinstance(declaration, TieredModel) else []),
+            history=pl.DataFrame([{k: r[k] for k in ("version", "mode", "as_of")}
+                                  for r in rows],
+                                 schema={"version": pl.Int64, "mode": pl.Utf8,
+                                         "as_of": pl.Date}),
+            tables=(len(declaration.factors) + len(declaration.bonuses)
+                    if isinstance(declaration, TieredModel) else 0)))
+    return out

@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -145,6 +146,17 @@ def test_analyze_learns_from_what_run_stored_and_rerunning_it_adds_nothing(setti
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def headless(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Debian's Chromium, headless, offline, with a profile of its own in `folder`."""
+    assert CHROMIUM is not None
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={folder / 'chromium'}", "--enable-logging=stderr",
+         "--v=0", "--window-size=1200,4000", *args],
+        capture_output=True, text=True, timeout=120, check=False)
+
+
 def test_the_report_of_a_run_opens_in_headless_chromium(settings, tmp_path):
     ran = cli(settings, "run", "--days", "40", "--symbols", "20", "--bad-rate", "0.01")
     assert ran.returncode == 0, ran.stderr[-2000:]
@@ -169,12 +181,7 @@ def test_the_report_of_a_run_opens_in_headless_chromium(settings, tmp_path):
         pytest.skip("Chromium is not installed: `apt-get install chromium` to render the "
                     "report headless (its HTML was checked above)")
     shot = tmp_path / "report.png"
-    browser = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'chromium'}", "--enable-logging=stderr",
-         "--v=0", "--window-size=1200,4000", f"--screenshot={shot}", out.as_uri()],
-        capture_output=True, text=True, timeout=120, check=False)
+    browser = headless(tmp_path, f"--screenshot={shot}", out.as_uri())
     assert browser.returncode == 0, browser.stderr[-2000:]
     console = [line for line in browser.stderr.splitlines() if ":CONSOLE" in line]
     assert not console, console  # no script error, no failed load

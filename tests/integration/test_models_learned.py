@@ -31,7 +31,7 @@ from amc_learning.store.sink import BatchStore
 from amc_learning.streams.params import ParamsReader
 from tests import factories
 from tests.integration.helpers import rows
-from tests.integration.test_cli import cli
+from tests.integration.test_cli import CHROMIUM, cli, headless
 
 pytestmark = pytest.mark.integration
 
@@ -170,3 +170,23 @@ def test_each_model_learns_into_its_own_set_and_a_reader_gets_only_its_models(
     assert unknown.returncode == 2 and "no declaration of 'amc-scanner 9.9'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
     deps.close()
+
+    # the report: a section for the scanner, its tables side by side, a chart
+    page = tmp_path / "report.html"
+    assert cli(keyed, "report", "--out", str(page)).returncode == 0
+    html = page.read_text()
+    section = html[html.index('<section id="models">'):]
+    section = section[:section.index("</section>")]
+    assert "amc-scanner 3.3.1" in section and "proposed: version 1 (canary)" in section
+    assert "4 of 18 tables are read by its code" in section and "<svg" in section
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed: `apt-get install chromium` to render the "
+                    "report headless (its HTML was checked above)")
+    dom = headless(tmp_path, "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    shown = dom.stdout[dom.stdout.index('<section id="models">'):]
+    assert "changed tiers, declared vs learned" in shown and " learned</text>" in shown
+    shot = tmp_path / "models.png"
+    assert headless(tmp_path, f"--screenshot={shot}", f"{page.as_uri()}#models"
+                    ).returncode == 0
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from amc_learning.intelligence.report import ReportData, calibration_check
+from amc_learning.intelligence.report import ModelParams, ReportData, calibration_check
 from amc_learning.pages.charts import (
     Bar,
     Series,
@@ -23,6 +23,8 @@ from amc_learning.pages.charts import (
     time_chart,
 )
 from amc_learning.pages.report import render
+from amc_learning.schemas.models import ComponentModel, TieredModel, shipped
+from amc_learning.schemas.params import ComponentParams, TieredParams
 
 START = date(2024, 1, 2)
 
@@ -288,3 +290,53 @@ def test_the_page_shows_what_trading_made_under_each_version():
         "fallback", "v1 canary", "v1 live"]
     assert "+0.50" in rows[2] and "+1.0" in rows[2]  # 0.5 % over 52 trades: 0.96 bp each
     assert "What trading made" not in render(_report_data())  # no decisions name params
+
+
+SCANNER = next(m for m in shipped() if (m.name, m.version) == ("amc-scanner", "3.3.1"))
+STACK = next(m for m in shipped() if (m.name, m.version) == ("alphastack", "4.1"))
+
+
+def _scanner_section() -> ModelParams:
+    assert isinstance(SCANNER, TieredModel)
+    declared = TieredParams.declared(SCANNER)
+    live = TieredParams.declared(SCANNER)
+    live.tables["chase_risk"]["high_moved"] = -15
+    proposed = TieredParams.declared(SCANNER)
+    proposed.tables["chase_risk"]["high_moved"] = -5
+    proposed.tables["gap"]["huge"] = 10
+    notes = [{"factor": "chase_risk", "tier": "high_moved", "n": 900, "effect": 0.001,
+              "low": -0.004, "high": 0.006, "q": 0.04, "target": 2.0, "why": "moved"},
+             {"factor": "gap", "tier": "huge", "n": 700, "effect": -0.01, "low": -0.015,
+              "high": -0.005, "q": 0.001, "target": -30.0, "why": "moved"}]
+    history = pl.DataFrame({"version": [1, 1, 2], "mode": ["shadow", "live", "canary"],
+                            "as_of": [START, START + timedelta(days=30),
+                                      START + timedelta(days=60)]})
+    return ModelParams("amc-scanner 3.3.1", "amc-scanner:3.3.1", "tiered", declared,
+                       (1, live), (2, "canary", proposed), notes,
+                       {"points_per_unit_return": 2000.0}, SCANNER.read_by_producer,
+                       history, tables=18)
+
+
+def test_each_scoring_model_shows_its_tables_side_by_side_with_the_evidence():
+    assert isinstance(STACK, ComponentModel)
+    weights = ComponentParams.declared(STACK)
+    stack = ModelParams("alphastack 4.1", "alphastack:4.1", "component", weights, None,
+                        None, [], {}, [], pl.DataFrame(schema={"version": pl.Int64,
+                                                               "mode": pl.Utf8,
+                                                               "as_of": pl.Date}))
+    page = render(_report_data(models=[_scanner_section(), stack]))
+    section = page[page.index('<section id="models">'):]
+    section = section[:section.index("</section>")]
+    assert "amc-scanner 3.3.1" in section and "alphastack 4.1" in section
+    assert "live: version 1; proposed: version 2 (canary)" in section
+    assert "4 of 18 tables are read by its code" in section
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", section, flags=re.S)
+    high = next(r for r in rows if "chase_risk.high_moved" in r)
+    assert re.findall(r'data-v="(-?\d+)">', high)[:3] == ["-25", "-15", "-5"]
+    gap = next(r for r in rows if "gap.huge" in r)
+    assert "not yet" in gap and "-1.00% [-1.50%, -0.50%]" in gap
+    chart = re.findall(r"<svg.*?</svg>", section, flags=re.S)
+    assert len(chart) == 1
+    _well_formed(chart[0])
+    assert "gap.huge learned" in chart[0] and "the fit&#39;s target -30 [-40, -20]" in chart[0]
+    assert "volume_momentum" in section and "0.3" in section  # AlphaStack's own weight
