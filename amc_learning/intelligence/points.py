@@ -32,8 +32,10 @@ candidate of a session). The fit, on every tracked candidate, decided or not:
   the market's move, common to every pick, would reward ever fewer picks;
 * **out of sample**: effects and threshold are fitted on the first two thirds of the
   sessions and the new table is kept only when, on the rest after a purge of the horizon,
-  its per-session P&L beats the current table's by `min_z` scaled standard errors
-  (`book.paired_gain`); otherwise the current table is returned unchanged.
+  its per-session P&L in excess of the session's mean candidate beats the current
+  table's by `min_z` scaled standard errors (`book.paired_gain`); otherwise the current
+  table is returned unchanged. (On raw returns a table that picks more names would be
+  credited the market's move once per extra pick.)
 
 `fit_points` has the signature of every fit the cycle's `plan` runs: frame, incumbent,
 regime, guardrails → params and evidence.
@@ -286,8 +288,9 @@ def fit_points(train: pl.DataFrame, current: TieredParams, regime: str | None = 
     table, notes = propose(current, effects, rate, g)
     threshold = best_threshold(data, table, current.entry_threshold, g, *scale)
     proposed = table.model_copy(update={"entry_threshold": float(threshold)})
-    new = Book.of(validate, proposed, g.horizon).pnl(Rule.of(proposed))
-    old = Book.of(validate, current, g.horizon).pnl(Rule.of(current))
+    judged = excess(validate, g.horizon)  # as the threshold was chosen, and as the judge
+    new = Book.of(judged, proposed, g.horizon).pnl(Rule.of(proposed))  # reads it
+    old = Book.of(judged, current, g.horizon).pnl(Rule.of(current))
     gain, se = paired_gain(new - old, g.horizon, g.min_z)
     accepted = gain is not None and se is not None and gain > g.min_z * se
     evidence.update(points_per_unit_return=round(rate, 2), tiers=notes,

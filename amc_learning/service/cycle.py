@@ -176,7 +176,7 @@ def _read(uow: UnitOfWork, settings: Settings, kind: str, as_of: date, inputs: I
     known = part.known = (known_by(decisions, as_of, policy.horizon)
                           if not decisions.is_empty() else decisions)
     if model == NATIVE:
-        part.learner = Learner(cycle.adapt, FALLBACK_PARAMS,
+        part.learner = Learner(adapt, FALLBACK_PARAMS,
                                cycle.learning_frame(known, policy.horizon),
                                given.get(Guardrails) or Guardrails(horizon=policy.horizon))
         return part

@@ -77,7 +77,8 @@ def test_no_half_cycle_reaches_the_topic_and_the_next_cycle_succeeds(
                            {"by": "test"}, keyed.params_ttl_days, datetime.now(UTC))
         conn.execute(
             "INSERT INTO params_history (name, version, mode, as_of, params, provenance,"
-            " published, message) VALUES (%s, 1, 'live', %s, %s, '{}', true, %s)",
+            " published, message, scoring_model)"
+            " VALUES (%s, 1, 'live', %s, %s, '{}', true, %s, 'native')",
             (keyed.params_name, as_of, json.dumps(FALLBACK_PARAMS.model_dump()),
              v1.model_dump_json()))
     earlier = len(on_topic(keyed))  # what the run's own learner sent, before the reset
