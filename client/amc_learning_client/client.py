@@ -480,7 +480,7 @@ class LearningClient:
         new, problem = _with_table(old, params.get("tables") or {}, body.get("file") or {})
         if problem:
             return refused(problem)
-        differs = _structure_differs(old, new)
+        differs = structure_differs(old, new)
         if differs:
             return refused(f"structure: {differs}")
         if new == old:
@@ -571,7 +571,7 @@ def _with_table(old: Dict[str, Any], tables: Dict[str, Any],
     return new, ""
 
 
-def _structure_differs(old: Any, new: Any, where: str = "") -> str:
+def structure_differs(old: Any, new: Any, where: str = "") -> str:
     """Where `new` does not have `old`'s keys at every level or its value types ("" when
     it has): the engine's `adapters.scanner_weights.structure_differs`, kept equal by
     tests/unit/test_client.py."""
@@ -581,7 +581,7 @@ def _structure_differs(old: Any, new: Any, where: str = "") -> str:
         if set(old) != set(new):
             return f"{where or 'the file'}: keys differ"
         for key in old:
-            found = _structure_differs(old[key], new[key], f"{where}.{key}" if where else key)
+            found = structure_differs(old[key], new[key], f"{where}.{key}" if where else key)
             if found:
                 return found
     return ""
