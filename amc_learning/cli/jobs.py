@@ -220,5 +220,19 @@ def _print_params(params: dict[str, Any]) -> None:
               f"{live['trades']:,} trades earned {live['pnl_pct']:+.2f}% of the portfolio; "
               f"the fallback params on the same sessions: {live['fallback_trades']:,} trades, "
               f"{live['fallback_pnl_pct']:+.2f}%")
+        d = live.get("difference")
+        if d:
+            print(f"  learned - fallback on those sessions: {d['total']:+.2f}% of the "
+                  f"portfolio, 95 % interval [{d['low']:+.2f}, {d['high']:+.2f}] (moving-block "
+                  "bootstrap)")
+        else:
+            print("  too few sessions for an interval of learned - fallback")
     else:
         print("no learned version was live long enough to mark its trades")
+    exported = params.get("export")
+    if exported:
+        what = (f"params version {exported['version']}" if exported["version"]
+                else "the declared table: nothing learned is live")
+        print(f"the scanner's file ({params['set']}, {what}): {exported['path']}")
+        for note in exported["notes"]:
+            print(f"  {note}")

@@ -8,15 +8,20 @@ from datetime import UTC, datetime
 from amc_learning.adapters.amc_trader import Version
 from amc_learning.adapters.mapped import Mapped
 from amc_learning.schemas.common import Event, ScoringModel
-from amc_learning.schemas.discovery import SCORE_COMPONENTS
 from amc_learning.schemas.trades import TradeFilled
 from amc_learning.service.imports import records
 from amc_learning.simulator import amc_shapes
+from amc_learning.simulator.tiered import model
 
-#: The simulated AMC-Trader scanner, as the adapters read it.
-AMC_SCANNER = Version(None, ScoringModel(name="amc-scanner", version=amc_shapes.SCANNER),
-                      amc_shapes.SCALE, {c: amc_shapes.MOST for c in SCORE_COMPONENTS},
-                      tuple(amc_shapes.FEATURES.values()))
+SCANNER = model()
+
+#: The simulated AMC-Trader scanner (3.3.1, the tiered world's), as the adapters read it:
+#: each factor read as its tier, and as a component on [0, its most points].
+AMC_SCANNER = Version(
+    None, ScoringModel(name=SCANNER.name, version=SCANNER.version),
+    (SCANNER.scale.low, SCANNER.scale.high),
+    {f.name: float(max(max(t.points for t in f.tiers), 1)) for f in SCANNER.factors},
+    tuple(amc_shapes.FEATURES.values()))
 
 
 @dataclass

@@ -16,15 +16,18 @@ run by `entrypoints.pacing.Learner`.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
+
 from amc_learning.consumers.outcomes import tracker_config
 from amc_learning.entrypoints.bootstrap import with_signing_key
-from amc_learning.entrypoints.feeds import AmcTraderFeed
+from amc_learning.entrypoints.feeds import SCANNER, AmcTraderFeed
 from amc_learning.entrypoints.pacing import Learner, Pacing
 from amc_learning.entrypoints.supervise import (
     RunError,
@@ -35,13 +38,12 @@ from amc_learning.entrypoints.supervise import (
 )
 from amc_learning.intelligence.cycle import explain
 from amc_learning.intelligence.rollout import RolloutPolicy
-from amc_learning.schemas.models import shipped
+from amc_learning.intelligence.stats import block_bootstrap_interval
 from amc_learning.schemas.params import param_set
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.service.cycle import AnyGuardrails, run_cycle
+from amc_learning.service.deliver import export
 from amc_learning.service.deps import Deps
-from amc_learning.service.models import register
-from amc_learning.simulator import amc_shapes
 from amc_learning.simulator.corrupt import corrupt
 from amc_learning.simulator.world import INDEX_SYMBOL, SimConfig, World, next_start, simulate
 from amc_learning.store.figures import STORED_QUERIES
@@ -97,9 +99,8 @@ def publish_simulation(
     broken: list[tuple[str, bytes, bytes]] = []
     names = TopicNames(settings.topic_prefix)
     publisher = LearningPublisher.from_settings(settings).start()
-    scanner = amc_shapes.declaration() if producer == "amc-trader" else None
-    reader = ParamsReader.from_settings(
-        settings, models=(*shipped(), *([scanner] if scanner else []))).start()
+    scanner = SCANNER if producer == "amc-trader" else None
+    reader = ParamsReader.from_settings(settings).start()
     world = World(config, params=reader, params_name=settings.params_name, scanner=scanner)
 
     def send_broken() -> None:
@@ -134,13 +135,26 @@ def publish_simulation(
         publisher.close()
         reader.close()
     produced.params_used = world.params_used
-    produced.pnl = world.ledger.summary()
+    produced.pnl = with_interval(world.ledger.summary())
     if publisher.stats.dropped or publisher.stats.invalid:
         raise RunError(f"publisher lost events: {publisher.stats}")
     produced.by_topic.update(publisher.stats.sent_by_topic)
     produced.merge_targets(publisher.stats.acked_end_offsets)
     send_broken()
     return produced
+
+
+def with_interval(pnl: dict[str, Any]) -> dict[str, Any]:
+    """The ledger's summary with, for the sessions a learned version was live in, the sum
+    of learned − fallback P&L per session and its 95 % moving-block bootstrap interval
+    (blocks of the horizon: the trades' outcomes overlap)."""
+    learned = dict(pnl["learned"])
+    gaps = np.array(learned.pop("per_session", []))
+    if len(gaps) >= 2 * pnl["horizon_sessions"]:  # two blocks at least
+        low, high = block_bootstrap_interval(gaps, pnl["horizon_sessions"])
+        learned["difference"] = {"total": round(float(gaps.sum()), 4), "low": round(low, 4),
+                                 "high": round(high, 4)}
+    return {**pnl, "learned": learned}
 
 
 def run(
@@ -156,12 +170,10 @@ def run(
     prepare(deps)
     deps = deps.with_settings(with_signing_key(deps.settings))
     settings, db = deps.settings, deps.db
-    scanner = amc_shapes.declaration() if producer == "amc-trader" else None
+    scanner = SCANNER if producer == "amc-trader" else None
     learned = (param_set(f"{scanner.name} {scanner.version}") if scanner is not None
                else settings.params_name)  # the set trading's discovery reads
     with db.unit_of_work() as uow:
-        if scanner is not None:  # the simulated scanner, declared: its weights are learned
-            register(uow, scanner.model_dump_json())
         before = uow.figures.stored_counts()
         start = start or next_start(uow.frames.last_session(INDEX_SYMBOL))
         known_versions = {(r["version"], r["mode"]) for r in uow.params.history(learned)}
@@ -188,6 +200,14 @@ def run(
     except Exception as exc:  # learning never fails the run: the data are stored
         say(f"learner: the final cycle failed ({type(exc).__name__}: {exc}); "
             f"see `amc-learning cycle daily`")
+    exported = None
+    if scanner is not None:  # the table as the scanner's own file, in the run's data folder
+        with db.unit_of_work(snapshot=True) as uow:
+            done = export(uow, f"{scanner.name} {scanner.version}")
+        path = settings.data_dir / "amc-trader" / "scanner_weights.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(done.body, indent=2, ensure_ascii=False) + "\n")
+        exported = {"path": str(path), "version": done.version, "notes": done.notes}
     with db.unit_of_work() as uow:
         changed = [r for r in uow.params.history(learned)
                    if (r["version"], r["mode"]) not in known_versions]
@@ -212,5 +232,6 @@ def run(
         "totals": {t: after[t] for t in tables},
         "outcomes": outcomes,
         "params": {"versions": versions, "decisions_by_params": dict(produced.params_used),
-                   **({"pnl": produced.pnl} if learning else {})},
+                   **({"pnl": produced.pnl} if learning else {}),
+                   **({"set": learned, "export": exported} if exported else {})},
     }

@@ -92,6 +92,10 @@ def export(uow: UnitOfWork, scoring_model: str, fmt: str = "amc-scanner-weights"
     if held is None:
         notes.append("nothing learned is live: the declared table")
     else:
+        if params.entry_threshold != model.entry_threshold:
+            notes.append(f"the learned entry threshold {params.entry_threshold:g} (declared "
+                         f"{model.entry_threshold:g}) is not in the file: the scanner keeps "
+                         "its bar in its code")
         unread = sum(1 for f in changed if f not in read)
         notes.append(f"params version {held.version} ({held.mode}): {len(changed)} "
                      f"learned changes, {unread} of them in tables its code does not read yet")

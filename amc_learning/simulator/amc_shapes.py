@@ -4,9 +4,10 @@ The simulator plants its truth in contract-v1 events; this renders them in AMC-T
 own shapes, so they reach the engine through the same adapters as its real files:
 
 * a candidate is a row of its scan history (`scanner_performance.csv`): every value a
-  string, the scan time naive on the Pacific wall clock, the net score in points of a
-  tiered points scanner (`SCANNER`, on -75..305), each component written as a factor
-  text with its tier and points (`"✅ High: 36 pts"`), and whether it passed;
+  string, the scan time naive on the Pacific wall clock, the net score in points of its
+  points scanner (AMC-Trader's 3.3.1, on -75..305: the tiered world's), each factor
+  written as a text with its tier and points (`"✅ ultra_tiny: 60 pts"`), and whether
+  it passed;
 * a decision is a row of its `learning_decisions` table: its own labels (RESEARCH for a
   candidate looked at and left, BUY_MORE and TRIM_50 on a symbol held), naive UTC times,
   the stop, target, discovery run and the learned params it decided under in `metadata`;
@@ -25,22 +26,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from amc_learning.schemas.common import Event
-from amc_learning.schemas.discovery import SCORE_COMPONENTS, CandidateScored
-from amc_learning.schemas.models import Component, ComponentModel, Scale
-from amc_learning.schemas.params import FALLBACK_PARAMS
+from amc_learning.schemas.discovery import CandidateScored
 from amc_learning.schemas.thesis import ThesisDecided
 from amc_learning.schemas.trades import TradeFilled
 
-#: The simulated scanner's version, its net points' scale, and its factors (each up to
-#: `MOST` points, in the tiers below: (the share of the most it starts at, tier, mark)).
-#: It scores as the engine's own discovery does (six components, weighed, a threshold),
-#: each component written in points on 0..`MOST`: to the learner it is the component
-#: model `declaration()`, whose weights and threshold it learns and the simulated
-#: scanner reads back.
-SCANNER = "sim-1"
-SCALE = (-75.0, 305.0)
-MOST = 50.0
-TIERS = ((0.8, "Extreme", "🔥"), (0.6, "High", "✅"), (0.3, "Moderate", "⚠️"), (0.0, "Low", "❌"))
 #: The simulated measurements, each in a column of its own name (the one a factor also
 #: uses, "sentiment", renamed).
 FEATURES = {"relative_volume": "relative_volume", "short_interest_pct": "short_interest_pct",
@@ -57,18 +46,6 @@ SOURCES = {"discovery": "discovery", "thesis": "ai_thesis_generator", "manual": 
 ROW_PREFIX = "amc-ld:"
 
 
-def declaration() -> ComponentModel:
-    """The simulated scanner as a component model: the six components on 0..`MOST`
-    points, weighed and thresholded as the engine's conservative defaults are."""
-    fallback = FALLBACK_PARAMS
-    return ComponentModel(
-        kind="component", name="amc-scanner", version=SCANNER,
-        description="the simulator's AMC-Trader scanner: six components in points",
-        scale=Scale(low=0.0, high=MOST), threshold=fallback.discovery_threshold * MOST,
-        components=[Component(name=c, weight=getattr(fallback.scoring_weights, c))
-                    for c in SCORE_COMPONENTS])
-
-
 def render(event: Event, held: bool = False) -> dict[str, Any] | None:
     """`event` as AMC-Trader writes it (`held`: its symbol is held: a decision on it is
     labelled as AMC-Trader labels one); None for what passes as it is (bars, news)."""
@@ -82,23 +59,21 @@ def render(event: Event, held: bool = False) -> dict[str, Any] | None:
 
 
 def scan_row(c: CandidateScored) -> dict[str, str]:
+    """A candidate of a points scanner (its `raw_score` and `tiers`) as a scan row."""
     local = c.occurred_at.astimezone(ZoneInfo(TZ))
-    low, high = SCALE
+    if c.raw_score is None:
+        raise ValueError("AMC-Trader's scan history holds a points scanner's candidates")
+    score = c.raw_score.value
     row = {"scan_date": local.date().isoformat(), "scan_time": local.strftime("%H:%M:%S"),
            "symbol": c.symbol, "price_at_scan": f"{c.price:.10g}",
-           "scanner_score": str(round(low + c.composite_score * (high - low))),
+           "scanner_score": str(round(score)),
            "passed": "Yes" if c.passed else "No", "entered": "No"}
-    if c.scores is not None:
-        for name in SCORE_COMPONENTS:
-            row[name] = factor_text(getattr(c.scores, name))
+    for name, tier in c.tiers.items():  # each factor in a tier: its tier and points
+        points = round(tier.points or 0)
+        mark = "✅" if points > 0 else "⚠️" if points == 0 else "❌"
+        row[name] = f"{mark} {tier.tier}: {points} pts"
     row.update({FEATURES[k]: f"{v:.10g}" for k, v in c.features.items() if k in FEATURES})
     return row
-
-
-def factor_text(value: float) -> str:
-    """A 0–1 component as the scanner writes a factor: `"✅ High: 36 pts"`."""
-    _, tier, mark = next(t for t in TIERS if value >= t[0])
-    return f"{mark} {tier}: {round(value * MOST)} pts"
 
 
 def decision_row(d: ThesisDecided, held: bool = False) -> dict[str, Any]:

@@ -91,6 +91,11 @@ class Ledger:
                 and (p := self.pnl_pct(e)) is not None]
         fallback = [p for e in self.entries if e.t in sessions and e.arm == COUNTERFACTUAL
                     and (p := self.pnl_pct(e)) is not None]
+        gap = dict.fromkeys(sorted(sessions), 0.0)  # per session: learned - fallback
+        for e in self.entries:
+            if e.t in gap and (p := self.pnl_pct(e)) is not None:
+                gap[e.t] += -p if e.arm == COUNTERFACTUAL else p
         return {"sessions": len(sessions), "trades": len(made),
                 "pnl_pct": round(sum(made), 4), "fallback_trades": len(fallback),
-                "fallback_pnl_pct": round(sum(fallback), 4)}
+                "fallback_pnl_pct": round(sum(fallback), 4),
+                "per_session": [round(d, 6) for d in gap.values()]}

@@ -114,3 +114,49 @@ def simulate_tiered(cfg: TieredConfig) -> pl.DataFrame:
            for name, values in columns.items()},
         f"return_{HORIZON}d": fwd.ravel(),
     }).with_columns(pl.col("session").cast(pl.Date), pl.col(f"return_{HORIZON}d").fill_nan(None))
+
+
+class TierStates:
+    """The tiered world one session at a time (the main job's `run --producer
+    amc-trader`): each factor of `declared` a persistent latent per symbol (AR(1), φ 0.9),
+    cut into its tiers at the shares `simulate_tiered` uses; the catalyst missing for a
+    `missing_share` of symbols each session."""
+
+    def __init__(self, declared: TieredModel, rng: np.random.Generator, symbols: int,
+                 missing_share: float = 0.1) -> None:
+        self.declared, self.rng, self.missing_share = declared, rng, missing_share
+        self.names = [[t.name for t in f.tiers] + [UNTIERED] for f in declared.factors]
+        self.cuts = [ndtri(np.cumsum(_shares(f.name, len(f.tiers)))[:-1])
+                     for f in declared.factors]
+        self.latent = rng.standard_normal((len(declared.factors), symbols))
+        self.states: list[np.ndarray] = []
+        self.evolve(fresh=True)
+
+    def evolve(self, fresh: bool = False) -> None:
+        """The next session's states (`fresh`: this session's, from the latent as it is)."""
+        if not fresh:
+            shock = self.rng.standard_normal(self.latent.shape)
+            self.latent = 0.9 * self.latent + np.sqrt(1 - 0.81) * shock
+        missing = self.rng.random(self.latent.shape[1]) < self.missing_share
+        self.states = []
+        for k, factor in enumerate(self.declared.factors):
+            states = np.array(self.names[k], dtype=object)[np.searchsorted(self.cuts[k],
+                                                                           self.latent[k])]
+            if factor.name == "catalyst":
+                states[missing] = None
+            self.states.append(states)
+
+    def points(self, tables: dict[str, dict[str, int]]) -> np.ndarray:
+        """Each symbol's net score under `tables` (no points for a missing factor, or one
+        in no tier)."""
+        total = np.zeros(self.latent.shape[1])
+        for factor, states in zip(self.declared.factors, self.states, strict=True):
+            table = tables.get(factor.name, {})
+            total += np.array([table.get(s, 0) if s is not None else 0 for s in states])
+        return total
+
+    def of(self, i: int) -> dict[str, str]:
+        """Symbol `i`'s tier per factor, where it is in one."""
+        return {f.name: str(s[i]) for f, s in zip(self.declared.factors, self.states,
+                                                  strict=True)
+                if s[i] is not None and s[i] != UNTIERED}

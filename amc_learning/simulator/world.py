@@ -34,16 +34,20 @@ from amc_learning.schemas.common import (
     Event,
     ExitReason,
     FillType,
+    Scaled,
+    ScoringModel,
     Side,
+    Tier,
 )
 from amc_learning.schemas.discovery import SCORE_COMPONENTS, CandidateScored, ScoreComponents
-from amc_learning.schemas.models import ComponentModel
-from amc_learning.schemas.params import AdaptiveParams, ComponentParams
+from amc_learning.schemas.models import TieredModel
+from amc_learning.schemas.params import AdaptiveParams, TieredParams
 from amc_learning.schemas.prices import PriceBarClosed
 from amc_learning.schemas.thesis import MarketConditions, ThesisDecided, ThesisExpectation
 from amc_learning.schemas.trades import TradeFilled
 from amc_learning.simulator.ledger import COUNTERFACTUAL, Entry, Ledger
 from amc_learning.simulator.market import IndexHistory, load_history
+from amc_learning.simulator.tiered import TieredConfig, TierStates, truth
 from amc_learning.simulator.trading import (
     DEFAULT_LIMIT_PCT,
     FALLBACK_VIEW,
@@ -60,6 +64,9 @@ from amc_learning.simulator.trading import (
 from amc_learning.streams.params import ParamsReader, ParamsView
 
 ORIGIN = date(2013, 1, 2)
+#: the tiered world's daily alpha per point of a symbol's true net score over the
+#: session's mean, as the tiered experiment plants it
+RETURN_PER_POINT = TieredConfig().return_per_point
 #: Sessions a thesis looks ahead: its horizon, and the ledger's mark-to-market.
 HORIZON = 7
 DEFAULT_START = date(2014, 1, 2)
@@ -102,15 +109,20 @@ class World:
     def __init__(
         self, config: SimConfig, history: IndexHistory | None = None,
         params: ParamsReader | None = None, params_name: str = "default",
-        scanner: ComponentModel | None = None,
+        scanner: TieredModel | None = None,
     ) -> None:
         self.cfg = config
         #: with a reader, trading reads its parameters exactly as a trading engine would
         self.params, self.params_name = params, params_name
-        #: a producer's scanner (`run --producer amc-trader`): discovery scores with that
-        #: model's own weights and threshold (`ParamsReader.table`), the thesis side with
-        #: the engine's own set; a decision's arm is the scanner's version
+        #: a points scanner (`run --producer amc-trader`: AMC-Trader's 3.3.1): the planted
+        #: truth is the tiered world's (`simulator.tiered`: each factor's tier, some shipped
+        #: points wrong), discovery scores with the scanner's own table
+        #: (`ParamsReader.table`), the thesis side with the engine's own set; a decision's
+        #: arm is the table's version
         self.scanner = scanner
+        self.tiers = (TierStates(scanner, np.random.default_rng([config.seed, 31]),
+                                 config.symbols) if scanner is not None else None)
+        self.truth = truth(scanner) if scanner is not None else {}
         #: decisions per arm, and (with a reader) what each arm and the fallback earned
         self.params_used: Counter[str] = Counter()
         self.ledger = Ledger(horizon=HORIZON)
@@ -154,7 +166,13 @@ class World:
         prev_close = self.close.copy()
         index_ret = math.log(self.hist.close[t] / self.hist.close[t - 1])
         noise = self.rng.standard_normal((4, len(self.symbols)))
-        ret = self.beta * index_ret + self.expected_alpha(scores) + self.sigma * noise[0]
+        if self.tiers is not None:  # the scanner's planted truth, not the components'
+            self.tiers.evolve()
+            true = self.tiers.points(self.truth)
+            alpha = RETURN_PER_POINT * (true - true.mean())
+        else:
+            alpha = self.expected_alpha(scores)
+        ret = self.beta * index_ret + alpha + self.sigma * noise[0]
         gap = 0.3 * ret + 0.2 * self.sigma * noise[1]
         open_ = prev_close * np.exp(gap)
         close = prev_close * np.exp(ret)
@@ -168,7 +186,8 @@ class World:
         draw = self.catalyst_rng.random(len(self.symbols))
         catalysts = draw < catalyst_probability(scores[:, 2])
         bars = Bars(open_, high, low, close, volume)
-        day = _Day(t, scores, prev_close, bars, manual, confidence_noise, source_draw, catalysts)
+        day = _Day(t, scores, prev_close, bars, manual, confidence_noise, source_draw, catalysts,
+                   alpha)
         events = self._events(day) if emit else []
         self._trade(day, events if emit else None)
         if emit and self.params is not None:
@@ -211,44 +230,58 @@ class World:
             return self.params.table(self.scanner, decision_key)
         return self.params.get(self.params_name, decision_key)
 
-    def _shortlist(self, day: _Day, params: AdaptiveParams | ComponentParams | None
+    def _shortlist(self, day: _Day, params: AdaptiveParams | TieredParams | None
                    ) -> tuple[np.ndarray, np.ndarray, float]:
         """(composite scores, the run's candidates best first, threshold) under `params`'
-        weights and threshold (the policy's own without params; a scanner's on 0-1, its
-        scale's share)."""
+        weights and threshold (the policy's own without params); under a points table,
+        each symbol's net score and the table's entry threshold, on its scale."""
         policy = self.cfg.policy
+        if isinstance(params, TieredParams) and self.tiers is not None:
+            net = self.tiers.points(params.tables)
+            return net, np.argsort(-net)[: policy.candidates_per_run], params.entry_threshold
         weights, threshold = np.array(policy.discovery_weights), policy.discovery_threshold
-        if isinstance(params, ComponentParams) and self.scanner is not None:
-            weights = np.array([params.weights[c] for c in SCORE_COMPONENTS])
-            low, high = self.scanner.scale.low, self.scanner.scale.high
-            threshold = (params.threshold - low) / (high - low)
-        elif isinstance(params, AdaptiveParams):
+        if isinstance(params, AdaptiveParams):
             weights = np.array([getattr(params.scoring_weights, c) for c in SCORE_COMPONENTS])
             threshold = params.discovery_threshold
         composite = day.scores @ weights
         return composite, np.argsort(-composite)[: policy.candidates_per_run], threshold
 
     def _discovery(self, day: _Day, session: date) -> list[CandidateScored]:
-        live = self._discovery_view().params if self.params is not None else None
+        live: AdaptiveParams | TieredParams | None = (
+            self._discovery_view().params if self.params is not None
+            else TieredParams.declared(self.scanner) if self.scanner is not None else None)
         composite, order, threshold = self._shortlist(day, live)
         run_id = f"disc-{self.cfg.seed}-{session.isoformat()}"
         features = self._features(day)
         out = []
         for rank, i in enumerate(order, start=1):
             symbol = self.symbols[i]
+            scored: dict[str, Any] = {}
+            if self.scanner is not None and isinstance(live, TieredParams):
+                assert self.tiers is not None
+                scale = self.scanner.scale
+                raw = Scaled(value=float(composite[i]), low=scale.low, high=scale.high)
+                scored = dict(
+                    schema_version=2, raw_score=raw,
+                    scoring_model=ScoringModel(name=self.scanner.name,
+                                               version=self.scanner.version),
+                    tiers={f: Tier(tier=tier, points=live.tables[f][tier])
+                           for f, tier in self.tiers.of(int(i)).items()})
             out.append(CandidateScored(
                 event_id=_uid(self.cfg.seed, "candidate", symbol, session),
                 occurred_at=_at(session, time(13, 30)),
                 producer=PRODUCERS["discovery"],
                 run_id=run_id, symbol=symbol, rank=rank,
-                composite_score=round(float(composite[i]), 6),
-                threshold=threshold,
+                composite_score=round(float(scored["raw_score"].normalised if scored
+                                            else composite[i]), 6),
+                threshold=None if scored else threshold,
                 passed=bool(composite[i] >= threshold),
                 scores=ScoreComponents(**{
                     c: round(float(day.scores[i, k]), 6) for k, c in enumerate(SCORE_COMPONENTS)
                 }),
                 features=features[i],
                 price=round(float(day.prev_close[i]), 4),
+                **scored,
             ))
         return out
 
@@ -275,7 +308,7 @@ class World:
 
     def _confidence(self, day: _Day, i: int) -> tuple[float, float]:
         """(the thesis confidence, the true win probability) of symbol `i` today."""
-        drift = float(self.expected_alpha(day.scores[i : i + 1])[0]) * HORIZON
+        drift = float(day.alpha[i]) * HORIZON
         p_true = _normal_cdf(drift / (self.sigma[i] * math.sqrt(HORIZON)))
         logit = math.log(max(p_true, 1e-6) / max(1 - p_true, 1e-6))
         confidence = _sigmoid(self.cfg.effects.overconfidence * logit + day.confidence_noise[i])
@@ -284,7 +317,7 @@ class World:
     def _counterfactual(self, day: _Day, session: date) -> None:
         """What the fallback params would have traded today on their own discovery run:
         the ledger's paired arm (`simulator.ledger`)."""
-        fallback = (ComponentParams.declared(self.scanner) if self.scanner is not None
+        fallback = (TieredParams.declared(self.scanner) if self.scanner is not None
                     else FALLBACK_VIEW.params)
         composite, order, threshold = self._shortlist(day, fallback)
         for i in order:
@@ -450,6 +483,8 @@ class _Day:
     confidence_noise: np.ndarray
     source_draw: np.ndarray
     catalysts: np.ndarray
+    #: each symbol's planted expected return today
+    alpha: np.ndarray
 
 
 def simulate(

@@ -4,15 +4,19 @@ params issued after its own session. Real broker, PostgreSQL and consumer proces
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 
+from amc_learning.adapters.scanner_weights import declared_file, structure_differs
 from amc_learning.entrypoints.bootstrap import bootstrap
 from amc_learning.entrypoints.run import run
-from amc_learning.intelligence.components import ComponentGuardrails
+from amc_learning.intelligence.points import PointsGuardrails
 from amc_learning.intelligence.rollout import RolloutPolicy
-from amc_learning.simulator import amc_shapes
+from amc_learning.schemas.params import TieredParams
+from amc_learning.simulator.tiered import model
 from tests.integration.helpers import rows
 
 pytestmark = pytest.mark.integration
@@ -69,12 +73,14 @@ def test_a_paced_run_trades_on_what_the_learner_publishes_never_on_params_from_i
 def test_a_run_in_amc_traders_shapes_reaches_the_learner_through_the_adapters(settings):
     """`run --producer amc-trader`: scan rows with points and tiers, learning_decisions
     rows with AMC-Trader's labels, Alpaca fill messages, all read back by the adapters."""
-    # the simulated scanner is a component model (`amc_shapes.declaration`): its fit's
+    # the simulated scanner is AMC-Trader's 3.3.1 in the tiered world: the points fit's
     # out-of-sample gate is lenient here, as the judge is (EAGER): this test is about the
-    # wiring; the statistics are test_components'
-    summary = run(bootstrap(settings), days=140, seed=3, symbols=30, bad_rate=0.002,
+    # wiring; the statistics are test_points' and the experiment's
+    summary = run(bootstrap(settings), days=170, seed=3, symbols=30, bad_rate=0.002,
                   start=None, say=lambda _: None, cycle_every=5, policy=EAGER,
-                  guardrails=ComponentGuardrails(min_z=0.01), producer="amc-trader")
+                  guardrails=PointsGuardrails(min_z=0.01, min_tier_n=50,
+                                              prior_strength=200),
+                  producer="amc-trader")
     shapes = summary["producer"]
     assert shapes["rejected"] == {} and shapes["records"] == shapes["events"] > 0
     produced, stored = summary["produced"], summary["stored"]
@@ -82,7 +88,7 @@ def test_a_run_in_amc_traders_shapes_reaches_the_learner_through_the_adapters(se
 
     url = settings.database_url
     assert rows(url, "SELECT DISTINCT scoring_model, scoring_version, raw_low, raw_high"
-                     " FROM discovery_candidates") == [("amc-scanner", "sim-1", -75.0, 305.0)]
+                     " FROM discovery_candidates") == [("amc-scanner", "3.3.1", -75.0, 305.0)]
     # each decision read back under the type its AMC-Trader label means (which types a
     # run makes depends on the params it learned: a recalibration once made IGNOREs)
     pairs = set(rows(url, "SELECT DISTINCT decision_type, label FROM learning_decisions"
@@ -90,21 +96,36 @@ def test_a_run_in_amc_traders_shapes_reaches_the_learner_through_the_adapters(se
     assert pairs <= {("BUY", "BUY"), ("SELL", "SELL"), ("HOLD", "HOLD"),
                      ("IGNORE", "RESEARCH"), ("BUY", "BUY_MORE"), ("SELL", "TRIM_50")}
     assert ("BUY", "BUY_MORE") in pairs  # a BUY on a symbol held
+    # every fill found its decision by the order's tag (but the exits of positions the
+    # world opened before the run's first session: their decisions were never written)
     [(fills, linked)] = rows(url, "SELECT count(*), count(d.id) FROM learning_trades t"
                                   " LEFT JOIN learning_decisions d"
-                                  " ON d.decision_id = t.decision_id")
-    assert fills > 0 and linked == fills  # every fill found its decision by the order's tag
+                                  " ON d.decision_id = t.decision_id WHERE t.trade_id IN"
+                                  " (SELECT trade_id FROM learning_trades"
+                                  "  WHERE fill_type = 'ENTRY')")
+    assert fills > 0 and linked == fills
     models = {s["scoring_model"] for (s,) in rows(
         url, "SELECT summary FROM learning_cycles WHERE kind = 'daily'")}
-    assert models == {"amc-scanner sim-1"}
-    # the learner learned the scanner's weights and threshold, and its discovery used them
+    assert models == {"amc-scanner 3.3.1"}
+    # the learner learned the scanner's points table, and its discovery used it
     arms = summary["params"]["decisions_by_params"]
     assert any(arm.startswith("v") for arm in arms), (arms, summary["params"]["versions"])
     live = [p for (p,) in rows(url, "SELECT params FROM params_history"
-                                    " WHERE name = 'amc-scanner:sim-1' AND mode = 'live'")]
-    declared = amc_shapes.declaration()
-    assert live and all(p["kind"] == "component" and p["model"]["version"] == "sim-1"
+                                    " WHERE name = 'amc-scanner:3.3.1' AND mode = 'live'")]
+    assert live and all(p["kind"] == "tiered" and p["model"]["version"] == "3.3.1"
                         for p in live)
-    assert any(p["weights"] != {c.name: c.weight for c in declared.components}
-               or p["threshold"] != declared.threshold for p in live)
+    declared = TieredParams.declared(model())
+    assert any(p["tables"] != declared.tables or p["entry_threshold"] != 60 for p in live)
     assert rows(url, "SELECT count(*) FROM params_history WHERE name = 'default'") == [(0,)]
+    # ... and wrote it as the scanner's own file
+    exported = summary["params"]["export"]
+    written = json.loads(Path(exported["path"]).read_text())
+    assert structure_differs(declared_file(model()), written) is None
+    newest = TieredParams.model_validate(live[-1])
+    in_file = [(f.name, t.name) for f in model().factors for t in f.tiers if t.in_file]
+    if any(newest.tables[f][t] != declared.tables[f][t] for f, t in in_file):
+        assert written["version"].startswith("3.3.1+learned.")
+    else:  # what it learned is not in the file: the notes say so
+        assert written["version"] == "3.3.1", exported
+        assert any("not in the file" in n or "0 learned changes" in n
+                   for n in exported["notes"]), exported

@@ -7,15 +7,15 @@ from datetime import date
 
 import pytest
 
-from amc_learning.entrypoints.feeds import AMC_SCANNER, AmcTraderFeed
-from amc_learning.schemas.discovery import SCORE_COMPONENTS
+from amc_learning.entrypoints.feeds import AMC_SCANNER, SCANNER, AmcTraderFeed
 from amc_learning.simulator import amc_shapes
-from amc_learning.simulator.world import SimConfig, simulate
+from amc_learning.simulator.world import SimConfig, World, simulate
 
 
 @pytest.fixture(scope="module")
 def sessions() -> list[list]:
-    return list(simulate(SimConfig(seed=5, symbols=40, start=date(2014, 3, 3), days=12)))
+    config = SimConfig(seed=5, symbols=40, start=date(2014, 3, 3), days=12)
+    return list(simulate(config, world=World(config, scanner=SCANNER)))
 
 
 def test_every_record_reads_back_and_only_bars_and_news_pass_as_they_are(sessions):
@@ -32,18 +32,22 @@ def test_every_record_reads_back_and_only_bars_and_news_pass_as_they_are(session
     assert feed.account.read > 0 and feed.account.rejected == []
 
 
-def test_a_candidate_keeps_its_score_on_the_points_scale_and_its_components_in_tiers(sessions):
-    [original] = [e for e in sessions[0] if e.event_type == "candidate_scored"][:1]
+def test_a_candidate_keeps_its_score_on_the_points_scale_and_its_tiers(sessions):
+    candidates = [e for day in sessions for e in day if e.event_type == "candidate_scored"]
+    original = candidates[0]
     row = amc_shapes.scan_row(original)
     assert all(isinstance(v, str) for v in row.values())  # every value a string
     [read] = AmcTraderFeed()([original])
-    assert read.scoring_model == AMC_SCANNER.model
-    assert read.raw_score.value == float(row["scanner_score"])
-    assert read.composite_score == pytest.approx(original.composite_score, abs=0.5 / 380)
-    for name in SCORE_COMPONENTS:  # 0-1 written as points of 50, read back as 0-1
-        assert getattr(read.scores, name) == pytest.approx(getattr(original.scores, name),
-                                                           abs=0.5 / 50)
-        assert read.tiers[name].points == read.components[name].value
+    assert read.scoring_model == AMC_SCANNER.model == original.scoring_model
+    assert read.raw_score.value == float(row["scanner_score"]) == original.raw_score.value
+    assert read.composite_score == pytest.approx(original.composite_score, abs=1e-6)
+    assert {f: t.tier for f, t in read.tiers.items()} == {
+        f: t.tier for f, t in original.tiers.items()}  # every factor's tier, as sent
+    assert all(read.tiers[f].points == t.points for f, t in original.tiers.items())
+    # the net score is the sum of the tiers' points (no bonus is planted)
+    assert all(sum(t.points for t in c.tiers.values()) == c.raw_score.value
+               for c in candidates)
+    assert any(t.points < 0 for c in candidates for t in c.tiers.values())  # penalties
     assert read.passed == original.passed and read.price == original.price
     assert read.features["news_sentiment"] == original.features["sentiment"]
     assert row["scan_time"] == "06:30:00" or row["scan_time"] == "05:30:00"  # naive Pacific

@@ -32,7 +32,8 @@ def test_an_entry_is_marked_at_its_horizon_and_open_until_then():
     summary = ledger.summary()
     assert summary["arms"]["v1 live"]["fallback_same_sessions"]["pnl_pct"] == pytest.approx(0.15)
     assert summary["learned"] == {"sessions": 1, "trades": 1, "pnl_pct": pytest.approx(0.2),
-                                  "fallback_trades": 1, "fallback_pnl_pct": pytest.approx(0.15)}
+                                  "fallback_trades": 1, "fallback_pnl_pct": pytest.approx(0.15),
+                                  "per_session": [pytest.approx(0.05)]}  # 0.2 - 0.15
 
 
 def _live(version: int, **params) -> tuple[bytes, Signature]:
@@ -66,3 +67,15 @@ def test_the_counterfactual_fallback_is_exactly_what_trading_on_the_fallback_mak
     assert summary["learned"]["sessions"] == 20 - world.ledger.horizon + 1
     # what the learned arm traded differs from what the fallback would have
     assert learned["marked"] != learned["fallback_same_sessions"]["trades"]
+
+
+def test_learned_minus_fallback_gets_an_interval_only_over_two_blocks_of_sessions():
+    from amc_learning.entrypoints.run import with_interval
+
+    gaps = list(np.random.default_rng(1).normal(0.05, 0.2, 30))
+    pnl = {"horizon_sessions": 7, "arms": {}, "learned": {"sessions": 30, "per_session": gaps}}
+    d = with_interval(pnl)["learned"]["difference"]
+    assert d["total"] == pytest.approx(sum(gaps), abs=1e-4) and d["low"] < d["total"] < d["high"]
+    assert "per_session" not in with_interval(pnl)["learned"]
+    short = {**pnl, "learned": {"sessions": 10, "per_session": gaps[:10]}}
+    assert "difference" not in with_interval(short)["learned"]
