@@ -1,7 +1,9 @@
 """The simulated trading side, written the way AMC-Trader writes (`run --producer amc-trader`).
 
-The simulator plants its truth in contract-v1 events; this renders them in AMC-Trader's
-own shapes, so they reach the engine through the same adapters as its real files:
+The simulator plants its truth in contract events (its scanner's candidates carry their
+tiers and net points, AMC-Trader's 3.3.1 in the tiered world); this renders them in
+AMC-Trader's own shapes, so they reach the engine through the same adapters as its real
+files:
 
 * a candidate is a row of its scan history (`scanner_performance.csv`): every value a
   string, the scan time naive on the Pacific wall clock, the net score in points of its
