@@ -345,9 +345,12 @@ class World:
         version, mode = None, None
         if self.params is not None:  # the same decision key always lands in the same arm
             view = self.params.get(self.params_name, decision_id)
-            label = arm(view if self.scanner is None else self._discovery_view())
-            if view.source == "published":
-                version, mode = view.version, view.mode
+            # the version a decision names: the scanner's table that passed it, where a
+            # scanner reads its own (its decisions' arm), else the engine's set
+            named = view if self.scanner is None else self._discovery_view()
+            label = arm(named)
+            if named.source == "published":
+                version, mode = named.version, named.mode
             used, policy, limit = with_params(view, confidence, policy)
             note = f"; params {view.source} v{view.version} {view.mode or ''}".rstrip()
         decided = decision(used, policy)

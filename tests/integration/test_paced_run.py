@@ -110,6 +110,11 @@ def test_a_run_in_amc_traders_shapes_reaches_the_learner_through_the_adapters(se
     # the learner learned the scanner's points table, and its discovery used it
     arms = summary["params"]["decisions_by_params"]
     assert any(arm.startswith("v") for arm in arms), (arms, summary["params"]["versions"])
+    # a decision names the table version that passed it, as AMC-Trader's rows carry it
+    named = rows(url, "SELECT DISTINCT params_version FROM learning_decisions"
+                      " WHERE NOT is_synthetic AND params_version IS NOT NULL")
+    assert named and {int(arm.split()[0][1:]) for arm in arms if arm.startswith("v")} == {
+        int(v) for (v,) in named}
     live = [p for (p,) in rows(url, "SELECT params FROM params_history"
                                     " WHERE name = 'amc-scanner:3.3.1' AND mode = 'live'")]
     assert live and all(p["kind"] == "tiered" and p["model"]["version"] == "3.3.1"
