@@ -54,7 +54,8 @@ class Frames:
     def index(self, market: tuple[str, str]) -> pl.DataFrame:
         return self.state.index
 
-    def scored(self, name: str, version: str, horizons: tuple[int, int, int]) -> pl.DataFrame:
+    def scored(self, name: str, version: str, horizons: tuple[int, int, int],
+               factors: Any = (), components: Any = ()) -> pl.DataFrame:
         return self.state.scored.get((name, version), pl.DataFrame())
 
     def last_session(self, index_symbol: str) -> date | None:

@@ -189,7 +189,12 @@ def _read(uow: UnitOfWork, settings: Settings, kind: str, as_of: date, inputs: I
         return part
     declaration = found.model
     scale = (declaration.scale.low, declaration.scale.high)
-    candidates = uow.frames.scored(name_, version, settings.horizons)
+    candidates = uow.frames.scored(
+        name_, version, settings.horizons,
+        factors=[f.name for f in declaration.factors]
+        if isinstance(declaration, TieredModel) else (),
+        components=[c.name for c in declaration.components]
+        if not isinstance(declaration, TieredModel) else ())
     known_candidates = (known_by(candidates, as_of, policy.horizon)
                         if not candidates.is_empty() else candidates)
     if isinstance(declaration, TieredModel):

@@ -106,7 +106,8 @@ def test_each_model_learns_into_its_own_set_and_a_reader_gets_only_its_models(
     store.close()
 
     with deps.db.unit_of_work() as uow:
-        stored = uow.frames.scored("amc-scanner", "3.3.1", keyed.horizons)
+        stored = uow.frames.scored("amc-scanner", "3.3.1", keyed.horizons,
+                                   factors=[f.name for f in SCANNER.factors])
     assert len(stored) == SESSIONS * SYMBOLS  # every candidate, once, with its outcome
     first = stored.sort("session", "symbol").row(0, named=True)
     sent = {f.name: first.get(f"sent:{f.name}") for f in SCANNER.factors
