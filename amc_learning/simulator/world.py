@@ -10,7 +10,8 @@ something real to find. Everything is a pure function of (seed, start, days): th
 always begins at `ORIGIN` and fast-forwards, so consecutive runs continue one another.
 
 The trading rules and how trading reads its params are in `simulator.trading`, the
-ledger of what it earned in `simulator.ledger`. What stays here (about 470 lines) is one
+ledger of what it earned in `simulator.ledger`, the tiered world's states (`run
+--producer amc-trader`) in `simulator.tiered`. What stays here (about 550 lines) is one
 `World.step`: the market, the services' events of a session, the open positions and the
 fallback's counterfactual advance together from one random stream, so they stay together.
 """
