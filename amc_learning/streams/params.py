@@ -173,6 +173,7 @@ class ParamsReader:
         #: the declared models whose parameters this reader takes (default: those shipped)
         self._models = {(m.name, m.version): m for m in (
             models if models is not None else shipped())}
+        self._declared: dict[tuple[str, str], TieredParams | ComponentParams] = {}
         self._client = kafka.client() if kafka is not None else {}  # None: offered to only
         self._topic = topic
         self._verifier = verifier
@@ -229,7 +230,9 @@ class ParamsReader:
         weights and a threshold): its set's, else the producer's own declared ones. Never
         blocks, never raises."""
         name = param_set(f"{model.name} {model.version}")
-        declared = declared_params(model)
+        declared = self._declared.get((model.name, model.version))
+        if declared is None:  # built once per model, not on every read
+            declared = self._declared[(model.name, model.version)] = declared_params(model)
         try:
             view = self._view(self._held, name, decision_key, declared)
             if view.source == "fallback" or (type(view.params) is type(declared)
