@@ -54,7 +54,7 @@ from amc_learning.simulator.research import (
     simulate_candidates,
     trade,
 )
-from amc_learning.simulator.tiered import PLANTED, TieredConfig, simulate_tiered
+from amc_learning.simulator.tiered import PLANTED, TieredConfig, simulate_tiered, truth
 from amc_learning.simulator.tiered import model as tiered_model
 from amc_learning.streams.params import ParamsReader, Record
 
@@ -207,6 +207,35 @@ def arm_metrics(trades: pl.DataFrame, sessions: list[int]) -> dict[str, Any]:
             "trades": len(trades), "pnl": pnl}
 
 
+def planted_z(planted: np.ndarray, static: np.ndarray) -> float:
+    """How far the planted table's per-session P&L beats the static one's: the paired z
+    of their difference, read every HORIZON-th session (no two outcomes overlap)."""
+    diff = (planted - static)[::HORIZON]
+    sd = float(diff.std(ddof=1))
+    return round(float(diff.mean()) / sd * math.sqrt(len(diff)), 3) if sd > 0 else 0.0
+
+
+def planted_power(symbols: int, seeds: range = range(10)) -> list[float]:
+    """`planted_z` on the judged year of each seed's tiered world of `symbols`: what an
+    experiment of that size can show at best (decision 014 sets the universe by it)."""
+    declared = tiered_model()
+    static = TieredParams.declared(declared)
+    planted = static.model_copy(update={"tables": truth(declared)})
+    out = []
+    for seed in seeds:
+        cfg = TieredConfig(seed=seed, symbols=symbols)
+        frame = simulate_tiered(cfg)
+        judged = list(range(JUDGED_FROM, cfg.sessions - HORIZON))
+        # excess over the session's mean candidate, as the rollout judge reads P&L
+        frame = frame.with_columns(pl.col(f"return_{HORIZON}d")
+                                   - pl.col(f"return_{HORIZON}d").mean().over("session"))
+        pnl = {name: arm_metrics(by_version(frame, dict.fromkeys(judged, p), picks),
+                                 judged)["pnl"] for name, p in (("planted", planted),
+                                                                 ("static", static))}
+        out.append(planted_z(pnl["planted"], pnl["static"]))
+    return out
+
+
 def run_tiered_experiment(seed: int = 0, noise_only: bool = False,
                           say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """The shipped 3.3.1 table (static) against the table the gated loop makes live
@@ -233,11 +262,14 @@ def run_tiered_experiment(seed: int = 0, noise_only: bool = False,
                              current, None, guardrails)
         if t >= JUDGED_FROM:
             ungated[t] = current
+    planted = static.model_copy(update={"tables": truth(declared)})
     arms = {
         "adaptive": arm_metrics(by_version(frame, {t: gated.traded[t] for t in judged}, picks),
                                 judged),
         "static": arm_metrics(by_version(frame, dict.fromkeys(judged, static), picks), judged),
         "ungated_upper_bound": arm_metrics(by_version(frame, ungated, picks), judged),
+        "planted_truth": arm_metrics(by_version(frame, dict.fromkeys(judged, planted), picks),
+                                     judged),
     }
     final = gated.traded[judged[-1]]
     assert isinstance(final, TieredParams)
@@ -249,6 +281,7 @@ def run_tiered_experiment(seed: int = 0, noise_only: bool = False,
         **{arm: {k: m[k] for k in keys} for arm, m in arms.items()},
         "trades": {arm: m["trades"] for arm, m in arms.items()},
         "difference": _interval(arms["adaptive"]["pnl"] - arms["static"]["pnl"]),
+        "planted_truth_z": planted_z(arms["planted_truth"]["pnl"], arms["static"]["pnl"]),
         "signs_recovered": f"{recovered}/{len(PLANTED)}",
         "largest_move_points": max((abs(v) for v in moves.values()), default=0),
         "learned_sessions": gated.learned_sessions(range(JUDGED_FROM, last)),
