@@ -28,11 +28,11 @@ from amc_learning.schemas.params import TieredParams
 @dataclass(frozen=True)
 class Learned:
     """A learned version that went live: its number, the session it went live on, and
-    what its fit said of each tier (`points.propose`'s notes)."""
+    what its fit said of each tier (`points.propose`'s notes) or component (its IC t)."""
 
     version: int
     live_since: date
-    tiers: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def declared_file(model: TieredModel) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def scanner_weights(params: TieredParams, model: TieredModel, learned: list[Lear
     if learned and changed:
         last = learned[-1]
         version = f"{base_version}+learned.{last.version}"
-        evidence = {(n["factor"], n["tier"]): n for v in learned for n in v.tiers}
+        evidence = {(n["factor"], n["tier"]): n for v in learned for n in v.notes}
         unread = sum(1 for f, *_ in changed if f not in read)
         out["update_history"] = [*out.get("update_history", []), {
             "date": str(last.live_since),

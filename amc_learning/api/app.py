@@ -46,7 +46,12 @@ from prometheus_client import Counter, Histogram
 
 from amc_learning.api import tokens as token_rules
 from amc_learning.schemas.models import ComponentModel, TieredModel, shipped
-from amc_learning.schemas.params import FALLBACK_PARAMS, TieredParams, declared_params
+from amc_learning.schemas.params import (
+    FALLBACK_PARAMS,
+    ComponentParams,
+    TieredParams,
+    declared_params,
+)
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.schemas.signing import ALGORITHM
 from amc_learning.service.collect import FORMATS, ROUTES, NotAcknowledged
@@ -255,7 +260,8 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
     def exported(model: str, fmt: str, view: ParamsView[Any]) -> dict[str, Any]:
         """The file of the params `view` holds, their evidence from the history."""
         held = None
-        if view.source == "published" and isinstance(view.params, TieredParams):
+        if view.source == "published" and isinstance(view.params,
+                                                     TieredParams | ComponentParams):
             issued = json.loads(view.record or b"{}").get("issued_at", "")[:10]
             held = Held(view.version or 0, view.params, view.mode or "live",
                         date.fromisoformat(issued))

@@ -68,15 +68,20 @@ def register(command: Command) -> None:
                 "tiers changed, the rest as they are, its version and update_history\n"
                 "extended with the changes and their evidence. Read from the database.\n"
                 "  amc-learning params export --model \"amc-scanner 3.3.1\" \\\n"
-                "      --base data/scanner_weights.json --out scanner_weights.json")
+                "      --base data/scanner_weights.json --out scanner_weights.json\n"
+                "AlphaStack's weights and trade-ready bar (BASE_WEIGHTS, S1..S6):\n"
+                "  amc-learning params export --model \"alphastack 4.1\"")
     p.add_argument("action", nargs="?", choices=["show", "export"], default="show",
                    help="show (default) or export")
     p.add_argument("--name", default=None, help="show: the param-set name (default: "
                    "LEARNING_PARAMS_NAME)")
     p.add_argument("--model", default=None, metavar="MODEL",
                    help="export: the scoring model, \"name version\" (amc-scanner 3.3.1)")
-    p.add_argument("--format", default="amc-scanner-weights", dest="fmt",
-                   choices=["amc-scanner-weights"], help="export: the file's format")
+    p.add_argument("--format", default=None, dest="fmt",
+                   choices=["amc-scanner-weights", "alphastack-weights"],
+                   help="export: the file's format (default: the model's own: "
+                        "amc-scanner-weights for a tiered model, alphastack-weights for a "
+                        "component model)")
     p.add_argument("--mode", default="live", choices=["live", "proposed"],
                    help="export: the live version's params, or the newest in flight "
                         "(default: live)")

@@ -131,6 +131,8 @@ class Component(Contract):
     name: FeatureName
     weight: float = Field(ge=0.0)
     description: ShortText = ""
+    #: the producer's own name for this weight, where it differs (AlphaStack's "S1")
+    key: Identifier | None = None
 
 
 class ComponentModel(Contract):

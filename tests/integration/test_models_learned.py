@@ -170,6 +170,15 @@ def test_each_model_learns_into_its_own_set_and_a_reader_gets_only_its_models(
     unknown = cli(keyed, "params", "export", "--model", "amc-scanner 9.9")
     assert unknown.returncode == 2 and "no declaration of 'amc-scanner 9.9'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+    # AlphaStack's own shape: its BASE_WEIGHTS by its keys (nothing learned for it here)
+    alphastack = cli(keyed, "params", "export", "--model", "alphastack 4.1")
+    assert alphastack.returncode == 0, alphastack.stderr[-2000:]
+    weights = json.loads(alphastack.stdout)
+    assert weights["BASE_WEIGHTS"]["S1"] == 0.3 and weights["TRADE_READY_SCORE"] == 75.0
+    assert "reads no file of them yet" in alphastack.stderr
+    wrong = cli(keyed, "params", "export", "--model", "alphastack 4.1", "--format",
+                "amc-scanner-weights")
+    assert wrong.returncode == 2 and "is a component model" in wrong.stderr
     deps.close()
 
     # the report: a section for the scanner, its tables side by side, a chart
