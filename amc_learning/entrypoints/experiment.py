@@ -215,6 +215,14 @@ def planted_z(planted: np.ndarray, static: np.ndarray) -> float:
     return round(float(diff.mean()) / sd * math.sqrt(len(diff)), 3) if sd > 0 else 0.0
 
 
+def excess_pnl(frame: pl.DataFrame, params: TieredParams, judged: list[int]) -> np.ndarray:
+    """A table's per-session P&L on `judged`, every pick's return in excess of its
+    session's mean candidate (as the rollout judge reads P&L)."""
+    ret = f"return_{HORIZON}d"
+    frame = frame.with_columns(pl.col(ret) - pl.col(ret).mean().over("session"))
+    return arm_metrics(by_version(frame, dict.fromkeys(judged, params), picks), judged)["pnl"]
+
+
 def planted_power(symbols: int, seeds: range = range(10)) -> list[float]:
     """`planted_z` on the judged year of each seed's tiered world of `symbols`: what an
     experiment of that size can show at best (decision 014 sets the universe by it)."""
@@ -226,13 +234,8 @@ def planted_power(symbols: int, seeds: range = range(10)) -> list[float]:
         cfg = TieredConfig(seed=seed, symbols=symbols)
         frame = simulate_tiered(cfg)
         judged = list(range(JUDGED_FROM, cfg.sessions - HORIZON))
-        # excess over the session's mean candidate, as the rollout judge reads P&L
-        frame = frame.with_columns(pl.col(f"return_{HORIZON}d")
-                                   - pl.col(f"return_{HORIZON}d").mean().over("session"))
-        pnl = {name: arm_metrics(by_version(frame, dict.fromkeys(judged, p), picks),
-                                 judged)["pnl"] for name, p in (("planted", planted),
-                                                                 ("static", static))}
-        out.append(planted_z(pnl["planted"], pnl["static"]))
+        out.append(planted_z(excess_pnl(frame, planted, judged),
+                             excess_pnl(frame, static, judged)))
     return out
 
 
@@ -281,7 +284,8 @@ def run_tiered_experiment(seed: int = 0, noise_only: bool = False,
         **{arm: {k: m[k] for k in keys} for arm, m in arms.items()},
         "trades": {arm: m["trades"] for arm, m in arms.items()},
         "difference": _interval(arms["adaptive"]["pnl"] - arms["static"]["pnl"]),
-        "planted_truth_z": planted_z(arms["planted_truth"]["pnl"], arms["static"]["pnl"]),
+        "planted_truth_z": planted_z(excess_pnl(frame, planted, judged),
+                                     excess_pnl(frame, static, judged)),
         "signs_recovered": f"{recovered}/{len(PLANTED)}",
         "largest_move_points": max((abs(v) for v in moves.values()), default=0),
         "learned_sessions": gated.learned_sessions(range(JUDGED_FROM, last)),

@@ -15,7 +15,14 @@ from amc_learning.intelligence.adaptive import COMPONENTS, Guardrails, adapt
 from amc_learning.intelligence.book import Params
 from amc_learning.intelligence.calibration import calibrate, expected_calibration_error
 from amc_learning.intelligence.points import tier_columns
-from amc_learning.intelligence.rollout import IN_FLIGHT, Action, RolloutPolicy, Version, decide
+from amc_learning.intelligence.rollout import (
+    IN_FLIGHT,
+    Action,
+    RolloutPolicy,
+    Version,
+    decide,
+    stale_shadow,
+)
 from amc_learning.intelligence.stats import as_float
 from amc_learning.schemas.models import COMPONENT, TIER, ComponentModel, TieredModel
 from amc_learning.schemas.params import FALLBACK_PARAMS, AdaptiveParams
@@ -111,8 +118,9 @@ def plan(
     in_flight = any(v.mode in IN_FLIGHT for v in versions) and not any(
         a.to_mode in ("rejected", "live") for a in actions
     )
+    stale = stale_shadow(versions, frame, policy) if in_flight and not entries else None
     fitted: dict[str, Any] = {"candidate": None}
-    if kind == "daily" and not in_flight and not entries and len(frame) > 0:
+    if kind == "daily" and (not in_flight or stale) and not entries and len(frame) > 0:
         incumbent = live.params if live else fallback
         params, evidence = fit(frame, incumbent, regime,
                                  guardrails or Guardrails(horizon=policy.horizon))
@@ -125,8 +133,17 @@ def plan(
         fitted = {"candidate": None, "changed": sorted(changed)}
         if isinstance(evidence, dict):  # a scoring model's fit: why it kept what it had
             fitted.update({k: evidence[k] for k in ("why", "judged") if k in evidence})
+        if changed and stale is not None and params == stale.params:
+            changed = set()  # the shadow already holds this fit: it stays
+            fitted["changed"] = []
         if changed:
             sessions = frame["session"]
+            if stale is not None:  # a fit on more history replaces an undecided shadow
+                seen = int((sessions.unique() < stale.evidence_from).sum())
+                entry(stale.version, "rejected", stale.params, stale.parent, {},
+                      {"why": "superseded by a fit on more history",
+                       "fitted_sessions": seen, "sessions": sessions.n_unique(),
+                       "by": next_version}, False)
             provenance = {
                 "window": [str(sessions.min()), str(sessions.max())],
                 "decisions": len(frame), "sessions": sessions.n_unique(),
@@ -152,6 +169,9 @@ def explain(row: dict[str, Any]) -> str:
     if mode in ("canary", "live") and "p_not_better" in evidence:
         return (f"beat its incumbent over {evidence['sessions']} sessions: P(not better) "
                 f"{evidence['p_not_better']} <= {evidence['needed']}")
+    if mode == "rejected" and "fitted_sessions" in evidence:
+        return (f"{evidence['why']}: version {evidence.get('by')} fitted on "
+                f"{evidence.get('sessions')} sessions, it on {evidence['fitted_sessions']}")
     if mode == "rejected":
         return (f"{evidence.get('why')}: P(not better) {evidence.get('p_not_better')} over "
                 f"{evidence.get('sessions')} sessions")

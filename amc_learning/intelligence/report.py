@@ -30,7 +30,8 @@ class ModelParams:
     live / proposed: the version live now, and the newest one in flight (None: none), each
       (version, params). notes: the fit's evidence of the proposed version (else the live
       one's): a points fit's per-tier notes (`points.propose`), or a weights fit's
-      evidence. history: version, mode, as_of of the model's param set."""
+      evidence. history: version, mode, as_of of the model's param set. arms: what trading
+      made under each version its decisions name (as `ReportData.arms`)."""
 
     scoring_model: str
     name: str
@@ -43,6 +44,7 @@ class ModelParams:
     read_by_producer: list[str]
     history: pl.DataFrame
     tables: int = 0
+    arms: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 @dataclass(frozen=True)

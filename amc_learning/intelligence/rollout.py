@@ -22,6 +22,12 @@ counterfactual, so a shadow is judged without ever trading.
   version that does not earn more does not hold later fits back for the whole window);
   or nothing is decided after `max_sessions`. A rejected canary restores
   the incumbent.
+* a stale shadow: one version is judged at a time and the learner fits only when none
+  is in flight, so a shadow that stays undecided would hold back every later fit for
+  up to `max_sessions`. Once the history is `refit_growth` times what a shadow was
+  fitted on, the learner fits again, and a fit that changes the params replaces it (the
+  shadow is rejected, "superseded by a fit on more history": `stale_shadow`). A canary
+  is never replaced. Dropping a version never promotes one, so the level holds.
 * rollback: a live version's excess P&L since it went live, scaled by its spread over
   the comparison that promoted it, runs through a one-sided CUSUM watching for it to
   turn negative; the threshold is calibrated by simulation so that a version earning
@@ -66,6 +72,9 @@ class RolloutPolicy:
     watch_sessions: int = 250
     false_alarm_rate: float = 0.05
     cusum_drift: float = 1.0
+    #: a shadow gives way to a fit on at least this many times the sessions of history it
+    #: was fitted on, when that fit changes something (`stale_shadow`; inf: never)
+    refit_growth: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -240,6 +249,18 @@ def promotion_level(policy: RolloutPolicy, simulations: int = 4000) -> float:
         mid = (low + high) / 2
         low, high = (low, mid) if live_share(mid) <= 1 - policy.promote_at else (mid, high)
     return float(norm.sf(high))
+
+
+def stale_shadow(versions: list[Version], frame: pl.DataFrame,
+                 policy: RolloutPolicy) -> Version | None:
+    """The shadow in flight whose fit saw at most 1 / `refit_growth` of the sessions of
+    `frame` (those before its evidence begins), or None."""
+    shadow = next((v for v in versions if v.mode == "shadow"), None)
+    if shadow is None or any(v.mode == "canary" for v in versions) or frame.is_empty():
+        return None
+    sessions = frame["session"].unique()
+    seen = int((sessions < shadow.evidence_from).sum())
+    return shadow if seen > 0 and len(sessions) >= policy.refit_growth * seen else None
 
 
 def decide(

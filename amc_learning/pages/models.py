@@ -6,14 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from amc_learning.intelligence.report import ReportData
-from amc_learning.pages.cells import Table, num
+from amc_learning.pages.cells import Table, arms_table, num
 from amc_learning.pages.charts import Bar, bar_chart
 
 
 def models(data: ReportData) -> list[dict[str, Any]]:
     """Per declared scoring model with a set of its own: its declared, live and proposed
     parameters side by side, each change with its evidence, a chart of the changed tiers
-    (declared vs learned, with the fit's interval), and its versions."""
+    (declared vs learned, with the fit's interval), its versions, and what trading made
+    under each version its decisions name."""
     out = []
     for m in data.models:
         live = m.live[1] if m.live else None
@@ -31,6 +32,7 @@ def models(data: ReportData) -> list[dict[str, Any]]:
                    for r in m.history.sort("as_of", "version", descending=True).head(20)
                    .iter_rows(named=True)]
         section["history"] = Table([("as of", ""), ("version", ""), ("mode", "")], history)
+        section["arms"] = arms_table(m.arms)
         out.append(section)
     return out
 

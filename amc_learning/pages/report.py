@@ -27,7 +27,7 @@ from amc_learning.intelligence.report import (
     calibration_check,
     spans,
 )
-from amc_learning.pages.cells import Table, num
+from amc_learning.pages.cells import Table, arms_table, num
 from amc_learning.pages.charts import (
     Band,
     Bar,
@@ -232,28 +232,7 @@ def _params(data: ReportData) -> dict[str, Any]:
                    ("parent", "the live version it was judged against"),
                    ("published", "sent on the params topic"), ("evidence", "why")], rows)
     keys = [(cls, glyph, mode.replace("_", " ")) for mode, (cls, _, glyph) in MODE_MARKS.items()]
-    return {"chart": chart, "legend": keys, "table": table, "arms": _arms(data.arms)}
-
-
-def _arms(arms: pl.DataFrame) -> Table | None:
-    """What trading made under each params arm, from the decisions that name their params."""
-    if arms.is_empty():
-        return None
-    rows = [([(r["arm"], r["arm"]), (num(r["decisions"]), r["decisions"]),
-              (num(r["trades"]), r["trades"]), (num(r["marked"]), r["marked"]),
-              (f"{r['pnl_pct']:+.2f}", r["pnl_pct"]),
-              (f"{r['pnl_pct'] / r['marked'] * 100:+.1f}" if r["marked"] else "–",
-               r["pnl_pct"] / r["marked"] if r["marked"] else None),
-              (f"{r['first']} .. {r['last']}", str(r["first"]))], "")
-            for r in arms.iter_rows(named=True)]
-    return Table([("arm", "the params the trading engine decided under"),
-                  ("decisions", "all decisions, HOLD and IGNORE included"),
-                  ("trades", "BUY and SELL decisions"),
-                  ("marked", "trades whose horizon return is complete"),
-                  ("P&L %", "side × position size × the horizon return, summed, in % of the "
-                            "portfolio"),
-                  ("bp/trade", "mean P&L per marked trade, in basis points of the portfolio"),
-                  ("sessions", "first and last session of the arm")], rows)
+    return {"chart": chart, "legend": keys, "table": table, "arms": arms_table(data.arms)}
 
 
 def _short(value: Any) -> str:

@@ -40,7 +40,9 @@ FROM (
 
 #: Per params arm the trading engine decided under (ThesisDecided.params_version/mode):
 #: decisions, BUY/SELL trades, and their P&L marked at the middle horizon, in percent of
-#: the portfolio (side x position size x return_7d, the return the learning judges by).
+#: the portfolio (side x position size x return_7d, the return the learning judges by);
+#: with `model` ("name version"), only the decisions of that scoring model (its own, or
+#: its candidate's), whose version is its param set's
 _ARMS = """
 SELECT coalesce('v' || d.params_version || ' ' || d.params_mode, 'fallback') AS arm,
        count(*) AS decisions,
@@ -52,8 +54,13 @@ SELECT coalesce('v' || d.params_version || ' ' || d.params_mode, 'fallback') AS 
        max((d.decided_at AT TIME ZONE 'UTC')::date) AS last
 FROM learning_decisions d LEFT JOIN learning_outcomes o ON o.decision_id = d.id
 WHERE NOT d.is_synthetic AND (d.decided_at AT TIME ZONE 'UTC')::date <= %(as_of)s
+  AND (%(model)s::text IS NULL OR COALESCE(d.scoring_model || ' ' || d.scoring_version,
+       (SELECT c.scoring_model || ' ' || c.scoring_version FROM discovery_candidates c
+        WHERE c.symbol = d.symbol AND c.run_id = d.discovery_run_id LIMIT 1)) = %(model)s)
 GROUP BY 1 ORDER BY min(d.decided_at)
 """
+_ARMS_SCHEMA = {"arm": pl.Utf8, "decisions": pl.Int64, "trades": pl.Int64, "marked": pl.Int64,
+                "pnl_pct": pl.Float64, "first": pl.Date, "last": pl.Date}
 
 _HEALTH = """
 SELECT
@@ -146,9 +153,7 @@ def gather(uow: UnitOfWork, settings: Settings, as_of: date | None,
                      "as_of": date_, "parent_version": pl.Int64, "published": pl.Boolean,
                      "evidence": pl.Object, "recorded_at": pl.Datetime("us", "UTC")},
                     name=params_name, as_of=as_of)
-    arms = _frame(conn, _ARMS, {"arm": pl.Utf8, "decisions": pl.Int64, "trades": pl.Int64,
-                                "marked": pl.Int64, "pnl_pct": pl.Float64,
-                                "first": date_, "last": date_}, as_of=as_of)
+    arms = _frame(conn, _ARMS, _ARMS_SCHEMA, as_of=as_of, model=None)
     cycles = _frame(conn, "SELECT kind, as_of, ran_at, summary FROM learning_cycles"
                           " WHERE name = %(name)s AND as_of <= %(as_of)s"
                           " ORDER BY ran_at DESC LIMIT 10",
@@ -205,5 +210,6 @@ def models(uow: UnitOfWork, as_of: date) -> list[ModelParams]:
                                  schema={"version": pl.Int64, "mode": pl.Utf8,
                                          "as_of": pl.Date}),
             tables=(len(declaration.factors) + len(declaration.bonuses)
-                    if isinstance(declaration, TieredModel) else 0)))
+                    if isinstance(declaration, TieredModel) else 0),
+            arms=_frame(uow.conn, _ARMS, _ARMS_SCHEMA, as_of=as_of, model=scoring_model)))
     return out

@@ -17,6 +17,7 @@ from amc_learning.intelligence.points import PointsGuardrails
 from amc_learning.intelligence.rollout import RolloutPolicy
 from amc_learning.schemas.params import TieredParams
 from amc_learning.simulator.tiered import model
+from amc_learning.store.report import models as report_models
 from tests.integration.helpers import rows
 
 pytestmark = pytest.mark.integration
@@ -134,3 +135,17 @@ def test_a_run_in_amc_traders_shapes_reaches_the_learner_through_the_adapters(se
         assert written["version"] == "3.3.1", exported
         assert any("not in the file" in n or "0 learned changes" in n
                    for n in exported["notes"]), exported
+
+    # the report's section for the scanner: what trading made under each table version
+    deps = bootstrap(settings)
+    [(last,)] = rows(url, "SELECT max((decided_at AT TIME ZONE 'UTC')::date)"
+                          " FROM learning_decisions")
+    with deps.db.unit_of_work() as uow:
+        [scanner] = report_models(uow, last)
+    deps.close()
+    assert scanner.scoring_model == "amc-scanner 3.3.1"
+    by_arm = dict(zip(scanner.arms["arm"], scanner.arms["decisions"], strict=True))
+    [(decided,)] = rows(url, "SELECT count(*) FROM learning_decisions WHERE NOT is_synthetic")
+    assert sum(by_arm.values()) == decided  # every decision of the scanner, once
+    assert {int(a.split()[0][1:]) for a in by_arm if a.startswith("v")} == {
+        int(v) for (v,) in named}

@@ -311,10 +311,14 @@ def _scanner_section() -> ModelParams:
     history = pl.DataFrame({"version": [1, 1, 2], "mode": ["shadow", "live", "canary"],
                             "as_of": [START, START + timedelta(days=30),
                                       START + timedelta(days=60)]})
+    arms = pl.DataFrame({"arm": ["fallback", "v1 live"], "decisions": [120, 80],
+                         "trades": [30, 20], "marked": [30, 18], "pnl_pct": [0.9, 1.44],
+                         "first": [START, START + timedelta(days=31)],
+                         "last": [START + timedelta(days=30), START + timedelta(days=90)]})
     return ModelParams("amc-scanner 3.3.1", "amc-scanner:3.3.1", "tiered", declared,
                        (1, live), (2, "canary", proposed), notes,
                        {"points_per_unit_return": 2000.0}, SCANNER.read_by_producer,
-                       history, tables=18)
+                       history, tables=18, arms=arms)
 
 
 def test_each_scoring_model_shows_its_tables_side_by_side_with_the_evidence():
@@ -340,3 +344,7 @@ def test_each_scoring_model_shows_its_tables_side_by_side_with_the_evidence():
     _well_formed(chart[0])
     assert "gap.huge learned" in chart[0] and "the fit&#39;s target -30 [-40, -20]" in chart[0]
     assert "volume_momentum" in section and "0.3" in section  # AlphaStack's own weight
+    # what trading made under each of the scanner's versions (none for AlphaStack's)
+    assert section.count("What trading made under each version") == 1
+    v1 = next(r for r in rows if "v1 live" in r)
+    assert "+1.44" in v1 and "+8.0" in v1  # P&L %, and 1.44 / 18 marked = 8.0 bp a trade

@@ -154,3 +154,37 @@ def test_a_fitted_map_travels_as_the_contracts_knots_and_means_the_same():
     assert np.array_equal(calibrate([], grid), grid)  # no map yet: the raw confidence
     with pytest.raises(ValueError, match="monotone"):
         params(calibration=[{"raw": 0.2, "calibrated": 0.5}, {"raw": 0.5, "calibrated": 0.3}])
+
+
+def test_an_undecided_shadow_gives_way_to_a_fit_on_twice_its_history(world):
+    """One version is judged at a time; a shadow the judge has not decided on is replaced
+    once the history has doubled since its fit, by a fit that changes something — never
+    before, never by the same params, never while a canary is in flight."""
+    from amc_learning.intelligence.cycle import plan
+
+    days = sessions(world)
+    patient = RolloutPolicy(min_sessions=150, max_sessions=300)  # undecided throughout
+    old, new = params(discovery_threshold=0.62), params(discovery_threshold=0.7)
+    calls: list[int] = []
+
+    def fit(frame, incumbent, regime, guardrails, returned=new):
+        calls.append(frame["session"].n_unique())
+        return returned, {}
+
+    def cycle(known_sessions, mode="shadow", fitted=fit):
+        shadow = Version(1, mode, old, None, days[60], days[60])
+        known = world.filter(pl.col("session") < days[known_sessions])
+        return plan([shadow], known, "daily", patient, fit=fitted, fallback=params())
+
+    entries, actions, _ = cycle(110)  # 110 sessions known: less than twice its 60
+    assert (entries, actions, calls) == ([], [], [])
+    entries, _, fitted = cycle(125)  # 125 >= 2 x 60: a fit, and it replaces the shadow
+    assert calls == [125] and [(e["version"], e["mode"]) for e in entries] == [
+        (1, "rejected"), (2, "shadow")]
+    assert entries[0]["evidence"] == {"why": "superseded by a fit on more history",
+                                      "fitted_sessions": 60, "sessions": 125, "by": 2}
+    assert entries[1]["params"] == new and fitted["candidate"] == 2
+    same = cycle(125, fitted=lambda f, i, r, g: (old, {}))  # the shadow's own params again
+    assert same[0] == [] and same[2]["candidate"] is None
+    calls.clear()
+    assert cycle(125, mode="canary")[0] == [] and calls == []  # a canary is judged out
