@@ -25,9 +25,10 @@ counterfactual, so a shadow is judged without ever trading.
 * a stale shadow: one version is judged at a time and the learner fits only when none
   is in flight, so a shadow that stays undecided would hold back every later fit for
   up to `max_sessions`. Once the history is `refit_growth` times what a shadow was
-  fitted on, the learner fits again, and a fit that changes the params replaces it (the
-  shadow is rejected, "superseded by a fit on more history": `stale_shadow`). A canary
-  is never replaced. Dropping a version never promotes one, so the level holds.
+  fitted on, and it has been judged for `futile_after` sessions, the learner fits
+  again, and a fit that changes the params replaces it (the shadow is rejected,
+  "superseded by a fit on more history": `stale_shadow`). A canary is never replaced.
+  Dropping a version never promotes one, so the level holds.
 * rollback: a live version's excess P&L since it went live, scaled by its spread over
   the comparison that promoted it, runs through a one-sided CUSUM watching for it to
   turn negative; the threshold is calibrated by simulation so that a version earning
@@ -253,14 +254,18 @@ def promotion_level(policy: RolloutPolicy, simulations: int = 4000) -> float:
 
 def stale_shadow(versions: list[Version], frame: pl.DataFrame,
                  policy: RolloutPolicy) -> Version | None:
-    """The shadow in flight whose fit saw at most 1 / `refit_growth` of the sessions of
-    `frame` (those before its evidence begins), or None."""
+    """The shadow in flight, judged on at least `futile_after` sessions (and
+    `min_sessions`) and still undecided, whose fit saw at most 1 / `refit_growth` of the
+    sessions of `frame` (those before its evidence begins), or None."""
     shadow = next((v for v in versions if v.mode == "shadow"), None)
     if shadow is None or any(v.mode == "canary" for v in versions) or frame.is_empty():
         return None
     sessions = frame["session"].unique()
     seen = int((sessions < shadow.evidence_from).sum())
-    return shadow if seen > 0 and len(sessions) >= policy.refit_growth * seen else None
+    judged = len(sessions) - seen
+    return (shadow if seen > 0
+            and judged >= max(policy.min_sessions, policy.futile_after)
+            and len(sessions) >= policy.refit_growth * seen else None)
 
 
 def decide(

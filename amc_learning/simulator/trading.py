@@ -27,6 +27,8 @@ class TradingPolicy:
 
     discovery_weights: tuple[float, ...] = (0.25, 0.20, 0.20, 0.15, 0.10, 0.10)
     discovery_threshold: float = 0.66
+    #: candidates a discovery run writes (a points scanner: every one that clears its bar),
+    #: and the best of them the thesis looks at
     candidates_per_run: int = 30
     buy_confidence: float = 0.60
     sell_confidence: float = 0.40

@@ -235,11 +235,13 @@ class World:
                    ) -> tuple[np.ndarray, np.ndarray, float]:
         """(composite scores, the run's candidates best first, threshold) under `params`'
         weights and threshold (the policy's own without params); under a points table,
-        each symbol's net score and the table's entry threshold, on its scale."""
+        each symbol's net score and the table's entry threshold, on its scale, and every
+        symbol that clears it (AMC-Trader's scanner writes each one)."""
         policy = self.cfg.policy
         if isinstance(params, TieredParams) and self.tiers is not None:
             net = self.tiers.points(params.tables)
-            return net, np.argsort(-net)[: policy.candidates_per_run], params.entry_threshold
+            order = np.argsort(-net, kind="stable")
+            return net, order[net[order] >= params.entry_threshold], params.entry_threshold
         weights, threshold = np.array(policy.discovery_weights), policy.discovery_threshold
         if isinstance(params, AdaptiveParams):
             weights = np.array([getattr(params.scoring_weights, c) for c in SCORE_COMPONENTS])
@@ -276,7 +278,10 @@ class World:
                 composite_score=round(float(scored["raw_score"].normalised if scored
                                             else composite[i]), 6),
                 threshold=None if scored else threshold,
-                passed=bool(composite[i] >= threshold),
+                # handed to the thesis: it clears the bar, and is among the best (a
+                # scanner's candidates may be many; the rest are tracked undecided)
+                passed=bool(composite[i] >= threshold
+                            and rank <= self.cfg.policy.candidates_per_run),
                 scores=ScoreComponents(**{
                     c: round(float(day.scores[i, k]), 6) for k, c in enumerate(SCORE_COMPONENTS)
                 }),
@@ -321,7 +326,7 @@ class World:
         fallback = (TieredParams.declared(self.scanner) if self.scanner is not None
                     else FALLBACK_VIEW.params)
         composite, order, threshold = self._shortlist(day, fallback)
-        for i in order:
+        for i in order[: self.cfg.policy.candidates_per_run]:
             if composite[i] < threshold:
                 continue
             used, policy, limit = with_params(FALLBACK_VIEW, self._confidence(day, i)[0],

@@ -163,7 +163,9 @@ def test_an_undecided_shadow_gives_way_to_a_fit_on_twice_its_history(world):
     from amc_learning.intelligence.cycle import plan
 
     days = sessions(world)
-    patient = RolloutPolicy(min_sessions=150, max_sessions=300)  # undecided throughout
+    # a judge that never decides: no promotion, rejection or futility
+    patient = RolloutPolicy(min_sessions=20, futile_after=60, max_sessions=300,
+                            promote_at=1.0, reject_at=0.0, futile_at=0.0)
     old, new = params(discovery_threshold=0.62), params(discovery_threshold=0.7)
     calls: list[int] = []
 
@@ -186,5 +188,11 @@ def test_an_undecided_shadow_gives_way_to_a_fit_on_twice_its_history(world):
     assert entries[1]["params"] == new and fitted["candidate"] == 2
     same = cycle(125, fitted=lambda f, i, r, g: (old, {}))  # the shadow's own params again
     assert same[0] == [] and same[2]["candidate"] is None
+    calls.clear()
+    early = RolloutPolicy(min_sessions=20, futile_after=70, max_sessions=300,
+                          promote_at=1.0, reject_at=0.0, futile_at=0.0)  # judged on 65
+    shadow = Version(1, "shadow", old, None, days[60], days[60])
+    assert plan([shadow], world.filter(pl.col("session") < days[125]), "daily", early,
+                fit=fit, fallback=params())[0] == [] and calls == []
     calls.clear()
     assert cycle(125, mode="canary")[0] == [] and calls == []  # a canary is judged out
