@@ -130,6 +130,10 @@ def _experiment(args: argparse.Namespace, settings: Settings) -> int:
           f"[{d['low']:+.2f}, {d['high']:+.2f}]; {result['learned_sessions']} of "
           f"{result['judged_sessions']} judged sessions under learned params")
     if tiered:
+        d = result["difference_in_selection"]
+        print(f"  in selection (each pick over its session's mean candidate, as the judge "
+              f"reads it): {d['total']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]; the "
+              f"planted table's own z {result['planted_truth_z']:+.2f}")
         print(f"planted tier errors moved the right way: {result['signs_recovered']}; "
               f"largest move {result['largest_move_points']} points")
     print(json.dumps(result))

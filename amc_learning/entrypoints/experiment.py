@@ -215,12 +215,13 @@ def planted_z(planted: np.ndarray, static: np.ndarray) -> float:
     return round(float(diff.mean()) / sd * math.sqrt(len(diff)), 3) if sd > 0 else 0.0
 
 
-def excess_pnl(frame: pl.DataFrame, params: TieredParams, judged: list[int]) -> np.ndarray:
-    """A table's per-session P&L on `judged`, every pick's return in excess of its
-    session's mean candidate (as the rollout judge reads P&L)."""
+def excess_pnl(frame: pl.DataFrame, traded: dict[int, Params], judged: list[int]) -> np.ndarray:
+    """The per-session P&L on `judged` of the tables `traded` (session -> table), every
+    pick's return in excess of its session's mean candidate (as the rollout judge reads
+    P&L: what the table's selection earned, without the market move every pick shares)."""
     ret = f"return_{HORIZON}d"
     frame = frame.with_columns(pl.col(ret) - pl.col(ret).mean().over("session"))
-    return arm_metrics(by_version(frame, dict.fromkeys(judged, params), picks), judged)["pnl"]
+    return arm_metrics(by_version(frame, traded, picks), judged)["pnl"]
 
 
 def planted_power(symbols: int, seeds: range = range(10)) -> list[float]:
@@ -234,8 +235,8 @@ def planted_power(symbols: int, seeds: range = range(10)) -> list[float]:
         cfg = TieredConfig(seed=seed, symbols=symbols)
         frame = simulate_tiered(cfg)
         judged = list(range(JUDGED_FROM, cfg.sessions - HORIZON))
-        out.append(planted_z(excess_pnl(frame, planted, judged),
-                             excess_pnl(frame, static, judged)))
+        out.append(planted_z(excess_pnl(frame, dict.fromkeys(judged, planted), judged),
+                             excess_pnl(frame, dict.fromkeys(judged, static), judged)))
     return out
 
 
@@ -274,6 +275,10 @@ def run_tiered_experiment(seed: int = 0, noise_only: bool = False,
         "planted_truth": arm_metrics(by_version(frame, dict.fromkeys(judged, planted), picks),
                                      judged),
     }
+    fixed: dict[str, Params] = {"static": static, "planted": planted}
+    selection = {name: excess_pnl(frame, dict.fromkeys(judged, p), judged)
+                 for name, p in fixed.items()}
+    selection["adaptive"] = excess_pnl(frame, {t: gated.traded[t] for t in judged}, judged)
     final = gated.traded[judged[-1]]
     assert isinstance(final, TieredParams)
     moves = {(f, t): new - old for f, t, old, new in final.changes(static)}
@@ -284,8 +289,8 @@ def run_tiered_experiment(seed: int = 0, noise_only: bool = False,
         **{arm: {k: m[k] for k in keys} for arm, m in arms.items()},
         "trades": {arm: m["trades"] for arm, m in arms.items()},
         "difference": _interval(arms["adaptive"]["pnl"] - arms["static"]["pnl"]),
-        "planted_truth_z": planted_z(excess_pnl(frame, planted, judged),
-                                     excess_pnl(frame, static, judged)),
+        "difference_in_selection": _interval(selection["adaptive"] - selection["static"]),
+        "planted_truth_z": planted_z(selection["planted"], selection["static"]),
         "signs_recovered": f"{recovered}/{len(PLANTED)}",
         "largest_move_points": max((abs(v) for v in moves.values()), default=0),
         "learned_sessions": gated.learned_sessions(range(JUDGED_FROM, last)),
