@@ -135,7 +135,9 @@ def _experiment(args: argparse.Namespace, settings: Settings) -> int:
               f"reads it): {d['total']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]; the "
               f"planted table's own z {result['planted_truth_z']:+.2f}")
         print(f"planted tier errors moved the right way: {result['signs_recovered']}; "
-              f"largest move {result['largest_move_points']} points")
+              f"largest move {result['largest_move_points']} points (of the table traded "
+              f"last; of any version proposed, in one step: "
+              f"{result['largest_step_points']})")
     print(json.dumps(result))
     return 0
 

@@ -293,6 +293,11 @@ def run_tiered_experiment(seed: int = 0, noise_only: bool = False,
         "planted_truth_z": planted_z(selection["planted"], selection["static"]),
         "signs_recovered": f"{recovered}/{len(PLANTED)}",
         "largest_move_points": max((abs(v) for v in moves.values()), default=0),
+        # the largest step any proposed version took from its incumbent, live or not
+        "largest_step_points": max((abs(n["proposed"] - n["current"]) for step in gated.path
+                                    if step["mode"] == "shadow"
+                                    for n in (step["provenance"].get("fit") or {})
+                                    .get("tiers", [])), default=0),
         "learned_sessions": gated.learned_sessions(range(JUDGED_FROM, last)),
         "judged_sessions": len(judged),
         "versions": path,

@@ -1,0 +1,24 @@
+"""Decision 014's premise, held: the tiered experiment's universe is the smallest (in
+steps of 150) on which the planted truth table itself beats the shipped one by a mean
+z of 3 over the judged year, on the calibration seeds 0-9."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from amc_learning.entrypoints.experiment import planted_power, planted_z
+from amc_learning.simulator.tiered import TieredConfig
+
+
+def test_the_experiments_universe_is_the_smallest_that_can_show_the_planted_truth():
+    assert TieredConfig().symbols == 600
+    means = {n: float(np.mean(planted_power(n))) for n in (150, 300, 450, 600)}
+    assert means[600] >= 3.0, means
+    assert all(means[n] < 3.0 for n in (150, 300, 450)), means
+
+
+def test_planted_z_reads_every_horizonth_session():
+    gain = np.tile([1.0, 0, 0, 0, 0, 0, 0], 40)  # only every 7th session differs
+    noise = np.random.default_rng(0).normal(0, 0.1, len(gain))
+    assert planted_z(gain + noise, noise) > 10  # those sessions are the ones it reads
+    assert planted_z(np.roll(gain, 1) + noise, noise) == 0.0  # the others are not read
