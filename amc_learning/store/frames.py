@@ -38,15 +38,18 @@ _SCORES = """CASE WHEN c.score_volume_momentum IS NOT NULL THEN jsonb_build_obje
     'volume_momentum', c.score_volume_momentum, 'squeeze', c.score_squeeze,
     'catalyst', c.score_catalyst, 'options', c.score_options,
     'technical', c.score_technical, 'sentiment', c.score_sentiment) END"""
+#: The scoring model a decision `d` was informed by ("name version"): its own, the
+#: engine's ("native") for a v1 decision, else its candidate's, else "unscored".
+DECISION_MODEL = f"""COALESCE(d.scoring_model || ' ' || d.scoring_version,
+                CASE WHEN d.schema_version = 1 THEN 'native' END,
+                {_CANDIDATE.format("c.scoring_model || ' ' || c.scoring_version")},
+                'unscored')"""
 _DECISIONS = f"""
 SELECT d.decision_id, (d.decided_at AT TIME ZONE 'UTC')::date AS session, d.symbol,
        d.decision_type, d.recommendation_source AS decision_source,
        d.confidence_score AS confidence, d.is_synthetic, d.discovery_features AS features,
        COALESCE(d.discovery_scores, {_CANDIDATE.format(_SCORES)}) AS scores,
-       COALESCE(d.scoring_model || ' ' || d.scoring_version,
-                CASE WHEN d.schema_version = 1 THEN 'native' END,
-                {_CANDIDATE.format("c.scoring_model || ' ' || c.scoring_version")},
-                'unscored') AS scoring_model,
+       {DECISION_MODEL} AS scoring_model,
        o.return_1d, o.return_7d, o.return_30d, o.days_held, o.max_adverse_excursion,
        o.thesis_accuracy_score, o.outcome_type
 FROM learning_decisions d JOIN learning_outcomes o ON o.decision_id = d.id

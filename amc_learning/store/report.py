@@ -17,6 +17,7 @@ from amc_learning.intelligence.report import ModelParams, ReportData
 from amc_learning.schemas.models import TieredModel, shipped
 from amc_learning.schemas.params import declared_params, param_set
 from amc_learning.settings import Settings
+from amc_learning.store.frames import DECISION_MODEL
 
 if TYPE_CHECKING:
     from amc_learning.store.database import UnitOfWork
@@ -43,7 +44,7 @@ FROM (
 #: the portfolio (side x position size x return_7d, the return the learning judges by);
 #: with `model` ("name version"), only the decisions of that scoring model (its own, or
 #: its candidate's), whose version is its param set's
-_ARMS = """
+_ARMS = f"""
 SELECT coalesce('v' || d.params_version || ' ' || d.params_mode, 'fallback') AS arm,
        count(*) AS decisions,
        count(*) FILTER (WHERE d.decision_type IN ('BUY', 'SELL')) AS trades,
@@ -54,9 +55,7 @@ SELECT coalesce('v' || d.params_version || ' ' || d.params_mode, 'fallback') AS 
        max((d.decided_at AT TIME ZONE 'UTC')::date) AS last
 FROM learning_decisions d LEFT JOIN learning_outcomes o ON o.decision_id = d.id
 WHERE NOT d.is_synthetic AND (d.decided_at AT TIME ZONE 'UTC')::date <= %(as_of)s
-  AND (%(model)s::text IS NULL OR COALESCE(d.scoring_model || ' ' || d.scoring_version,
-       (SELECT c.scoring_model || ' ' || c.scoring_version FROM discovery_candidates c
-        WHERE c.symbol = d.symbol AND c.run_id = d.discovery_run_id LIMIT 1)) = %(model)s)
+  AND (%(model)s::text IS NULL OR {DECISION_MODEL} = %(model)s)
 GROUP BY 1 ORDER BY min(d.decided_at)
 """
 _ARMS_SCHEMA = {"arm": pl.Utf8, "decisions": pl.Int64, "trades": pl.Int64, "marked": pl.Int64,
