@@ -14,8 +14,9 @@ an upper bound only: no version the live engine runs skips the judge.
   of the per-session P&L (positions sized by each arm's own limit), the ECE of the
   confidence each arm acted on.
 * tiered (`run_tiered_experiment`): AMC-Trader's scanner 3.3.1 with planted tier
-  effects (`simulator.tiered`), the learned points table against the shipped one; every
-  pick bought at 1 % of equity. Total P&L, Sharpe, expectancy, hit rate, and how many
+  effects (`simulator.tiered`), the learned points table against the shipped one; each
+  session's picks share 1/HORIZON of equity, so a book holding every pick for the
+  horizon is fully invested (decision 016). Total P&L, Sharpe, expectancy, hit rate, and how many
   planted tier errors the learned table moved the right way.
 
 Both give the adaptive arm's P&L minus the static arm's per session with a moving-block
@@ -182,7 +183,9 @@ def _ungated_native(frame: pl.DataFrame, sessions: int, say: Callable[[str], Non
 
 # -- the tiered world: AMC-Trader's points table, learned through the gated loop ----------
 
-SIZE = 0.01  # every pick is bought at 1 % of equity, as the scanner's trader sizes it
+#: each session's picks share this slice of equity: held HORIZON sessions, the book is
+#: fully invested, and a table that buys fewer names puts the same money on each
+SLICE = 1 / HORIZON
 
 
 def picks(candidates: pl.DataFrame, params: TieredParams) -> pl.DataFrame:
@@ -194,11 +197,11 @@ def picks(candidates: pl.DataFrame, params: TieredParams) -> pl.DataFrame:
 
 
 def arm_metrics(trades: pl.DataFrame, sessions: list[int]) -> dict[str, Any]:
-    """total P&L (% of equity, 1 % a pick), annualised Sharpe of the per-session P&L,
-    expectancy per trade, hit rate, trades."""
-    daily = dict(trades.group_by("session_index").agg(pl.col("trade_return").sum())
+    """total P&L (% of equity, each session's picks sharing `SLICE`), annualised Sharpe of
+    the per-session P&L, expectancy per trade, hit rate, trades."""
+    daily = dict(trades.group_by("session_index").agg(pl.col("trade_return").mean())
                  .iter_rows())
-    pnl = np.array([daily.get(s, 0.0) * SIZE for s in sessions])
+    pnl = np.array([daily.get(s, 0.0) * SLICE for s in sessions])
     sd = pnl.std(ddof=1)
     return {"total_pnl": round(float(pnl.sum()) * 100, 4),
             "sharpe": round(float(pnl.mean() / sd * math.sqrt(252)), 4) if sd > 0 else None,

@@ -175,12 +175,15 @@ def blend(
     current: dict[str, float], target: dict[str, float], lam: float, step: float
 ) -> dict[str, float]:
     """current + α (target − current), α ≤ λ and small enough that no weight moves more
-    than `step`. Both ends are on the simplex, so every blend is: non-negative, sum 1."""
+    than `step`. Both ends are on the simplex, so every blend is: non-negative, sum 1. The
+    weight that moves least (of those not at 0) takes up the rounding, so none moves past
+    `step` or below 0."""
     names = list(current)
     gap = max(abs(target[c] - current[c]) for c in names)
     alpha = min(lam, step / gap) if gap > 0 else 0.0
     weights = {c: round(current[c] + alpha * (target[c] - current[c]), 6) for c in names}
-    weights[names[0]] = round(1.0 - sum(weights[c] for c in names[1:]), 6)
+    least = min(names, key=lambda c: (weights[c] < 1e-5, abs(target[c] - current[c])))
+    weights[least] = round(1.0 - sum(w for c, w in weights.items() if c != least), 6)
     return weights
 
 

@@ -5,9 +5,8 @@ any (discovery threshold, buy, sell) rule is one `bincount` away. The score is t
 weighted composite under `AdaptiveParams`, under `TieredParams` the net points of each
 row's tiers (columns `tier:<factor>`), under `ComponentParams` the weighted sum of the
 model's components (columns `component:<name>`, on the model's scale). A scoring model's
-rule buys what clears its threshold, every pick at the same size, so a session earns the
-sum of its picks (the engine's weights-and-thresholds rule earns the mean of its trades:
-its size limit is one book).
+rule buys what clears its threshold. Every rule trades one book: a session's trades
+share the same slice of equity, so a session earns the mean of its trades (decision 016).
 `split_for_validation` and `paired_gain` are how the adaptive engine judges a choice on
 sessions it was not fitted on.
 """
@@ -85,8 +84,6 @@ class Book:
     score: np.ndarray  # weighted composite discovery score
     confidence: np.ndarray  # calibrated thesis confidence
     ret: np.ndarray  # forward return over the horizon
-    #: a session earns the sum of its trades (every pick one fixed size), not their mean
-    per_pick: bool = False
 
     @classmethod
     def of(cls, data: pl.DataFrame, params: Params, horizon: int) -> Book:
@@ -95,7 +92,6 @@ class Book:
         ret = returns(horizon)
         data = data.drop_nulls(ret).sort("session")
         codes = data["session"].rank("dense").cast(pl.Int64).to_numpy() - 1
-        picks = not isinstance(params, AdaptiveParams)
         confidence = (calibrate(params.calibration, data["confidence"].to_numpy())
                       if isinstance(params, AdaptiveParams) else np.zeros(len(data)))
         return cls(
@@ -104,7 +100,6 @@ class Book:
             score=score(data, params),
             confidence=confidence,
             ret=data[ret].to_numpy(),
-            per_pick=picks,
         )
 
     def side(self, rule: Rule) -> np.ndarray:
@@ -115,15 +110,12 @@ class Book:
         return (buy.astype(float) - sell.astype(float)) * passed
 
     def pnl(self, rule: Rule) -> np.ndarray:
-        """What trading earns per session (sessions without a trade earn 0): the mean of its
-        trades, or their sum for a book of picks (`per_pick`)."""
+        """What trading earns per session: the mean of its trades (0 without one)."""
         return self.pnl_of(self.side(rule))
 
     def pnl_of(self, side: np.ndarray) -> np.ndarray:
         """`pnl` for sides already computed (`side`)."""
         earned = np.bincount(self.session, weights=side * self.ret, minlength=self.sessions)
-        if self.per_pick:
-            return earned
         trades = np.bincount(self.session, weights=np.abs(side), minlength=self.sessions)
         return earned / np.maximum(trades, 1.0)
 

@@ -44,7 +44,8 @@ def world(seed: int, alpha: tuple[float, ...], sessions: int = 400,
 
 
 def test_weight_moves_to_what_earns_in_bounded_steps_and_the_new_rule_earns_more():
-    data = world(1, alpha=(0.0002, 0.0, -0.0002, 0.00005))
+    # 160 symbols: a session's picks share one book, so its P&L is their mean (decision 016)
+    data = world(1, alpha=(0.0002, 0.0, -0.0002, 0.00005), symbols=160)
     learned, evidence = fit_components(data, CURRENT, scale=(0, 100))
     assert evidence["judged"]["accepted"], evidence
     w = learned.weights

@@ -1,6 +1,7 @@
 """Decision 014's premise, held: the tiered experiment's universe is the smallest (in
 steps of 150) on which the planted truth table itself beats the shipped one by a mean
-z of 3 over the judged year, on the calibration seeds 0-9."""
+z of 3 over the judged year, read as the judge reads P&L (one book: decision 016), on the
+calibration seeds 0-9."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from amc_learning.simulator.tiered import TieredConfig
 
 
 def test_the_experiments_universe_is_the_smallest_that_can_show_the_planted_truth():
-    assert TieredConfig().symbols == 600
-    means = {n: float(np.mean(planted_power(n))) for n in (150, 300, 450, 600)}
-    assert means[600] >= 3.0, means
-    assert all(means[n] < 3.0 for n in (150, 300, 450)), means
+    assert TieredConfig().symbols == 300
+    means = {n: float(np.mean(planted_power(n))) for n in (150, 300)}
+    assert means[300] >= 3.0, means
+    assert means[150] < 3.0, means
 
 
 def test_planted_z_reads_every_horizonth_session():
