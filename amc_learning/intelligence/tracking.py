@@ -17,6 +17,10 @@ their arrival order, so a replay after a crash converges to the same outcomes):
   entry is its `price` (the last close before the run), its path starts the same day.
 * A symbol that stops trading simply gets no more bars: its decisions stay open with the
   last known values.
+* A never-decided candidate's outcome is its outcome as of the last horizon its path has
+  reached (the first N sessions of its path, N the largest horizon it has, all of them
+  once the longest is reached), so it changes, and is published, about three times, not
+  every session (decision 017). A decision's covers its whole path.
 * Bars are stored as traded; a bar may say that a split took effect at its session's open
   (`split_ratio`, new shares per old). Each decision sees every bar in the share terms of
   its entry day: prices after a later split times the ratios since, volumes divided by
@@ -204,6 +208,8 @@ def outcome(state: SymbolState, decision_id: str, cfg: TrackerConfig) -> Outcome
     else:
         bars = [terms(s) for s in sessions[first:]]
         baseline = [terms(s).volume for s in before]
+    if spec["from"] == "candidate" and len(bars) < cfg.longest:  # as of its last horizon
+        bars = bars[:max((n for n in cfg.horizons if n <= len(bars)), default=0)]
     fills = state.fills.get(decision_id, {})
     entered = any(f[0] == "ENTRY" for f in fills.values())
     exits = sorted((f for f in fills.values() if f[0] == "EXIT"), key=lambda f: f[3])

@@ -217,6 +217,41 @@ def test_updates_publish_every_change_once_and_repeat_after_a_restart():
     assert updates(outcomes(state, CFG), {}) == [final]  # a restarted worker repeats what it knows
 
 
+def seen_outcome(path, candidate, cfg):
+    return outcome(track(candidate, *path), never_decided_id(candidate), cfg)
+
+
+def test_a_never_decided_candidate_is_published_at_its_horizons_and_when_final():
+    """Decision 017: a decision's outcome changes with every bar, a never-decided
+    candidate's is its outcome as of the last horizon it reached, so it is published at
+    each horizon and when a late bar corrects what it covers."""
+    cfg = TrackerConfig(horizons=(1, 3, 5), max_track_sessions=10, retention_days=30)
+    candidate = factories.candidate(passed=False, price=100.0,
+                                    occurred_at=datetime.combine(D0, datetime.min.time(), UTC)
+                                    + timedelta(hours=14))
+    cid = never_decided_id(candidate)
+    b = bars([(100 + i, 110, 90, 100 + i, 1000) for i in range(1, 7)])
+    state = track(candidate, decision("BUY"))
+    published: dict = {}
+    seen = []
+    for bar in (b[0], b[1], b[3], b[2], b[4], b[5]):  # b[2] comes late
+        apply(state, bar)
+        seen.append({o["decision_id"]: o["sessions_elapsed"]
+                     for o in updates(outcomes(state, cfg), published)})
+    # the decision on every change (it is final at its 5th bar); the candidate at its
+    # 1st bar, at its 3rd (b[3] standing in for b[2]), when the late b[2] corrected what
+    # its first 3 sessions are, and at its 5th (final): never at the 2nd or the 4th alone
+    assert [s.get("dec-1") for s in seen] == [1, 2, 3, 4, 5, None]
+    assert [s.get(cid) for s in seen] == [1, None, 3, 3, 5, None]
+    # mid-way, a restarted worker publishes the candidate as it was last published: the
+    # outcome is a function of the facts, not of when the worker last spoke
+    midway = track(candidate, *b[:4])
+    assert outcome(midway, cid, cfg) == seen_outcome(b[:3], candidate, cfg)
+    final = outcome(state, cid, cfg)
+    assert final["final"] and published[cid] == final
+    assert final["return_7d"] == pytest.approx(0.03)  # the 3rd session's close, 103
+
+
 def test_prune_forgets_finished_decisions_after_retention_and_refuses_replays():
     state = track(decision("BUY"), *bars())
     late = factories.bar(session=D0 + timedelta(days=60), open=1, high=1, low=1, close=1,
