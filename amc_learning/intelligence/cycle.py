@@ -21,7 +21,7 @@ from amc_learning.intelligence.rollout import (
     RolloutPolicy,
     Version,
     decide,
-    stale_shadow,
+    stale,
 )
 from amc_learning.intelligence.stats import as_float
 from amc_learning.schemas.models import COMPONENT, TIER, ComponentModel, TieredModel
@@ -118,9 +118,9 @@ def plan(
     in_flight = any(v.mode in IN_FLIGHT for v in versions) and not any(
         a.to_mode in ("rejected", "live") for a in actions
     )
-    stale = stale_shadow(versions, frame, policy) if in_flight and not entries else None
+    undecided = stale(versions, frame, policy) if in_flight and not entries else None
     fitted: dict[str, Any] = {"candidate": None}
-    if kind == "daily" and (not in_flight or stale) and not entries and len(frame) > 0:
+    if kind == "daily" and (not in_flight or undecided) and not entries and len(frame) > 0:
         incumbent = live.params if live else fallback
         params, evidence = fit(frame, incumbent, regime,
                                  guardrails or Guardrails(horizon=policy.horizon))
@@ -133,24 +133,29 @@ def plan(
         fitted = {"candidate": None, "changed": sorted(changed)}
         if isinstance(evidence, dict):  # a scoring model's fit: why it kept what it had
             fitted.update({k: evidence[k] for k in ("why", "judged") if k in evidence})
-        if changed and stale is not None and params == stale.params:
-            changed = set()  # the shadow already holds this fit: it stays
+        if changed and undecided is not None and params == undecided.params:
+            changed = set()  # the version in flight already holds this fit: it stays
             fitted["changed"] = []
+        parent = live.version if live else None
         if changed:
             sessions = frame["session"]
-            if stale is not None:  # a fit on more history replaces an undecided shadow
-                seen = int((sessions.unique() < stale.evidence_from).sum())
-                entry(stale.version, "rejected", stale.params, stale.parent, {},
+            if undecided is not None:  # a fit on more history replaces it
+                seen = int((sessions.unique() < undecided.evidence_from).sum())
+                by = next_version + (undecided.mode == "canary")
+                entry(undecided.version, "rejected", undecided.params, undecided.parent, {},
                       {"why": "superseded by a fit on more history",
                        "fitted_sessions": seen, "sessions": sessions.n_unique(),
-                       "by": next_version}, False)
+                       "by": by}, False)
+                if undecided.mode == "canary":  # its arm ends: the incumbent for everyone
+                    restore(parent, {"ends_canary_of": undecided.version})
+                    parent = by - 1
             provenance = {
                 "window": [str(sessions.min()), str(sessions.max())],
                 "decisions": len(frame), "sessions": sessions.n_unique(),
-                "parent": live.version if live else "fallback", "regime": regime,
+                "parent": parent if parent is not None else "fallback", "regime": regime,
                 "fit": evidence,
             }
-            entry(next_version, "shadow", params, live.version if live else None,
+            entry(next_version, "shadow", params, parent,
                   provenance, {"changed": sorted(changed)}, True)
             fitted["candidate"] = next_version
     return entries, actions, fitted

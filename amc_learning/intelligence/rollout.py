@@ -22,13 +22,14 @@ counterfactual, so a shadow is judged without ever trading.
   version that does not earn more does not hold later fits back for the whole window);
   or nothing is decided after `max_sessions`. A rejected canary restores
   the incumbent.
-* a stale shadow: one version is judged at a time and the learner fits only when none
-  is in flight, so a shadow that stays undecided would hold back every later fit for
-  up to `max_sessions`. Once the history is `refit_growth` times what a shadow was
-  fitted on, and it has been judged for `futile_after` sessions, the learner fits
-  again, and a fit that changes the params replaces it (the shadow is rejected,
-  "superseded by a fit on more history": `stale_shadow`). A canary is never replaced.
-  Dropping a version never promotes one, so the level holds.
+* a stale version: one version is judged at a time and the learner fits only when
+  none is in flight, so a shadow that stays undecided, or a canary whose first pass
+  faded, would hold back every later fit for up to `max_sessions`. Once the history is
+  `refit_growth` times what it was fitted on, and it has been judged for `futile_after`
+  sessions (a canary: has been one for `futile_after` sessions), the learner fits
+  again, and a fit that changes the params replaces it (it is rejected, "superseded by
+  a fit on more history", a canary's arm ended: `stale`). Dropping a version never
+  promotes one, so the level holds.
 * rollback: a live version's excess P&L since it went live, scaled by its spread over
   the comparison that promoted it, runs through a one-sided CUSUM watching for it to
   turn negative; the threshold is calibrated by simulation so that a version earning
@@ -74,7 +75,7 @@ class RolloutPolicy:
     false_alarm_rate: float = 0.05
     cusum_drift: float = 1.0
     #: a shadow gives way to a fit on at least this many times the sessions of history it
-    #: was fitted on, when that fit changes something (`stale_shadow`; inf: never)
+    #: was fitted on, when that fit changes something (`stale`; inf: never)
     refit_growth: float = 2.0
 
 
@@ -252,18 +253,22 @@ def promotion_level(policy: RolloutPolicy, simulations: int = 4000) -> float:
     return float(norm.sf(high))
 
 
-def stale_shadow(versions: list[Version], frame: pl.DataFrame,
-                 policy: RolloutPolicy) -> Version | None:
-    """The shadow in flight, judged on at least `futile_after` sessions (and
+def stale(versions: list[Version], frame: pl.DataFrame,
+          policy: RolloutPolicy) -> Version | None:
+    """The version in flight, judged on at least `futile_after` sessions (and
     `min_sessions`) and still undecided, whose fit saw at most 1 / `refit_growth` of the
-    sessions of `frame` (those before its evidence begins), or None."""
-    shadow = next((v for v in versions if v.mode == "shadow"), None)
-    if shadow is None or any(v.mode == "canary" for v in versions) or frame.is_empty():
+    sessions of `frame` (those before its evidence begins), or None; a canary only once
+    it has been one for `futile_after` sessions without passing again."""
+    version = next((v for v in versions if v.mode in IN_FLIGHT), None)
+    if version is None or frame.is_empty():
         return None
     sessions = frame["session"].unique()
-    seen = int((sessions < shadow.evidence_from).sum())
+    seen = int((sessions < version.evidence_from).sum())
     judged = len(sessions) - seen
-    return (shadow if seen > 0
+    if version.mode == "canary" and int((sessions >= version.mode_since).sum()) < (
+            policy.futile_after):
+        return None
+    return (version if seen > 0
             and judged >= max(policy.min_sessions, policy.futile_after)
             and len(sessions) >= policy.refit_growth * seen else None)
 

@@ -159,7 +159,8 @@ def test_a_fitted_map_travels_as_the_contracts_knots_and_means_the_same():
 def test_an_undecided_shadow_gives_way_to_a_fit_on_twice_its_history(world):
     """One version is judged at a time; a shadow the judge has not decided on is replaced
     once the history has doubled since its fit, by a fit that changes something — never
-    before, never by the same params, never while a canary is in flight."""
+    before, never by the same params; a canary likewise, once it has been one for
+    `futile_after` sessions without passing again."""
     from amc_learning.intelligence.cycle import plan
 
     days = sessions(world)
@@ -195,4 +196,13 @@ def test_an_undecided_shadow_gives_way_to_a_fit_on_twice_its_history(world):
     assert plan([shadow], world.filter(pl.col("session") < days[125]), "daily", early,
                 fit=fit, fallback=params())[0] == [] and calls == []
     calls.clear()
-    assert cycle(125, mode="canary")[0] == [] and calls == []  # a canary is judged out
+    young = Version(1, "canary", old, None, days[60], days[100])  # a canary 25 sessions
+    assert plan([young], world.filter(pl.col("session") < days[125]), "daily", patient,
+                fit=fit, fallback=params())[0] == [] and calls == []  # it is judged out
+    # a canary for 65 sessions that has not passed again: its arm ends, the fallback is
+    # live again (version 2), and the new fit is a shadow over it
+    entries, _, fitted = cycle(125, mode="canary")
+    assert calls == [125] and [(e["version"], e["mode"], e["parent"]) for e in entries] == [
+        (1, "rejected", None), (2, "live", None), (3, "shadow", 2)]
+    assert entries[0]["evidence"]["by"] == 3 and entries[1]["params"] == params()
+    assert fitted["candidate"] == 3
