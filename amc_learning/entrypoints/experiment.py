@@ -243,6 +243,24 @@ def planted_power(symbols: int, seeds: range = range(10)) -> list[float]:
     return out
 
 
+def perfect_fit_share(symbols: int, seeds: range = range(10)) -> list[float]:
+    """For each seed's tiered world of `symbols`: the share of the judged year a perfect
+    learner trades the planted truth, when every cycle's fit returns it and the live
+    judge decides as it does for any fit. What the experiment can show at best through
+    the judge within its judged year."""
+    static = TieredParams.declared(tiered_model())
+    planted = static.model_copy(update={"tables": truth(tiered_model())})
+    out = []
+    for seed in seeds:
+        cfg = TieredConfig(seed=seed, symbols=symbols)
+        last = cfg.sessions - HORIZON
+        gated = walk(simulate_tiered(cfg), static, lambda *_: (planted, {}),
+                     PointsGuardrails(horizon=HORIZON), RolloutPolicy(horizon=HORIZON),
+                     3 * REFIT_EVERY, last)
+        out.append(gated.learned_sessions(range(JUDGED_FROM, last)) / (last - JUDGED_FROM))
+    return out
+
+
 def run_tiered_experiment(seed: int = 0, noise_only: bool = False,
                           say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """The shipped 3.3.1 table (static) against the table the gated loop makes live

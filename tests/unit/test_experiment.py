@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from amc_learning.entrypoints.experiment import planted_power, planted_z
+from amc_learning.entrypoints.experiment import perfect_fit_share, planted_power, planted_z
 from amc_learning.simulator.tiered import TieredConfig
 
 
@@ -23,3 +23,11 @@ def test_planted_z_reads_every_horizonth_session():
     noise = np.random.default_rng(0).normal(0, 0.1, len(gain))
     assert planted_z(gain + noise, noise) > 10  # those sessions are the ones it reads
     assert planted_z(np.roll(gain, 1) + noise, noise) == 0.0  # the others are not read
+
+
+def test_a_perfect_fit_is_judged_as_any_fit_is():
+    """The perfect learner goes through the live judge: on seed 1 (300 symbols) its
+    table passes shadow and canary within the first year, so it trades the whole judged
+    year; on seed 5 the judge does not pass it within the year."""
+    assert perfect_fit_share(300, range(1, 2)) == [1.0]
+    assert perfect_fit_share(300, range(5, 6)) == [0.0]
