@@ -171,6 +171,7 @@ def build_app(settings: Settings) -> faust.App:
                 after = state.dumps()
                 if after != before:
                     table[key] = after
+                continuity.progressed = time.monotonic()  # a long batch is not a stall
             os.environ.pop(RESTARTS_ENV, None)  # a batch went through: no longer "in a row"
             OUTCOMES_RESTARTS.set(0)
             continuity.progressed = time.monotonic()
@@ -180,7 +181,9 @@ def build_app(settings: Settings) -> faust.App:
         """A safety net: a worker that recovered and then never got a record was seen
         (`SnapshotConsumer` removes the cause found). Nothing moves for
         `outcomes_stall_s` while the inputs hold records past the committed offsets:
-        restart in place, from those offsets."""
+        restart in place, from those offsets. Every symbol a batch finishes is movement:
+        a batch of thousands of records on a busy machine can take longer than the
+        stall time, and restarting it would only start it over."""
         if app.rebalancing:
             return
         committed = app.consumer._committed_offset  # type: ignore[attr-defined]
