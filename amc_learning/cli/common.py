@@ -21,9 +21,11 @@ def say(line: str) -> None:
 
 
 def simulation_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--days", type=int, default=250, help="trading sessions (default: 250)")
+    p.add_argument("--days", type=int, default=None,
+                   help="trading sessions (default: 250; 500 with --producer amc-trader)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
-    p.add_argument("--symbols", type=int, default=200, help="universe size (default: 200)")
+    p.add_argument("--symbols", type=int, default=None,
+                   help="universe size (default: 200; 300 with --producer amc-trader)")
     p.add_argument("--start", type=date.fromisoformat, default=None,
                    help="first session, YYYY-MM-DD (default: after the last stored one)")
 

@@ -67,7 +67,16 @@ def register(command: Command) -> None:
     p.set_defaults(handler=_experiment)
 
 
+#: (sessions, symbols) when not given. The AMC-shaped run is the tiered experiment's
+#: world (300 symbols) over its two years: at that signal the judge needs most of a year
+#: to pass a learned table (decision 016), so a shorter run ends before one goes live.
+SIZES = {"native": (250, 200), "amc-trader": (500, 300)}
+
+
 def _checksimulation_args(args: argparse.Namespace) -> None:
+    days, symbols = SIZES[getattr(args, "producer", "native")]
+    args.days = days if args.days is None else args.days
+    args.symbols = symbols if args.symbols is None else args.symbols
     if args.days < 1:
         raise UserError("--days must be at least 1")
     if args.symbols < 1 or args.symbols > 5000:
