@@ -73,7 +73,8 @@ def register(command: Command) -> None:
 SIZES = {"native": (250, 200), "amc-trader": (500, 300)}
 
 
-def _checksimulation_args(args: argparse.Namespace) -> None:
+def check_simulation_args(args: argparse.Namespace) -> None:
+    """--days and --symbols by producer where not given (`SIZES`), then checked."""
     days, symbols = SIZES[getattr(args, "producer", "native")]
     args.days = days if args.days is None else args.days
     args.symbols = symbols if args.symbols is None else args.symbols
@@ -93,7 +94,7 @@ def _checksimulation_args(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from amc_learning.entrypoints.run import RunError, run
 
-    _checksimulation_args(args)
+    check_simulation_args(args)
 
     try:
         with provisioned(settings) as deps:
@@ -112,7 +113,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from amc_learning.entrypoints.run import prepare, publish_simulation
     from amc_learning.simulator.world import INDEX_SYMBOL, SimConfig, next_start
 
-    _checksimulation_args(args)
+    check_simulation_args(args)
     prepare(deps)
     with deps.db.unit_of_work() as uow:
         start = args.start or next_start(uow.frames.last_session(INDEX_SYMBOL))

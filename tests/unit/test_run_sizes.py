@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from amc_learning.cli import parser
-from amc_learning.cli.jobs import _checksimulation_args
+from amc_learning.cli.jobs import check_simulation_args
 
 
 @pytest.mark.parametrize(("argv", "sizes"), [
@@ -17,5 +17,5 @@ from amc_learning.cli.jobs import _checksimulation_args
 ])
 def test_sizes_by_producer_unless_given(argv, sizes):
     args = parser().parse_args(argv)
-    _checksimulation_args(args)
+    check_simulation_args(args)
     assert (args.days, args.symbols) == sizes
