@@ -227,12 +227,17 @@ def excess_pnl(frame: pl.DataFrame, traded: dict[int, Params], judged: list[int]
     return arm_metrics(by_version(frame, traded, picks), judged)["pnl"]
 
 
+def shipped_and_planted() -> tuple[TieredParams, TieredParams]:
+    """AMC-Trader 3.3.1's shipped table, and the same with the planted truth's points."""
+    declared = tiered_model()
+    static = TieredParams.declared(declared)
+    return static, static.model_copy(update={"tables": truth(declared)})
+
+
 def planted_power(symbols: int, seeds: range = range(10)) -> list[float]:
     """`planted_z` on the judged year of each seed's tiered world of `symbols`: what an
     experiment of that size can show at best (decision 014 sets the universe by it)."""
-    declared = tiered_model()
-    static = TieredParams.declared(declared)
-    planted = static.model_copy(update={"tables": truth(declared)})
+    static, planted = shipped_and_planted()
     out = []
     for seed in seeds:
         cfg = TieredConfig(seed=seed, symbols=symbols)
@@ -248,8 +253,7 @@ def perfect_fit_share(symbols: int, seeds: range = range(10)) -> list[float]:
     learner trades the planted truth, when every cycle's fit returns it and the live
     judge decides as it does for any fit. What the experiment can show at best through
     the judge within its judged year."""
-    static = TieredParams.declared(tiered_model())
-    planted = static.model_copy(update={"tables": truth(tiered_model())})
+    static, planted = shipped_and_planted()
     out = []
     for seed in seeds:
         cfg = TieredConfig(seed=seed, symbols=symbols)
@@ -269,7 +273,7 @@ def run_tiered_experiment(seed: int = 0, noise_only: bool = False,
     cfg = TieredConfig(seed=seed, noise_only=noise_only)
     frame = simulate_tiered(cfg)
     declared = tiered_model()
-    static = TieredParams.declared(declared)
+    static, planted = shipped_and_planted()
     fit = partial(fit_points, scale=(declared.scale.low, declared.scale.high))
     guardrails = PointsGuardrails(horizon=HORIZON)
     last = cfg.sessions - HORIZON
@@ -287,7 +291,6 @@ def run_tiered_experiment(seed: int = 0, noise_only: bool = False,
                              current, None, guardrails)
         if t >= JUDGED_FROM:
             ungated[t] = current
-    planted = static.model_copy(update={"tables": truth(declared)})
     arms = {
         "adaptive": arm_metrics(by_version(frame, {t: gated.traded[t] for t in judged}, picks),
                                 judged),

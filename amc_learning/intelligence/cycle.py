@@ -91,12 +91,14 @@ def plan(
                             provenance=provenance, evidence=evidence, publish=publish,
                             canary_pct=canary_pct))
 
-    def restore(restored: int | None, why: dict[str, Any]) -> None:
+    def restore(restored: int | None, why: dict[str, Any]) -> int:
+        """A new live version with `restored`'s params (the fallback's for None); its number."""
         nonlocal next_version
         params = by_number[restored].params if restored is not None else fallback
         entry(next_version, "live", params, restored,
               {"restores": restored if restored is not None else "fallback", **why}, why, True)
         next_version += 1
+        return next_version - 1
 
     for action in actions:
         v = by_number[action.version]
@@ -147,8 +149,7 @@ def plan(
                        "fitted_sessions": seen, "sessions": sessions.n_unique(),
                        "by": by}, False)
                 if undecided.mode == "canary":  # its arm ends: the incumbent for everyone
-                    restore(parent, {"ends_canary_of": undecided.version})
-                    parent = by - 1
+                    parent = restore(parent, {"ends_canary_of": undecided.version})
             provenance = {
                 "window": [str(sessions.min()), str(sessions.max())],
                 "decisions": len(frame), "sessions": sessions.n_unique(),
