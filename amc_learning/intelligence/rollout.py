@@ -8,7 +8,8 @@ counterfactual, so a shadow is judged without ever trading.
 
 * promotion: the version's per-session Sharpe ratio beats the incumbent's on the same
   sessions in a paired one-sided t (`stats.sharpe_gain_test`: every `horizon`-th
-  session, so the outcomes compared do not overlap) after at least `min_sessions`:
+  session, so the outcomes compared do not overlap; each rule's P&L over the market
+  over the spread of its book, market and all, decision 018) after at least `min_sessions`:
   shadow → canary; a canary goes live when, `canary_sessions` later, the test still
   passes. The judge looks every day, so the level a look needs (`promotion_level`) is
   calibrated by simulation: a version that earns no more than its incumbent goes live
@@ -54,7 +55,7 @@ from scipy.stats import norm
 
 from amc_learning.intelligence import horizon as h
 from amc_learning.intelligence.book import Book, Params, Rule
-from amc_learning.intelligence.stats import as_float, sharpe_gain_test
+from amc_learning.intelligence.stats import as_float, sharpe_gain_test, spread_of
 from amc_learning.schemas.params import params_of
 
 IN_FLIGHT = ("shadow", "canary")
@@ -121,17 +122,24 @@ def versions_of(rows: Iterable[tuple[Any, ...]]) -> list[Version]:
 
 
 def session_pnl(frame: pl.DataFrame, params: Params, horizon: int) -> pl.DataFrame:
-    """session, pnl: what trading with `params` would have earned per session over the
-    market: the mean return of its trades in excess of the session's mean candidate
-    return (0 where it made none). The market move is common to every rule; judged
-    without it, a rule's selection is what is compared."""
+    """session, pnl, book: what trading with `params` would have earned per session — `book`
+    the mean return of its trades (0 where it made none), `pnl` the same over the market
+    (each trade's return in excess of the session's mean candidate return). The market
+    move is common to every rule, so `pnl` is what a rule's selection earned, and
+    comparisons read it; `book` is what the portfolio carries, so its spread is the risk
+    a Sharpe ratio divides by (decision 018)."""
     if frame.is_empty():
-        return pl.DataFrame(schema={"session": pl.Date, "pnl": pl.Float64})
-    ret = h.returns(horizon)
-    frame = frame.with_columns(pl.col(ret) - pl.col(ret).mean().over("session"))
+        return pl.DataFrame(schema={"session": pl.Date, "pnl": pl.Float64, "book": pl.Float64})
     book = Book.of(frame, params, horizon)
-    sessions = frame.drop_nulls(ret)["session"].unique().sort()
-    return pl.DataFrame({"session": sessions, "pnl": book.pnl(Rule.of(params))})
+    side = book.side(Rule.of(params))
+    rows = np.maximum(np.bincount(book.session, minlength=book.sessions), 1)
+    market = np.bincount(book.session, weights=book.ret, minlength=book.sessions) / rows
+    trades = np.maximum(np.bincount(book.session, weights=np.abs(side),
+                                    minlength=book.sessions), 1.0)
+    net = np.bincount(book.session, weights=side, minlength=book.sessions) / trades
+    raw = book.pnl_of(side)
+    sessions = frame.drop_nulls(h.returns(horizon))["session"].unique().sort()
+    return pl.DataFrame({"session": sessions, "pnl": raw - market * net, "book": raw})
 
 
 def compare(
@@ -143,8 +151,11 @@ def compare(
 ) -> dict[str, Any]:
     """The challenger's per-session Sharpe ratio against the incumbent's from `since` on,
     and `p_not_better`, the paired t's P(its Sharpe is no higher)
-    (`stats.sharpe_gain_test`); `needed` is what a look requires for promotion
-    (`promotion_level`); `gain` is its mean P&L per session over the incumbent's."""
+    (`stats.sharpe_gain_test`): each rule's P&L over the market divided by the spread of
+    its book, so the market move cancels from the difference while the risk is the one
+    the portfolio carries (decision 018); `needed` is what a look requires for promotion
+    (`promotion_level`); `gain` is its mean P&L per session over the incumbent's;
+    `sharpe` the challenger's book's."""
     data = frame.filter(pl.col("session") >= since)
     paired = (
         session_pnl(data, challenger, policy.horizon)
@@ -152,13 +163,15 @@ def compare(
         .sort("session")
     )
     a, b = paired["pnl"].to_numpy(), paired["pnl_incumbent"].to_numpy()
-    sharpe_gain, p_not_better, read = sharpe_gain_test(a, b, policy.horizon)
+    book = paired["book"].to_numpy()
+    spread = (spread_of(book), spread_of(paired["book_incumbent"].to_numpy()))
+    sharpe_gain, p_not_better, read = sharpe_gain_test(a, b, policy.horizon, spread)
     return {
         "sessions": len(a),
         "since": str(since),
         "read": read,
         "gain": round(float((a - b).mean()), 8) if len(a) else None,
-        "sharpe": _sharpe(a),
+        "sharpe": _sharpe(book),
         "sharpe_gain": None if math.isnan(sharpe_gain) else round(sharpe_gain, 6),
         "p_not_better": None if math.isnan(p_not_better) else round(p_not_better, 6),
         "needed": round(promotion_level(policy), 6),

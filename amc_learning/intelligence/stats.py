@@ -14,7 +14,7 @@
 * `block_bootstrap_interval`: the same blocks, for an interval of a series' sum (the
   P&L difference of two arms over the sessions they traded).
 * `sharpe_gain_test`: whether one rule's per-session Sharpe ratio beats another's on the
-  same sessions: a one-sided Student t on the difference of their standardised P&L, read
+  same sessions: a one-sided Student t on the difference of their scaled P&L, read
   every `block`-th session so that overlapping returns do not overlap (decision 011: a
   moving-block bootstrap with blocks of the horizon said "better" or "worse" 4-5 times
   as often as it should on so few sessions).
@@ -105,18 +105,20 @@ def newey_west_t(x: np.ndarray, lags: int) -> float:
 
 
 
-def sharpe_gain_test(a: np.ndarray, b: np.ndarray, block: int) -> tuple[float, float, int]:
+def sharpe_gain_test(a: np.ndarray, b: np.ndarray, block: int,
+                     spread: tuple[float, float] | None = None) -> tuple[float, float, int]:
     """(Sharpe(a) − Sharpe(b) per session, P(not better), sessions read) for two paired
     per-session series (two rules on the same sessions). Each series is divided by its
-    standard deviation (a series that never moves counts as 0), so the mean of their
-    difference is the Sharpe gain; it is tested by a one-sided Student t on every
-    `block`-th session from the first (their `block`-session outcomes do not overlap, so
-    those differences are independent enough for a plain t). NaN on fewer than 3 such
-    sessions."""
+    `spread` (default: its own standard deviation; a spread of 0 counts the series as 0),
+    so the mean of their difference is the Sharpe gain; it is tested by a one-sided
+    Student t on every `block`-th session from the first (their `block`-session outcomes
+    do not overlap, so those differences are independent enough for a plain t). NaN on
+    fewer than 3 such sessions."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     if len(a) < 2:
         return math.nan, math.nan, 0
-    diff = _standardised(a) - _standardised(b)
+    sa, sb = spread if spread is not None else (spread_of(a), spread_of(b))
+    diff = _scaled(a, sa) - _scaled(b, sb)
     read = diff[::max(block, 1)]
     n = len(read)
     if n < 3:
@@ -128,9 +130,13 @@ def sharpe_gain_test(a: np.ndarray, b: np.ndarray, block: int) -> tuple[float, f
     return gain, float(sps.t.sf(mean / (sd / math.sqrt(n)), df=n - 1)), n
 
 
-def _standardised(x: np.ndarray) -> np.ndarray:
-    sd = float(x.std(ddof=1))
-    return x / sd if sd > 0 else np.zeros_like(x)
+def spread_of(x: np.ndarray) -> float:
+    """The standard deviation of a series (0 for fewer than two values)."""
+    return float(np.asarray(x, float).std(ddof=1)) if len(x) > 1 else 0.0
+
+
+def _scaled(x: np.ndarray, spread: float) -> np.ndarray:
+    return x / spread if spread > 0 else np.zeros_like(x)
 
 
 def block_bootstrap_interval(x: np.ndarray, block: int, level: float = 0.95,

@@ -26,8 +26,10 @@ def test_planted_z_reads_every_horizonth_session():
 
 
 def test_a_perfect_fit_is_judged_as_any_fit_is():
-    """The perfect learner goes through the live judge: on seed 1 (300 symbols) its
+    """The perfect learner goes through the live judge: on seed 0 (300 symbols) its
     table passes shadow and canary within the first year, so it trades the whole judged
-    year; on seed 5 the judge does not pass it within the year."""
-    assert perfect_fit_share(300, range(1, 2)) == [1.0]
-    assert perfect_fit_share(300, range(5, 6)) == [0.0]
+    year (71 % of it while the judge read risk as the selection's alone, decision 018);
+    on seed 4, where the truth's edge in the first year is weakest (z 1.4), the judge
+    does not pass it within the year."""
+    assert perfect_fit_share(300, range(1)) == [1.0]
+    assert perfect_fit_share(300, range(4, 5)) == [0.0]

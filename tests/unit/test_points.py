@@ -31,7 +31,12 @@ from amc_learning.intelligence.points import (
     propose,
     tier_effects,
 )
-from amc_learning.intelligence.rollout import RolloutPolicy, promotion_level
+from amc_learning.intelligence.rollout import (
+    RolloutPolicy,
+    compare,
+    promotion_level,
+    session_pnl,
+)
 from amc_learning.intelligence.walk import walk
 from amc_learning.schemas.models import TIER
 from amc_learning.schemas.params import ScoringModel, TieredParams
@@ -63,10 +68,10 @@ def small_frame(sessions: int, edge: float = 0.01, noise: float = 0.001,
 
 
 def noisy_frame(sessions: int, edge: float = 0.01, sd: float = 0.01,
-                seed: int = 0) -> pl.DataFrame:
+                seed: int = 0, c_edge: float | None = None) -> pl.DataFrame:
     """The small frame's tiers, with an independent normal noise of `sd` on every
-    return (and `edge` for B and C over A)."""
-    frame = small_frame(sessions, edge=edge, noise=0.0)
+    return (and `edge` for B and C over A, or `c_edge` for C where it is given)."""
+    frame = small_frame(sessions, edge=edge, noise=0.0, c_edge=c_edge)
     noise = np.random.default_rng(seed).normal(0.0, sd, len(frame))
     return frame.with_columns(pl.col("return_1d") + noise)
 
@@ -185,10 +190,11 @@ def test_the_walk_trades_a_version_only_from_the_session_after_it_goes_live(
 
 
 def test_a_live_version_that_stops_earning_is_rolled_back_to_the_static_table():
-    """B and C earn 0.01 over A for 60 sessions, then 0.01 less: the version that buys B
-    goes live, the CUSUM sees it lose, and trading goes back to the static table from
-    the session after the rollback; only the sessions in between were learned."""
-    first = noisy_frame(60)
+    """B earns 0.02 and C 0.01 over A for 60 sessions, then both 0.01 less: the version
+    that buys B too goes live, the CUSUM sees it lose, and trading goes back to the
+    static table from the session after the rollback; only the sessions in between were
+    learned."""
+    first = noisy_frame(60, edge=0.02, c_edge=0.01)
     later = noisy_frame(160, edge=-0.01, seed=1).filter(pl.col("session_index") >= 60)
     static, proposal = table(), table(b=17, c=17)
     out = walk(pl.concat([first, later]), static, better_fit(proposal), None,
@@ -202,6 +208,37 @@ def test_a_live_version_that_stops_earning_is_rolled_back_to_the_static_table():
     assert out.traded[back_on] == proposal and out.traded[back_on + 1] == static
     assert out.version_on[back_on + 1] is None  # a restored fallback is no learned version
     assert out.learned_sessions(range(10, 160)) == back_on - live_on
+
+
+def market_world(sessions: int, seed: int, edge: float) -> pl.DataFrame:
+    """The small frame's tiers, B earning `edge` over A and C; every return also carries
+    the session's market move (sd 0.02, common to all 8) and its own noise (sd 0.01)."""
+    frame = small_frame(sessions, edge=edge, noise=0.0, c_edge=0.0)
+    rng = np.random.default_rng(seed)
+    market = np.repeat(rng.normal(0.0, 0.02, sessions), 8)
+    return frame.with_columns(pl.col("return_1d") + market + rng.normal(0.0, 0.01, len(frame)))
+
+
+@pytest.mark.parametrize(("edge", "at_least", "at_most"), [(0.003, 0.9, 1.0), (0.0, 0.0, 0.05)])
+def test_the_judge_reads_risk_as_the_book_carries_it(edge, at_least, at_most):
+    """Decision 018. The challenger buys B only (2 names), the incumbent B and C (4): the
+    challenger's selection is more concentrated, but the market move dominates both books,
+    so they carry the same risk. Where B earns 0.003 more, the judge passes the
+    challenger on nearly every world (it did on 55 % when each arm was divided by the
+    spread of its selection alone); where it earns nothing more, on no more than the
+    level's share."""
+    static, challenger = table(b=10, c=20, threshold=5), table(b=20, c=0, threshold=15)
+    policy = RolloutPolicy(horizon=1)
+    passed, concentrated = 0, 0
+    for seed in range(40):
+        world = market_world(250, seed, edge)
+        evidence = compare(world, challenger, static, world["session"].min(), policy)
+        passed += evidence["p_not_better"] <= evidence["needed"]
+        mine, theirs = session_pnl(world, challenger, 1), session_pnl(world, static, 1)
+        concentrated += bool(mine["pnl"].std() > 1.5 * theirs["pnl"].std()
+                             and mine["book"].std() < 1.1 * theirs["book"].std())
+    assert concentrated == 40  # the premise: a narrower selection in the same book risk
+    assert at_least <= passed / 40 <= at_most
 
 
 def test_a_book_of_picks_earns_their_mean():
