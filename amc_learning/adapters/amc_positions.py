@@ -11,7 +11,10 @@ Pure functions from records to a `Mapped` (see `adapters.mapped`):
 * `scanner_test_trades` — the scanner's test trades (`12:17 PM PT`, tracked by hand, no broker
   order): paper fills, stored and never P&L.
 * `scale_outs` — `scaled_positions.json`: a scale-out gives the profit percent and the
-  shares sold, never a price, so it cannot be a fill: each is rejected with that reason.
+  shares sold, never a price: a partial exit priced at the entry price times that gain
+  where another file of the import holds the entry price (said so in its provenance),
+  else rejected with the entry price named as missing.
+* `sales` — `ghost_portfolio.json`: shares sold with the date and price of the sale.
 * `portfolio` — `portfolio_tracking.csv`, the daily view of the positions held: each row
   a HOLD of that position at that day's price, with its stop and its two targets.
 """
@@ -114,11 +117,58 @@ def _test_trade(record: Mapping[str, Any], tz: str, inferred: Counter[str]) -> T
                             " no broker order, so paper"})
 
 
-def scale_outs(records: Iterable[Mapping[str, Any]]) -> Mapped:
+def scale_outs(records: Iterable[Mapping[str, Any]],
+               entries: Mapping[str, tuple[float, str]] | None = None) -> Mapped:
+    """`scaled_positions.json`'s scale-outs: a partial exit of the shares sold on its date,
+    priced from the position's entry price (`entries`: symbol -> price and where it was
+    found) times the stated gain; without an entry price it is rejected, the missing
+    field named."""
+    entries = entries or {}
+
     def one(i: int, record: Mapping[str, Any], inferred: Counter[str]) -> TradeFilled:
-        raise Unmappable("a scale-out names the shares sold and the profit percent, never a "
-                         "price: not a fill")
+        symbol, day = str(record.get("symbol", "")), str(record.get("date_scaled", ""))[:10]
+        gain = required(number(record.get("profit_pct_at_scale")), "profit_pct_at_scale")
+        if symbol not in entries:
+            raise Unmappable(f"entry price: missing (no file of this import holds one for "
+                             f"{symbol}), and a scale-out states only the gain")
+        entry, found = entries[symbol]
+        left = number(record.get("shares_remaining"))
+        inferred.update(("price", "occurred_at"))
+        trade = f"amc:{symbol}"
+        return TradeFilled(
+            event_id=event_id("scale-out", symbol, day, record.get("shares_sold")),
+            producer=PRODUCER, schema_version=2, occurred_at=utc(day, "13:00",
+                                                                 "America/Los_Angeles"),
+            fill_id=f"{trade}:scale-out:{day}", trade_id=trade, symbol=symbol,
+            fill_type="EXIT" if left == 0 else "PARTIAL_EXIT", side="SELL",
+            quantity=required(number(record.get("shares_sold")), "shares_sold"),
+            price=round(entry * (1.0 + gain / 100.0), 4), exit_reason="partial_profit",
+            provenance={"price": f"the entry price ({found}) times the stated gain",
+                        "occurred_at": "the scale-out's date, at the close"})
     return each(list(records), "scale-out", one)
+
+
+def sales(records: Iterable[Mapping[str, Any]], *, tz: str = "America/Los_Angeles"
+          ) -> Mapped:
+    """`ghost_portfolio.json`: shares sold out of a position (`Scale out 50% at profit
+    target`) with the sale's date and price: a partial exit fill."""
+    def one(i: int, record: Mapping[str, Any], inferred: Counter[str]) -> TradeFilled:
+        symbol, day = str(record.get("symbol", "")), str(record.get("sell_date", ""))[:10]
+        why = str(record.get("exit_reason") or "")
+        partial = "scale" in why.lower() or "partial" in why.lower()
+        inferred.update(("occurred_at", "exit_reason"))
+        trade = f"amc:{symbol}"
+        return TradeFilled(
+            event_id=event_id("sale", symbol, day, record.get("shares_sold")),
+            producer=PRODUCER, schema_version=2, occurred_at=utc(day, "13:00", tz),
+            fill_id=f"{trade}:sale:{day}", trade_id=trade, symbol=symbol,
+            fill_type="PARTIAL_EXIT" if partial else "EXIT", side="SELL",
+            quantity=required(number(record.get("shares_sold")), "shares_sold"),
+            price=required(number(record.get("sell_price")), "sell_price"),
+            exit_reason="partial_profit" if partial else "manual",
+            provenance={"occurred_at": f"the sale's date, at the close (13:00 {tz})",
+                        "exit_reason": f"from its text: {why[:120]!r}"})
+    return each(list(records), "sale", one)
 
 
 def portfolio(rows: Iterable[Mapping[str, str]], *, tz: str = "America/Los_Angeles") -> Mapped:

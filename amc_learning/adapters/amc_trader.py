@@ -287,7 +287,8 @@ def _diamond(record: Mapping[str, Any], rank: int, run_id: str, written_at: date
         price=required(number(record.get("price")), "price"), scoring_model=model,
         raw_score=raw, tiers=tiers, flags=flags,
         attributes={"sector": str(record.get("sector", ""))[:200], **attributes},
-        provenance={"occurred_at": "the file has none: the time it was written",
+        provenance={"occurred_at": "the scan's time where a scan object wraps the picks, "
+                                   "else the file has none: the time it was written",
                     "passed": "the scanner writes only picks at or above its threshold"})
     inferred.update(("occurred_at", "raw_score.scale"))
     return candidate

@@ -17,8 +17,9 @@ from amc_learning.store.database import Database
 
 def register(command: Command) -> None:
     p = command("import", "import a producer's history through the normal topics",
-                "Read the files of a producer, map every record to a contract-v2 event\n"
-                "(or a rejection with its reason), watch the data's quality (stuck\n"
+                "Read the files of a producer, each by what it holds (never by its name),\n"
+                "map every record to a contract-v2 event (or a rejection with its\n"
+                "reason), watch the data's quality per scoring model (stuck\n"
                 "fields, rising missing values, changed scales), and publish the events\n"
                 "through the normal topics, so persist, outcomes and the learner treat\n"
                 "them like live traffic. Importing twice stores nothing new. The summary's\n"
@@ -26,14 +27,19 @@ def register(command: Command) -> None:
     p.add_argument("producer", choices=["amc-trader"], help="whose files")
     p.add_argument("path", type=Path, nargs="+",
                    help="an AMC-Trader checkout (its data/ folder is read), that folder, or "
-                        "folders and JSON files of its records (the backend's candidates and "
-                        "theses, learning_decisions rows, trade logs, Alpaca orders: each "
-                        "record is recognised by its fields)")
+                        "folders and files of its records, CSV or JSON under any name: a "
+                        "file is recognised by what it holds, each record by its fields "
+                        "(every scanner generation, the backend's candidates and theses, "
+                        "learning_decisions rows, trade logs, positions, Alpaca orders)")
     p.add_argument("--tz", default="America/Los_Angeles",
                    help="the time zone of naive times (default: America/Los_Angeles, the "
                         "cron scripts' wall clock; the backend writes UTC)")
     p.add_argument("--dry-run", action="store_true",
                    help="map and count only: no broker, no database")
+    p.add_argument("--explain", action="store_true",
+                   help="import nothing: say what each file is taken for and why (where its "
+                        "records are, the shape of each and the fields that matched, what no "
+                        "shape knows)")
     p.set_defaults(handler=_import)
 
     p = command("prices", "daily bars for every tracked decision, from Alpaca or Polygon",
@@ -250,8 +256,18 @@ def _prices(args: argparse.Namespace, settings: Settings) -> int:
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     from amc_learning.adapters.native import Unmappable
-    from amc_learning.service.imports import publish, read_amc_trader
+    from amc_learning.service.imports import explain, publish, read_amc_trader
 
+    if args.explain:
+        for path in args.path:
+            if not path.exists():
+                raise UserError(f"{path}: no such file or folder")
+            folder = path / "data" if (path / "data").is_dir() else path
+            files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() \
+                else [folder]
+            for file in files:
+                print("\n".join(explain(file)))
+        return 0
     try:
         imported = read_amc_trader(args.path, args.tz)
     except FileNotFoundError as exc:
@@ -273,6 +289,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
                        lambda n: say(f"  {n:,}/{len(imported.events):,} sent"))
         summary["published"] = sent
     again = sum(f.get("already_read", 0) for f in summary["files"].values())
+    print(f"saw {summary['files_seen']} files holding {summary['read']:,} records")
     print(f"read {summary['read']:,} records: {sum(summary['events'].values()):,} events"
           + (f" (and {again:,} already read from another file)" if again else "")
           + f", {sum(summary['rejected'].values()):,} rejected")

@@ -3,60 +3,117 @@ quality, and publish the events through the normal topics (so persist, outcomes 
 learner treat them like live traffic).
 
 `read_amc_trader(paths)` reads AMC-Trader checkouts (their `data/` folder), such folders,
-folders of captured records and single files. The `data/` files are known by name; any
-other JSON file holds records (a list, or `{"records": [...]}` as the captured payloads
-are) each recognised by its shape (`SHAPES`), so an export of the backend's candidates,
-its theses, its `learning_decisions` rows, the trade logs or Alpaca's orders imports as
-it is. Every record read is an event or a rejection; every file not mapped is listed.
+folders of captured records and single files, each by what it holds, never by its name
+(`recognise`): a CSV by its header, JSON at any depth a producer uses
+(`adapters.containers`: a list, a scan object wrapping its candidates, a dict keyed by
+symbol). Each record is known by its fields (`SHAPES`): every scanner generation AMC-Trader
+has had, the backend's candidates and theses, its `learning_decisions` rows, trade logs,
+positions, Alpaca's orders. Every record read is mapped (one event or more) or rejected
+with its reason; a file no shape knows is listed with its count. The scanner's
+parameters (`scanner_weights.json`, `weight_history.json`, found by content) give the
+versions a scan was scored by. `explain(file)` says what a file was taken for, and why.
 `publish` sends the events with `LearningPublisher`.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from amc_learning.adapters import alpaca, amc_backend, amc_positions, amc_trader
+from amc_learning.adapters import alpaca, amc_backend, amc_generations, amc_positions, amc_trader
+from amc_learning.adapters.containers import Container, containers, csv_container
 from amc_learning.adapters.mapped import Mapped, each
-from amc_learning.adapters.native import Unmappable, number, time_zone
+from amc_learning.adapters.native import Unmappable, number, time_zone, utc
 from amc_learning.intelligence.quality import field_health
 from amc_learning.schemas.common import Event
+from amc_learning.schemas.discovery import CandidateScored
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.schemas.thesis import ThesisDecided
 from amc_learning.settings import Settings
 from amc_learning.streams.publisher import LearningPublisher
 
-#: The scan history's numeric columns, watched for stuck values and scale changes.
+#: The scan history's numeric columns, watched for stuck values.
 SCAN_NUMBERS = ("scanner_score", "float_score", "momentum_score", "volume_score",
                 "catalyst_score", "multiday_score", "price_at_scan", "rvol", "float_shares",
                 "change_pct", "volume")
-#: The files of AMC-Trader's data/ folder read as the scanner's parameters, not records.
-PARAMETERS = ("scanner_weights.json", "weight_history.json")
-#: A record's shape: the first whose keys it has (all of them) names its adapter.
-SHAPES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("trade log", ("heading", "file")),
-    ("AlphaStack 4.1 candidate", ("subscores", "score", "symbol")),
-    ("direct discovery candidate", ("volume_ratio", "action_tag", "symbol")),
-    ("position thesis", ("suggestion", "symbol")),
-    ("learning_decisions row", ("recommendation_source", "decision_type", "symbol")),
-    ("scanner pick", ("score", "float", "squeeze", "symbol")),
-    ("scan row", ("scan_date", "scan_time", "symbol", "scanner_score")),
-    ("closed position", ("entry_price", "exit_price", "symbol")),
-    ("scanner test trade", ("entry_time", "entry_price", "symbol")),
-    ("scale-out", ("date_scaled", "symbol")),
-    ("lesson", ("lesson_type", "decision", "symbol")),
-    ("Alpaca trade update", ("event", "order")),
-    ("Alpaca order", ("filled_avg_price", "side", "symbol")),
-    ("Alpaca position", ("avg_entry_price", "qty", "symbol")),
+#: The scan history's columns as its newest logger writes them (older loggers wrote fewer).
+SCAN_COLUMNS = (
+    "scan_date", "scan_time", "symbol", "price_at_scan", "scanner_score", "float_score",
+    "momentum_score", "volume_score", "catalyst_score", "multiday_score", "vigl_bonus",
+    "vigl_match", "rvol", "float_shares", "change_pct", "volume", "catalyst_text", "entered",
+    "entry_date", "entry_price", "entry_thesis", "exit_date", "exit_price", "hold_days",
+    "return_pct", "return_dollars", "spy_return", "alpha", "sector_return", "outcome",
+    "notes")
+TRACKING_COLUMNS = ("Date", "Symbol", "Qty", "Entry Price", "Current Price", "Cost Basis",
+                    "Market Value", "Unrealized P&L", "Unrealized P&L %", "Entry Date",
+                    "Days Held", "Thesis", "Stop Loss", "Target", "Notes")
+DAILY_LOG_COLUMNS = ("Date", "Symbol", "Qty", "Entry", "Current", "P&L", "P&L %",
+                     "Action Taken")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A kind of record, known by the fields it has (all of `needs`); a CSV of it may have
+    `columns` (those beyond `needs` optional)."""
+
+    name: str
+    needs: tuple[str, ...]
+    columns: tuple[str, ...] = ()
+
+
+#: A record's shape: the first whose fields it has names its adapter (`records`).
+SHAPES: tuple[Shape, ...] = (
+    Shape("trade log", ("heading", "file")),
+    Shape("AlphaStack 4.1 candidate", ("subscores", "score", "symbol")),
+    Shape("V4 swing candidate", ("total_score", "components", "symbol")),
+    Shape("direct discovery candidate", ("volume_ratio", "action_tag", "symbol")),
+    Shape("position thesis", ("suggestion", "symbol")),
+    Shape("learning_decisions row", ("recommendation_source", "decision_type", "symbol")),
+    Shape("v1 pick", ("score", "squeeze_score", "momentum_score", "symbol")),
+    Shape("scanner pick", ("score", "float", "momentum", "symbol")),
+    Shape("squeeze scan result", ("score", "signals", "daily_change", "symbol")),
+    Shape("market scan candidate", ("score", "reason", "price", "symbol")),
+    Shape("scan row", ("scan_date", "scan_time", "symbol", "scanner_score"), SCAN_COLUMNS),
+    Shape("tracked position", ("Date", "Symbol", "Current Price"), TRACKING_COLUMNS),
+    Shape("closed position", ("entry_price", "exit_price", "symbol")),
+    Shape("scanner test trade", ("entry_time", "entry_price", "symbol")),
+    Shape("scale-out", ("date_scaled", "symbol")),
+    Shape("sale", ("sell_date", "sell_price", "symbol")),
+    Shape("lesson", ("lesson_type", "decision", "symbol")),
+    Shape("Alpaca trade update", ("event", "order")),
+    Shape("Alpaca order", ("filled_avg_price", "side", "symbol")),
+    Shape("Alpaca position", ("avg_entry_price", "qty", "symbol")),
+    Shape("daily position mark", ("Date", "Symbol", "Qty", "Current"), DAILY_LOG_COLUMNS),
+    Shape("position mark", ("symbol", "qty", "avg_entry", "current")),
+    Shape("position state", ("symbol", "peak_gain", "current_gain")),
+    Shape("allocation", ("allocations", "action", "date")),
+    Shape("scanner parameter change", ("date", "version", "changes")),
+    Shape("screen row", ("symbol", "price", "volume", "change")),
 )
+#: Why the shapes that are no decision, fill or candidate are not events.
+REFUSED = {
+    "Alpaca position": "a position (its average price and size now), not a fill",
+    "daily position mark": "a position mark, not a decision or fill",
+    "position mark": "a position mark, not a decision or fill",
+    "position state": "a position's state (its gains so far), not a decision or fill",
+    "allocation": "an allocation names an amount, not a price: price missing",
+    "scanner parameter change": "a change of the scanner's parameters (read for its "
+                                "versions), not an event",
+    "screen row": "a screen's row (price, volume, change): no score to learn from",
+}
+#: The fields a record may hold its position's entry price in (for pricing scale-outs).
+ENTRY_FIELDS = ("entry_price", "avg_entry", "avg_entry_price", "original_entry",
+                "Entry Price", "Entry")
 
 
 @dataclass
@@ -76,28 +133,73 @@ class Imported:
 
     def add(self, name: str, mapped: Mapped, **more: Any) -> None:
         """A file's events; one already read from another file (the same source record:
-        the same id) is counted there, not sent twice."""
+        the same id) is counted there, not sent twice. Every record read is mapped (it
+        became one event or more) or rejected."""
         fresh = [e for e in mapped.events if e.event_id not in self.source]
         self.events.extend(fresh)
         self.source.update((e.event_id, name) for e in fresh)
         reasons = Counter(reason for _, reason in mapped.rejected)
         self.rejected.update(reasons)
         self.inferred.update(mapped.inferred)
-        self.files[name] = {"read": mapped.read, "events": len(mapped.events),
-                            "rejected": dict(reasons), **more}
+        self.files[name] = {"read": mapped.read, "mapped": mapped.read - len(mapped.rejected),
+                            "events": len(mapped.events), "rejected": dict(reasons), **more}
         if len(fresh) < len(mapped.events):
             self.files[name]["already_read"] = len(mapped.events) - len(fresh)
 
     def summary(self) -> dict[str, Any]:
         by_topic = Counter(TOPIC_OF_EVENT[e.event_type] for e in self.events)
-        return {"read": self.read, "events": dict(sorted(by_topic.items())),
+        return {"files_seen": len(self.files), "read": self.read,
+                "events": dict(sorted(by_topic.items())),
                 "rejected": dict(self.rejected.most_common()),
                 "inferred": dict(sorted(self.inferred.items())), "files": self.files,
                 "quality": self.quality}
 
 
+@dataclass
+class Found:
+    """What a file was taken for: its record containers, or why it has none."""
+
+    file: Path
+    name: str
+    kind: str  # "csv" | "json" | "text" (not a table) | "unreadable"
+    containers: list[Container] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    unreadable: str | None = None
+    document: Any = None
+
+    def records(self) -> list[Any]:
+        return [r for c in self.containers for r in c.records]
+
+
+def recognise(file: Path, name: str | None = None) -> Found:
+    """Read `file` by what it holds: JSON when it starts with `[` or `{`, else CSV by its
+    header; a file that is not text, or not valid JSON, is unreadable (said why)."""
+    name = name or file.name
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return Found(file, name, "unreadable", unreadable="not text (binary)")
+    if text.lstrip()[:1] in ("[", "{"):
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            return Found(file, name, "unreadable", unreadable=f"not valid JSON: {exc}"[:200])
+        return Found(file, name, "json", containers(document), document=document)
+    try:
+        table = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+    except csv.Error as exc:
+        return Found(file, name, "unreadable", unreadable=f"not valid CSV: {exc}"[:200])
+    header, body = (table[0], table[1:]) if table else ([], [])
+    if len(header) < 2 or sum(len(r) == len(header) for r in body) < 0.9 * len(body):
+        lines = len(text.splitlines())
+        return Found(file, name, "text", unreadable=f"text, not a table of records ({lines:,} "
+                                                    f"line{'' if lines == 1 else 's'})")
+    rows = [dict(zip(header, r, strict=False)) for r in body]
+    return Found(file, name, "csv", [csv_container(header, rows)], header=header)
+
+
 def read_amc_trader(paths: Path | list[Path], tz: str = "America/Los_Angeles") -> Imported:
-    """Map every file under `paths` this engine knows (see the module's doc)."""
+    """Map every file under `paths` by what it holds (see the module's doc)."""
     time_zone(tz)  # a wrong zone is the caller's error, not one rejection per record
     files: list[Path] = []
     for path in [paths] if isinstance(paths, Path) else paths:
@@ -110,19 +212,124 @@ def read_amc_trader(paths: Path | list[Path], tz: str = "America/Los_Angeles") -
             raise FileNotFoundError(
                 f"{path}: no such file or folder (an AMC-Trader checkout, its data/, or files"
                 " of its records)")
-    by_name = {f.name: f for f in files}
-    weights = _object(by_name.get("scanner_weights.json"))
-    versions = amc_trader.scanner_versions(weights, _object(by_name.get("weight_history.json")))
+    names = Counter(f.name for f in files)
+    found = [recognise(f, f.name if names[f.name] == 1 else str(f)) for f in files]
+    weights: dict[str, Any] = next((f.document for f in found if _is_weights(f.document)), {})
+    history = next((f.document for f in found if isinstance(f.document, dict)
+                    and isinstance(f.document.get("weight_changes"), list)), None)
+    versions = amc_trader.scanner_versions(weights, history)
+    entries = entry_prices((f.name, r) for f in found for r in f.records())
     out = Imported()
     scanned: dict[tuple[str, str], float] = {}  # (symbol, day) -> the last price scanned
-    for file in sorted(files, key=lambda f: f.name != "scanner_performance.csv"):
-        name = _label(file, by_name)
-        try:
-            _read_file(out, file, name, tz, weights, versions, scanned)
-        except (ValueError, UnicodeDecodeError, csv.Error) as exc:  # JSON errors are these
-            out.files[name] = {"read": 0, "events": 0, "unreadable": str(exc)[:200]}
+    # the scan history first: its prices are what the lessons are priced from
+    for f in sorted(found, key=lambda f: not any(shape_of(r) == "scan row"
+                                                 for r in f.records())):
+        if f.unreadable is not None:
+            out.files[f.name] = {"read": 0, "events": 0,
+                                 ("not_mapped" if f.kind == "text" else "unreadable"):
+                                 f.unreadable}
+            continue
+        written = datetime.fromtimestamp(f.file.stat().st_mtime, UTC)
+        mapped, shapes = Mapped(), Counter[str]()
+        for container in f.containers:
+            if container.not_records is not None:
+                mapped.extend(each(container.records, "value",
+                                   partial(_refuse, container.not_records)))
+                shapes["not records"] += len(container.records)
+                continue
+            part, counts = records(container.records, tz=tz, written_at=written,
+                                   weights=weights, versions=versions, scanned=scanned,
+                                   entries=entries)
+            mapped.extend(part)
+            shapes.update(counts)
+        rows = [r for r in f.records() if shape_of(r) == "scan row"]
+        scanned.update(((r.get("symbol", ""), r.get("scan_date", "")), price) for r in rows
+                       if (price := _number(r.get("price_at_scan"))) is not None)
+        more: dict[str, Any] = {"shapes": dict(shapes)}
+        if f.kind == "csv" and (columns := _columns(f.header)):
+            more["columns"] = columns
+        if not set(shapes) - {"unknown", "not records"}:
+            more["not_mapped"] = (f"no known header (columns: {', '.join(f.header[:8])})"
+                                  if f.kind == "csv" else "no record of a known shape")
+        if weights and (f.document is weights or f.document is history):
+            more["used"] = "scoring model versions " + ", ".join(
+                f"{v.model.version} (from {v.since or 'the start'}, points up to "
+                f"{v.scale[1]:g})" for v in versions)
+        out.add(f.name, mapped, **more)
+        if rows:
+            out.quality.extend(_quality(f.name, rows))
+    out.quality.extend(model_quality(out.events))
     out.quality.extend(conflicts(out))
     return out
+
+
+def _is_weights(document: Any) -> bool:
+    """A points scanner's parameters: a version and tables of points by tier."""
+    return isinstance(document, dict) and "version" in document and sum(
+        1 for v in document.values() if isinstance(v, dict) and v
+        and all(isinstance(x, int | float) for x in v.values())) >= 3
+
+
+def _columns(header: list[str]) -> dict[str, list[str]]:
+    """A CSV's columns against the known columns of the shape its header matches: the
+    optional ones it lacks and the ones no shape reads (both tolerated, both said)."""
+    shape = next((s for s in SHAPES if s.columns and set(s.needs) <= set(header)), None)
+    if shape is None:
+        return {}
+    out = {"missing_optional": [c for c in shape.columns if c not in header],
+           "extra": [c for c in header if c not in shape.columns]}
+    return {"shape": [shape.name], **{k: v for k, v in out.items() if v}} if any(
+        out.values()) else {}
+
+
+def entry_prices(found: Iterable[tuple[str, Any]]) -> dict[str, tuple[float, str]]:
+    """symbol -> the first entry price a record (of the file named) states for its
+    position, and where it was found."""
+    out: dict[str, tuple[float, str]] = {}
+    for file, record in found:
+        if not isinstance(record, Mapping):
+            continue
+        symbol = record.get("symbol", record.get("Symbol"))
+        for name in ENTRY_FIELDS:
+            if symbol and (price := _number(record.get(name))):
+                out.setdefault(str(symbol), (price, f"{price:g}, {name} in {file}"))
+                break
+    return out
+
+
+def explain(file: Path) -> list[str]:
+    """What the import takes `file` for, and why: where its records are, what each
+    record's shape is taken to be and the fields that matched, what no shape knows."""
+    f = recognise(file)
+    if f.unreadable is not None:
+        return [f"{f.name}: {'not mapped' if f.kind == 'text' else 'unreadable'} "
+                f"({f.unreadable})"]
+    lines = [f"{f.name}: {'a CSV' if f.kind == 'csv' else 'JSON'}"]
+    if f.kind == "csv":
+        lines.append(f"  header: {', '.join(f.header)}")
+        for key, value in _columns(f.header).items():
+            lines.append(f"  {key.replace('_', ' ')}: {', '.join(value)}")
+    for c in f.containers:
+        n = len(c.records)
+        lines.append(f"  {n:,} record{'' if n == 1 else 's'} in {c.where} ({c.kind})")
+        if c.inherited:
+            lines.append("    each inherits " + ", ".join(
+                f"{k}={v!r}"[:60] for k, v in c.inherited.items()))
+        if c.not_records:
+            lines.append(f"    {c.not_records}")
+            continue
+        shapes = Counter(shape_of(r) for r in c.records)
+        for shape, n in shapes.most_common():
+            if shape is None:
+                keys = Counter(", ".join(sorted(map(str, r))[:8]) if isinstance(r, Mapping)
+                               else type(r).__name__ for r in c.records if shape_of(r) is None)
+                for k, m in keys.most_common(3):
+                    lines.append(f"    {m:,} of no known shape (fields: {k})")
+                continue
+            known = next(s for s in SHAPES if s.name == shape)
+            why = REFUSED.get(shape, "mapped")
+            lines.append(f"    {n:,} {shape}: fields {', '.join(known.needs)} matched; {why}")
+    return lines
 
 
 def conflicts(imported: Imported) -> list[dict[str, Any]]:
@@ -151,37 +358,9 @@ def conflicts(imported: Imported) -> list[dict[str, Any]]:
     return found
 
 
-def _read_file(out: Imported, file: Path, name: str, tz: str, weights: dict[str, Any],
-               versions: list[amc_trader.Version], scanned: dict[tuple[str, str], float]
-               ) -> None:
-    if file.name == "scanner_performance.csv":
-        rows = _csv(file)
-        out.add(name, amc_trader.scan_history(rows, tz=tz, versions=versions))
-        scanned.update(((r.get("symbol", ""), r.get("scan_date", "")), price) for r in rows
-                       if (price := _number(r.get("price_at_scan"))) is not None)
-        out.quality.extend(_quality(name, rows, versions))
-    elif file.name == "portfolio_tracking.csv":
-        out.add(name, amc_positions.portfolio(_csv(file), tz=tz))
-    elif file.name in PARAMETERS:
-        _json(file)  # unreadable: said so in its line (the versions then go without it)
-        out.files[name] = {"read": 0, "events": 0, "used": "scoring model versions " + ", ".join(
-            f"{v.model.version} (from {v.since or 'the start'}, points up to {v.scale[1]:g})"
-            for v in versions)}
-    elif file.name == "learning_log.json":
-        log = _object(file)
-        out.add(name, amc_trader.lessons(log.get("manual_lessons") or [], tz=tz,
-                                         scanned=scanned))
-    elif file.suffix == ".json":
-        written = datetime.fromtimestamp(file.stat().st_mtime, UTC)
-        mapped, shapes = records(_records(file), tz=tz, written_at=written, weights=weights,
-                                 versions=versions, scanned=scanned)
-        out.add(name, mapped, shapes=dict(shapes))
-    else:
-        out.files[name] = {"read": 0, "events": 0, "not_mapped": "no adapter for it"}
-
-
 def records(found: list[Any], *, tz: str, written_at: datetime, weights: dict[str, Any],
-            versions: list[amc_trader.Version], scanned: dict[tuple[str, str], float]
+            versions: list[amc_trader.Version], scanned: dict[tuple[str, str], float],
+            entries: Mapping[str, tuple[float, str]] | None = None
             ) -> tuple[Mapped, Counter[str]]:
     """Map records of any known shape: each goes to the adapter of its shape (`SHAPES`);
     a record of no known shape is one rejection naming its keys. Also: records per shape."""
@@ -193,20 +372,28 @@ def records(found: list[Any], *, tz: str, written_at: datetime, weights: dict[st
     adapters: dict[str, Callable[[list[Any]], Mapped]] = {
         "trade log": amc_positions.trade_log,
         "AlphaStack 4.1 candidate": lambda rs: amc_backend.alphastack(rs, written_at=written_at),
+        "V4 swing candidate": lambda rs: amc_generations.swing_v4(rs, tz=tz),
         "direct discovery candidate": lambda rs: amc_backend.direct_discovery(rs),
         "position thesis": lambda rs: amc_backend.position_thesis(rs, written_at=written_at),
         "learning_decisions row": lambda rs: amc_backend.learning_rows(rs),
-        "scanner pick": lambda rs: amc_trader.diamonds(rs, written_at=written_at,
-                                                       weights=weights),
+        "v1 pick": lambda rs: amc_generations.pick_v1(rs, written_at=written_at),
+        "scanner pick": lambda rs: amc_trader.diamonds(rs, written_at=_scan_at(rs, tz)
+                                                       or written_at, weights=weights),
+        "squeeze scan result": lambda rs: amc_generations.squeeze_scan(rs,
+                                                                       written_at=written_at),
+        "market scan candidate": lambda rs: amc_generations.market_scan(
+            rs, written_at=written_at),
         "scan row": lambda rs: amc_trader.scan_history(rs, tz=tz, versions=versions),
+        "tracked position": lambda rs: amc_positions.portfolio(rs, tz=tz),
         "closed position": lambda rs: amc_positions.closed_positions(rs),
         "scanner test trade": lambda rs: amc_positions.scanner_test_trades(rs, tz=tz),
-        "scale-out": amc_positions.scale_outs,
+        "scale-out": lambda rs: amc_positions.scale_outs(rs, entries),
+        "sale": lambda rs: amc_positions.sales(rs, tz=tz),
         "lesson": lambda rs: amc_trader.lessons(rs, tz=tz, scanned=scanned),
         "Alpaca trade update": lambda rs: each(rs, "Alpaca trade update",
                                                lambda i, r, _: alpaca.trade_update(r)),
         "Alpaca order": lambda rs: each(rs, "Alpaca order", lambda i, r, _: alpaca.order(r)),
-        "Alpaca position": lambda rs: each(rs, "Alpaca position", _not_a_fill),
+        **{shape: partial(_refused, shape) for shape in REFUSED},
     }
     out = Mapped()
     shapes: Counter[str] = Counter()
@@ -219,42 +406,35 @@ def records(found: list[Any], *, tz: str, written_at: datetime, weights: dict[st
     return out, shapes
 
 
+def _scan_at(found: list[Any], tz: str) -> datetime | None:
+    """The time of the scan object wrapping these records (its date and time, naive in
+    `tz`), where it gives one."""
+    first = found[0]
+    if first.get("scan_date") and first.get("scan_time"):
+        return utc(str(first["scan_date"]), str(first["scan_time"]), tz)
+    return None
+
+
 def shape_of(record: object) -> str | None:
     """The name of the record's shape (`SHAPES`), or None."""
     if not isinstance(record, Mapping):
         return None
     keys = set(record.get("data", record)) if isinstance(record.get("data"), Mapping) else set(
         record)
-    return next((name for name, needs in SHAPES if keys.issuperset(needs)), None)
+    return next((s.name for s in SHAPES if keys.issuperset(s.needs)), None)
 
 
-def _not_a_fill(i: int, record: Any, inferred: Counter[str]) -> Event:
-    raise Unmappable("a position (its average price and size now), not a fill")
+def _refused(shape: str, found: list[Any]) -> Mapped:
+    return each(found, shape, partial(_refuse, REFUSED[shape]))
+
+
+def _refuse(why: str, i: int, record: Any, inferred: Counter[str]) -> Event:
+    raise Unmappable(why)
 
 
 def _unknown(i: int, record: Any, inferred: Counter[str]) -> Event:
-    keys = sorted(record)[:8] if isinstance(record, Mapping) else type(record).__name__
+    keys = sorted(map(str, record))[:8] if isinstance(record, Mapping) else type(record).__name__
     raise Unmappable(f"a record of no known shape (keys {keys})")
-
-
-def _label(file: Path, by_name: dict[str, Path]) -> str:
-    return file.name if by_name.get(file.name) == file else str(file)
-
-
-def _object(file: Path | None) -> dict[str, Any]:
-    """A JSON object from `file`; {} when there is no file or no object in it."""
-    try:
-        value = _json(file) if file is not None else {}
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _records(file: Path) -> list[Any]:
-    value = _json(file)
-    if isinstance(value, dict) and isinstance(value.get("records"), list):
-        return list(value["records"])
-    return value if isinstance(value, list) else [value]
 
 
 def _number(value: object) -> float | None:
@@ -264,44 +444,35 @@ def _number(value: object) -> float | None:
         return None
 
 
-def _quality(file: str, rows: list[dict[str, str]], versions: list[amc_trader.Version]
-             ) -> list[dict[str, Any]]:
+def _quality(file: str, rows: list[dict[str, str]]) -> list[dict[str, Any]]:
     """The scan history's health: a stuck field or a feed that stops is the logger's,
-    whichever version scored (the whole file); a score beyond its scale is judged on the
-    scale of the version that scored it."""
-    found = [{"file": file, "field": f.field, "kind": f.kind, "detail": f.detail}
-             for f in field_health(_numbers(rows, SCAN_NUMBERS)) if f.kind != "out_of_scale"]
-    by_version: dict[int, list[dict[str, str]]] = defaultdict(list)
-    for row in rows:
-        if (version := _scan_version(row, versions)) is not None:
-            by_version[id(version)].append(row)
-    for version in versions:
-        if not (mine := by_version.get(id(version), [])):
-            continue
-        found.extend({"file": file, "scoring_model": f"amc-scanner {version.model.version}",
-                      "field": f.field, "kind": f.kind, "detail": f.detail}
-                     for f in field_health(_numbers(mine, ("scanner_score",)),
-                                           ranges={"scanner_score": version.scale})
-                     if f.kind == "out_of_scale")
+    whichever version scored (the whole file)."""
+    return [{"file": file, "field": f.field, "kind": f.kind, "detail": f.detail}
+            for f in field_health(_numbers(rows, SCAN_NUMBERS)) if f.kind != "out_of_scale"]
+
+
+def model_quality(events: list[Event]) -> list[dict[str, Any]]:
+    """Every imported scoring model's health, on its candidates: its raw score beyond the
+    scale it declares, a stuck or newly missing score or feature."""
+    by_model: dict[str, list[CandidateScored]] = defaultdict(list)
+    for e in events:
+        if isinstance(e, CandidateScored) and e.scoring_model is not None:
+            by_model[f"{e.scoring_model.name} {e.scoring_model.version}"].append(e)
+    found: list[dict[str, Any]] = []
+    for model, candidates in by_model.items():
+        candidates.sort(key=lambda c: c.occurred_at)
+        raw = [c.raw_score for c in candidates]
+        scales = {(r.low, r.high) for r in raw if r is not None}
+        names = sorted({k for c in candidates for k in c.features})
+        frame = pl.DataFrame(
+            {"raw_score": [None if r is None else r.value for r in raw],
+             **{k: [c.features.get(k) for c in candidates] for k in names}},
+            schema={"raw_score": pl.Float64, **{k: pl.Float64 for k in names}})
+        ranges = {"raw_score": scales.pop()} if len(scales) == 1 else {}
+        found.extend({"file": "all files", "scoring_model": model, "field": f.field,
+                      "kind": f.kind, "detail": f.detail}
+                     for f in field_health(frame, ranges=ranges))
     return found
-
-
-def _scan_version(row: Mapping[str, str], versions: list[amc_trader.Version]
-                  ) -> amc_trader.Version | None:
-    try:
-        day = datetime.fromisoformat(str(row.get("scan_date"))[:10]).date()
-    except ValueError:
-        return None
-    return amc_trader.version_on(versions, day)
-
-
-def _csv(file: Path) -> list[dict[str, str]]:
-    with file.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def _json(file: Path) -> Any:
-    return json.loads(file.read_text(encoding="utf-8"))
 
 
 def _numbers(rows: list[dict[str, str]], columns: tuple[str, ...]) -> pl.DataFrame:

@@ -106,10 +106,12 @@ ACCOUNTS = {
     "r1_memory_trade_log.json": (4, 4, {}),
     "r4_alpaca_orders_as_consumed.json": (3, 0, {"filled_at: missing": 2,
                                                   "a position": 1}),
-    "r5_closed_positions_and_test_trades.json": (4, 4, {"never a price: not a fill": 1}),
+    "r5_closed_positions_and_test_trades.json": (4, 5, {}),
     "t1_position_thesis_enhanced.json": (3, 3, {}),
     "t3_learning_decisions_rows.json": (3, 2, {"price_at_decision: 0.0 is no price": 1}),
     "t4_openclaw_rig_recommendation.json": (1, 2, {}),
+    "scanner_weights.json": (1, 0, {"the scanner's parameters (read for its versions)": 1}),
+    "weight_history.json": (1, 0, {"the scanner's parameters (read for its versions)": 1}),
 }
 
 
@@ -130,7 +132,7 @@ def test_every_vendored_file_is_accounted_for_record_by_record():
     assert files["t4_openclaw_rig_recommendation.json"]["already_read"] == 2
     assert files["r5_closed_positions_and_test_trades.json"]["already_read"] == 2
     ids = [e.event_id for e in imported.events]
-    assert len(ids) == len(set(ids)) == 778
+    assert len(ids) == len(set(ids)) == 779
     again = read_amc_trader([FIXTURES, FIXTURES / "payloads"])
     assert [e.event_id for e in again.events] == ids
 
@@ -169,7 +171,7 @@ def test_a_score_beyond_its_versions_scale_is_a_finding_of_that_version(tmp_path
     [finding] = [q for q in read_amc_trader(tmp_path).summary()["quality"]
                  if q["kind"] == "out_of_scale"]
     assert finding["scoring_model"] == "amc-scanner before-3.2_explosive"
-    assert finding["field"] == "scanner_score" and "290" in finding["detail"]
+    assert finding["field"] == "raw_score" and "290" in finding["detail"]
 
 
 def test_a_file_that_is_not_json_is_listed_as_unreadable_and_others_still_import(tmp_path):
@@ -181,7 +183,7 @@ def test_a_file_that_is_not_json_is_listed_as_unreadable_and_others_still_import
                                       .read_text())
     files = read_amc_trader(tmp_path).summary()["files"]
     assert "Expecting property name" in files["broken.json"]["unreadable"]
-    assert files["notes.txt"]["not_mapped"] == "no adapter for it"
+    assert files["notes.txt"]["not_mapped"] == "text, not a table of records (1 line)"
     assert files["odd.json"]["read"] == 2 and files["odd.json"]["events"] == 0
     assert set(files["odd.json"]["rejected"]) == {
         "a record of no known shape (keys ['what'])", "a record of no known shape (keys str)"}
