@@ -2,7 +2,8 @@
 
 A producer writes records at whatever depth suits it; `containers` finds them:
 
-* a CSV: every data row, keyed by the header (`csv_container`);
+* a CSV: every data row, keyed by the header (`csv_container`; a row of another length
+  is a `Misfit`, counted);
 * a JSON list: every element;
 * a JSON object wrapping lists of records (`{"scan_date": …, "candidates": […]}`): every
   element of each list that is empty or holds objects, each object inheriting the
@@ -28,6 +29,15 @@ _PLAIN = (str, int, float, bool)
 
 
 @dataclass(frozen=True)
+class Misfit:
+    """A CSV row with another number of fields than its header has (a second writer
+    appending to the same file): counted, never guessed at."""
+
+    fields: int
+    header: int
+
+
+@dataclass(frozen=True)
 class Container:
     """The records of one place in a file, and how they were found."""
 
@@ -42,9 +52,12 @@ class Container:
     not_records: str | None = None
 
 
-def csv_container(header: Sequence[str], rows: list[dict[str, str]]) -> Container:
-    """A CSV's data rows (every value a string, keyed by the header)."""
-    return Container("csv", f"a header of {len(header)} columns", list(rows))
+def csv_container(header: Sequence[str], rows: Sequence[Sequence[str]]) -> Container:
+    """A CSV's data rows, each keyed by the header (every value a string), or a `Misfit`
+    where its number of fields is not the header's."""
+    return Container("csv", f"a header of {len(header)} columns",
+                     [dict(zip(header, r, strict=True)) if len(r) == len(header)
+                      else Misfit(len(r), len(header)) for r in rows])
 
 
 def containers(value: Any) -> list[Container]:

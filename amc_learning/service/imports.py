@@ -31,7 +31,7 @@ from typing import Any
 import polars as pl
 
 from amc_learning.adapters import alpaca, amc_backend, amc_generations, amc_positions, amc_trader
-from amc_learning.adapters.containers import Container, containers, csv_container
+from amc_learning.adapters.containers import Container, Misfit, containers, csv_container
 from amc_learning.adapters.mapped import Mapped, each
 from amc_learning.adapters.native import Unmappable, number, time_zone, utc
 from amc_learning.intelligence.quality import field_health
@@ -95,7 +95,7 @@ SHAPES: tuple[Shape, ...] = (
     Shape("Alpaca position", ("avg_entry_price", "qty", "symbol")),
     Shape("daily position mark", ("Date", "Symbol", "Qty", "Current"), DAILY_LOG_COLUMNS),
     Shape("position mark", ("symbol", "qty", "avg_entry", "current")),
-    Shape("position state", ("symbol", "peak_gain", "current_gain")),
+    Shape("position state", ("symbol", "peak_gain", "partial_taken")),
     Shape("allocation", ("allocations", "action", "date")),
     Shape("scanner parameter change", ("date", "version", "changes")),
     Shape("screen row", ("symbol", "price", "volume", "change")),
@@ -190,12 +190,11 @@ def recognise(file: Path, name: str | None = None) -> Found:
     except csv.Error as exc:
         return Found(file, name, "unreadable", unreadable=f"not valid CSV: {exc}"[:200])
     header, body = (table[0], table[1:]) if table else ([], [])
-    if len(header) < 2 or sum(len(r) == len(header) for r in body) < 0.9 * len(body):
+    if len(header) < 2 or sum(len(r) == len(header) for r in body) < 0.5 * len(body):
         lines = len(text.splitlines())
         return Found(file, name, "text", unreadable=f"text, not a table of records ({lines:,} "
                                                     f"line{'' if lines == 1 else 's'})")
-    rows = [dict(zip(header, r, strict=False)) for r in body]
-    return Found(file, name, "csv", [csv_container(header, rows)], header=header)
+    return Found(file, name, "csv", [csv_container(header, body)], header=header)
 
 
 def read_amc_trader(paths: Path | list[Path], tz: str = "America/Los_Angeles") -> Imported:
@@ -321,10 +320,13 @@ def explain(file: Path) -> list[str]:
         shapes = Counter(shape_of(r) for r in c.records)
         for shape, n in shapes.most_common():
             if shape is None:
-                keys = Counter(", ".join(sorted(map(str, r))[:8]) if isinstance(r, Mapping)
-                               else type(r).__name__ for r in c.records if shape_of(r) is None)
+                keys = Counter(f"fields: {', '.join(sorted(map(str, r))[:8])}"
+                               if isinstance(r, Mapping) else
+                               f"{r.fields} fields under a header of {r.header}"
+                               if isinstance(r, Misfit) else type(r).__name__
+                               for r in c.records if shape_of(r) is None)
                 for k, m in keys.most_common(3):
-                    lines.append(f"    {m:,} of no known shape (fields: {k})")
+                    lines.append(f"    {m:,} of no known shape ({k})")
                 continue
             known = next(s for s in SHAPES if s.name == shape)
             why = REFUSED.get(shape, "mapped")
@@ -433,6 +435,8 @@ def _refuse(why: str, i: int, record: Any, inferred: Counter[str]) -> Event:
 
 
 def _unknown(i: int, record: Any, inferred: Counter[str]) -> Event:
+    if isinstance(record, Misfit):
+        raise Unmappable(f"a row of {record.fields} fields under a header of {record.header}")
     keys = sorted(map(str, record))[:8] if isinstance(record, Mapping) else type(record).__name__
     raise Unmappable(f"a record of no known shape (keys {keys})")
 

@@ -186,7 +186,8 @@ def test_positions_partial_exits_are_fills_and_marks_and_states_are_counted_refu
         "exit_state.json": (3, {"a position's state (its gains so far), not a decision or "
                                 "fill"}),
         "midday_check.json": (2, {"a position mark, not a decision or fill"}),
-        "portfolio_daily_log.csv": (4, {"a position mark, not a decision or fill"}),
+        "portfolio_daily_log.csv": (5, {"a position mark, not a decision or fill",
+                                        "a row of 7 fields under a header of 8"}),
         "allocation_history.json": (2, {"an allocation names an amount, not a price: price "
                                         "missing"}),
         "fast_scan_results.json": (3, {"a screen's row (price, volume, change): no score to "
