@@ -24,7 +24,10 @@ def register(command: Command) -> None:
                 "through the normal topics, so persist, outcomes and the learner treat\n"
                 "them like live traffic. Importing twice stores nothing new. The summary's\n"
                 "last line is JSON: read, events per topic, rejected by reason, inferred.")
-    p.add_argument("producer", choices=["amc-trader"], help="whose files")
+    p.add_argument("producer", choices=["amc-trader", "events"],
+                   help="whose files: amc-trader (its own files), or events (contract "
+                        "events, v1 or v2, as JSON lines or a JSON array, validated as the "
+                        "API validates them)")
     p.add_argument("path", type=Path, nargs="+",
                    help="an AMC-Trader checkout (its data/ folder is read), that folder, or "
                         "folders and files of its records, CSV or JSON under any name: a "
@@ -36,6 +39,9 @@ def register(command: Command) -> None:
                         "cron scripts' wall clock; the backend writes UTC)")
     p.add_argument("--dry-run", action="store_true",
                    help="map and count only: no broker, no database")
+    p.add_argument("--producer", dest="as_producer", default=None, metavar="NAME",
+                   help="events: the producer every event is published under (default: "
+                        "each event's own `producer`)")
     p.add_argument("--explain", action="store_true",
                    help="import nothing: say what each file is taken for and why (where its "
                         "records are, the shape of each and the fields that matched, what no "
@@ -50,9 +56,23 @@ def register(command: Command) -> None:
                 "splits marked. Idempotent: a second sync asks for nothing. Rate limits are\n"
                 "waited out as the provider asks; the summary says how long.\n"
                 "plan: what a sync would ask for, asking nothing.\n"
+                "import FILE: bars from a CSV or Parquet file, long (symbol, date, open,\n"
+                "high, low, close, volume[, split_ratio], any order) or wide (a date column\n"
+                "and a column of adjusted closes per symbol); each row a bar published\n"
+                "(or found stored already) or a rejection with its reason.\n"
                 "Keys: LEARNING_ALPACA_KEY_ID and LEARNING_ALPACA_SECRET_KEY, or\n"
                 "LEARNING_POLYGON_API_KEY. The last line is JSON.")
-    p.add_argument("action", choices=["sync", "plan"])
+    p.add_argument("action", choices=["sync", "plan", "import"])
+    p.add_argument("file", type=Path, nargs="?",
+                   help="import: the bars file (CSV, or Parquet by its .parquet ending)")
+    p.add_argument("--format", choices=["long", "wide"], default=None,
+                   help="import: the file's shape (default: long when it has symbol and "
+                        "close columns, else wide)")
+    p.add_argument("--column", action="append", default=[], metavar="THEIRS=OURS",
+                   help="import: read the file's column THEIRS as OURS (symbol, date, open, "
+                        "high, low, close, volume, split_ratio); repeatable")
+    p.add_argument("--dry-run", action="store_true",
+                   help="import: read and count only: no broker, no database")
     p.add_argument("--provider", choices=["alpaca", "polygon"], default=None,
                    help="default: LEARNING_PRICES_PROVIDER (alpaca)")
     p.add_argument("--since", type=_day, default=None,
@@ -222,6 +242,8 @@ def _prices(args: argparse.Namespace, settings: Settings) -> int:
     from amc_learning.service.prices import SyncStopped, plan, sync
     from amc_learning.store.migrations import migrate
 
+    if args.action == "import":
+        return _import_bars(args, settings)
     deps = bootstrap(settings)
     settings = deps.settings
     migrate(deps.db)
@@ -254,11 +276,48 @@ def _prices(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _import_bars(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.adapters.bar_files import BarFileError
+    from amc_learning.service.prices import import_bars
+    from amc_learning.store.migrations import migrate
+
+    if args.file is None:
+        raise UserError("prices import: which file?\nhint: amc-learning prices import "
+                        "bars.csv [--format long|wide]")
+    if not args.file.is_file():
+        raise UserError(f"{args.file}: no such file")
+    columns = {}
+    for pair in args.column:
+        theirs, sep, ours = pair.partition("=")
+        if not sep or not theirs or not ours:
+            raise UserError(f"--column {pair!r}: write it THEIRS=OURS, e.g. --column "
+                            "ticker=symbol")
+        columns[theirs] = ours
+    deps = None
+    if not args.dry_run:
+        deps = bootstrap(settings)
+        migrate(deps.db)
+    try:
+        summary = import_bars(deps, args.file, shape=args.format, columns=columns, say=say)
+    except BarFileError as exc:
+        raise UserError(str(exc)) from None
+    for note in summary["notes"]:
+        say(f"  note: {note}")
+    for line in summary["rejected_at"]:
+        say(f"  rejected {line}")
+    print(f"{summary['rows']:,} rows: {summary['bars']:,} bars of {summary['symbols']} "
+          f"symbol{'' if summary['symbols'] == 1 else 's'} "
+          f"({summary['published']:,} published, {summary['already_stored']:,} stored "
+          f"already), {sum(summary['rejected'].values()):,} rejected")
+    print(json.dumps(summary, default=str))
+    return 0
+
+
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     from amc_learning.adapters.native import Unmappable
-    from amc_learning.service.imports import explain, publish, read_amc_trader
+    from amc_learning.service.imports import explain, publish, read_amc_trader, read_events
 
-    if args.explain:
+    if args.explain and args.producer == "amc-trader":
         for path in args.path:
             if not path.exists():
                 raise UserError(f"{path}: no such file or folder")
@@ -269,7 +328,17 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
                 print("\n".join(explain(file)))
         return 0
     try:
-        imported = read_amc_trader(args.path, args.tz)
+        if args.producer == "events":
+            if missing := [p for p in args.path if not p.is_file()]:
+                raise UserError(f"{missing[0]}: no such file\nhint: import events takes "
+                                "files of JSON lines or JSON arrays")
+            try:
+                imported = read_events(args.path, args.as_producer)
+            except Unmappable as exc:
+                raise UserError(f"{exc}\nhint: a JSON array of events, or one event per "
+                                "line") from None
+        else:
+            imported = read_amc_trader(args.path, args.tz)
     except FileNotFoundError as exc:
         raise UserError(f"{exc}\nhint: pass the checkout's root, its data/ folder, or files"
                         " of its records") from None
@@ -289,7 +358,8 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
                        lambda n: say(f"  {n:,}/{len(imported.events):,} sent"))
         summary["published"] = sent
     again = sum(f.get("already_read", 0) for f in summary["files"].values())
-    print(f"saw {summary['files_seen']} files holding {summary['read']:,} records")
+    seen = summary["files_seen"]
+    print(f"saw {seen} file{'' if seen == 1 else 's'} holding {summary['read']:,} records")
     print(f"read {summary['read']:,} records: {sum(summary['events'].values()):,} events"
           + (f" (and {again:,} already read from another file)" if again else "")
           + f", {sum(summary['rejected'].values()):,} rejected")

@@ -1,4 +1,5 @@
-"""`prices sync`: keep every tracked decision supplied with daily bars from a provider.
+"""`prices sync`: keep every tracked decision supplied with daily bars from a provider;
+`prices import`: bars from a file (`import_bars`).
 
 1. Plan (`plan`): the tracked decisions and candidates (`PriceLedger.tracked`), their
    windows of sessions (`intelligence.prices.windows`, with the index and the VIX), and
@@ -19,11 +20,14 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
+from amc_learning.adapters import bar_files
 from amc_learning.intelligence import calendar
 from amc_learning.intelligence.prices import (
     RawBar,
@@ -234,3 +238,50 @@ def _regimes(settings: Settings, summary: Summary) -> str:
         return (f"index {index}; volatility from the index's realised volatility"
                 + (f" ({vix} has no bars here)" if vix else ""))
     return f"index {index}; volatility from {vix}"
+
+
+def import_bars(deps: Deps | None, path: Path, *, shape: str | None = None,
+                columns: dict[str, str] | None = None,
+                say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """`prices import`: the bars of a long or wide file (`adapters.bar_files`), each
+    published through the normal topic unless a bar of that symbol and session is stored
+    already; every row accounted for. The sessions published are written to the sync's
+    ledger, so a later `prices sync` does not ask for them again. Without `deps` (a dry
+    run): read and count only."""
+    dry_run = deps is None
+    read = bar_files.read_bar_file(bar_files.load(path), shape=shape, columns=columns,
+                                   sessions=calendar.sessions, closes=calendar.close_of)
+    say(f"{path.name}: {read.shape} bars file, {read.rows:,} rows, {len(read.bars):,} bars, "
+        f"{len(read.rejected):,} rejected")
+    stored: dict[str, set[date]] = {}
+    if read.bars and deps is not None:
+        with deps.db.unit_of_work(snapshot=True) as uow:
+            stored = uow.prices.known({b.symbol for b in read.bars},
+                                      min(b.session for b in read.bars), again=True)
+    fresh = [b for b in read.bars if b.session not in stored.get(b.symbol, set())]
+    summary: dict[str, Any] = {
+        "file": str(path), "shape": read.shape, "rows": read.rows, "bars": len(read.bars),
+        "symbols": len({b.symbol for b in read.bars}),
+        "published": 0, "already_stored": len(read.bars) - len(fresh),
+        "rejected": dict(Counter(why for _, why in read.rejected).most_common()),
+        "rejected_at": [f"{where}: {why}" for where, why in read.rejected[:20]],
+        "splits": {f"{b.symbol} {b.session}": b.split_ratio for b in read.bars
+                   if b.split_ratio}, "notes": read.notes, "dry_run": dry_run}
+    if deps is None or not fresh:
+        return summary
+    publisher = LearningPublisher.from_settings(deps.settings).start()
+    try:
+        for i, bar in enumerate(fresh, start=1):
+            publisher.publish(bar)
+            if i % 5000 == 0:
+                say(f"  {i:,}/{len(fresh):,} bars sent")
+        if not publisher.flush(timeout=120):
+            raise TimeoutError("the broker stopped acknowledging bars (waited 120 s)")
+    finally:
+        publisher.close()
+    if publisher.stats.dropped or publisher.stats.invalid:
+        raise RuntimeError(f"the publisher lost bars: {publisher.stats}")
+    with deps.db.unit_of_work() as uow:
+        summary["published"] = uow.prices.note("file", "published",
+                                               [(b.symbol, b.session) for b in fresh])
+    return summary

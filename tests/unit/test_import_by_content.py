@@ -266,3 +266,33 @@ def test_the_cli_explains_a_file_and_its_summary_starts_with_what_it_saw():
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.splitlines()[0] == (f"saw 7 files holding "
                                           f"{_independent_count(DATA):,} records")
+
+
+def _bar(n: int, **changes) -> dict:
+    return {"event_type": "price_bar_closed", "event_id": f"6f1c7e6e-1111-4c1d-9a1e-{n:012d}",
+            "occurred_at": "2026-07-02T20:00:00Z", "producer": "vendor", "symbol": "AAA",
+            "session": "2026-07-02", "open": 1, "high": 2, "low": 0.5, "close": 1.5,
+            "volume": 10, **changes}
+
+
+def test_contract_events_from_lines_or_an_array_are_validated_as_the_api_does(tmp_path):
+    from amc_learning.service.imports import read_events
+
+    lines = tmp_path / "events.jsonl"
+    lines.write_text("\n".join([json.dumps(_bar(1)), json.dumps(_bar(2, high=0.2)),
+                                "not json", "", json.dumps([1]),
+                                json.dumps(_bar(3, session="July 2nd"))]) + "\n")
+    array = tmp_path / "events.json"
+    array.write_text(json.dumps([_bar(4), _bar(5, producer=None)]))
+    imported = read_events([lines, array], producer=None)
+    files = imported.summary()["files"]
+    assert (files["events.jsonl"]["read"], files["events.jsonl"]["mapped"]) == (5, 1)
+    assert set(files["events.jsonl"]["rejected"]) == {
+        "price_bar_closed: Value error, bar must satisfy low <= open, close <= high",
+        "not JSON (Expecting value: line 1 column 1 (char 0))", "an event is a JSON object",
+        "price_bar_closed.session: Input should be a valid date in the format YYYY-MM-DD, "
+        "input is too short"}
+    assert files["events.json"]["rejected"] == {
+        "price_bar_closed.producer: Input should be a valid string": 1}
+    renamed = read_events([array], producer="my-scanner")
+    assert [e.producer for e in renamed.events] == ["my-scanner", "my-scanner"]
