@@ -1,4 +1,4 @@
-"""Learning on demand: `analyze`, `cycle`, `report`, `params`."""
+"""Learning on demand: `analyze`, `cycle`, `report`, `params`, `backtest`."""
 
 from __future__ import annotations
 
@@ -95,6 +95,86 @@ def register(command: Command) -> None:
     p.add_argument("--timeout", type=float, default=10.0,
                    help="seconds to read or wait (default: 10)")
     p.set_defaults(handler=_params)
+    _register_backtest(command)
+
+
+def _register_backtest(command: Command) -> None:
+    p = command("backtest", "would the learning loop have helped on your own history?",
+                "Walk the learner's own loop over the stored history of one scoring model:\n"
+                "each cycle sees only the outcomes complete by then, and the same fit and\n"
+                "the same rollout judge (shadow, canary, live, rollback) decide; each\n"
+                "session trades the version live after the cycle before it. Marks what\n"
+                "that earned against the static params (the producer's declared table,\n"
+                "or the engine's defaults) on the same stored candidates, one book: a\n"
+                "session's trades share 1/horizon of equity. Publishes and stores\n"
+                "nothing. On too little history it says how much it needs. The last line\n"
+                "is JSON: static, learned, difference, versions, sessions.")
+    p.add_argument("--scoring-model", default=None, metavar="MODEL",
+                   help="\"name version\" (amc-scanner 3.3.1) or native (default: the one in "
+                        "use now)")
+    p.add_argument("--from", dest="since", type=date.fromisoformat, default=None,
+                   metavar="YYYY-MM-DD", help="the first session walked (default: the first "
+                                              "stored)")
+    p.add_argument("--to", dest="until", type=date.fromisoformat, default=None,
+                   metavar="YYYY-MM-DD", help="the last session walked (default: the last "
+                                              "with complete outcomes)")
+    p.add_argument("--cycle-every", type=int, default=1, metavar="N",
+                   help="a cycle after every N sessions (default: 1, as the learner runs; "
+                        "`run` learns every 5)")
+    p.add_argument("--policy", choices=["default", "eager"], default="default",
+                   help="the judge's windows: default, or eager (10 sessions in shadow, 5 "
+                        "as a canary, decided within 120; its level recalibrated, so a "
+                        "version no better still goes live at most 5 %% of the time)")
+    p.add_argument("--html", type=Path, default=None, metavar="PATH",
+                   help="also write a page: both arms' cumulative P&L and the version path "
+                        "on one chart")
+    p.set_defaults(handler=_backtest)
+
+
+def _backtest(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.service.analysis import UnknownModel
+    from amc_learning.service.backtest import NotEnoughToBacktest, backtest, policy_named
+    from amc_learning.store.migrations import migrate
+
+    if args.cycle_every < 1:
+        raise UserError("--cycle-every: at least 1 (a cycle after every session)")
+    with provisioned(settings) as deps:
+        migrate(deps.db)
+        policy = policy_named(args.policy, deps.settings.learning_horizon)
+        try:
+            result = backtest(deps, scoring_model=args.scoring_model or settings.scoring_model,
+                              since=args.since, until=args.until, every=args.cycle_every,
+                              policy=policy, say=say)
+        except NotEnoughToBacktest as exc:
+            print(f"not enough history: {exc}")
+            print(json.dumps({"enough": False, "reason": str(exc)}))
+            return 0
+        except UnknownModel as exc:
+            raise UserError(f"--scoring-model: {exc}") from None
+    for step in result["versions"]:
+        print(f"  {step['date']} v{step['version']} {step['mode']}: {step['why']}")
+    for arm in ("static", "learned"):
+        m = result[arm]
+        print(f"{arm:<8} trades {m['trades']:>6}  total P&L {m['total_pnl']:+.2f} %  "
+              f"Sharpe {m['sharpe'] if m['sharpe'] is not None else '–'}  hit rate "
+              f"{m['hit_rate'] if m['hit_rate'] is not None else '–'}  expectancy "
+              f"{m['expectancy'] if m['expectancy'] is not None else '–'}")
+    d = result["difference"]
+    print(f"learned - static: {d['total_pnl']:+.2f} % of equity [{d['low']:+.2f}, "
+          f"{d['high']:+.2f}] over {result['sessions']} sessions, "
+          f"{result['learned_sessions']} of them under a learned version")
+    for move in result["moved"]:
+        what = move.get("tier") or move.get("param")
+        print(f"  moved {what}: {move['from']} -> {move['to']}")
+    if args.html is not None:
+        from amc_learning.pages.backtest import render
+
+        args.html.write_text(render(result), encoding="utf-8")
+        say(f"wrote {args.html}")
+    print(json.dumps({k: result[k] for k in ("static", "learned", "difference", "versions",
+                                             "sessions", "scoring_model", "learned_sessions",
+                                             "moved")}, default=str))
+    return 0
 
 
 def _analyze(args: argparse.Namespace, settings: Settings) -> int:

@@ -30,7 +30,8 @@ class Walk:
     traded: dict[int, Params] = field(default_factory=dict)
     #: session index -> the learned version trading used (None: the fallback)
     version_on: dict[int, int | None] = field(default_factory=dict)
-    #: every history entry, in order: session, date, version, mode, parent, evidence
+    #: every history entry, in order: the session it first trades, the cycle's as-of date
+    #: (the session before), version, mode, parent, evidence
     path: list[dict[str, Any]] = field(default_factory=list)
 
     def learned_sessions(self, sessions: range) -> int:
@@ -39,23 +40,27 @@ class Walk:
 
 
 def walk(frame: pl.DataFrame, fallback: Params, fit: Fit, guardrails: Any,
-         policy: RolloutPolicy, first: int, last: int) -> Walk:
+         policy: RolloutPolicy, first: int, last: int, every: int = 1) -> Walk:
     """Trade sessions `first` .. `last` − 1 of `frame` (`session_index`, `session`, the
-    fit's columns) with what the cycle of the session before made live."""
+    fit's columns) with what the cycle of the session before made live; the cycle runs
+    after every `every`-th session from `first` on (1: daily, as the learner does)."""
     dates: dict[int, date] = dict(frame.select("session_index", "session").unique().iter_rows())
     rows: list[tuple[Any, ...]] = []
     out = Walk()
     live: tuple[int | None, Params] = (None, fallback)
     for t in range(first, last):
         out.traded[t], out.version_on[t] = live[1], live[0]
+        if (t - first) % every:
+            continue
         known = frame.filter(pl.col("session_index") <= t - 1 - policy.horizon)
         if known.is_empty():
             continue
         entries, _actions, _fitted = plan(versions_of(rows), known, "daily", policy,
                                           guardrails=guardrails, fit=fit, fallback=fallback)
+        as_of = dates[t - 1]  # the cycle runs after the session before t's close
         for e in entries:
-            rows.append((e["version"], e["mode"], dates[t], e["parent"], e["params"]))
-            out.path.append({"session": t, "date": str(dates[t]), "version": e["version"],
+            rows.append((e["version"], e["mode"], as_of, e["parent"], e["params"]))
+            out.path.append({"session": t, "date": str(as_of), "version": e["version"],
                              "mode": e["mode"], "parent": e["parent"],
                              "evidence": e["evidence"], "provenance": e["provenance"]})
             if e["mode"] == "live":  # a restored fallback is no learned version

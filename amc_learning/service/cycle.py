@@ -145,7 +145,7 @@ def run_cycle(deps: Deps, kind: str, as_of: date | None = None,
                   else active_models(frame) or [NATIVE])
         given = {type(g): g for g in (
             guardrails if isinstance(guardrails, tuple) else (guardrails,)) if g is not None}
-        parts = [_read(uow, settings, kind, as_of, Inputs.of(frame, index, policy.horizon, m),
+        parts = [read_part(uow, settings, kind, as_of, Inputs.of(frame, index, policy.horizon, m),
                        policy, given) for m in models]
         candidates = uow.frames.candidates(as_of)
     summaries: list[dict[str, Any]] = []
@@ -162,7 +162,7 @@ def run_cycle(deps: Deps, kind: str, as_of: date | None = None,
     return {**first, "models": summaries} if len(summaries) > 1 else first
 
 
-def _read(uow: UnitOfWork, settings: Settings, kind: str, as_of: date, inputs: Inputs,
+def read_part(uow: UnitOfWork, settings: Settings, kind: str, as_of: date, inputs: Inputs,
           policy: RolloutPolicy, given: dict[type, Any]) -> Part:
     """A model's part of the cycle, read in the cycle's unit of work."""
     model = inputs.scoring_model
