@@ -40,11 +40,14 @@ class Walk:
 
 
 def walk(frame: pl.DataFrame, fallback: Params, fit: Fit, guardrails: Any,
-         policy: RolloutPolicy, first: int, last: int, every: int = 1) -> Walk:
+         policy: RolloutPolicy, first: int, last: int, every: int = 1,
+         dates: dict[int, date] | None = None) -> Walk:
     """Trade sessions `first` .. `last` − 1 of `frame` (`session_index`, `session`, the
     fit's columns) with what the cycle of the session before made live; the cycle runs
-    after every `every`-th session from `first` on (1: daily, as the learner does)."""
-    dates: dict[int, date] = dict(frame.select("session_index", "session").unique().iter_rows())
+    after every `every`-th session from `first` on (1: daily, as the learner does).
+    `dates`: each session index's date, where the frame lacks some (sessions whose
+    outcomes are not complete yet still have their cycles)."""
+    dates = dates or dict(frame.select("session_index", "session").unique().iter_rows())
     rows: list[tuple[Any, ...]] = []
     out = Walk()
     live: tuple[int | None, Params] = (None, fallback)

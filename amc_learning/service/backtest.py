@@ -90,55 +90,57 @@ def backtest(deps: Deps, *, scoring_model: str | None = None, since: date | None
     if part.learner is None:
         raise NotEnoughToBacktest(f"{model}: nothing is learned for it ({part.why})")
     learner = part.learner
-    data = learner.frame
-    if since is not None:
-        data = data.filter(pl.col("session") >= since)
-    if until is not None:
-        data = data.filter(pl.col("session") <= until)
-    sessions = data["session"].unique().sort().to_list() if not data.is_empty() else []
+    # every session stored, outcomes complete or not: the learner cycles after each
+    calendar = [s for s in frame["session"].unique().sort().to_list()
+                if (since is None or s >= since) and (until is None or s <= until)]
+    data = learner.frame.filter(pl.col("session").is_in(calendar)) \
+        if not learner.frame.is_empty() else learner.frame
+    marked = data["session"].unique().sort().to_list() if not data.is_empty() else []
     need = needed_sessions(policy)
-    if len(sessions) < need:
+    if len(marked) < need:
         raise NotEnoughToBacktest(
-            f"{model}: {len(sessions)} sessions with complete outcomes "
+            f"{model}: {len(marked)} sessions with complete outcomes "
             f"({len(data):,} candidates and decisions); a backtest needs at least {need} "
             f"(a version judged to its canary's second pass, twice, at a {policy.horizon}-"
             f"session horizon): import more history, or the bars that complete it")
-    data = data.with_columns(
-        (pl.col("session").rank("dense").cast(pl.Int64) - 1).alias("session_index"))
-    say(f"{model}: walking the learner's loop over {len(sessions)} sessions "
-        f"({sessions[0]} .. {sessions[-1]}), a cycle every {every} session"
-        f"{'' if every == 1 else 's'}")
+    position = {day: i for i, day in enumerate(calendar)}
+    data = data.with_columns(pl.col("session").replace_strict(position, return_dtype=pl.Int64)
+                             .alias("session_index"))
+    say(f"{model}: walking the learner's loop over {len(calendar)} sessions "
+        f"({calendar[0]} .. {calendar[-1]}; {len(marked)} with complete outcomes), a cycle "
+        f"every {every} session{'' if every == 1 else 's'}")
     walked = walk(data, learner.fallback, learner.fit, learner.guardrails, policy,
-                  0, len(sessions), every)
-    traded = range(len(sessions))
+                  0, len(calendar), every, dates=dict(enumerate(calendar)))
+    traded = [position[day] for day in marked]
     learned = _arm(data, walked.traded, traded, policy.horizon)
     static = _arm(data, dict.fromkeys(traded, learner.fallback), traded, policy.horizon)
     diff = learned.pnl - static.pnl
     low, high = block_bootstrap_interval(diff, policy.horizon)
-    final = walked.traded[len(sessions) - 1]
+    final = walked.traded[traded[-1]]
     return {
-        "scoring_model": model, "from": str(sessions[0]), "to": str(sessions[-1]),
-        "sessions": len(sessions), "cycle_every": every,
-        "learned_sessions": walked.learned_sessions(traded),
+        "scoring_model": model, "from": str(marked[0]), "to": str(marked[-1]),
+        "sessions": len(marked), "cycle_every": every,
+        "learned_sessions": sum(1 for t in traded if walked.version_on.get(t) is not None),
         "static": static.metrics(), "learned": learned.metrics(),
         "difference": {"total_pnl": round(float(diff.sum()) * 100, 4),
                        "low": round(low * 100, 4), "high": round(high * 100, 4)},
         "versions": _path(walked),
         "moved": _moves(final, learner.fallback),
-        "daily": {"session": [str(s) for s in sessions],
+        "daily": {"session": [str(s) for s in marked],
                   "learned": [round(float(v), 8) for v in learned.pnl],
                   "static": [round(float(v), 8) for v in static.pnl]},
     }
 
 
-def _arm(data: pl.DataFrame, traded: dict[int, Params], sessions: range,
+def _arm(data: pl.DataFrame, traded: dict[int, Params], sessions: list[int],
          horizon: int) -> Arm:
-    """Each session's P&L under the params it traded (its trades' mean return, on a
+    """Each of `sessions`' P&L under the params it traded (its trades' mean return, on a
     1/horizon slice of equity; 0 without a trade), and every trade's return."""
     groups: dict[str, tuple[Params, list[int]]] = {}
     for t in sessions:
         params = traded[t]
         groups.setdefault(params.model_dump_json(), (params, []))[1].append(t)
+    position = {t: i for i, t in enumerate(sessions)}
     pnl = np.zeros(len(sessions))
     trades: list[np.ndarray] = []
     for params, members in groups.values():
@@ -148,8 +150,8 @@ def _arm(data: pl.DataFrame, traded: dict[int, Params], sessions: range,
         book = Book.of(part, params, horizon)
         side = book.side(Rule.of(params))
         indices = part.drop_nulls(f"return_{horizon}d").sort("session")[
-            "session_index"].unique(maintain_order=True).to_numpy()
-        pnl[indices - sessions.start] = book.pnl_of(side) / horizon
+            "session_index"].unique(maintain_order=True).to_list()
+        pnl[[position[t] for t in indices]] = book.pnl_of(side) / horizon
         trades.append((side * book.ret)[side != 0])
     return Arm(pnl, np.concatenate(trades) if trades else np.zeros(0))
 

@@ -74,25 +74,28 @@ def test_pure_noise_moves_nothing_that_needs_evidence():
     assert np.count_nonzero(after != before) < 0.75 * np.count_nonzero(before)
 
 
+@pytest.mark.timeout(900)  # ten two-year walks: about 70 s on a quiet machine
 def test_the_experiment_gated_like_the_live_loop_beats_static_and_noise_costs_nothing():
     """The native experiment (the learner's daily cycle and rollout judge walked over two
-    simulated years): on planted truth (calibration seed 1) a version goes live and the
-    learned params beat the defaults on the judged year, beyond noise; on pure noise they
-    do not lose beyond noise. The ungated loop is beside it as an upper bound, not a
-    result. (Seed 0, used here until decision 018, now brings its version live 47
-    sessions before the end: +5.2 % [−2.7, +15.6], too few sessions to show.)"""
-    planted = run_experiment(seed=1)
-    noise = run_experiment(seed=1, noise_only=True)
-    print(f"\nplanted: {planted['adaptive']} vs static {planted['static']}, "
-          f"{planted['difference']}")
-    print(f"noise:   {noise['adaptive']} vs static {noise['static']}, {noise['difference']}")
-    a, s = planted["adaptive"], planted["static"]
-    assert "live" in [v["mode"] for v in planted["versions"]]
-    assert planted["learned_sessions"] > 0
-    assert a["expectancy"] > s["expectancy"] and a["sharpe"] > s["sharpe"] and a["ece"] < s["ece"]
-    assert planted["difference"]["low"] > 0
-    assert planted["ungated_rejected"] == []  # every ungated fit passes the reader
-    # on noise the guardrails and the judge hold: no loss beyond noise
+    simulated years), on the ten calibration seeds: wherever a version goes live it does
+    not lose to the defaults beyond noise, and on some it goes live and wins beyond noise
+    (expectancy, Sharpe and calibration better); on pure noise nothing loses beyond
+    noise. A single seed is too fragile a witness: one session more or less of evidence
+    flips which seeds go live (decision 018). The ungated loop is an upper bound only."""
+    won = 0
+    for seed in range(10):
+        planted = run_experiment(seed=seed)
+        a, s, d = planted["adaptive"], planted["static"], planted["difference"]
+        print(f"\nseed {seed}: {a} vs static {s}, {d}, {planted['learned_sessions']} learned")
+        assert d["high"] >= 0, (seed, d)  # never worse beyond noise
+        assert planted["ungated_rejected"] == []  # every ungated fit passes the reader
+        if planted["learned_sessions"] and d["low"] > 0:
+            assert "live" in [v["mode"] for v in planted["versions"]]
+            assert a["expectancy"] > s["expectancy"] and a["sharpe"] > s["sharpe"]
+            assert a["ece"] < s["ece"]
+            won += 1
+    assert won >= 2
+    noise = run_experiment(seed=0, noise_only=True)
     assert noise["difference"]["high"] >= 0, noise["difference"]
 
 

@@ -29,7 +29,7 @@ def test_a_perfect_fit_is_judged_as_any_fit_is():
     """The perfect learner goes through the live judge: on seed 0 (300 symbols) its
     table passes shadow and canary within the first year, so it trades the whole judged
     year (71 % of it while the judge read risk as the selection's alone, decision 018);
-    on seed 4, where the truth's edge in the first year is weakest (z 1.4), the judge
-    does not pass it within the year."""
+    on seed 7, whose truth earns least over the first year (z 1.6 on the book's
+    reading), the judge does not pass it within the year."""
     assert perfect_fit_share(300, range(1)) == [1.0]
-    assert perfect_fit_share(300, range(4, 5)) == [0.0]
+    assert perfect_fit_share(300, range(7, 8)) == [0.0]
