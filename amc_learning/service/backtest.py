@@ -86,7 +86,8 @@ def backtest(deps: Deps, *, scoring_model: str | None = None, since: date | None
         index = uow.frames.index(settings.market)
         model = scoring_model or (active_models(frame) or [NATIVE])[0]
         part = read_part(uow, settings, "daily", as_of,
-                         Inputs.of(frame, index, policy.horizon, model), policy, {})
+                         Inputs.of(frame, index, policy.horizon, model), policy, {},
+                         rerun=True)
     if part.learner is None:
         raise NotEnoughToBacktest(f"{model}: nothing is learned for it ({part.why})")
     learner = part.learner

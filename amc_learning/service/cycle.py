@@ -163,11 +163,12 @@ def run_cycle(deps: Deps, kind: str, as_of: date | None = None,
 
 
 def read_part(uow: UnitOfWork, settings: Settings, kind: str, as_of: date, inputs: Inputs,
-          policy: RolloutPolicy, given: dict[type, Any]) -> Part:
-    """A model's part of the cycle, read in the cycle's unit of work."""
+              policy: RolloutPolicy, given: dict[type, Any], rerun: bool = False) -> Part:
+    """A model's part of the cycle, read in the cycle's unit of work (`rerun`: even when a
+    cycle already ran for `as_of`, as a backtest reads it)."""
     model = inputs.scoring_model
     name = param_set(model, settings.params_name)
-    done = uow.params.cycle_summary(kind, as_of, name)
+    done = None if rerun else uow.params.cycle_summary(kind, as_of, name)
     part = Part(model, name, inputs, [], declared(uow, model), None, done=done)
     if done is not None:
         return part
