@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import date
 from typing import Any
 
-import jinja2
 from markupsafe import Markup
 
 from amc_learning.pages.charts import Series, time_chart
+from amc_learning.pages.report import environment
 
 #: the modes a version path marks on the chart
 MARKED = ("canary", "live", "rejected", "rolled_back", "superseded")
@@ -30,14 +29,5 @@ def chart(result: dict[str, Any]) -> Markup:
                       y_label="% of equity", rules=rules)
 
 
-@functools.cache
-def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("amc_learning.pages", "templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-        lstrip_blocks=True)
-    return env.get_template("backtest.html.j2")
-
-
 def render(result: dict[str, Any]) -> str:
-    return _template().render(r=result, chart=chart(result))
+    return environment().get_template("backtest.html.j2").render(r=result, chart=chart(result))

@@ -361,13 +361,18 @@ def _summary(data: ReportData, check: CalibrationCheck | None) -> list[Card]:
 
 
 @functools.cache
-def _template() -> jinja2.Template:
+def environment() -> jinja2.Environment:
+    """The pages' templates: autoescaped, strict about undefined names."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("amc_learning.pages", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
         lstrip_blocks=True)
     env.filters["num"] = num
-    return env.get_template("report.html.j2")
+    return env
+
+
+def _template() -> jinja2.Template:
+    return environment().get_template("report.html.j2")
 
 
 def render(data: ReportData) -> str:

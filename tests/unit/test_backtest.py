@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from amc_learning.intelligence.rollout import RolloutPolicy
+from amc_learning.pages.backtest import render
 from amc_learning.service import cycle
 from amc_learning.service.backtest import NotEnoughToBacktest, backtest, needed_sessions
 from amc_learning.service.deps import Deps
@@ -64,6 +65,9 @@ def test_the_backtest_path_is_the_one_the_learners_own_cycles_record():
     # the walk's last cycle is as of the session before the last: the live loop's one more
     assert walked == [r for r in recorded if r[0] < str(days[-1])], (walked, recorded)
     assert replayed["learned_sessions"] > 0
+    page = render(replayed)  # --html: both arms and the version path on one chart
+    assert page.count("<polyline") == 2 and page.count('class="rule"') == sum(
+        1 for _, _, m in walked if m != "shadow")
     assert replayed["difference"]["total_pnl"] == pytest.approx(
         replayed["learned"]["total_pnl"] - replayed["static"]["total_pnl"], abs=1e-3)
 
