@@ -128,6 +128,16 @@ def _register_backtest(command: Command) -> None:
     p.add_argument("--html", type=Path, default=None, metavar="PATH",
                    help="also write a page: both arms' cumulative P&L and the version path "
                         "on one chart")
+    p.add_argument("--events", type=Path, action="append", default=[], metavar="FILE",
+                   help="first bring in contract events (JSON lines or an array, as "
+                        "`import events` reads them), through the normal topics with persist "
+                        "and the outcome tracker started and stopped here; repeatable")
+    p.add_argument("--bars", type=Path, action="append", default=[], metavar="FILE",
+                   help="first bring in daily bars (long or wide CSV or Parquet, as `prices "
+                        "import` reads them), the same way; repeatable")
+    p.add_argument("--producer", default=None, metavar="NAME",
+                   help="--events: the producer every event is published under (default: "
+                        "each event's own)")
     p.set_defaults(handler=_backtest)
 
 
@@ -138,8 +148,12 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.cycle_every < 1:
         raise UserError("--cycle-every: at least 1 (a cycle after every session)")
+    if missing := [p for p in args.events + args.bars if not p.is_file()]:
+        raise UserError(f"{missing[0]}: no such file")
     with provisioned(settings) as deps:
         migrate(deps.db)
+        if args.events or args.bars:
+            _bring_in(deps, args)
         policy = policy_named(args.policy, deps.settings.learning_horizon)
         try:
             result = backtest(deps, scoring_model=args.scoring_model or settings.scoring_model,
@@ -175,6 +189,26 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
                                              "sessions", "scoring_model", "learned_sessions",
                                              "moved")}, default=str))
     return 0
+
+
+def _bring_in(deps: Any, args: argparse.Namespace) -> None:
+    from amc_learning.adapters.bar_files import BarFileError
+    from amc_learning.adapters.native import Unmappable
+    from amc_learning.entrypoints.history import bring_in
+
+    try:
+        brought = bring_in(deps, events=args.events, bars=args.bars, producer=args.producer,
+                           say=say)
+    except (BarFileError, Unmappable) as exc:
+        raise UserError(str(exc)) from None
+    if (events := brought["events"]) is not None:
+        print(f"events: {events['read']:,} read: {sum(events['events'].values()):,} "
+              f"published, {sum(events['rejected'].values()):,} rejected "
+              f"{dict(events['rejected'])}")
+    for bars in brought["bars"]:
+        print(f"bars: {bars['rows']:,} rows of {bars['file']}: {bars['bars']:,} bars "
+              f"({bars['published']:,} published, {bars['already_stored']:,} stored already),"
+              f" {sum(bars['rejected'].values()):,} rejected {bars['rejected']}")
 
 
 def _analyze(args: argparse.Namespace, settings: Settings) -> int:

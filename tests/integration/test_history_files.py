@@ -84,9 +84,9 @@ def test_long_and_wide_bars_store_the_same_bars_and_account_for_every_row(settin
 
 
 def test_a_history_too_short_to_backtest_says_how_much_it_needs(settings, tmp_path):
-    """AMC-Trader's vendored history with its bars from a file (and the index's), every
-    event through the consumers: the backtest runs and says how many sessions it has and
-    needs, instead of claiming an edge; contract events from a file join the same store."""
+    """AMC-Trader's vendored history imported; then one command brings its bars (and the
+    index's) and contract events in from files, through its own consumers, and backtests:
+    it says how many sessions it has and needs, instead of claiming an edge."""
     sessions = calendar.sessions(date(2026, 1, 26), date(2026, 3, 20))
     symbols = ("^IXIC", "RIG", "ENSC", "TPET", "USEG")
     bars = tmp_path / "bars.csv"
@@ -101,20 +101,25 @@ def test_a_history_too_short_to_backtest_says_how_much_it_needs(settings, tmp_pa
     procs = [spawn_consumer(settings, n, settings.data_dir / "logs")
              for n in ("persist", "outcomes")]
     try:
-        for args in (("import", "amc-trader", str(FIXTURES)),
-                     ("prices", "import", str(bars)),
-                     ("import", "events", str(events), "--producer", "my-vendor")):
-            done = cli(settings, *args)
-            assert done.returncode == 0, (args, done.stderr[-2000:])
-        assert done.stdout.splitlines()[0] == "saw 1 file holding 2 records"
+        done = cli(settings, "import", "amc-trader", str(FIXTURES))
+        assert done.returncode == 0, done.stderr[-2000:]
         settle(settings, _ends(settings), procs, timeout_s=180)
     finally:
         stop_processes(*procs)
+    # one command: the bars and the events brought in (its own consumers), then the backtest
+    tested = cli(settings, "backtest", "--bars", str(bars), "--events", str(events),
+                 "--producer", "my-vendor")
+    assert tested.returncode == 0, tested.stderr[-2000:]
+    lines = tested.stdout.strip().splitlines()
+    assert lines[0] == ("events: 2 read: 1 published, 1 rejected {'not JSON (Expecting value: "
+                        "line 1 column 1 (char 0))': 1}")
+    assert lines[1].startswith(f"bars: {len(sessions)} rows of {bars}: "
+                               f"{len(sessions) * len(symbols)} bars")
     assert rows(settings.database_url, "SELECT producer FROM price_bars WHERE symbol = 'ZZZ'"
                 ) == [("my-vendor",)]
-    tested = cli(settings, "backtest")
-    assert tested.returncode == 0, tested.stderr[-2000:]
-    said = json.loads(tested.stdout.strip().splitlines()[-1])
+    assert rows(settings.database_url, "SELECT count(*) FROM price_bars WHERE symbol = 'RIG'"
+                ) == [(len(sessions),)]
+    said = json.loads(lines[-1])
     assert said["enough"] is False
     assert said["reason"].startswith("amc-scanner 3.3.1: ")
     assert "sessions with complete outcomes" in said["reason"]
