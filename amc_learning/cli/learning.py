@@ -117,7 +117,8 @@ def _register_backtest(command: Command) -> None:
                                               "stored)")
     p.add_argument("--to", dest="until", type=date.fromisoformat, default=None,
                    metavar="YYYY-MM-DD", help="the last session walked (default: the last "
-                                              "with complete outcomes)")
+                                              "stored; only sessions with complete "
+                                              "outcomes are marked)")
     p.add_argument("--cycle-every", type=int, default=1, metavar="N",
                    help="a cycle after every N sessions (default: 1, as the learner runs; "
                         "`run` learns every 5)")
