@@ -178,6 +178,12 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
     print(f"learned - static: {d['total_pnl']:+.2f} % of equity [{d['low']:+.2f}, "
           f"{d['high']:+.2f}] over {result['sessions']} sessions, "
           f"{result['learned_sessions']} of them under a learned version")
+    if result["same_candidates_sessions"] > result["learned_sessions"] / 2:
+        print(f"  note: on {result['same_candidates_sessions']} of the "
+              f"{result['learned_sessions']} learned sessions both arms traded exactly the "
+              "same: the stored candidates are what the producer wrote, and it wrote only "
+              "what cleared the bar it then used, so the history cannot show what the "
+              "static rule would have traded there")
     for move in result["moved"]:
         what = move.get("tier") or move.get("param")
         print(f"  moved {what}: {move['from']} -> {move['to']}")
@@ -188,7 +194,8 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
         say(f"wrote {args.html}")
     print(json.dumps({k: result[k] for k in ("static", "learned", "difference", "versions",
                                              "sessions", "scoring_model", "learned_sessions",
-                                             "moved")}, default=str))
+                                             "same_candidates_sessions", "moved")},
+                     default=str))
     return 0
 
 

@@ -14,19 +14,30 @@ from amc_learning.pages.report import environment
 MARKED = ("canary", "live", "rejected", "rolled_back", "superseded")
 
 
+def _cumulative(values: list[float]) -> list[float | None]:
+    total, out = 0.0, list[float | None]()
+    for v in values:
+        total += v * 100
+        out.append(round(total, 4))
+    return out
+
+
 def chart(result: dict[str, Any]) -> Markup:
+    """Both arms' cumulative P&L, then their difference (the arms often differ by little
+    beside what they share), each with the version path as rules."""
     days = [date.fromisoformat(d) for d in result["daily"]["session"]]
-    series = []
-    for arm in ("learned", "static"):
-        total, values = 0.0, []
-        for v in result["daily"][arm]:
-            total += v * 100
-            values.append(round(total, 4))
-        series.append(Series(arm, days, values))
+    daily = result["daily"]
     rules = [(date.fromisoformat(s["date"]), f"v{s['version']} {s['mode']}: {s['why']}")
              for s in result["versions"] if s["mode"] in MARKED]
-    return time_chart("cumulative P&L of both arms, and the version path", series,
-                      y_label="% of equity", rules=rules)
+    arms = time_chart("cumulative P&L of both arms, and the version path",
+                      [Series(arm, days, _cumulative(daily[arm]))
+                       for arm in ("learned", "static")], y_label="% of equity", rules=rules)
+    gap = time_chart("learned − static, cumulative",
+                     [Series("learned − static", days, _cumulative(
+                         [a - b for a, b in zip(daily["learned"], daily["static"],
+                                                strict=True)]))],
+                     y_label="% of equity", rules=rules, height=180)
+    return arms + gap
 
 
 def render(result: dict[str, Any]) -> str:

@@ -118,10 +118,16 @@ def backtest(deps: Deps, *, scoring_model: str | None = None, since: date | None
     diff = learned.pnl - static.pnl
     low, high = block_bootstrap_interval(diff, policy.horizon)
     final = walked.traded[traded[-1]]
+    under = [i for i, t in enumerate(traded) if walked.version_on.get(t) is not None]
+    same = sum(1 for i in under if learned.pnl[i] == static.pnl[i])
     return {
         "scoring_model": model, "from": str(marked[0]), "to": str(marked[-1]),
         "sessions": len(marked), "cycle_every": every,
-        "learned_sessions": sum(1 for t in traded if walked.version_on.get(t) is not None),
+        "learned_sessions": len(under),
+        # learned sessions where both arms earned exactly the same: the stored candidates
+        # are what the producer wrote, and a producer that wrote only what cleared the bar
+        # it then used leaves nothing for a lower bar to trade
+        "same_candidates_sessions": same,
         "static": static.metrics(), "learned": learned.metrics(),
         "difference": {"total_pnl": round(float(diff.sum()) * 100, 4),
                        "low": round(low * 100, 4), "high": round(high * 100, 4)},

@@ -65,9 +65,11 @@ def test_the_backtest_path_is_the_one_the_learners_own_cycles_record():
     # the walk's last cycle is as of the session before the last: the live loop's one more
     assert walked == [r for r in recorded if r[0] < str(days[-1])], (walked, recorded)
     assert replayed["learned_sessions"] > 0
+    # every candidate is stored here, so the two arms trade apart under a learned table
+    assert replayed["same_candidates_sessions"] < replayed["learned_sessions"] / 2
     page = render(replayed)  # --html: both arms and the version path on one chart
-    assert page.count("<polyline") == 2 and page.count('class="rule"') == sum(
-        1 for _, _, m in walked if m != "shadow")
+    changes = sum(1 for _, _, m in walked if m != "shadow")
+    assert page.count("<polyline") == 3 and page.count('class="rule"') == 2 * changes
     assert replayed["difference"]["total_pnl"] == pytest.approx(
         replayed["learned"]["total_pnl"] - replayed["static"]["total_pnl"], abs=1e-3)
 
