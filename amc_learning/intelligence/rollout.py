@@ -9,7 +9,8 @@ counterfactual, so a shadow is judged without ever trading.
 * promotion: the version's per-session Sharpe ratio beats the incumbent's on the same
   sessions in a paired one-sided t (`stats.sharpe_gain_test`: every `horizon`-th
   session, so the outcomes compared do not overlap; each rule's P&L over the market
-  over the spread of its book, market and all, decision 018) after at least `min_sessions`:
+  divided by the spread of its book, market and all: decision 018) after at least
+  `min_sessions`:
   shadow → canary; a canary goes live when, `canary_sessions` later, the test still
   passes. The judge looks every day, so the level a look needs (`promotion_level`) is
   calibrated by simulation: a version that earns no more than its incumbent goes live
