@@ -20,7 +20,6 @@ synced, or importing twice, stores nothing new.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,8 +31,7 @@ from pydantic import ValidationError
 
 from amc_learning.adapters.mapped import reason
 from amc_learning.adapters.native import Unmappable, number
-from amc_learning.intelligence.prices import BARS
-from amc_learning.schemas.prices import PriceBarClosed
+from amc_learning.schemas.prices import PriceBarClosed, bar_id
 
 LONG = ("symbol", "date", "open", "high", "low", "close", "volume", "split_ratio")
 #: the long shape's columns a file must have (volume and split ratio may be absent)
@@ -167,7 +165,7 @@ def _known(name: str) -> str:
 def _bar(symbol: str, day: date, prices: dict[str, float], volume: float,
          ratio: float | None, closes: Callable[[date], datetime]) -> PriceBarClosed:
     return PriceBarClosed.model_validate({
-        "event_id": uuid.uuid5(BARS, f"{symbol}:{day.isoformat()}"),
+        "event_id": bar_id(symbol, day),
         "occurred_at": closes(day), "producer": PRODUCER, "symbol": symbol, "session": day,
         **prices, "volume": volume,
         **({"schema_version": 2, "split_ratio": ratio} if ratio else {})})

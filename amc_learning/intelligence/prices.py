@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -25,10 +24,8 @@ from itertools import pairwise
 
 from pydantic import ValidationError
 
-from amc_learning.schemas.prices import PriceBarClosed
+from amc_learning.schemas.prices import PriceBarClosed, bar_id
 
-#: The namespace of bar event ids: uuid5(BARS, "SYMBOL:YYYY-MM-DD").
-BARS = uuid.UUID("0b9c5f53-5d0e-4b8e-9a43-6f1d2b8c7a10")
 #: A factor ratio this far from 1 is a split (prices are rounded to cents or 1/10000).
 SPLIT_TOLERANCE = 0.005
 
@@ -119,7 +116,7 @@ def bar_events(symbol: str, wanted: list[date], bars: list[RawBar], splits: dict
         ratio = splits.get(day)
         try:
             events.append(PriceBarClosed.model_validate({
-                "event_id": uuid.uuid5(BARS, f"{symbol}:{day.isoformat()}"),
+                "event_id": bar_id(symbol, day),
                 "occurred_at": closes(day), "producer": producer, "symbol": symbol,
                 "session": day, "open": bar.open, "high": bar.high, "low": bar.low,
                 "close": bar.close, "volume": bar.volume,

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from amc_learning.schemas.common import Event, Price, Symbol, VersionRules, absent
+
+#: The namespace of bar event ids (`bar_id`).
+BARS = uuid.UUID("0b9c5f53-5d0e-4b8e-9a43-6f1d2b8c7a10")
+
+
+def bar_id(symbol: str, session: date) -> uuid.UUID:
+    """A daily bar's event id: the same for the same symbol and session, whoever publishes
+    it (a sync, a file), so the bar is stored once."""
+    return uuid.uuid5(BARS, f"{symbol}:{session.isoformat()}")
 
 
 class PriceBarClosed(Event):

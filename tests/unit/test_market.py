@@ -9,7 +9,6 @@ import pytest
 
 from amc_learning.intelligence import calendar
 from amc_learning.intelligence.prices import (
-    BARS,
     RawBar,
     Tracked,
     bar_events,
@@ -18,6 +17,7 @@ from amc_learning.intelligence.prices import (
     windows,
 )
 from amc_learning.market.providers import Alpaca, ProviderError, wait_asked
+from amc_learning.schemas.prices import BARS
 
 
 def test_the_calendar_knows_holidays_and_early_closes():
