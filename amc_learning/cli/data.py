@@ -315,7 +315,8 @@ def _import_bars(args: argparse.Namespace, settings: Settings) -> int:
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     from amc_learning.adapters.native import Unmappable
-    from amc_learning.service.imports import explain, publish, read_amc_trader, read_events
+    from amc_learning.service.event_files import read_events
+    from amc_learning.service.imports import explain, publish, read_amc_trader
 
     if args.explain and args.producer == "amc-trader":
         for path in args.path:

@@ -13,7 +13,8 @@ from amc_learning.entrypoints.run import prepare
 from amc_learning.entrypoints.supervise import spawn_consumer, stop_processes, wait_until_settled
 from amc_learning.schemas import topics
 from amc_learning.service.deps import Deps
-from amc_learning.service.imports import publish, read_events
+from amc_learning.service.event_files import read_events
+from amc_learning.service.imports import publish
 from amc_learning.service.prices import import_bars
 from amc_learning.streams.offsets import end_offsets
 from amc_learning.streams.topics import TopicNames

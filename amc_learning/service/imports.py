@@ -28,25 +28,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-from pydantic import ValidationError
-
 from amc_learning.adapters import alpaca, amc_backend, amc_generations, amc_positions, amc_trader
 from amc_learning.adapters.containers import Container, Misfit, containers, csv_container
 from amc_learning.adapters.mapped import Mapped, each
 from amc_learning.adapters.native import Unmappable, number, time_zone, utc
-from amc_learning.intelligence.quality import field_health
 from amc_learning.schemas.common import Event
-from amc_learning.schemas.discovery import CandidateScored
-from amc_learning.schemas.registry import EVENT_ADAPTER, TOPIC_OF_EVENT
-from amc_learning.schemas.thesis import ThesisDecided
+from amc_learning.schemas.registry import TOPIC_OF_EVENT
+from amc_learning.service.import_quality import conflicts, model_quality, scan_quality
 from amc_learning.settings import Settings
 from amc_learning.streams.publisher import LearningPublisher
 
-#: The scan history's numeric columns, watched for stuck values.
-SCAN_NUMBERS = ("scanner_score", "float_score", "momentum_score", "volume_score",
-                "catalyst_score", "multiday_score", "price_at_scan", "rvol", "float_shares",
-                "change_pct", "volume")
 #: The scan history's columns as its newest logger writes them (older loggers wrote fewer).
 SCAN_COLUMNS = (
     "scan_date", "scan_time", "symbol", "price_at_scan", "scanner_score", "float_score",
@@ -257,9 +248,9 @@ def read_amc_trader(paths: Path | list[Path], tz: str = "America/Los_Angeles") -
                 f"{v.scale[1]:g})" for v in versions)
         out.add(f.name, mapped, **more)
         if rows:
-            out.quality.extend(_quality(f.name, rows))
+            out.quality.extend(scan_quality(f.name, rows))
     out.quality.extend(model_quality(out.events))
-    out.quality.extend(conflicts(out))
+    out.quality.extend(conflicts(out.events, out.source))
     return out
 
 
@@ -333,32 +324,6 @@ def explain(file: Path) -> list[str]:
             why = REFUSED.get(shape, "mapped")
             lines.append(f"    {n:,} {shape}: fields {', '.join(known.needs)} matched; {why}")
     return lines
-
-
-def conflicts(imported: Imported) -> list[dict[str, Any]]:
-    """Decisions of two files that contradict each other — on one symbol and day, one acts
-    (BUY or SELL) and the other says nothing was done (IGNORE): AMC-Trader's scan history
-    marks ENSC entered on 2026-02-27, its learning log says that order was cancelled — or
-    that look like one decision logged twice (the same action on one symbol and day in two
-    files: its own learning_decisions row beside the scan history's entry). Both are
-    kept; the analyst decides."""
-    days: dict[tuple[str, Any], list[ThesisDecided]] = defaultdict(list)
-    for e in imported.events:
-        if isinstance(e, ThesisDecided) and e.decision_type != "HOLD":
-            days[(e.symbol, e.occurred_at.date())].append(e)
-    found = []
-    for (symbol, day), decided in sorted(days.items()):
-        acting = [d for d in decided if d.decision_type in ("BUY", "SELL")]
-        left = [d for d in decided if d.decision_type == "IGNORE"]
-        files = {imported.source[d.event_id] for d in acting}
-        twice = len(files) > 1 and len({d.decision_type for d in acting}) == 1
-        if (acting and left) or twice:
-            said = "; ".join(f"{d.decision_type} ({d.label}) in {imported.source[d.event_id]}"
-                             for d in acting + left)
-            found.append({"file": imported.source[(left or acting)[-1].event_id],
-                          "field": "decision", "kind": "conflict" if left else "logged_twice",
-                          "detail": f"{symbol} on {day}: {said}"})
-    return found
 
 
 def records(found: list[Any], *, tz: str, written_at: datetime, weights: dict[str, Any],
@@ -449,43 +414,6 @@ def _number(value: object) -> float | None:
         return None
 
 
-def _quality(file: str, rows: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """The scan history's health: a stuck field or a feed that stops is the logger's,
-    whichever version scored (the whole file)."""
-    return [{"file": file, "field": f.field, "kind": f.kind, "detail": f.detail}
-            for f in field_health(_numbers(rows, SCAN_NUMBERS)) if f.kind != "out_of_scale"]
-
-
-def model_quality(events: list[Event]) -> list[dict[str, Any]]:
-    """Every imported scoring model's health, on its candidates: its raw score beyond the
-    scale it declares, a stuck or newly missing score or feature."""
-    by_model: dict[str, list[CandidateScored]] = defaultdict(list)
-    for e in events:
-        if isinstance(e, CandidateScored) and e.scoring_model is not None:
-            by_model[f"{e.scoring_model.name} {e.scoring_model.version}"].append(e)
-    found: list[dict[str, Any]] = []
-    for model, candidates in by_model.items():
-        candidates.sort(key=lambda c: c.occurred_at)
-        raw = [c.raw_score for c in candidates]
-        scales = {(r.low, r.high) for r in raw if r is not None}
-        names = sorted({k for c in candidates for k in c.features})
-        frame = pl.DataFrame(
-            {"raw_score": [None if r is None else r.value for r in raw],
-             **{k: [c.features.get(k) for c in candidates] for k in names}},
-            schema={"raw_score": pl.Float64, **{k: pl.Float64 for k in names}})
-        ranges = {"raw_score": scales.pop()} if len(scales) == 1 else {}
-        found.extend({"file": "all files", "scoring_model": model, "field": f.field,
-                      "kind": f.kind, "detail": f.detail}
-                     for f in field_health(frame, ranges=ranges))
-    return found
-
-
-def _numbers(rows: list[dict[str, str]], columns: tuple[str, ...]) -> pl.DataFrame:
-    present = [c for c in columns if rows and c in rows[0]]
-    return pl.DataFrame({c: [_number(r.get(c)) for r in rows] for c in present},
-                        schema={c: pl.Float64 for c in present})
-
-
 def publish(settings: Settings, events: list[Event],
             progress: Callable[[int], None] = lambda _: None) -> dict[str, int]:
     """Send `events` through `LearningPublisher`; the count per topic acknowledged."""
@@ -503,54 +431,3 @@ def publish(settings: Settings, events: list[Event],
     if publisher.stats.dropped or publisher.stats.invalid:
         raise RuntimeError(f"the publisher lost events: {publisher.stats}")
     return dict(publisher.stats.sent_by_topic)
-
-
-def read_events(paths: list[Path], producer: str | None = None) -> Imported:
-    """`import events`: contract events (v1 or v2) as a JSON array or JSON lines, each
-    validated as the API validates a body (strict JSON, every field error said), under
-    `producer` when given (else each event's own). Every line or element is an event or
-    a rejection naming its field."""
-    out = Imported()
-    for path in paths:
-        mapped = Mapped()
-        for where, item in _elements(path):
-            mapped.read += 1
-            if isinstance(item, _NotJson):
-                mapped.reject(where, f"not JSON ({item.why})"[:200])
-                continue
-            if not isinstance(item, dict):
-                mapped.reject(where, "an event is a JSON object")
-                continue
-            body = {**item, "producer": producer} if producer else item
-            try:
-                mapped.events.append(EVENT_ADAPTER.validate_json(json.dumps(body)))
-            except ValidationError as exc:
-                first = exc.errors(include_url=False)[0]
-                mapped.reject(where, f"{'.'.join(map(str, first['loc'])) or 'event'}: "
-                                     f"{first['msg']}")
-        out.add(path.name, mapped, shapes=dict(Counter(e.event_type for e in mapped.events)))
-    out.quality.extend(model_quality(out.events))
-    return out
-
-
-def _elements(path: Path) -> list[tuple[str, Any]]:
-    """(where, value) of each element of a JSON array, or each line of JSON lines."""
-    text = path.read_text(encoding="utf-8")
-    if text.lstrip()[:1] == "[":
-        try:
-            return [(f"element {i}", item) for i, item in enumerate(json.loads(text), 1)]
-        except ValueError as exc:
-            raise Unmappable(f"{path.name}: not a JSON array ({exc})") from None
-    found: list[tuple[str, Any]] = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                found.append((f"line {i}", json.loads(line)))
-            except ValueError as exc:
-                found.append((f"line {i}", _NotJson(str(exc))))
-    return found
-
-
-@dataclass(frozen=True)
-class _NotJson:
-    why: str

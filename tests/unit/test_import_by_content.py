@@ -276,7 +276,7 @@ def _bar(n: int, **changes) -> dict:
 
 
 def test_contract_events_from_lines_or_an_array_are_validated_as_the_api_does(tmp_path):
-    from amc_learning.service.imports import read_events
+    from amc_learning.service.event_files import read_events
 
     lines = tmp_path / "events.jsonl"
     lines.write_text("\n".join([json.dumps(_bar(1)), json.dumps(_bar(2, high=0.2)),
