@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from amc_learning.adapters.mapped import Mapped, each, event_id, numbers, ranks, required
-from amc_learning.adapters.native import Unmappable, factor, is_missing, number, utc
+from amc_learning.adapters.native import factor, is_missing, number, number_or_none, utc
 from amc_learning.schemas.common import Scaled, ScoringModel, Tier
 from amc_learning.schemas.discovery import CandidateScored
 
@@ -102,7 +102,7 @@ def swing_v4(records: Iterable[Mapping[str, Any]], *, tz: str) -> Mapped:
     for i, record in enumerate(records):
         runs.setdefault(_v4_run(record), []).append(i)
     rank = {i: r for members in runs.values()
-            for r, i in enumerate(sorted(members, key=lambda j: -(_number(records[j].get(
+            for r, i in enumerate(sorted(members, key=lambda j: -(number_or_none(records[j].get(
                 "total_score")) or float("-inf"))), start=1)}
 
     def one(i: int, record: Mapping[str, Any], inferred: Counter[str]) -> CandidateScored:
@@ -113,9 +113,9 @@ def swing_v4(records: Iterable[Mapping[str, Any]], *, tz: str) -> Mapped:
         components = {name: Scaled(value=value, low=0.0, high=V4_COMPONENTS.get(name, 100.0))
                       for name, given in (raw_components.items()
                                           if isinstance(raw_components, Mapping) else ())
-                      if (value := _number(given)) is not None}
+                      if (value := number_or_none(given)) is not None}
         features = numbers(record, ("rvol", "change_pct", "volume", "base_score", "vigl_bonus"))
-        if (p := _number(record.get("explosion_probability"))) is not None:
+        if (p := number_or_none(record.get("explosion_probability"))) is not None:
             features["explosion_probability"] = p / 100.0
         attributes = {"letter_tier": str(record["tier"])[:200]} if record.get("tier") else {}
         inferred.update(("occurred_at", "passed"))
@@ -134,12 +134,6 @@ def _v4_run(record: Mapping[str, Any]) -> str:
     return f"amc-v4-{record.get('scan_date')}T{record.get('scan_time')}"
 
 
-def _number(value: object) -> float | None:
-    try:
-        return number(value)
-    except Unmappable:
-        return None
-
 
 def squeeze_scan(records: Iterable[Mapping[str, Any]], *, written_at: datetime) -> Mapped:
     """The squeeze scanners' results: score /100, float, the day's change, signals."""
@@ -148,7 +142,7 @@ def squeeze_scan(records: Iterable[Mapping[str, Any]], *, written_at: datetime) 
 
     def one(i: int, record: Mapping[str, Any], inferred: Counter[str]) -> CandidateScored:
         features = numbers(record, ("volume", "daily_change"))
-        if (shares := _number(record.get("float"))) is not None:
+        if (shares := number_or_none(record.get("float"))) is not None:
             features["float_shares"] = shares
         signals = [s for s in record.get("signals") or [] if isinstance(s, str)]
         attributes = {f"signal_{k + 1}": s[:200] for k, s in enumerate(signals[:8])}

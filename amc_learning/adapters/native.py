@@ -85,6 +85,14 @@ _CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([ap]\.?m\.?)?\s*([a-
                     re.IGNORECASE)
 
 
+def number_or_none(value: object) -> float | None:
+    """`number`, or None where the value holds no number (a field read only if usable)."""
+    try:
+        return number(value)
+    except Unmappable:
+        return None
+
+
 def utc(day: str | date, clock: str | time | None = None, tz: str = "UTC") -> datetime:
     """A timestamp in UTC from a date and a wall-clock time in `tz` (an IANA name), or
     from one ISO text; an aware ISO text keeps its own offset. Naive times are the norm

@@ -316,17 +316,15 @@ def _import_bars(args: argparse.Namespace, settings: Settings) -> int:
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     from amc_learning.adapters.native import Unmappable
     from amc_learning.service.event_files import read_events
-    from amc_learning.service.imports import explain, publish, read_amc_trader
+    from amc_learning.service.imports import explain, files_under, publish, read_amc_trader
 
     if args.explain and args.producer == "amc-trader":
-        for path in args.path:
-            if not path.exists():
-                raise UserError(f"{path}: no such file or folder")
-            folder = path / "data" if (path / "data").is_dir() else path
-            files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() \
-                else [folder]
-            for file in files:
-                print("\n".join(explain(file)))
+        try:
+            files = files_under(args.path)
+        except FileNotFoundError as exc:
+            raise UserError(str(exc)) from None
+        for file in files:
+            print("\n".join(explain(file)))
         return 0
     try:
         if args.producer == "events":

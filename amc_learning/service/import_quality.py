@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from amc_learning.adapters.native import Unmappable, number
+from amc_learning.adapters.native import number_or_none
 from amc_learning.intelligence.quality import field_health
 from amc_learning.schemas.common import Event
 from amc_learning.schemas.discovery import CandidateScored
@@ -80,12 +80,7 @@ def model_quality(events: list[Event]) -> list[dict[str, Any]]:
 
 def _numbers(rows: list[dict[str, str]], columns: tuple[str, ...]) -> pl.DataFrame:
     present = [c for c in columns if rows and c in rows[0]]
-    return pl.DataFrame({c: [_number(r.get(c)) for r in rows] for c in present},
+    return pl.DataFrame({c: [number_or_none(r.get(c)) for r in rows] for c in present},
                         schema={c: pl.Float64 for c in present})
 
 
-def _number(value: object) -> float | None:
-    try:
-        return number(value)
-    except Unmappable:
-        return None

@@ -31,7 +31,7 @@ from typing import Any
 from amc_learning.adapters import alpaca, amc_backend, amc_generations, amc_positions, amc_trader
 from amc_learning.adapters.containers import Container, Misfit, containers, csv_container
 from amc_learning.adapters.mapped import Mapped, each
-from amc_learning.adapters.native import Unmappable, number, time_zone, utc
+from amc_learning.adapters.native import Unmappable, number_or_none, time_zone, utc
 from amc_learning.schemas.common import Event
 from amc_learning.schemas.registry import TOPIC_OF_EVENT
 from amc_learning.service.import_quality import conflicts, model_quality, scan_quality
@@ -189,9 +189,8 @@ def recognise(file: Path, name: str | None = None) -> Found:
     return Found(file, name, "csv", [csv_container(header, body)], header=header)
 
 
-def read_amc_trader(paths: Path | list[Path], tz: str = "America/Los_Angeles") -> Imported:
-    """Map every file under `paths` by what it holds (see the module's doc)."""
-    time_zone(tz)  # a wrong zone is the caller's error, not one rejection per record
+def files_under(paths: Path | list[Path]) -> list[Path]:
+    """The files of checkouts (their `data/` folder), folders and single files."""
     files: list[Path] = []
     for path in [paths] if isinstance(paths, Path) else paths:
         folder = path / "data" if (path / "data").is_dir() else path
@@ -203,6 +202,13 @@ def read_amc_trader(paths: Path | list[Path], tz: str = "America/Los_Angeles") -
             raise FileNotFoundError(
                 f"{path}: no such file or folder (an AMC-Trader checkout, its data/, or files"
                 " of its records)")
+    return files
+
+
+def read_amc_trader(paths: Path | list[Path], tz: str = "America/Los_Angeles") -> Imported:
+    """Map every file under `paths` by what it holds (see the module's doc)."""
+    time_zone(tz)  # a wrong zone is the caller's error, not one rejection per record
+    files = files_under(paths)
     names = Counter(f.name for f in files)
     found = [recognise(f, f.name if names[f.name] == 1 else str(f)) for f in files]
     weights: dict[str, Any] = next((f.document for f in found if _is_weights(f.document)), {})
@@ -235,7 +241,7 @@ def read_amc_trader(paths: Path | list[Path], tz: str = "America/Los_Angeles") -
             shapes.update(counts)
         rows = [r for r in f.records() if shape_of(r) == "scan row"]
         scanned.update(((r.get("symbol", ""), r.get("scan_date", "")), price) for r in rows
-                       if (price := _number(r.get("price_at_scan"))) is not None)
+                       if (price := number_or_none(r.get("price_at_scan"))) is not None)
         more: dict[str, Any] = {"shapes": dict(shapes)}
         if f.kind == "csv" and (columns := _columns(f.header)):
             more["columns"] = columns
@@ -282,7 +288,7 @@ def entry_prices(found: Iterable[tuple[str, Any]]) -> dict[str, tuple[float, str
             continue
         symbol = record.get("symbol", record.get("Symbol"))
         for name in ENTRY_FIELDS:
-            if symbol and (price := _number(record.get(name))):
+            if symbol and (price := number_or_none(record.get(name))):
                 out.setdefault(str(symbol), (price, f"{price:g}, {name} in {file}"))
                 break
     return out
@@ -406,12 +412,6 @@ def _unknown(i: int, record: Any, inferred: Counter[str]) -> Event:
     keys = sorted(map(str, record))[:8] if isinstance(record, Mapping) else type(record).__name__
     raise Unmappable(f"a record of no known shape (keys {keys})")
 
-
-def _number(value: object) -> float | None:
-    try:
-        return number(value)
-    except Unmappable:
-        return None
 
 
 def publish(settings: Settings, events: list[Event],
