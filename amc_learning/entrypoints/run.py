@@ -1,13 +1,13 @@
 """The main job: infrastructure, migrations, topics, consumer processes, simulation, summary.
 
 With learning on (the default), the simulated market is paced by the learner. Every
-`cycle_every` sessions a daily cycle starts as of the last session published: it waits
-until persist and outcomes have stored and tracked everything up to that session, then
-learns. The market goes on meanwhile, as it would live. `cycle_every` sessions later the
-run waits for that cycle to end and for the simulated trading engine's `ParamsReader` to
-hold what it published, then starts the next one: params issued as of session D trade
-from session D + cycle_every + 1 on. Faster than real time, causally the same as live: a
-decision of session S is made on params a cycle issued as of a session before S.
+`cycle_every` sessions the market stops after a session's close, as it does overnight: a
+daily cycle as of that session waits until persist and outcomes have stored and tracked
+everything up to it, learns, and the run waits for the simulated trading engine's
+`ParamsReader` to hold what it published before the next session opens. Params issued as
+of session D trade from session D + 1, as they would live, and every run of a seed makes
+the same decisions (`backtest` replays the same loop from what is stored, and must find
+the same path and P&L: tests/integration/test_paced_run.py).
 
 Its consumer processes are started and waited on by `entrypoints.supervise`, the cycles
 run by `entrypoints.pacing.Learner`.
@@ -127,11 +127,8 @@ def publish_simulation(
             if learner is not None and day % learner.pacing.every == 0 and day < config.days:
                 send_broken()
                 produced.merge_targets(publisher.stats.acked_end_offsets)
-                learner.join()  # the previous cycle's params trade from the next session
-                learner.start(world.hist.sessions[world.t - 1], produced.targets)
+                learner.cycle(world.hist.sessions[world.t - 1], produced.targets)
     finally:
-        if learner is not None:
-            learner.join()
         publisher.close()
         reader.close()
     produced.params_used = world.params_used

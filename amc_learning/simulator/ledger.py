@@ -13,7 +13,7 @@ is still open and is not counted.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -41,6 +41,9 @@ class Ledger:
     closes: dict[int, np.ndarray] = field(default_factory=dict)
     #: per session index: the arm the live view was in (a canary arm may run beside it)
     live: dict[int, str] = field(default_factory=dict)
+    #: per session index: decisions made under another arm than the live one (a canary's
+    #: share), traded or not
+    other_arms: Counter[int] = field(default_factory=Counter)
 
     def add(self, entry: Entry) -> None:
         self.entries.append(entry)
@@ -48,12 +51,17 @@ class Ledger:
     def close(self, t: int, closes: np.ndarray) -> None:
         self.closes[t] = closes
 
-    def pnl_pct(self, e: Entry) -> float | None:
-        """The entry's P&L in percent of the portfolio at its horizon; None while open."""
+    def return_of(self, e: Entry) -> float | None:
+        """The entry's side × return at its horizon (unsized); None while open."""
         later = self.closes.get(e.t + self.horizon - 1)
         if later is None:
             return None
-        return e.side * e.size_pct * (float(later[e.symbol]) / e.entry - 1.0)
+        return e.side * (float(later[e.symbol]) / e.entry - 1.0)
+
+    def pnl_pct(self, e: Entry) -> float | None:
+        """The entry's P&L in percent of the portfolio at its horizon; None while open."""
+        ret = self.return_of(e)
+        return None if ret is None else e.size_pct * ret
 
     def summary(self) -> dict[str, Any]:
         """Per arm: sessions, trades, trades marked, P&L (percent of the portfolio) and
@@ -80,7 +88,26 @@ class Ledger:
                     "trades": len(same), "pnl_pct": round(sum(same), 4),
                     "per_trade_bp": round(float(np.mean(same)) * 100, 2) if same else None}
             arms[arm] = figures
-        return {"horizon_sessions": self.horizon, "arms": arms, "learned": self._learned()}
+        return {"horizon_sessions": self.horizon, "arms": arms, "learned": self._learned(),
+                "book": self.book()}
+
+    def book(self) -> dict[str, dict[str, Any]]:
+        """Per marked session (ISO date) of the trading side (not the counterfactual): the
+        arm live that session, its trades, how many decisions another arm made (a canary's
+        share, traded or not) and the session's P&L as one book, in percent of equity."""
+        rows: dict[int, list[tuple[Entry, float]]] = defaultdict(list)
+        for e in self.entries:
+            if e.arm != COUNTERFACTUAL and (ret := self.return_of(e)) is not None:
+                rows[e.t].append((e, ret))
+        out = {}
+        for t, marked in sorted(rows.items()):
+            live = self.live.get(t, "fallback")
+            out[marked[0][0].session.isoformat()] = {
+                "arm": live, "trades": len(marked),
+                "other_arms": self.other_arms[t],
+                "pct": round(float(np.mean([ret for _, ret in marked])) / self.horizon * 100,
+                             8)}
+        return out
 
     def _learned(self) -> dict[str, Any]:
         """The sessions a learned version was live in (and marked): what the trading made

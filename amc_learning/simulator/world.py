@@ -369,6 +369,8 @@ class World:
             size = position_size(used, limit)
         if record and self.params is not None:
             self.params_used[label] += 1
+            if label != self.ledger.live.get(day.t, label):
+                self.ledger.other_arms[day.t] += 1
             if size:
                 self.ledger.add(Entry(day.t, session, label, i, sign, size, price))
         source_draw = day.source_draw[i]

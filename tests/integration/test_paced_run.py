@@ -16,6 +16,7 @@ from amc_learning.entrypoints.run import run
 from amc_learning.intelligence.points import PointsGuardrails
 from amc_learning.intelligence.rollout import RolloutPolicy
 from amc_learning.schemas.params import TieredParams
+from amc_learning.service.backtest import backtest
 from amc_learning.simulator.tiered import model
 from amc_learning.store.report import models as report_models
 from tests.integration.helpers import rows
@@ -69,6 +70,28 @@ def test_a_paced_run_trades_on_what_the_learner_publishes_never_on_params_from_i
     pnl = params["pnl"]  # type: ignore[index]
     assert pnl["learned"]["sessions"] > 0 and pnl["learned"]["fallback_trades"] >= 0
     assert set(pnl["arms"]) >= {"fallback", "fallback (counterfactual)", "v1 live"}
+
+    # the backtest of the stored history is this loop replayed: the same versions on the
+    # same dates, and on every session trading made wholly under one arm (no canary share),
+    # the same P&L as the ledger marked as one book
+    deps = bootstrap(settings)
+    replayed = backtest(deps, policy=EAGER, every=5)
+    deps.close()
+    last = max(date.fromisoformat(s) for s in replayed["daily"]["session"])
+    stored = [(str(as_of), version, mode) for version, mode, as_of in rows(
+        settings.database_url, "SELECT version, mode, as_of FROM params_history"
+        " ORDER BY as_of, recorded_at") if as_of < last]
+    assert [(v["date"], v["version"], v["mode"]) for v in replayed["versions"]
+            if date.fromisoformat(v["date"]) < last] == stored
+    book = pnl["book"]
+    daily = dict(zip(replayed["daily"]["session"], replayed["daily"]["learned"], strict=True))
+    whole = [s for s, b in book.items() if b["other_arms"] == 0 and s in daily]
+    learned = [s for s in whole if book[s]["arm"] != "fallback"]
+    assert len(whole) > 20 and len(learned) > 5, (len(whole), len(learned))
+    assert [round(daily[s] * 100, 4) for s in whole] == [
+        pytest.approx(book[s]["pct"], abs=1e-4) for s in whole]
+    # sessions with no trade earn nothing in either
+    assert all(daily[s] == 0 for s in daily if s not in book)
 
 
 def test_a_run_in_amc_traders_shapes_reaches_the_learner_through_the_adapters(settings):

@@ -34,6 +34,10 @@ def test_an_entry_is_marked_at_its_horizon_and_open_until_then():
     assert summary["learned"] == {"sessions": 1, "trades": 1, "pnl_pct": pytest.approx(0.2),
                                   "fallback_trades": 1, "fallback_pnl_pct": pytest.approx(0.15),
                                   "per_session": [pytest.approx(0.05)]}  # 0.2 - 0.15
+    # as the learner's one book: the session's trades' mean return over the horizon, on a
+    # 1/horizon slice of equity (the counterfactual is not trading's)
+    assert summary["book"] == {"2014-01-02": {"arm": "v1 live", "trades": 1, "other_arms": 0,
+                                              "pct": pytest.approx(0.10 / 3 * 100)}}
 
 
 def _live(version: int, **params) -> tuple[bytes, Signature]:
