@@ -166,6 +166,8 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         except UnknownModel as exc:
             raise UserError(f"--scoring-model: {exc}") from None
+    if result["inferred"] is not None:
+        print(result["inferred"]["note"])
     for step in result["versions"]:
         print(f"  {step['date']} v{step['version']} {step['mode']}: {step['why']}")
     for arm in ("static", "learned"):
@@ -194,7 +196,7 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
         say(f"wrote {args.html}")
     print(json.dumps({k: result[k] for k in ("static", "learned", "difference", "versions",
                                              "sessions", "scoring_model", "learned_sessions",
-                                             "same_candidates_sessions", "moved")},
+                                             "same_candidates_sessions", "moved", "inferred")},
                      default=str))
     return 0
 

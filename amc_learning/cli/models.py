@@ -21,17 +21,20 @@ producer's code reads from its file) or a component model (named components on a
 declared scale, their weights and threshold). AMC-Trader's scanner 3.3.1 and AlphaStack
 4.1 ship with the engine; `register` adds one from a JSON file, once per name and
 version (a changed model is a new version). Candidates of a model the registry does not
-know are stored and learned from as undeclared."""
+know are stored as undeclared; `infer` reads what the stored candidates of one say it is
+(a component model: the weights that make its score from its components, the bar its
+passes imply) and prints it as a declaration to check and register; `backtest` uses
+that inference for an undeclared model, and says so."""
 
 
 def register(command: Command) -> None:
-    p = command("models", "the scoring models the engine knows: register, list, show",
+    p = command("models", "the scoring models the engine knows: register, list, show, infer",
                 DESCRIPTION)
-    p.add_argument("action", choices=["register", "list", "show"],
-                   help="register FILE; list; show NAME VERSION")
+    p.add_argument("action", choices=["register", "list", "show", "infer"],
+                   help="register FILE; list; show NAME VERSION; infer NAME VERSION")
     p.add_argument("what", nargs="*", metavar="ARG",
-                   help="register: the declaration's JSON file; show: the model's name and "
-                        "version")
+                   help="register: the declaration's JSON file; show, infer: the model's "
+                        "name and version")
     p.set_defaults(handler=_models)
 
 
@@ -74,8 +77,10 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
                                "kind": k.model.kind, "source": k.source} for k in every]))
             return 0
         if len(args.what) != 2:
-            raise UserError("models show takes NAME VERSION\nhint: amc-learning models show "
-                            "amc-scanner 3.3.1")
+            raise UserError(f"models {args.action} takes NAME VERSION\nhint: amc-learning "
+                            f"models {args.action} amc-scanner 3.3.1")
+        if args.action == "infer":
+            return _infer(uow, " ".join(args.what))
         shown = models.find(uow, *args.what)
         if shown is None:
             names = ", ".join(k.key for k in models.known(uow))
@@ -83,6 +88,23 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
                             f"hint: the registry knows {names}")
     print(json.dumps({"source": shown.source, **shown.model.model_dump(mode="json")},
                      indent=2))
+    return 0
+
+
+def _infer(uow: Any, scoring_model: str) -> int:
+    from amc_learning.intelligence.inference import NotInferable
+    from amc_learning.service import models
+
+    if models.declared(uow, scoring_model):
+        raise UserError(f"{scoring_model} is declared: `amc-learning models show "
+                        f"{scoring_model}` prints its declaration")
+    try:
+        inferred = models.infer(uow, scoring_model)
+    except NotInferable as exc:
+        raise UserError(str(exc)) from None
+    say(inferred.note())
+    say("check it, save it to a file and `amc-learning models register FILE` to learn it live")
+    print(json.dumps({"model": inferred.model.model_dump(mode="json")}, indent=2))
     return 0
 
 

@@ -7,7 +7,9 @@ canary → live → rollback), each cycle seeing only the outcomes complete by t
 session trades with the version live after the cycle before it; the static arm trades the
 fallback (the producer's declared table, or the engine's defaults) on the same stored
 candidates. Both are marked as one book (decision 016): a session's trades share
-1/horizon of equity, their mean return over the horizon.
+1/horizon of equity, their mean return over the horizon. A component model the registry
+does not declare is backtested under the declaration its candidates imply
+(`intelligence.inference`), and the report says so.
 
 It publishes nothing and writes nothing: its results are its output only.
 """
@@ -25,13 +27,15 @@ import polars as pl
 
 from amc_learning.intelligence.book import Book, Params, Rule
 from amc_learning.intelligence.cycle import explain
+from amc_learning.intelligence.inference import NotInferable
 from amc_learning.intelligence.rollout import RolloutPolicy
 from amc_learning.intelligence.stats import block_bootstrap_interval
 from amc_learning.intelligence.walk import Walk, walk
 from amc_learning.schemas.params import TieredParams
 from amc_learning.service.analysis import NATIVE, Inputs, active_models
-from amc_learning.service.cycle import read_part
+from amc_learning.service.cycle import learner_of, read_part
 from amc_learning.service.deps import Deps
+from amc_learning.service.models import infer
 
 #: what `--policy eager` changes: the judge decides on shorter windows (its level per look
 #: calibrated for them by the same simulation, so the false-promotion rate stays 5 %)
@@ -88,6 +92,15 @@ def backtest(deps: Deps, *, scoring_model: str | None = None, since: date | None
         part = read_part(uow, settings, "daily", as_of,
                          Inputs.of(frame, index, policy.horizon, model), policy, {},
                          rerun=True)
+        inferred = None
+        if part.learner is None and not part.declared:
+            try:  # what its candidates say it is: the backtest names it as inferred
+                inferred = infer(uow, model)
+            except NotInferable as exc:
+                raise NotEnoughToBacktest(f"{model}: nothing is learned for it "
+                                          f"({part.why}; {exc})") from None
+            part.learner = learner_of(uow, settings, inferred.model, as_of, policy, {})
+            say(inferred.note())
     if part.learner is None:
         raise NotEnoughToBacktest(f"{model}: nothing is learned for it ({part.why})")
     learner = part.learner
@@ -122,6 +135,10 @@ def backtest(deps: Deps, *, scoring_model: str | None = None, since: date | None
     same = sum(1 for i in under if learned.pnl[i] == static.pnl[i])
     return {
         "scoring_model": model, "from": str(marked[0]), "to": str(marked[-1]),
+        # an undeclared model's declaration, as its candidates imply it (None: declared)
+        "inferred": None if inferred is None else {
+            "note": inferred.note(), "r2": inferred.r2, "agreement": inferred.agreement,
+            "declaration": inferred.model.model_dump(mode="json")},
         "sessions": len(marked), "cycle_every": every,
         "learned_sessions": len(under),
         # learned sessions where both arms earned exactly the same: the stored candidates

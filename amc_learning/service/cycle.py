@@ -43,7 +43,7 @@ from amc_learning.intelligence.quality import stream_health
 from amc_learning.intelligence.rollout import RolloutPolicy, Version
 from amc_learning.schemas import topics
 from amc_learning.schemas.common import Regime
-from amc_learning.schemas.models import TieredModel
+from amc_learning.schemas.models import ComponentModel, TieredModel
 from amc_learning.schemas.params import (
     FALLBACK_PARAMS,
     ComponentParams,
@@ -188,10 +188,17 @@ def read_part(uow: UnitOfWork, settings: Settings, kind: str, as_of: date, input
                     "undeclared: register its declaration (`amc-learning models register`)"
                     " to learn its params")
         return part
-    declaration = found.model
+    part.learner = learner_of(uow, settings, found.model, as_of, policy, given)
+    return part
+
+
+def learner_of(uow: UnitOfWork, settings: Settings, declaration: TieredModel | ComponentModel,
+               as_of: date, policy: RolloutPolicy, given: dict[type, Any]) -> Learner:
+    """How a declared model is learned: its fit on its scale, its declared params as the
+    fallback, the frame of its candidates complete by `as_of`, its guardrails."""
     scale = (declaration.scale.low, declaration.scale.high)
     candidates = uow.frames.scored(
-        name_, version, settings.horizons,
+        declaration.name, declaration.version, settings.horizons,
         factors=[f.name for f in declaration.factors]
         if isinstance(declaration, TieredModel) else (),
         components=[c.name for c in declaration.components]
@@ -199,18 +206,16 @@ def read_part(uow: UnitOfWork, settings: Settings, kind: str, as_of: date, input
     known_candidates = (known_by(candidates, as_of, policy.horizon)
                         if not candidates.is_empty() else candidates)
     if isinstance(declaration, TieredModel):
-        part.learner = Learner(
+        return Learner(
             partial(fit_points, scale=scale), TieredParams.declared(declaration),
             cycle.tiered_learning_frame(known_candidates, declaration, policy.horizon),
             given.get(PointsGuardrails) or PointsGuardrails(horizon=policy.horizon))
-    else:
-        part.learner = Learner(
-            partial(fit_components, scale=scale), ComponentParams.declared(declaration),
-            cycle.component_learning_frame(known_candidates, declaration, policy.horizon),
-            given.get(ComponentGuardrails) or ComponentGuardrails(
-                horizon=policy.horizon,  # a twentieth of its scale a cycle
-                max_threshold_step=(scale[1] - scale[0]) / 20))
-    return part
+    return Learner(
+        partial(fit_components, scale=scale), ComponentParams.declared(declaration),
+        cycle.component_learning_frame(known_candidates, declaration, policy.horizon),
+        given.get(ComponentGuardrails) or ComponentGuardrails(
+            horizon=policy.horizon,  # a twentieth of its scale a cycle
+            max_threshold_step=(scale[1] - scale[0]) / 20))
 
 
 def _cycle(deps: Deps, part: Part, kind: str, as_of: date, policy: RolloutPolicy,

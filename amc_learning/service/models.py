@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from amc_learning.intelligence.inference import Inferred, NotInferable, infer_component_model
 from amc_learning.schemas.models import ComponentModel, TieredModel, parse, shipped
 from amc_learning.store.database import UnitOfWork
 
@@ -61,3 +64,25 @@ def register(uow: UnitOfWork, text: str) -> tuple[Known, bool]:
                              " declaration: a changed model is a new version")
         return Known(ship, "shipped"), False
     return Known(model, "registered"), uow.models.register(model)
+
+
+def infer(uow: UnitOfWork, scoring_model: str) -> Inferred:
+    """The component declaration an undeclared model's stored candidates imply
+    (`intelligence.inference`); NotInferable says why there is none."""
+    name, _, version = scoring_model.partition(" ")
+    rows = uow.frames.scores_of(name, version)
+    if not rows:
+        raise NotInferable(f"{scoring_model}: no candidate of it is stored")
+    names = sorted({c for r in rows for c in r["components"]})
+    raw = np.array([r["raw_score"] if r["raw_score"] is not None else np.nan for r in rows],
+                   dtype=float)
+    values = {c: np.array([_number(r["components"].get(c)) for r in rows]) for c in names}
+    lows = [r["raw_low"] for r in rows if r["raw_low"] is not None]
+    highs = [r["raw_high"] for r in rows if r["raw_high"] is not None]
+    scale = (min(lows, default=float(np.nanmin(raw))), max(highs, default=float(np.nanmax(raw))))
+    return infer_component_model(name, version, raw, scale, values,
+                                 np.array([bool(r["passed"]) for r in rows]))
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else np.nan

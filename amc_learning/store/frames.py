@@ -100,6 +100,19 @@ class Frames:
         return scored_frame(self._copy(query, {"name": name, "version": version}), horizons,
                             factors, components)
 
+    def scores_of(self, name: str, version: str, limit: int = 100_000) -> list[dict[str, Any]]:
+        """The newest `limit` candidates of model `name` `version`: raw_score, raw_low,
+        raw_high, passed and components (name -> value): what the model's own rule made of
+        each (`intelligence.inference` reads a declaration from them)."""
+        records = self.conn.cursor(row_factory=dict_row).execute(
+            "SELECT raw_score, raw_low, raw_high, passed, detail->'components' AS components"
+            " FROM discovery_candidates WHERE scoring_model = %s AND scoring_version = %s"
+            " ORDER BY id DESC LIMIT %s", (name, version, limit)).fetchall()
+        for r in records:
+            r["components"] = {k: v.get("value") for k, v in (r["components"] or {}).items()
+                               if isinstance(v, dict)}
+        return records
+
     def index(self, market: Market) -> pl.DataFrame:
         """The index's closes (and the VIX close where stored) for the regime detector."""
         query = ("SELECT i.session, i.close, v.close AS vix FROM price_bars i"

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from amc_learning.entrypoints.supervise import spawn_consumer, stop_processes
@@ -125,3 +127,64 @@ def test_a_history_too_short_to_backtest_says_how_much_it_needs(settings, tmp_pa
     assert "sessions with complete outcomes" in said["reason"]
     assert f"a backtest needs at least {needed_sessions(RolloutPolicy(horizon=7))}" in said[
         "reason"]
+
+
+def test_an_undeclared_component_models_history_backtests_in_one_command(settings, tmp_path):
+    """A producer's own component model, never registered: a year of its contract-v2
+    candidates for five symbols (and a line that is not a valid event) in one file,
+    random-walk closes of those symbols and the index in the wide shape in another. One
+    command brings both in and backtests, under the declaration the candidates imply."""
+    rng = np.random.default_rng(5)
+    sessions = calendar.sessions(date(2025, 1, 2), date(2025, 12, 31))
+    symbols = ("AAA", "BBB", "CCC", "DDD", "EEE")
+    closes = 20 * np.exp(np.cumsum(rng.normal(0, 0.02, (len(sessions), len(symbols) + 1)),
+                                   axis=0))
+    bars = tmp_path / "closes.csv"
+    bars.write_text("date,^IXIC," + ",".join(symbols) + "\n" + "".join(
+        f"{d}," + ",".join(f"{c:.4f}" for c in row) + "\n"
+        for d, row in zip(sessions, closes, strict=True)))
+    lines = []
+    for t, day in enumerate(sessions):
+        values = rng.uniform(0, 100, (len(symbols), 3))
+        raw = values @ np.array([0.5, 0.3, 0.2])
+        for rank, i in enumerate(np.argsort(-raw), start=1):
+            lines.append(json.dumps({
+                "event_type": "candidate_scored", "schema_version": 2,
+                "event_id": str(uuid.UUID(int=t * 10 + int(i) + 1)),
+                "occurred_at": f"{day}T14:00:00Z", "run_id": f"scan-{day}",
+                "symbol": symbols[i], "rank": rank, "passed": bool(raw[i] >= 55),
+                "composite_score": round(raw[i] / 100, 8), "price": round(closes[t, i + 1], 4),
+                "scoring_model": {"name": "vendor-scanner", "version": "1.0"},
+                "raw_score": {"value": round(raw[i], 6), "low": 0, "high": 100},
+                "components": {c: {"value": round(values[i, k], 6), "low": 0, "high": 100}
+                               for k, c in enumerate(("momentum", "volume", "news"))}}))
+    lines.insert(3, json.dumps({"event_type": "candidate_scored", "symbol": "AAA"}))
+    events = tmp_path / "scans.jsonl"
+    events.write_text("\n".join(lines) + "\n")
+
+    tested = cli(settings, "backtest", "--events", str(events), "--bars", str(bars),
+                 "--producer", "vendor", "--cycle-every", "5", timeout=900)
+    assert tested.returncode == 0, tested.stderr[-3000:]
+    out = tested.stdout.strip().splitlines()
+    candidates = len(sessions) * len(symbols)
+    assert out[0].startswith(f"events: {candidates + 1:,} read: {candidates:,} published, "
+                             "1 rejected"), out[0]
+    assert out[1].startswith(f"bars: {len(sessions)} rows of {bars}: "
+                             f"{len(sessions) * (len(symbols) + 1):,} bars ({len(sessions) * (len(symbols) + 1):,} "
+                             "published"), out[1]
+    print(tested.stdout[-3000:], tested.stderr[-3000:]); print(rows(settings.database_url, "SELECT scoring_model, count(*) FROM discovery_candidates GROUP BY 1"))
+    assert rows(settings.database_url, "SELECT count(*) FROM discovery_candidates"
+                " WHERE scoring_model = 'vendor-scanner'") == [(candidates,)]
+    said = json.loads(out[-1])
+    assert said["scoring_model"] == "vendor-scanner 1.0"
+    inferred = said["inferred"]
+    assert "is not declared" in inferred["note"] and inferred["agreement"] == 1.0
+    weights = {c["name"]: c["weight"] for c in inferred["declaration"]["components"]}
+    assert weights == {"momentum": pytest.approx(0.5, abs=1e-4),
+                       "volume": pytest.approx(0.3, abs=1e-4),
+                       "news": pytest.approx(0.2, abs=1e-4)}
+    # a backtest, not a refusal: both arms over the sessions with complete outcomes
+    assert said["sessions"] >= needed_sessions(RolloutPolicy(horizon=7))
+    assert said["static"]["trades"] > 0 and said["learned"]["trades"] > 0
+    assert said["difference"]["low"] <= said["difference"]["total_pnl"] <= said[
+        "difference"]["high"]
