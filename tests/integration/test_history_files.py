@@ -131,9 +131,10 @@ def test_a_history_too_short_to_backtest_says_how_much_it_needs(settings, tmp_pa
 
 def test_an_undeclared_component_models_history_backtests_in_one_command(settings, tmp_path):
     """A producer's own component model, never registered: a year of its contract-v2
-    candidates for five symbols (and a line that is not a valid event) in one file,
-    random-walk closes of those symbols and the index in the wide shape in another. One
-    command brings both in and backtests, under the declaration the candidates imply."""
+    candidates for five symbols, a BUY of each that passed, and a line that is not a valid
+    event, in one file; random-walk closes of those symbols and the index in the wide
+    shape in another. One command brings both in and backtests, under the declaration the
+    candidates imply."""
     rng = np.random.default_rng(5)
     sessions = calendar.sessions(date(2025, 1, 2), date(2025, 12, 31))
     symbols = ("AAA", "BBB", "CCC", "DDD", "EEE")
@@ -158,6 +159,15 @@ def test_an_undeclared_component_models_history_backtests_in_one_command(setting
                 "raw_score": {"value": round(raw[i], 6), "low": 0, "high": 100},
                 "components": {c: {"value": round(values[i, k], 6), "low": 0, "high": 100}
                                for k, c in enumerate(("momentum", "volume", "news"))}}))
+            if raw[i] >= 55:  # what it bought: a passed candidate is tracked through it
+                lines.append(json.dumps({
+                    "event_type": "thesis_decided", "schema_version": 2,
+                    "event_id": str(uuid.UUID(int=10**6 + t * 10 + int(i))),
+                    "occurred_at": f"{day}T14:30:00Z", "decision_id": f"buy-{day}-{i}",
+                    "symbol": symbols[i], "decision_type": "BUY",
+                    "decision_source": "discovery", "entry_price": round(closes[t, i + 1], 4),
+                    "position_size_pct": 2.0, "discovery_run_id": f"scan-{day}",
+                    "scoring_model": {"name": "vendor-scanner", "version": "1.0"}}))
     lines.insert(3, json.dumps({"event_type": "candidate_scored", "symbol": "AAA"}))
     events = tmp_path / "scans.jsonl"
     events.write_text("\n".join(lines) + "\n")
@@ -167,12 +177,11 @@ def test_an_undeclared_component_models_history_backtests_in_one_command(setting
     assert tested.returncode == 0, tested.stderr[-3000:]
     out = tested.stdout.strip().splitlines()
     candidates = len(sessions) * len(symbols)
-    assert out[0].startswith(f"events: {candidates + 1:,} read: {candidates:,} published, "
+    assert out[0].startswith(f"events: {len(lines):,} read: {len(lines) - 1:,} published, "
                              "1 rejected"), out[0]
-    assert out[1].startswith(f"bars: {len(sessions)} rows of {bars}: "
-                             f"{len(sessions) * (len(symbols) + 1):,} bars ({len(sessions) * (len(symbols) + 1):,} "
-                             "published"), out[1]
-    print(tested.stdout[-3000:], tested.stderr[-3000:]); print(rows(settings.database_url, "SELECT scoring_model, count(*) FROM discovery_candidates GROUP BY 1"))
+    every = len(sessions) * (len(symbols) + 1)
+    assert out[1].startswith(f"bars: {len(sessions)} rows of {bars}: {every:,} bars "
+                             f"({every:,} published"), out[1]
     assert rows(settings.database_url, "SELECT count(*) FROM discovery_candidates"
                 " WHERE scoring_model = 'vendor-scanner'") == [(candidates,)]
     said = json.loads(out[-1])
