@@ -51,6 +51,8 @@ TARGETS = {
     "api.params_p99_ms": ("<=", 200),
     "cycle.1m.seconds": ("<=", 60), "cycle.1m.rss_mb": ("<=", 4096),
     "cycle.1m_two.both.seconds": ("<=", 60), "cycle.1m_two.both.rss_mb": ("<=", 4096),
+    # a backtest of the whole 1M history (5,000 sessions, a cycle every 5): in live cycles
+    "cycle.1m.backtest_over_cycle": ("<=", 10), "cycle.1m.backtest_rss_mb": ("<=", 4096),
 }
 
 
@@ -178,6 +180,12 @@ def run_cycle(base: Settings, admin_url: str, sizes: dict[str, Any], runs: int,
         got = _repeat(runs, "cycle", functools.partial(cycle.timed_cycle, base, url))
         results.add(f"cycle.{label}.seconds", [g["seconds"] for g in got])
         results.add(f"cycle.{label}.rss_mb", [g["rss_mb"] for g in got])
+        # the same history backtested: the learner's loop walked over every session
+        walked = _repeat(runs, "backtest", functools.partial(cycle.timed_backtest, base, url))
+        results.add(f"cycle.{label}.backtest_seconds", [w["seconds"] for w in walked])
+        results.add(f"cycle.{label}.backtest_rss_mb", [w["rss_mb"] for w in walked])
+        results.add(f"cycle.{label}.backtest_over_cycle",
+                    [w["seconds"] / g["seconds"] for w, g in zip(walked, got, strict=True)])
     # two scoring models in one database, half the decisions each: the cycle of both, and
     # of each alone (LEARNING_SCORING_MODEL), so the cost per model shows
     n, label = sizes["cycle"][-1], "1m" if sizes["cycle"][-1] == 1_000_000 else "100k"

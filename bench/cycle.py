@@ -11,6 +11,9 @@ With two models (`amc_bench_cycle_<n>_two`), half the decisions are the research
 (the engine's own contract) and half are AMC-Trader scanner 3.3.1's candidates from the
 tiered world (`simulator.tiered`), each never decided on, with its tiers as the producer
 sends them: one cycle learns both, each its own param set.
+
+`backtest` walks the learner's loop over the one-model database's whole history (a cycle
+every `BACKTEST_EVERY` sessions), timed against the cycle of the same run.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ from amc_learning.store.migrations import migrate
 #: two models has a name of its own).
 GENERATOR = 1
 SYMBOLS = 200
+#: the backtest's cycle cadence: weekly, as `make run` paces the learner
+BACKTEST_EVERY = 5
 
 _STAGE = """
 CREATE UNLOGGED TABLE bench_stage (
@@ -221,6 +226,18 @@ def timed_cycle(settings: Settings, database_url: str,
     return result
 
 
+def timed_backtest(settings: Settings, database_url: str) -> dict[str, float]:
+    """`backtest` of the whole stored history, a cycle every `BACKTEST_EVERY` sessions, in
+    a fresh process: wall seconds and the peak RSS."""
+    run = settings.with_overrides(database_url=database_url)
+    out = subprocess.run([sys.executable, "-m", "bench.cycle", "BACKTEST"],
+                         env=settings_env(run), capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"the backtest failed:\n{out.stderr[-3000:]}")
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
 def peak_rss_mb() -> float:
     """This process's own peak RSS (VmHWM). Not `ru_maxrss`: Linux carries the parent's
     high-water mark across fork and exec into it, so a cycle started by a bench process
@@ -250,8 +267,22 @@ def _run() -> None:
                                  for s in summary.get("models", [summary])}}))
 
 
+def _backtest() -> None:
+    from amc_learning.entrypoints.bootstrap import bootstrap
+    from amc_learning.service.backtest import backtest
+
+    deps = bootstrap(Settings(), kafka=False)
+    started = time.perf_counter()
+    result = backtest(deps, every=BACKTEST_EVERY)
+    print(json.dumps({"seconds": time.perf_counter() - started, "rss_mb": peak_rss_mb(),
+                      "sessions": result["sessions"], "versions": len(result["versions"])}))
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["RUN"]:
         _run()
+    elif sys.argv[1:] == ["BACKTEST"]:
+        _backtest()
     else:
-        raise SystemExit("python -m bench.cycle RUN is run by `make bench` (see bench/__main__.py)")
+        raise SystemExit("python -m bench.cycle RUN|BACKTEST is run by `make bench` (see "
+                         "bench/__main__.py)")

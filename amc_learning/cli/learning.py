@@ -143,6 +143,7 @@ def _register_backtest(command: Command) -> None:
 
 
 def _backtest(args: argparse.Namespace, settings: Settings) -> int:
+    from amc_learning.entrypoints.progress import Progress
     from amc_learning.service.analysis import UnknownModel
     from amc_learning.service.backtest import NotEnoughToBacktest, backtest, policy_named
     from amc_learning.store.migrations import migrate
@@ -157,9 +158,16 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
             _bring_in(deps, args)
         policy = policy_named(args.policy, deps.settings.learning_horizon)
         try:
+            bar = Progress("backtest: sessions walked")
+
+            def walked(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done)
+
             result = backtest(deps, scoring_model=args.scoring_model or settings.scoring_model,
                               since=args.since, until=args.until, every=args.cycle_every,
-                              policy=policy, say=say)
+                              policy=policy, say=say, progress=walked)
+            bar.finish()
         except NotEnoughToBacktest as exc:
             print(f"not enough history: {exc}")
             print(json.dumps({"enough": False, "reason": str(exc)}))

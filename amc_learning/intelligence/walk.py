@@ -13,6 +13,7 @@ Trading reads the live version only: a canary's share of candidates is not split
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -41,12 +42,14 @@ class Walk:
 
 def walk(frame: pl.DataFrame, fallback: Params, fit: Fit, guardrails: Any,
          policy: RolloutPolicy, first: int, last: int, every: int = 1,
-         dates: dict[int, date] | None = None) -> Walk:
+         dates: dict[int, date] | None = None,
+         progress: Callable[[int], None] | None = None) -> Walk:
     """Trade sessions `first` .. `last` − 1 of `frame` (`session_index`, `session`, the
     fit's columns) with what the cycle of the session before made live; the cycle runs
     after every `every`-th session from `first` on (1: daily, as the learner does).
     `dates`: each session index's date, where the frame lacks some (sessions whose
-    outcomes are not complete yet still have their cycles)."""
+    outcomes are not complete yet still have their cycles). `progress`: told the sessions
+    walked after each cycle."""
     dates = dates or dict(frame.select("session_index", "session").unique().iter_rows())
     rows: list[tuple[Any, ...]] = []
     out = Walk()
@@ -68,4 +71,6 @@ def walk(frame: pl.DataFrame, fallback: Params, fit: Fit, guardrails: Any,
                              "evidence": e["evidence"], "provenance": e["provenance"]})
             if e["mode"] == "live":  # a restored fallback is no learned version
                 live = (None if e["params"] == fallback else e["version"], e["params"])
+        if progress is not None:
+            progress(t - first + 1)
     return out

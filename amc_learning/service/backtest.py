@@ -77,8 +77,10 @@ def needed_sessions(policy: RolloutPolicy) -> int:
 
 def backtest(deps: Deps, *, scoring_model: str | None = None, since: date | None = None,
              until: date | None = None, every: int = 1, policy: RolloutPolicy | None = None,
-             say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """The walk over the stored history (the module's doc); its report as a dict."""
+             say: Callable[[str], None] = lambda _: None,
+             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """The walk over the stored history (the module's doc); its report as a dict.
+    `progress`: told (sessions walked, sessions) as the walk goes."""
     settings = deps.settings
     policy = policy or RolloutPolicy(horizon=settings.learning_horizon)
     with deps.db.unit_of_work(snapshot=True) as uow:
@@ -124,7 +126,9 @@ def backtest(deps: Deps, *, scoring_model: str | None = None, since: date | None
         f"({calendar[0]} .. {calendar[-1]}; {len(marked)} with complete outcomes), a cycle "
         f"every {every} session{'' if every == 1 else 's'}")
     walked = walk(data, learner.fallback, learner.fit, learner.guardrails, policy,
-                  0, len(calendar), every, dates=dict(enumerate(calendar)))
+                  0, len(calendar), every, dates=dict(enumerate(calendar)),
+                  progress=None if progress is None
+                  else lambda done: progress(done, len(calendar)))
     traded = [position[day] for day in marked]
     learned = _arm(data, walked.traded, traded, policy.horizon)
     static = _arm(data, dict.fromkeys(traded, learner.fallback), traded, policy.horizon)
