@@ -178,13 +178,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
           f"{outcomes['closed']:,} closed; {outcomes['counterfactual']:,} counterfactual, of "
           f"which {outcomes['never_decided_candidates']:,} candidates never decided on")
     missing = outcomes["started_without_row"] + outcomes["matured_not_marked"]
-    print(f"this run's decisions with bars but no outcome row, or matured but not marked: "
+    print(f"decisions with bars but no outcome row, or matured but not marked (every run's): "
           f"{missing:,}")
-    if outcomes["earlier_runs_open"]:
-        print(f"earlier runs' decisions still open: {outcomes['earlier_runs_open']:,} (they "
-              "advance only while one broker keeps the tracker's state: keep "
-              "`amc-learning infra up` running between runs; a broker `run` starts itself "
-              "forgets it)")
     params = summary["params"]
     _print_params(params)
     print(json.dumps({"produced": produced, "stored": stored, "rejected": rejected,

@@ -130,7 +130,7 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
     if args.name == "outcomes":
         from amc_learning.consumers import outcomes
 
-        return outcomes.main(settings)
+        return outcomes.main(deps)
     if args.name == "prices":
         from amc_learning.consumers import prices
         from amc_learning.market.providers import provider_of

@@ -31,6 +31,9 @@ LAG = Gauge("learning_consumer_lag", "records between the committed position and
             "partition's end, as of the last batch", ["consumer", "topic", "partition"])
 OUTCOMES_PUBLISHED = Total("learning_outcomes_published_total",
                            "outcome updates the tracker published")
+OUTCOMES_REBUILT = Total("learning_outcomes_rebuilt_total", "open decisions and never-decided "
+                         "candidates the tracker's state had lost, published again from "
+                         "PostgreSQL at its start", ["kind"])
 OUTCOMES_RESTARTS = Gauge("learning_outcomes_restarts", "restarts in place in a row "
                           "(continuity guard or stall watchdog) before the last batch")
 CYCLE_SECONDS = Histogram("learning_cycle_seconds", "one learning cycle, start to end",

@@ -23,6 +23,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -49,6 +50,7 @@ from amc_learning.consumers.metrics import (
     CONSUMED,
     LAG,
     OUTCOMES_PUBLISHED,
+    OUTCOMES_REBUILT,
     OUTCOMES_RESTARTS,
     REJECTED,
 )
@@ -67,6 +69,8 @@ from amc_learning.intelligence.tracking import (
 from amc_learning.schemas import topics
 from amc_learning.schemas.dlq import DeadLetter
 from amc_learning.schemas.outcomes import OutcomeUpdated
+from amc_learning.service.deps import Deps
+from amc_learning.service.rebuild import rebuild_open_state
 from amc_learning.settings import Settings
 from amc_learning.store.rows import accept, dead_letter
 from amc_learning.streams.kafka import client_options, producer_options
@@ -285,12 +289,16 @@ def _credentials(settings: Settings) -> Any:
     return None
 
 
-def main(settings: Settings) -> int:
+def main(deps: Deps) -> int:
     """Entry of `amc-learning consume outcomes`: run the worker until SIGTERM/SIGINT."""
+    settings = deps.settings
     app = build_app(settings)
     OUTCOMES_RESTARTS.set(int(os.environ.get(RESTARTS_ENV, "0")))
+    rebuilding = threading.Event()
 
     def health() -> tuple[ops.Status, str]:
+        if rebuilding.is_set():
+            return "down", "starting: rebuilding lost open state from PostgreSQL"
         if app.rebalancing:
             return "degraded", "rebalancing or recovering the state table"
         if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
@@ -300,6 +308,12 @@ def main(settings: Settings) -> int:
     ops.serve(settings, "outcomes", health)
     if not _broker_answers(settings):
         return 0  # stopped while waiting
+    if RESTARTS_ENV not in os.environ:  # a restart in place held its state a moment ago
+        rebuilding.set()
+        try:
+            _rebuild(deps)
+        finally:
+            rebuilding.clear()
     worker = DeadlineWorker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
                      grace_s=settings.stop_grace_s)
     try:
@@ -311,6 +325,30 @@ def main(settings: Settings) -> int:
             restart_in_place(f"the worker stopped on an error (exit {done.code})", backoff=True)
         raise
     return 0
+
+
+def _rebuild(deps: Deps) -> None:
+    """`service.rebuild` before the worker starts: what the state lost comes back through
+    the input topics. A failure leaves the worker to start as it is (said in its log)."""
+    shown = [time.monotonic()]
+
+    def progress(done: int, total: int) -> None:  # a line every 5 s on the worker's log
+        if done == total or time.monotonic() - shown[0] >= 5.0:
+            shown[0] = time.monotonic()
+            log.info("outcomes: rebuilding lost open state: %d/%d symbols checked", done, total)
+
+    try:
+        rebuilt = rebuild_open_state(deps, tracker_config(deps.settings), progress=progress)
+    except Exception:
+        log.warning("outcomes: could not rebuild lost open state from PostgreSQL; starting "
+                    "with the state the broker holds", exc_info=True)
+        return
+    OUTCOMES_REBUILT.labels("decision").inc(rebuilt.decisions)
+    OUTCOMES_REBUILT.labels("candidate").inc(rebuilt.candidates)
+    log.info("%s", rebuilt.summary())
+    for decision_id, why in list(rebuilt.unreadable.items())[:10]:
+        log.warning("outcomes: stored event of %s no longer valid, not rebuilt: %s",
+                    decision_id, why)
 
 
 def _broker_answers(settings: Settings) -> bool:

@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from amc_learning.entrypoints.run import prepare
-from amc_learning.entrypoints.supervise import spawn_consumer, stop_processes, wait_until_settled
+from amc_learning.entrypoints.supervise import (
+    spawn_consumer,
+    stop_processes,
+    wait_until_settled,
+    wait_until_started,
+)
 from amc_learning.schemas import topics
 from amc_learning.service.deps import Deps
 from amc_learning.service.event_files import read_events
@@ -34,6 +39,7 @@ def bring_in(deps: Deps, *, events: list[Path], bars: list[Path], producer: str 
     consumers = [spawn_consumer(settings, name, logs) for name in ("persist", "outcomes")]
     out: dict[str, Any] = {"events": None, "bars": []}
     try:
+        wait_until_started(settings, consumers)
         if events:
             imported = read_events(events, producer)
             summary = imported.summary()

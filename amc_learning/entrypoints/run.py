@@ -35,6 +35,7 @@ from amc_learning.entrypoints.supervise import (
     spawn_consumer,
     stop_processes,
     wait_until_settled,
+    wait_until_started,
 )
 from amc_learning.intelligence.cycle import explain
 from amc_learning.intelligence.rollout import RolloutPolicy
@@ -183,6 +184,7 @@ def run(
         + ", ".join(f"{n} (pid {p.pid})" for n, p in zip(names, consumers, strict=True))
         + f"; `amc-learning status` shows them (data dir {settings.data_dir})")
     try:
+        wait_until_started(settings, consumers)  # its lost open state rebuilt, if any
         say(f"simulating {days} sessions of {symbols} symbols from {start} (seed {seed})"
             + (f", learning every {cycle_every} sessions" if learning else ""))
         pacing = Pacing(consumers, cycle_every, policy, guardrails) if learning else None
@@ -209,7 +211,7 @@ def run(
         changed = [r for r in uow.params.history(learned)
                    if (r["version"], r["mode"]) not in known_versions]
         after = uow.figures.stored_counts()
-        outcomes = uow.figures.outcome_counts(start, tracker_config(settings).longest)
+        outcomes = uow.figures.outcome_counts(tracker_config(settings).longest)
     versions = [
         {"version": r["version"], "mode": r["mode"], "as_of": str(r["as_of"]),
          "published": r["published"], "canary_pct": r["canary_pct"], "why": explain(r)}

@@ -58,6 +58,31 @@ def stop_processes(*procs: subprocess.Popen[bytes]) -> None:
             proc.kill()
 
 
+def wait_until_started(settings: Settings, processes: list[subprocess.Popen[bytes]],
+                       name: str = "outcomes", timeout_s: float = 300.0) -> None:
+    """Until each of `processes` that registered as `name` is up (its /healthz not down):
+    the outcome tracker is up once its start is over, the rebuild of a state its broker
+    lost included (`service.rebuild`), so what it published again is on the topics."""
+    from amc_learning.consumers import ops
+    from amc_learning.entrypoints.status import health
+
+    pids = {p.pid for p in processes}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        mine = [e for e in ops.registered(settings.data_dir)
+                if e["alive"] and e["pid"] in pids and e["name"] == name]
+        if mine and all(health(str(e["url"]))[0] != "down" for e in mine):
+            return
+        for proc in processes:
+            if proc.poll() is not None:
+                raise RunError(f"a consumer exited with code {proc.returncode}; "
+                               f"see the logs in {settings.data_dir / 'logs'}")
+        if time.monotonic() > deadline:
+            raise RunError(f"the {name} worker did not start within {timeout_s:.0f} s; see "
+                           f"the logs in {settings.data_dir / 'logs'}")
+        time.sleep(0.2)
+
+
 def wait_until_consumed(
     settings: Settings, group: str, targets: dict[Partition, int],
     processes: list[subprocess.Popen[bytes]], say: Say, timeout_s: float = 900.0,

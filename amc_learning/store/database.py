@@ -29,6 +29,7 @@ from amc_learning.store.models import ScoringModels
 from amc_learning.store.params import ParamsHistory
 from amc_learning.store.prices import PriceLedger
 from amc_learning.store.results import Results
+from amc_learning.store.tracking import Tracking
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection as PooledConnection
@@ -72,6 +73,10 @@ class UnitOfWork:
     @cached_property
     def models(self) -> ScoringModels:
         return ScoringModels(self.conn)
+
+    @cached_property
+    def tracking(self) -> Tracking:
+        return Tracking(self.conn)
 
 
 class Database:

@@ -4,7 +4,6 @@ cycles, collection over a span."""
 from __future__ import annotations
 
 import time
-from datetime import date
 from typing import Any
 
 import psycopg
@@ -18,13 +17,12 @@ STORED_QUERIES = {
     "catalyst_events": "SELECT count(*) FROM catalyst_events",
     "dead_letters": "SELECT count(*) FROM dead_letters",
 }
-#: Decisions (real and synthetic) of this run with at least `n` sessions of bars from their
-#: start. Earlier runs' decisions are left out: the outcomes worker's state lives in the
-#: broker (its changelog), and an embedded broker started by `run` forgets it on exit.
+#: Decisions (real and synthetic) with at least `n` sessions of bars from their start.
+#: Every run's: the outcome tracker rebuilds what a broker that forgot its state was
+#: following (`service.rebuild`), so an earlier run's decisions advance with the new bars.
 _WITH_SESSIONS = """
     FROM learning_decisions d
-    WHERE (d.decided_at AT TIME ZONE 'UTC')::date >= %(since)s
-    AND (SELECT count(*) FROM price_bars b WHERE b.symbol = d.symbol
+    WHERE (SELECT count(*) FROM price_bars b WHERE b.symbol = d.symbol
            AND (b.session > (d.decided_at AT TIME ZONE 'UTC')::date
                 OR (b.session = (d.decided_at AT TIME ZONE 'UTC')::date
                     AND d.market_time <> 'afterhours'))) >= %(n)s
@@ -37,9 +35,6 @@ OUTCOME_QUERIES = {
     "counterfactual": "SELECT count(*) FROM learning_outcomes WHERE is_counterfactual",
     "never_decided_candidates": "SELECT count(*) FROM learning_decisions WHERE is_synthetic",
     "waiting_for_decision": "SELECT count(*) FROM outcome_backlog",
-    "earlier_runs_open": """SELECT count(*) FROM learning_outcomes o
-        JOIN learning_decisions d ON d.id = o.decision_id
-        WHERE o.outcome_type = 'open' AND (d.decided_at AT TIME ZONE 'UTC')::date < %(since)s""",
     "started_without_row": "SELECT count(*)" + _WITH_SESSIONS + """
         AND NOT EXISTS (SELECT 1 FROM learning_outcomes o WHERE o.decision_id = d.id)""",
     "matured_not_marked": "SELECT count(*)" + _WITH_SESSIONS.replace("%(n)s", "%(longest)s")
@@ -84,10 +79,10 @@ class Figures:
         """Rows per table that stand for produced events, and the dead letters."""
         return self._counts(STORED_QUERIES)
 
-    def outcome_counts(self, since: date, longest: int) -> dict[str, int]:
-        """The outcome rows by state, and the decisions of this run whose outcome is missing
-        although its sessions have passed (decisions from `since` on)."""
-        return self._counts(OUTCOME_QUERIES, n=1, longest=longest, since=since)
+    def outcome_counts(self, longest: int) -> dict[str, int]:
+        """The outcome rows by state, and the decisions whose outcome is missing or open
+        although their sessions have passed."""
+        return self._counts(OUTCOME_QUERIES, n=1, longest=longest)
 
     def status(self, params_name: str) -> dict[str, Any]:
         """Live params and their age, versions in flight, the last daily cycle, and what
