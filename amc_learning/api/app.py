@@ -27,6 +27,8 @@ Auth: `Authorization: Bearer <token>` (`api.tokens`); 401 without a known token,
 without the scope, 429 with `Retry-After` over the token's rate (a bucket per producer:
 `LEARNING_API_RATE_PER_S`, `LEARNING_API_BURST`). Bodies over
 `LEARNING_API_MAX_BODY_BYTES` and batches over `LEARNING_API_MAX_BATCH` are a 413.
+Over `LEARNING_API_MAX_IN_FLIGHT` requests at once, the rest are a 503 with
+`Retry-After` at once (`Admission`): load is shed, never queued.
 """
 
 
@@ -67,11 +69,16 @@ from amc_learning.streams.kafka import Kafka, stop_client
 from amc_learning.streams.params import ParamsReader, ParamsView
 
 RETRY_AFTER_S = 5
+#: a shed request's Retry-After: the overload is measured in requests in flight, so a
+#: second later is another world
+SHED_RETRY_AFTER_S = 1
 
 REQUESTS = Counter("learning_api_requests", "HTTP API requests by route and status",
                    ["route", "status"])
 COLLECTED = Counter("learning_api_events_collected", "events the broker acknowledged for a "
                     "collect request", ["producer", "topic"])
+SHED = Counter("learning_api_shed", "requests answered 503 at once: over "
+               "LEARNING_API_MAX_IN_FLIGHT in flight")
 LATENCY = Histogram("learning_api_request_seconds", "HTTP API request time", ["route"],
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10))
 
@@ -143,6 +150,37 @@ class RateLimit:
             return 0.0
         self.buckets[producer] = (tokens, now)
         return (1.0 - tokens) / self.rate
+
+
+class Admission:
+    """At most `limit` requests in flight; every other one is answered at once with 503
+    and `Retry-After` (its body says why), never queued: under overload the requests
+    admitted keep their latency and a caller's back-off takes the rest. `/healthz` is
+    always admitted. Pure ASGI, outermost: a shed request costs no routing or parsing."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit, self.in_flight = app, limit, 0
+        self.body = json.dumps({"detail": f"over {limit} requests in flight "
+                                          "(LEARNING_API_MAX_IN_FLIGHT): retry after "
+                                          f"{SHED_RETRY_AFTER_S} s"}).encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] == "/healthz":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            SHED.inc()
+            await send({"type": "http.response.start", "status": 503, "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(self.body)).encode()),
+                (b"retry-after", str(SHED_RETRY_AFTER_S).encode())]})
+            await send({"type": "http.response.body", "body": self.body})
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 def create_app(settings: Settings, db: Database, reader: ParamsReader | None = None) -> FastAPI:
@@ -328,6 +366,7 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
         return JSONResponse({"process": "serve", "status": "ready",
                              "broker": "connected" if broker.producer else "not connected"})
 
+    app.add_middleware(Admission, limit=settings.api_max_in_flight)  # outermost
     return app
 
 
