@@ -54,6 +54,8 @@ class Rebuilt:
     unreadable: dict[str, str] = field(default_factory=dict)  # decision id -> why
 
     def summary(self) -> str:
+        if not self.open:
+            return "outcome state: no open decision or candidate is stored; nothing to rebuild"
         if self.held == self.open:
             return (f"outcome state: all {self.open:,} open decisions and candidates of "
                     f"{self.symbols:,} symbols are held; nothing to rebuild")
