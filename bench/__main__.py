@@ -36,7 +36,7 @@ from amc_learning.store.database import Database
 from amc_learning.store.migrations import migrate
 from amc_learning.streams.kafka import client_options
 from amc_learning.streams.topics import TopicNames, create_topics
-from bench import api, cycle, ingest, params, publish, workload
+from bench import api, cycle, ingest, overload, params, publish, workload
 
 STAGES = ("ingest", "scale", "publish", "params", "api", "cycle")
 FULL = {"events": 200_000, "calls": 100_000, "publishes": 200, "cycle": (100_000, 1_000_000)}
@@ -49,6 +49,8 @@ TARGETS = {
     # the seed's API response time, under the offered loads of bench/api.py
     "api.collect_single_p99_ms": ("<=", 200), "api.collect_batch100_p99_ms": ("<=", 200),
     "api.params_p99_ms": ("<=", 200),
+    # past capacity, load is shed and what is admitted keeps its latency; nothing acked lost
+    "api.overload.3x.admitted_p99_ms": ("<=", 200), "api.overload.lost": ("<=", 0),
     "cycle.1m.seconds": ("<=", 60), "cycle.1m.rss_mb": ("<=", 4096),
     "cycle.1m_two.both.seconds": ("<=", 60), "cycle.1m_two.both.rss_mb": ("<=", 4096),
     # a backtest of the whole 1M history (5,000 sessions, a cycle every 5): in live cycles
@@ -170,6 +172,10 @@ def run_api(base: Settings, quick: bool, runs: int, results: Results) -> None:
                        ("params_p50_ms", "bare_get_p50_ms")):
         results.add(f"api.{name}_over_bare", [g[name] / g[bare] for g in got])
         results.add(f"api.{bare}", [g[bare] for g in got])
+    say("api: offered 1x, 2x and 3x its capacity, open loop: what it sheds and admits")
+    shed = _repeat(runs, "overload", functools.partial(overload.measure, base, quick))
+    for key in shed[0]:
+        results.add(f"api.overload.{key}", [g[key] for g in shed])
 
 
 def run_cycle(base: Settings, admin_url: str, sizes: dict[str, Any], runs: int,

@@ -73,26 +73,38 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], path: str) -> None:
 
 
 @contextmanager
+def serve_process(settings: Settings, port: int,
+                  **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`amc-learning serve` on `port` in its own process, with the bench's token and no
+    rate limit per token (`env`: further settings); stopped on exit."""
+    environment = {**os.environ, **settings_env(settings), "LEARNING_API_TOKENS": ENTRY,
+                   "LEARNING_API_RATE_PER_S": "1000000", "LEARNING_API_BURST": "1000000",
+                   "LEARNING_METRICS_PORT": str(free_port()), **env}
+    proc = subprocess.Popen([sys.executable, "-m", "amc_learning.cli", "serve", "--port",
+                             str(port)], env=environment, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        _wait_ready(port, proc, "/healthz")
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@contextmanager
 def servers(settings: Settings) -> Iterator[tuple[int, int]]:
     """`serve` and the bare server, each in its own process: their ports."""
     api, bare = free_port(), free_port()
-    env = {**os.environ, **settings_env(settings), "LEARNING_API_TOKENS": ENTRY,
-           "LEARNING_API_RATE_PER_S": "1000000", "LEARNING_API_BURST": "1000000",
-           "LEARNING_METRICS_PORT": str(free_port())}
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "amc_learning.cli", "serve", "--port",
-                          str(api)], env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "bench.api:bare_app",
-                          "--port", str(bare), "--log-level", "warning", "--no-access-log"],
-                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-    ]
-    try:
-        _wait_ready(api, procs[0], "/healthz")
-        _wait_ready(bare, procs[1], "/bare")
-        yield api, bare
-    finally:
-        for proc in procs:
+    env = {**os.environ, **settings_env(settings)}
+    with serve_process(settings, api):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "bench.api:bare_app", "--port",
+             str(bare), "--log-level", "warning", "--no-access-log"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait_ready(bare, proc, "/bare")
+            yield api, bare
+        finally:
             proc.terminate()
             proc.wait(30)
 

@@ -42,10 +42,11 @@ from datetime import date
 from typing import Annotated, Any
 
 from aiokafka import AIOKafkaProducer
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter, Histogram
 
+from amc_learning.api import contract
 from amc_learning.api import tokens as token_rules
 from amc_learning.schemas.models import ComponentModel, TieredModel, shipped
 from amc_learning.schemas.params import (
@@ -195,7 +196,8 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
         await broker.close()
 
     app = FastAPI(title="AMC-Trader learning engine", lifespan=lifespan,
-                  description="Collect what the trading side decides; read what it learned.")
+                  description="Collect what the trading side decides; read what it learned.",
+                  dependencies=[Depends(contract.single_valued)])
 
     def scope(needed: str) -> Callable[[Request], token_rules.Token]:
         def check(request: Request) -> token_rules.Token:
@@ -230,51 +232,79 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
         REQUESTS.labels(route, str(response.status_code)).inc()
         return response
 
-    @app.post("/learning/collect/{kind}")
-    async def collect(kind: str, request: Request, token: collector,
-                      format: str | None = None) -> JSONResponse:
-        if kind not in ROUTES:
-            raise HTTPException(404, f"no collect route {kind!r}: one of {', '.join(ROUTES)}")
-        if format is not None and FORMATS.get(format, ("",))[0] != kind:
-            known_here = [f for f, (route, _) in FORMATS.items() if route == kind]
-            raise HTTPException(400, f"format {format!r} is not taken by /learning/collect/"
-                                     f"{kind}: {', '.join(known_here) or 'none'}")
-        body = await _body(request, settings.api_max_body_bytes)
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return _invalid([{"loc": ["body"], "msg": f"not JSON: {exc}"}])
-        size = len(data) if isinstance(data, list) else 1
-        if size > settings.api_max_batch:
-            raise HTTPException(413, f"{size} events in one request: at most "
-                                     f"{settings.api_max_batch} (LEARNING_API_MAX_BATCH)")
-        try:
-            collected = await collect_events(broker.send, kind, data, token.producer, format)
-        except NotAcknowledged as exc:  # the caller retries
-            return JSONResponse(
-                {"detail": f"the broker did not acknowledge within "
-                           f"{settings.api_ack_timeout_s:g} s ({exc}); retry: "
-                           "events are idempotent by event_id"},
-                status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
-        if collected.errors:
-            return _invalid(collected.errors)
-        events = collected.events
-        for e in events:
-            COLLECTED.labels(token.producer, TOPIC_OF_EVENT[e.event_type]).inc()
-        return JSONResponse({"accepted": len(events), "producer": token.producer,
-                             "event_ids": [str(e.event_id) for e in events]})
+    def collect_route(kind: str) -> None:
+        formats = [f for f, (route, _) in FORMATS.items() if route == kind]
+        body, defs = contract.collect_body(kind)
+        bodies.update(defs)
 
-    @app.get("/learning/intelligence/adaptive-params")
-    async def adaptive_params(_: reading, name: str = settings.params_name,
-                              model: str | None = None,
-                              format: str | None = None) -> JSONResponse:
+        async def collect(request: Request, token: collector,
+                          format: Annotated[str | None, Query(
+                              description="a producer's own shape instead of the contract's "
+                                          f"events: {', '.join(formats) or 'none here'}",
+                              json_schema_extra={"enum": formats or [""]})] = None,
+                          ) -> JSONResponse:
+            if format is not None and format not in formats:
+                raise HTTPException(400, f"format {format!r} is not taken by /learning/"
+                                         f"collect/{kind}: {', '.join(formats) or 'none'}")
+            raw = await _body(request, settings.api_max_body_bytes)
+            try:
+                data = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                return _invalid([{"loc": ["body"], "msg": f"not JSON: {exc}",
+                                  "type": "json_invalid"}])
+            size = len(data) if isinstance(data, list) else 1
+            if size > settings.api_max_batch:
+                raise HTTPException(413, f"{size} events in one request: at most "
+                                         f"{settings.api_max_batch} (LEARNING_API_MAX_BATCH)")
+            try:
+                collected = await collect_events(broker.send, kind, data, token.producer,
+                                                 format)
+            except NotAcknowledged as exc:  # the caller retries
+                return JSONResponse(
+                    {"detail": f"the broker did not acknowledge within "
+                               f"{settings.api_ack_timeout_s:g} s ({exc}); retry: "
+                               "events are idempotent by event_id"},
+                    status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+            if collected.errors:
+                return _invalid(collected.errors)
+            events = collected.events
+            for e in events:
+                COLLECTED.labels(token.producer, TOPIC_OF_EVENT[e.event_type]).inc()
+            return JSONResponse({"accepted": len(events), "producer": token.producer,
+                                 "event_ids": [str(e.event_id) for e in events]})
+
+        app.post(f"/learning/collect/{kind}", name=f"collect {ROUTES[kind]}",
+                 summary=f"collect {ROUTES[kind]} events",
+                 responses=contract.collect_responses(kind),
+                 openapi_extra={"requestBody": body})(collect)
+
+    bodies: dict[str, Any] = {}
+    for kind in ROUTES:
+        collect_route(kind)
+
+    @app.get("/learning/intelligence/adaptive-params", responses={
+        200: {"model": contract.ParamsAnswer, "description": "the params in force",
+              "content": {"application/json": {"example": {
+                  "name": "default", "source": "fallback", "reason": "no params published "
+                  "yet", "version": None, "mode": None, "params": {"discovery_threshold":
+                                                                    0.66}}}}},
+        404: contract.problem("`model` names no declared scoring model", "model: no "
+                               "declaration of 'my-scanner 1.0' ..."),
+        **contract.QUERY_INVALID, **contract.GUARDED})
+    async def adaptive_params(
+            _: reading, name: contract.SetQuery = settings.params_name,
+            model: contract.ModelQuery = None,
+            format: Annotated[str | None, Query(
+                description="with model=: the params as that scanner's own file",
+                json_schema_extra={"enum": list(EXPORTS)})] = None) -> JSONResponse:
         """The params in force for the param set `name`, or for the scoring model `model`
         ("name version"): the version and mode, or the fallback and why. With
         `format=amc-scanner-weights`, also `file`: those params as the scanner's own file
         (`params export`), whose tier values are the signed record's."""
         if format is not None and (model is None or format not in EXPORTS):
-            raise HTTPException(422, f"format: {format!r} needs model= and is one of "
-                                     f"{', '.join(EXPORTS)}")
+            raise HTTPException(422, [{"loc": ["query", "format"], "type": "value_error",
+                                       "msg": f"{format!r} needs model= and is one of "
+                                              f"{', '.join(EXPORTS)}"}])
         unverified = ("this server has no LEARNING_PARAMS_PUBLIC_KEYS to verify published "
                       "params with: the fallback")
         view: ParamsView[Any]
@@ -307,7 +337,8 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
             with db.unit_of_work(snapshot=True) as uow:
                 return export(uow, model, fmt, held=held).body
         except NotExportable as exc:
-            raise HTTPException(422, f"format: {exc}") from None
+            raise HTTPException(422, [{"loc": ["query", "format"], "msg": str(exc),
+                                       "type": "value_error"}]) from None
         except Unavailable as exc:
             raise HTTPException(503, f"the database did not answer ({type(exc).__name__})",
                                 headers={"Retry-After": str(RETRY_AFTER_S)}) from None
@@ -342,30 +373,54 @@ def create_app(settings: Settings, db: Database, reader: ParamsReader | None = N
                                 headers={"Retry-After": str(RETRY_AFTER_S)}) from None
         return JSONResponse(json.loads(json.dumps(found, default=str)))
 
-    @app.get("/learning/intelligence/pattern-insights")
-    async def pattern_insights(_: reading, limit: int = 50,
-                               model: str | None = None) -> JSONResponse:
+    def stored_answers(example: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+        return {200: {"description": "what the newest learning pass stored",
+                      "model": list[dict[str, Any]],
+                      "content": {"application/json": {"example": [example]}}},
+                **contract.QUERY_INVALID, **contract.GUARDED}
+
+    @app.get("/learning/intelligence/pattern-insights", responses=stored_answers(
+        {"pattern": "catalyst_strength:high", "scoring_model": "native", "n": 412,
+         "win_rate": 0.58, "win_rate_low": 0.53, "win_rate_high": 0.63, "p": 0.001,
+         "q": 0.01}))
+    async def pattern_insights(_: reading, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+                               model: contract.ModelQuery = None) -> JSONResponse:
         """The newest learning pass's patterns: win rate with its interval, shrunk win
         rate, expectancy, p and q (Benjamini-Hochberg), most significant first; of the
         scoring model `model` ("name version", or "native"), else the newest pass's."""
-        return await stored(lambda found: found.patterns(max(1, min(limit, 1000)), model))
+        return await stored(lambda found: found.patterns(limit, model))
 
-    @app.get("/learning/intelligence/regime")
-    async def regime(_: reading, sessions: int = 20) -> JSONResponse:
+    @app.get("/learning/intelligence/regime", responses=stored_answers(
+        {"session": "2026-12-04", "regime": "bull_low_vol", "trend": "bull",
+         "volatility": "low"}))
+    async def regime(_: reading,
+                     sessions: Annotated[int, Query(ge=1, le=500)] = 20) -> JSONResponse:
         """The regime (trend and volatility) of the last sessions, newest first."""
-        return await stored(lambda found: found.regimes(max(1, min(sessions, 500))))
+        return await stored(lambda found: found.regimes(sessions))
 
-    @app.get("/learning/intelligence/calibration")
-    async def calibration(_: reading, model: str | None = None) -> JSONResponse:
+    @app.get("/learning/intelligence/calibration", responses=stored_answers(
+        {"as_of": "2026-12-04", "scoring_model": "native", "group": "all",
+         "knots": [[0.5, 0.47], [0.7, 0.58], [0.9, 0.66]], "ece": 0.04}))
+    async def calibration(_: reading, model: contract.ModelQuery = None) -> JSONResponse:
         """The newest calibration maps: knots [[confidence, probability], ...] per group;
         of the scoring model `model`, else the newest pass's."""
         return await stored(lambda found: found.calibration(model))
 
-    @app.get("/healthz")
+    @app.get("/healthz", responses={200: {"model": contract.Health, "content": {
+        "application/json": {"example": {"process": "serve", "status": "ready",
+                                         "broker": "connected"}}}}, **contract.QUERY_INVALID})
     async def healthz() -> JSONResponse:
         return JSONResponse({"process": "serve", "status": "ready",
                              "broker": "connected" if broker.producer else "not connected"})
 
+    def openapi() -> dict[str, Any]:
+        """The generated page, with the contract's events the collect bodies refer to."""
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(bodies)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(Admission, limit=settings.api_max_in_flight)  # outermost
     return app
 

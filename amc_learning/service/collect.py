@@ -61,6 +61,10 @@ def validated(kind: str, data: Any, producer: str, format: str | None = None) ->
     events: list[Any] = []
     errors: list[dict[str, Any]] = []
     if format is not None:  # AMC-Trader's or Alpaca's own shapes, through the adapters
+        if not_records := [i for i, item in enumerate(items) if not isinstance(item, dict)]:
+            return Collected(errors=[{"loc": [i] if isinstance(data, list) else [],
+                                      "msg": "a record is a JSON object", "type": "dict_type"}
+                                     for i in not_records])
         mapped = FORMATS[format][1](items)
         errors = [{"loc": [int(where.rsplit(" ", 1)[1]) - 1] if isinstance(data, list)
                    else [], "msg": why} for where, why in mapped.rejected]
@@ -71,8 +75,11 @@ def validated(kind: str, data: Any, producer: str, format: str | None = None) ->
         if not isinstance(item, dict):
             errors.append({"loc": where, "msg": "an event is a JSON object"})
             continue
-        try:  # strict JSON validation, as on the topics; the token names the producer
-            event = EVENT_ADAPTER.validate_json(json.dumps({**item, "producer": producer}))
+        # strict JSON validation, as on the topics; the token names the producer, and the
+        # route the event type where the event does not
+        named = item if format is not None else {"event_type": ROUTES[kind], **item}
+        try:
+            event = EVENT_ADAPTER.validate_json(json.dumps({**named, "producer": producer}))
         except ValidationError as exc:
             errors.extend({"loc": where + list(e["loc"]), "msg": e["msg"], "type": e["type"]}
                           for e in exc.errors(include_url=False, include_input=False))
