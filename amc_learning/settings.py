@@ -123,7 +123,7 @@ class Settings(BaseSettings):
         "(then 429 with Retry-After)")
     api_burst: int = Field(200, ge=1, description="`serve`: requests a token may make at once")
     api_max_in_flight: int = Field(
-        32, ge=1, description="`serve`: requests handled at once; the rest are answered at "
+        12, ge=1, description="`serve`: requests handled at once; the rest are answered at "
         "once with 503 and Retry-After instead of queueing (measured in BENCHMARKS.md)")
     prices_provider: Literal["alpaca", "polygon"] = Field(
         "alpaca", description="`prices sync`: where daily bars come from")

@@ -96,7 +96,7 @@ def servers(settings: Settings) -> Iterator[tuple[int, int]]:
     """`serve` and the bare server, each in its own process: their ports."""
     api, bare = free_port(), free_port()
     env = {**os.environ, **settings_env(settings)}
-    with serve_process(settings, api):
+    with serve_process(settings, api, LEARNING_API_MAX_IN_FLIGHT="100000"):  # nothing shed
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "bench.api:bare_app", "--port",
              str(bare), "--log-level", "warning", "--no-access-log"],

@@ -111,7 +111,7 @@ GUARDED: dict[int | str, dict[str, Any]] = {
                   "requests a second (LEARNING_API_RATE_PER_S)", retry=True),
     503: problem("load shed (over LEARNING_API_MAX_IN_FLIGHT requests in flight), or the "
                   "broker or the database did not answer in time: retry after Retry-After",
-                  "over 32 requests in flight (LEARNING_API_MAX_IN_FLIGHT): retry after 1 s",
+                  "over 12 requests in flight (LEARNING_API_MAX_IN_FLIGHT): retry after 1 s",
                   retry=True),
 }
 QUERY_INVALID: dict[int | str, dict[str, Any]] = {422: _invalid([
