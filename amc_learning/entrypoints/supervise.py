@@ -58,6 +58,14 @@ def stop_processes(*procs: subprocess.Popen[bytes]) -> None:
             proc.kill()
 
 
+def still_running(settings: Settings, processes: list[subprocess.Popen[bytes]]) -> None:
+    """RunError when one of `processes` has exited."""
+    for proc in processes:
+        if proc.poll() is not None:
+            raise RunError(f"a consumer exited with code {proc.returncode}; "
+                           f"see the logs in {settings.data_dir / 'logs'}")
+
+
 def wait_until_started(settings: Settings, processes: list[subprocess.Popen[bytes]],
                        name: str = "outcomes", timeout_s: float = 300.0) -> None:
     """Until each of `processes` that registered as `name` is up (its /healthz not down):
@@ -73,10 +81,7 @@ def wait_until_started(settings: Settings, processes: list[subprocess.Popen[byte
                 if e["alive"] and e["pid"] in pids and e["name"] == name]
         if mine and all(health(str(e["url"]))[0] != "down" for e in mine):
             return
-        for proc in processes:
-            if proc.poll() is not None:
-                raise RunError(f"a consumer exited with code {proc.returncode}; "
-                               f"see the logs in {settings.data_dir / 'logs'}")
+        still_running(settings, processes)
         if time.monotonic() > deadline:
             raise RunError(f"the {name} worker did not start within {timeout_s:.0f} s; see "
                            f"the logs in {settings.data_dir / 'logs'}")
@@ -107,10 +112,7 @@ async def _wait_consumed(
             behind = sum(max(0, end - done[key]) for key, end in targets.items())
             if behind == 0:
                 return
-            for proc in processes:
-                if proc.poll() is not None:
-                    raise RunError(f"a consumer exited with code {proc.returncode}; "
-                                   f"see the logs in {settings.data_dir / 'logs'}")
+            still_running(settings, processes)
             if time.monotonic() > deadline:
                 raise RunError(f"consumers still {behind} events behind after {timeout_s:.0f} s")
             if time.monotonic() - last_report > 5:
