@@ -10,7 +10,8 @@
   request in flight), its latency counted from when it was due (no coordinated
   omission), the Retry-After ignored (a worst case: a real client backs off). Per load: the rate the
   generator achieved, the admitted (200) requests' p50 and p99, the share shed (503),
-  any other answer, and the serve process's peak RSS;
+  requests with no answer (a connection that failed or closed), any other answer, and the
+  serve process's peak RSS;
 * **acked = stored**: persist runs beside it; once it has consumed the topic, every
   event id a 200 acknowledged is looked for in PostgreSQL (`lost` must be 0).
 
@@ -92,18 +93,29 @@ async def _open_loop(port: int, rate: float, bodies: list[tuple[str, bytes]]
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     loop = asyncio.get_running_loop()
 
+    async def exchange(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+                       request: bytes) -> int:
+        reader, writer = conn
+        writer.write(request)
+        answer = await reader.readuntil(b"\r\n\r\n")
+        length = _LENGTH.search(answer.lower())
+        await reader.readexactly(int(length.group(1)) if length else 0)
+        idle.append(conn)
+        return int(answer[9:12])
+
     async def one(event_id: str, request: bytes, due: float) -> None:
         try:
-            reader, writer = idle.pop() if idle else await asyncio.open_connection(
-                "127.0.0.1", port)
-            writer.write(request)
-            answer = await reader.readuntil(b"\r\n\r\n")
-            status = int(answer[9:12])
-            length = _LENGTH.search(answer.lower())
-            await reader.readexactly(int(length.group(1)) if length else 0)
-            idle.append((reader, writer))
+            if idle:
+                try:  # a kept-alive connection the server closed meanwhile: once more, anew
+                    status = await exchange(idle.pop(), request)
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    status = await exchange(await asyncio.open_connection("127.0.0.1", port),
+                                            request)
+            else:
+                status = await exchange(await asyncio.open_connection("127.0.0.1", port),
+                                        request)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            status = 0  # no answer
+            status = 0  # no answer: the connection failed or closed
         statuses[status] = statuses.get(status, 0) + 1
         if status == 200:
             admitted.append((loop.time() - due) * 1000)
@@ -130,7 +142,8 @@ async def _open_loop(port: int, rate: float, bodies: list[tuple[str, bytes]]
             "admitted_per_s": len(admitted) / max(sent_in, 1e-9),
             "admitted_p50_ms": quantile(0.5), "admitted_p99_ms": quantile(0.99),
             "shed_share": statuses.get(503, 0) / total,
-            "other_answers": total - statuses.get(200, 0) - statuses.get(503, 0),
+            "no_answer": statuses.get(0, 0),
+            "other_answers": total - sum(statuses.get(k, 0) for k in (0, 200, 503)),
             "acked": acked}
 
 
