@@ -339,7 +339,7 @@ def _rebuild(deps: Deps) -> None:
 
     try:
         rebuilt = rebuild_open_state(deps, tracker_config(deps.settings), progress=progress)
-    except Exception:
+    except (Exception, asyncio.CancelledError):  # aiokafka's own cancellations included
         log.warning("outcomes: could not rebuild lost open state from PostgreSQL; starting "
                     "with the state the broker holds", exc_info=True)
         return

@@ -3,20 +3,23 @@
 The tracker's state lives in the broker (its changelog, `streams.changelog`). When the
 broker forgot it — an embedded broker restarted, a changelog deleted — every decision
 and never-decided candidate it was following stops advancing, though PostgreSQL holds
-everything that state was made of. So before the tracker starts, `rebuild_open_state`
-compares the decisions whose outcome can still change (`store.tracking`) with the ones
-the changelog holds, and for each symbol with some missing, publishes their facts again
-on the input topics, keyed by symbol as the producers do: each missing decision's event
-as it was received, its fills, and the symbol's bars and catalysts from the first
-missing decision's volume baseline on. The tracker follows them as it followed them the
-first time: facts are idempotent and an outcome is a function of the set of its facts,
-so the outcomes are the ones an uninterrupted tracker makes (same splits, horizons,
-excursions), and the facts it still held are ignored as the duplicates they are.
-Persist stores nothing twice (every event keeps its event id). Decisions first, then
-fills, catalysts and bars: on one partition, in that order, so a bar never arrives before
-the decision that keeps it from retention.
+everything that state was made of. So before the tracker starts, when its changelog
+holds nothing, `rebuild_open_state` asks PostgreSQL for the decisions whose outcome can
+still change (`store.tracking`) and, symbol by symbol, publishes their facts again on
+the input topics, keyed by symbol as the producers do: each decision's event as it was
+received, its fills, and the symbol's bars and catalysts from the first decision's volume
+baseline on. The tracker follows them as it followed them the first time: facts are
+idempotent and an outcome is a function of the set of its facts, so the outcomes are the
+ones an uninterrupted tracker makes (same splits, horizons, excursions). Persist stores
+nothing twice (every event keeps its event id). Decisions first, then fills, catalysts
+and bars: on one partition, in that order, so a bar never arrives before the decision
+that keeps it from retention.
 
-Symbol by symbol: memory holds one symbol's facts and the changelog's decision ids.
+A changelog that holds anything is trusted, never second-guessed: Faust recovers the
+state from it, and facts the worker has not read yet are still on the input topics (a
+worker killed mid-stream publishes nothing again; decision 019).
+
+Symbol by symbol: memory holds one symbol's facts.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from amc_learning.schemas.registry import EVENT_ADAPTER
 from amc_learning.schemas.trades import TradeFilled
 from amc_learning.service.deps import Deps
 from amc_learning.store.database import Database
-from amc_learning.streams.changelog import held
+from amc_learning.streams.changelog import holds_state
 from amc_learning.streams.publisher import LearningPublisher
 
 
@@ -47,9 +50,9 @@ class Rebuilt:
 
     symbols: int = 0  # symbols with an open decision or candidate
     open: int = 0  # open decisions and candidates stored
-    held: int = 0  # of them, held by the tracker's state
-    decisions: int = 0  # missing decisions published again
-    candidates: int = 0  # missing never-decided candidates published again
+    held: int = 0  # of them, left to the tracker's changelog (all, or none)
+    decisions: int = 0  # open decisions published again
+    candidates: int = 0  # open never-decided candidates published again
     facts: int = 0  # every event published (with the bars, fills and catalysts)
     unreadable: dict[str, str] = field(default_factory=dict)  # decision id -> why
 
@@ -57,10 +60,11 @@ class Rebuilt:
         if not self.open:
             return "outcome state: no open decision or candidate is stored; nothing to rebuild"
         if self.held == self.open:
-            return (f"outcome state: all {self.open:,} open decisions and candidates of "
-                    f"{self.symbols:,} symbols are held; nothing to rebuild")
-        return (f"outcome state rebuilt from PostgreSQL: {self.decisions:,} decisions and "
-                f"{self.candidates:,} candidates the tracker's state did not hold, on "
+            return (f"outcome state: the changelog holds the tracker's state ({self.open:,} "
+                    f"open decisions and candidates of {self.symbols:,} symbols stored); "
+                    "nothing to rebuild")
+        return (f"outcome state rebuilt from PostgreSQL: the changelog held nothing, so "
+                f"{self.decisions:,} open decisions and {self.candidates:,} candidates, on "
                 f"{self.symbols:,} symbols, published again with their bars, fills and "
                 f"catalysts ({self.facts:,} events)"
                 + (f"; {len(self.unreadable):,} stored events no longer valid, left out"
@@ -70,19 +74,22 @@ class Rebuilt:
 def rebuild_open_state(deps: Deps, cfg: TrackerConfig, *,
                        progress: Callable[[int, int], None] = lambda _d, _t: None,
                        ) -> Rebuilt:
-    """Publish again the facts of every open decision the tracker's state does not hold
-    (the module's doc); what it found and did. `progress`: told (symbols done, symbols)."""
+    """Publish again the facts of every open decision when the tracker's changelog holds
+    nothing (the module's doc); what it found and did. `progress`: told (symbols done,
+    symbols)."""
     settings, db = deps.settings, deps.db
     with db.unit_of_work() as uow:
         symbols = uow.tracking.open_symbols(cfg.longest, cfg.max_track_sessions)
     out = Rebuilt(symbols=len(symbols), open=sum(n for _, n in symbols))
     if not symbols:
         return out
-    holds = asyncio.run(held(settings))
+    if asyncio.run(holds_state(settings)):
+        out.held = out.open
+        return out
     publisher = LearningPublisher.from_settings(settings).start()
     try:
         for i, (symbol, _) in enumerate(symbols, start=1):
-            facts = _missing_facts(db, cfg, symbol, holds.get(symbol, set()), out)
+            facts = _facts(db, cfg, symbol, out)
             for fact in facts:
                 publisher.publish(fact)
                 out.facts += 1
@@ -96,18 +103,15 @@ def rebuild_open_state(deps: Deps, cfg: TrackerConfig, *,
     return out
 
 
-def _missing_facts(db: Database, cfg: TrackerConfig, symbol: str, holds: set[str],
-                   out: Rebuilt) -> list[Event]:
-    """The facts to publish again for `symbol`'s open decisions outside `holds`."""
+def _facts(db: Database, cfg: TrackerConfig, symbol: str, out: Rebuilt) -> list[Event]:
+    """The facts to publish again for `symbol`'s open decisions."""
     with db.unit_of_work() as uow:
         tracking = uow.tracking
         stored = tracking.open_of(symbol, cfg.longest, cfg.max_track_sessions)
-        missing = [row for row in stored if row["decision_id"] not in holds]
-        out.held += len(stored) - len(missing)
-        if not missing:
+        if not stored:
             return []
         events: list[Event] = []
-        for row in missing:
+        for row in stored:
             try:
                 events.append(EVENT_ADAPTER.validate_json(to_json(row["decision_data"])))
             except ValueError as exc:
@@ -117,9 +121,9 @@ def _missing_facts(db: Database, cfg: TrackerConfig, symbol: str, holds: set[str
                 out.candidates += 1
             else:
                 out.decisions += 1
-        since = tracking.sessions_before(symbol, min(r["day"] for r in missing),
+        since = tracking.sessions_before(symbol, min(r["day"] for r in stored),
                                          cfg.baseline_sessions)
-        real = [r["decision_id"] for r in missing if not r["is_synthetic"]]
+        real = [r["decision_id"] for r in stored if not r["is_synthetic"]]
         events += _fills(tracking.fills(real)) if real else []
         events += _catalysts(tracking.catalysts(symbol, since))
         events += _bars(tracking.bars(symbol, since))

@@ -18,11 +18,11 @@ from psycopg.rows import dict_row
 #: max_track sessions). A candidate is final once matured: it is never entered.
 _OPEN = """
 FROM learning_decisions d LEFT JOIN learning_outcomes o ON o.decision_id = d.id
-WHERE o.id IS NULL OR (o.sessions_elapsed < %(max_track)s AND (
+WHERE (o.id IS NULL OR (o.sessions_elapsed < %(max_track)s AND (
     o.sessions_elapsed < %(longest)s
     OR (NOT d.is_synthetic AND NOT o.position_closed AND EXISTS (
         SELECT 1 FROM learning_trades t WHERE t.decision_id = d.decision_id
-        AND t.fill_type = 'ENTRY' AND t.mode = 'live'))))
+        AND t.fill_type = 'ENTRY' AND t.mode = 'live')))))
 """
 
 

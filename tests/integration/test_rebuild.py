@@ -5,11 +5,13 @@ every outcome row after the next bars is the row of an uninterrupted run."""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
 
 from amc_learning.entrypoints import infra
+from amc_learning.entrypoints.bootstrap import bootstrap
 from amc_learning.entrypoints.supervise import spawn_consumer, stop_processes, wait_until_started
 from amc_learning.settings import Settings
 from amc_learning.simulator.world import SimConfig, simulate
@@ -61,6 +63,18 @@ def test_a_tracker_whose_broker_forgot_everything_rebuilds_its_open_state(
     [(open_,)] = rows(settings.database_url, "SELECT count(*) FROM learning_outcomes"
                                              " WHERE outcome_type = 'open'")
     assert open_ > 0
+    # what the rebuild will publish, symbol by symbol: each symbol's own open decisions
+    deps = bootstrap(settings)
+    with deps.db.unit_of_work() as uow:
+        per_symbol = uow.tracking.open_symbols(30, 250)
+        listed = {s: uow.tracking.open_of(s, 30, 250) for s, _ in per_symbol}
+    deps.close()
+    assert all(len(listed[s]) == n and {r["decision_id"] for r in listed[s]} <= {
+        d for (d,) in rows(settings.database_url, "SELECT decision_id FROM"
+                           " learning_decisions WHERE symbol = %s", s)}
+        for s, n in per_symbol)
+    expected_rebuilt = sum(n for _, n in per_symbol)
+    assert expected_rebuilt >= open_
 
     pid, second = _own_broker(settings, tmp_path / "broker-2.log")
     procs = _start(second)
@@ -76,4 +90,7 @@ def test_a_tracker_whose_broker_forgot_everything_rebuilds_its_open_state(
     differ = [(g, e) for g, e in zip(got, expected, strict=True) if g != e]
     assert not differ, f"{len(differ)} outcome rows differ, e.g. {differ[:2]}"
     log = (settings.data_dir / "logs" / "outcomes.log").read_text()
-    assert "outcome state rebuilt from PostgreSQL" in log
+    [line] = [x for x in log.splitlines() if "outcome state rebuilt from PostgreSQL" in x]
+    decisions, candidates = (int(w.replace(",", "")) for w in re.findall(
+        r"([\d,]+) open decisions and ([\d,]+) candidates", line)[0])
+    assert decisions + candidates == expected_rebuilt, line
