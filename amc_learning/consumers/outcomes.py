@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import signal
 import threading
@@ -72,8 +73,9 @@ from amc_learning.schemas.outcomes import OutcomeUpdated
 from amc_learning.service.deps import Deps
 from amc_learning.service.rebuild import rebuild_open_state
 from amc_learning.settings import Settings
+from amc_learning.store.database import Database
 from amc_learning.store.rows import accept, dead_letter
-from amc_learning.streams.kafka import client_options, producer_options
+from amc_learning.streams.kafka import Kafka, client_options, producer_options
 from amc_learning.streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -311,7 +313,7 @@ def main(deps: Deps) -> int:
     if RESTARTS_ENV not in os.environ:  # a restart in place held its state a moment ago
         rebuilding.set()
         try:
-            _rebuild(deps)
+            _rebuild_apart(settings)
         finally:
             rebuilding.clear()
     worker = DeadlineWorker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False,
@@ -327,9 +329,35 @@ def main(deps: Deps) -> int:
     return 0
 
 
-def _rebuild(deps: Deps) -> None:
-    """`service.rebuild` before the worker starts: what the state lost comes back through
-    the input topics. A failure leaves the worker to start as it is (said in its log)."""
+def _rebuild_apart(settings: Settings) -> None:
+    """`service.rebuild` before the worker starts, in a process of its own (spawned): the
+    worker then starts as it would without it, holding no database pool, event loop or
+    client of the rebuild's (run in the worker's own process, it left faust unable to join
+    its group after the fault suite had run on the same broker). Its counts come back over
+    a pipe for the metric; a failure leaves the worker to start as it is."""
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_rebuild, args=(settings, send), name="outcomes-rebuild",
+                            daemon=True)
+    child.start()
+    send.close()
+    try:
+        decisions, candidates = receive.recv()
+    except (EOFError, OSError):
+        decisions = candidates = 0
+        log.warning("outcomes: the rebuild of lost open state ended without a word; "
+                    "starting with the state the broker holds")
+    child.join()
+    OUTCOMES_REBUILT.labels("decision").inc(decisions)
+    OUTCOMES_REBUILT.labels("candidate").inc(candidates)
+
+
+def _rebuild(settings: Settings, answer: Any) -> None:
+    """The rebuild's own process: what the state lost comes back through the input
+    topics; (decisions, candidates) published again go back over `answer`."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     shown = [time.monotonic()]
 
     def progress(done: int, total: int) -> None:  # a line every 5 s on the worker's log
@@ -337,18 +365,21 @@ def _rebuild(deps: Deps) -> None:
             shown[0] = time.monotonic()
             log.info("outcomes: rebuilding lost open state: %d/%d symbols checked", done, total)
 
+    deps = Deps(settings, Database(settings.database_url or ""), Kafka(settings))
     try:
-        rebuilt = rebuild_open_state(deps, tracker_config(deps.settings), progress=progress)
+        rebuilt = rebuild_open_state(deps, tracker_config(settings), progress=progress)
     except (Exception, asyncio.CancelledError):  # aiokafka's own cancellations included
         log.warning("outcomes: could not rebuild lost open state from PostgreSQL; starting "
                     "with the state the broker holds", exc_info=True)
+        answer.send((0, 0))
         return
-    OUTCOMES_REBUILT.labels("decision").inc(rebuilt.decisions)
-    OUTCOMES_REBUILT.labels("candidate").inc(rebuilt.candidates)
+    finally:
+        deps.close()
     log.info("%s", rebuilt.summary())
     for decision_id, why in list(rebuilt.unreadable.items())[:10]:
         log.warning("outcomes: stored event of %s no longer valid, not rebuilt: %s",
                     decision_id, why)
+    answer.send((rebuilt.decisions, rebuilt.candidates))
 
 
 def _broker_answers(settings: Settings) -> bool:
