@@ -48,6 +48,7 @@ from prometheus_client import Counter, Histogram
 
 from amc_learning.api import contract
 from amc_learning.api import tokens as token_rules
+from amc_learning.api.admission import Admission
 from amc_learning.schemas.models import ComponentModel, TieredModel, shipped
 from amc_learning.schemas.params import (
     FALLBACK_PARAMS,
@@ -70,16 +71,11 @@ from amc_learning.streams.kafka import Kafka, stop_client
 from amc_learning.streams.params import ParamsReader, ParamsView
 
 RETRY_AFTER_S = 5
-#: a shed request's Retry-After: the overload is measured in requests in flight, so a
-#: second later is another world
-SHED_RETRY_AFTER_S = 1
 
 REQUESTS = Counter("learning_api_requests", "HTTP API requests by route and status",
                    ["route", "status"])
 COLLECTED = Counter("learning_api_events_collected", "events the broker acknowledged for a "
                     "collect request", ["producer", "topic"])
-SHED = Counter("learning_api_shed", "requests answered 503 at once: over "
-               "LEARNING_API_MAX_IN_FLIGHT in flight")
 LATENCY = Histogram("learning_api_request_seconds", "HTTP API request time", ["route"],
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10))
 
@@ -151,37 +147,6 @@ class RateLimit:
             return 0.0
         self.buckets[producer] = (tokens, now)
         return (1.0 - tokens) / self.rate
-
-
-class Admission:
-    """At most `limit` requests in flight; every other one is answered at once with 503
-    and `Retry-After` (its body says why), never queued: under overload the requests
-    admitted keep their latency and a caller's back-off takes the rest. `/healthz` is
-    always admitted. Pure ASGI, outermost: a shed request costs no routing or parsing."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit, self.in_flight = app, limit, 0
-        self.body = json.dumps({"detail": f"over {limit} requests in flight "
-                                          "(LEARNING_API_MAX_IN_FLIGHT): retry after "
-                                          f"{SHED_RETRY_AFTER_S} s"}).encode()
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] == "/healthz":
-            await self.app(scope, receive, send)
-            return
-        if self.in_flight >= self.limit:
-            SHED.inc()
-            await send({"type": "http.response.start", "status": 503, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(self.body)).encode()),
-                (b"retry-after", str(SHED_RETRY_AFTER_S).encode())]})
-            await send({"type": "http.response.body", "body": self.body})
-            return
-        self.in_flight += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.in_flight -= 1
 
 
 def create_app(settings: Settings, db: Database, reader: ParamsReader | None = None) -> FastAPI:

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from amc_learning.api.app import SHED_RETRY_AFTER_S, Admission
+from amc_learning.api.admission import SHED_RETRY_AFTER_S, Admission
 
 
 class Held:
