@@ -6,6 +6,10 @@ touches the process's own event loop) on `LEARNING_METRICS_HOST:LEARNING_METRICS
 registers the process in `LEARNING_DATA_DIR/processes/<name>-<pid>.json`, where
 `amc-learning status` finds it. `health()` returns (status, why), status one of
 `ready`, `degraded`, `down`; `/healthz` answers 200 for the first two, 503 for down.
+
+A process started by another (`run`, `import`: `STOP_WITH_ENV` holds the starter's pid)
+stops itself, as on SIGTERM, when its starter is gone: a `run` killed outright leaves no
+worker behind on the broker.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import atexit
 import json
 import logging
 import os
+import signal
 import threading
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -34,6 +40,9 @@ Health = Callable[[], tuple[Status, str]]
 
 UP = Gauge("learning_dependency_up", "1 when the process reached the dependency on its last "
            "attempt, else 0", ["dependency"])
+#: The pid of the process that started this one, which it does not outlive.
+STOP_WITH_ENV = "LEARNING_STOP_WITH"
+
 STARTED = Gauge("learning_process_start_time_seconds", "when this process started (Unix time)",
                 ["process"])
 
@@ -76,7 +85,20 @@ def serve(settings: Settings, name: str, health: Health) -> ThreadingHTTPServer:
     url = f"http://{shown}:{port}"
     _register(settings, name, url)
     log.info("%s: metrics on %s/metrics, health on %s/healthz", name, url, url)
+    if os.environ.get(STOP_WITH_ENV, "").isdigit():
+        starter = int(os.environ[STOP_WITH_ENV])
+        threading.Thread(target=_stop_without, args=(name, starter), name=f"{name}-starter",
+                         daemon=True).start()
     return server
+
+
+def _stop_without(name: str, starter: int, every_s: float = 1.0) -> None:
+    """SIGTERM this process (a drain and a clean exit) once `starter` is no longer its
+    parent: the starter exited or was killed, and the process was handed to init."""
+    while os.getppid() == starter:
+        time.sleep(every_s)
+    log.warning("%s: the process that started it (pid %d) is gone; stopping", name, starter)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _register(settings: Settings, name: str, url: str) -> None:

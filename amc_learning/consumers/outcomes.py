@@ -297,17 +297,7 @@ def main(deps: Deps) -> int:
     app = build_app(settings)
     OUTCOMES_RESTARTS.set(int(os.environ.get(RESTARTS_ENV, "0")))
     rebuilding = threading.Event()
-
-    def health() -> tuple[ops.Status, str]:
-        if rebuilding.is_set():
-            return "down", "starting: rebuilding lost open state from PostgreSQL"
-        if app.rebalancing:
-            return "degraded", "rebalancing or recovering the state table"
-        if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
-            return "down", "starting: joining the group and recovering the state table"
-        return "ready", f"{int(os.environ.get(RESTARTS_ENV, '0'))} restarts in a row"
-
-    ops.serve(settings, "outcomes", health)
+    ops.serve(settings, "outcomes", health_of(app, rebuilding))
     if not _broker_answers(settings):
         return 0  # stopped while waiting
     if RESTARTS_ENV not in os.environ:  # a restart in place held its state a moment ago
@@ -327,6 +317,24 @@ def main(deps: Deps) -> int:
             restart_in_place(f"the worker stopped on an error (exit {done.code})", backoff=True)
         raise
     return 0
+
+
+def health_of(app: faust.App, rebuilding: threading.Event) -> ops.Health:
+    """The worker's /healthz, answered from the server's own thread. Call it in the
+    worker's thread, before the worker starts: it makes faust's recovery service here,
+    which binds the table manager to this thread's event loop (decision 001, 6)."""
+    recovery = app.tables.recovery  # type: ignore[attr-defined]
+
+    def health() -> tuple[ops.Status, str]:
+        if rebuilding.is_set():
+            return "down", "starting: rebuilding lost open state from PostgreSQL"
+        if app.rebalancing:
+            return "degraded", "rebalancing or recovering the state table"
+        if not recovery.completed.is_set():
+            return "down", "starting: joining the group and recovering the state table"
+        return "ready", f"{int(os.environ.get(RESTARTS_ENV, '0'))} restarts in a row"
+
+    return health
 
 
 def _rebuild_apart(settings: Settings) -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from amc_learning.consumers import ops
 from amc_learning.schemas.topics import OUTCOMES
 from amc_learning.settings import Settings
 from amc_learning.streams.kafka import stop_client
@@ -42,7 +43,8 @@ def spawn_consumer(settings: Settings, name: str, log_dir: Path,
     out = open(log_dir / f"{log_name or name}.log", "ab")  # noqa: SIM115 - owned by the child
     return subprocess.Popen(
         [sys.executable, "-m", "amc_learning.cli", "consume", name],
-        env={**os.environ, **settings_env(settings)}, stdout=out, stderr=subprocess.STDOUT,
+        env={**os.environ, **settings_env(settings), ops.STOP_WITH_ENV: str(os.getpid())},
+        stdout=out, stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     )
 
@@ -71,7 +73,6 @@ def wait_until_started(settings: Settings, processes: list[subprocess.Popen[byte
     """Until each of `processes` that registered as `name` is up (its /healthz not down):
     the outcome tracker is up once its start is over, the rebuild of a state its broker
     lost included (`service.rebuild`), so what it published again is on the topics."""
-    from amc_learning.consumers import ops
     from amc_learning.entrypoints.status import health
 
     pids = {p.pid for p in processes}

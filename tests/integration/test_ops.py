@@ -164,3 +164,41 @@ def test_the_outcomes_worker_and_the_learner_serve_metrics_and_health(settings, 
     assert total(outcomes, "learning_outcomes_published_total") == 0  # nothing published yet
     assert "learning_params_live_version" in cycles and "learning_dependency_up" in cycles
     assert total(cycles, "learning_process_start_time_seconds", process="learner") > 0
+
+
+STARTER = """
+import sys, time
+from amc_learning.entrypoints.supervise import spawn_consumer
+from amc_learning.settings import Settings
+from pathlib import Path
+proc = spawn_consumer(Settings(), "persist", Path(sys.argv[1]))
+print(proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_consumer_whose_starter_is_killed_outright_stops_by_itself(settings, tmp_path):
+    """`run` killed with SIGKILL leaves no worker behind on the broker: persist, started by
+    a process that is then killed, notices within seconds, drains and exits."""
+    env = {**os.environ, **settings_env(settings)}
+    starter = subprocess.Popen([sys.executable, "-c", STARTER, str(tmp_path / "logs")],
+                               env=env, stdout=subprocess.PIPE, text=True)
+    assert starter.stdout is not None
+    worker = int(starter.stdout.readline())
+    entry = settings.data_dir / "processes" / f"persist-{worker}.json"
+    wait_for(entry.exists, "persist to register", 60)
+    assert gone(worker) is False
+    starter.kill()
+    starter.wait()
+    wait_for(lambda: gone(worker), "persist to stop once its starter was killed", 60)
+    log = (tmp_path / "logs" / "persist.log").read_text()
+    assert "the process that started it" in log and "is gone; stopping" in log, log[-2000:]
+
+
+def gone(pid: int) -> bool:
+    """No such process, or a zombie that nobody has reaped yet (it exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state == "Z"

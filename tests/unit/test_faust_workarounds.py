@@ -1,11 +1,14 @@
 """SeekFirstRecovery: the stream partitions are sought to their committed offsets before
 they are resumed (faust-streaming #596 resumes first, and the running fetcher races the
 seek). Both orders are checked against the same fake worker, so the day a faust release
-fixes its own order, the second test says the workaround can go."""
+fixes its own order, the second test says the workaround can go. And the worker's
+/healthz, answered from another thread, leaves faust's services on the worker's loop."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,6 +16,8 @@ from faust.tables.recovery import Recovery
 from faust.types import TP
 
 from amc_learning.consumers.faust_workarounds import CONTINUITY, SeekFirstRecovery
+from amc_learning.consumers.outcomes import build_app, health_of
+from amc_learning.settings import Settings
 
 STREAM, CHANGELOG = TP("in", 0), TP("app-state-changelog", 0)
 
@@ -69,3 +74,19 @@ def test_faust_itself_still_resumes_before_it_seeks():
     asyncio.run(recovery(Recovery, calls).on_recovery_completed())
     assert calls.index("resume ['in']") < calls.index("seek"), (
         "faust-streaming now seeks first: SeekFirstRecovery may be removed")
+
+
+def test_a_health_probe_from_another_thread_leaves_the_tables_on_the_workers_loop(
+        tmp_path: Path) -> None:
+    """Made lazily by the first /healthz probe, faust's recovery service took the probe
+    thread's event loop for the table manager, and the worker waited forever for tables
+    registered on a loop that never runs (decision 001, 6)."""
+    app = build_app(Settings(kafka_bootstrap="127.0.0.1:9", data_dir=tmp_path))
+    health = health_of(app, threading.Event())
+    answers: list[tuple[str, str]] = []
+    probe = threading.Thread(target=lambda: answers.append(health()))
+    probe.start()
+    probe.join()
+    assert answers == [("down", "starting: joining the group and recovering the state table")]
+    assert app.tables.loop is app.loop  # type: ignore[attr-defined]
+    assert app.tables.recovery.loop is app.loop  # type: ignore[attr-defined]
