@@ -21,7 +21,7 @@ from amc_learning.settings import Settings
 from amc_learning.store.database import Database
 from amc_learning.streams.kafka import Kafka, producer_options
 
-log = logging.getLogger("amc_learning.consumers.outcomes")
+log = logging.getLogger(__name__)
 
 
 def rebuild_apart(settings: Settings, cfg: TrackerConfig) -> None:
